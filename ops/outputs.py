@@ -1,0 +1,56 @@
+"""Stack output names, defined once.
+
+``infra/__main__.py`` exports under these names; ``read_outputs`` reads them back, from
+``pulumi stack output`` for the cloud or from the file ``local.up`` writes for a twin.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ops.errors import CloudError, NotFoundError, ToolMissingError
+
+TABLE_NAME = "tableName"
+TABLE_ARN = "tableArn"
+STREAM_ARN = "streamArn"
+USER_POOL_ID = "userPoolId"
+USER_POOL_CLIENT_ID = "userPoolClientId"
+RDS_SECURITY_GROUP_ID = "rdsSecurityGroupId"
+RDS_RULE_ID = "rdsSecurityGroupRuleId"
+STREAM_FUNCTION_NAME = "streamFunctionName"
+STREAM_DLQ_URL = "streamDeadLetterQueueUrl"
+
+ALL = (TABLE_NAME, TABLE_ARN, STREAM_ARN, USER_POOL_ID, USER_POOL_CLIENT_ID, RDS_SECURITY_GROUP_ID, RDS_RULE_ID, STREAM_FUNCTION_NAME, STREAM_DLQ_URL)
+
+PULUMI_INSTALL_HINT = "install the Pulumi CLI (curl -fsSL https://get.pulumi.com | sh) and run `pulumi login`"
+
+
+def pulumi_cli() -> str:
+    exe = shutil.which("pulumi")
+    if not exe:
+        raise ToolMissingError(f"the pulumi CLI is not installed: {PULUMI_INSTALL_HINT}")
+    return exe
+
+
+def read_cloud_outputs(stack: str, cwd: Path) -> dict[str, Any]:
+    proc = subprocess.run([pulumi_cli(), "stack", "output", "--json", "--stack", stack], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise CloudError(f"pulumi stack output --stack {stack} failed: {last}")
+    return json.loads(proc.stdout or "{}")
+
+
+def read_local_outputs(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise NotFoundError(f"no outputs recorded at {path}: run `invoke local.up` for this stack")
+    return json.loads(path.read_text())
+
+
+def require(outputs: dict[str, Any], name: str, stack: str) -> Any:
+    if not outputs.get(name):
+        raise NotFoundError(f"stack {stack!r} has no output {name!r}: run `invoke infra.up --stack {stack}` (or `invoke local.up` for the twin)")
+    return outputs[name]

@@ -1,0 +1,149 @@
+"""Where a task sends its requests: a stack's local twin (default) or its cloud (explicit).
+
+``resolve_target`` is the single gate: it checks the stack name, refuses writes to a
+protected stack without the confirmation flag *before* any client exists, and hands out
+boto3 clients and PostgreSQL URLs that point at the right place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ops.errors import ConfigError, RefusedError, TwinDownError
+from ops.stacks import PROJECT_ROOT, StackSettings, load_stack
+
+STATE_DIR_ENV = "CRUDDUR_STATE_DIR"
+LOCAL_DB_NAME = "cruddur"
+# moto and dynamodb-local accept any credentials; fixed ones keep a developer's real
+# AWS profile out of every local request.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def state_root() -> Path:
+    return Path(os.environ.get(STATE_DIR_ENV) or PROJECT_ROOT / ".twin")
+
+
+def stack_state_dir(stack: str) -> Path:
+    return state_root() / stack
+
+
+def twin_file(stack: str) -> Path:
+    return stack_state_dir(stack) / "twin.json"
+
+
+def outputs_file(stack: str) -> Path:
+    return stack_state_dir(stack) / "outputs.json"
+
+
+def read_twin(stack: str) -> dict[str, Any] | None:
+    path = twin_file(stack)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def redact_url(url: str) -> str:
+    """A connection string safe to print: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Target:
+    stack: StackSettings
+    cloud: bool
+    endpoints: dict[str, str] = field(default_factory=dict)  # service -> URL (local only)
+
+    @property
+    def region(self) -> str:
+        return self.stack.region
+
+    @property
+    def where(self) -> str:
+        return "cloud" if self.cloud else "local twin"
+
+    def endpoint(self, service: str) -> str | None:
+        if self.cloud:
+            return None
+        return self.endpoints.get(service) or self.endpoints["default"]
+
+    def describe(self, service: str = "dynamodb") -> str:
+        """The one line printed before a task changes data."""
+        endpoint = "AWS" if self.cloud else self.endpoint(service)
+        protected = " (protected)" if self.stack.protected else ""
+        return f"target: stack {self.stack.name}{protected} · {self.where} · {endpoint} · {self.region}"
+
+    def client(self, service: str, **config: Any) -> Any:
+        """A boto3 client for this target; on the twin, only after the endpoint answers."""
+        import boto3
+        from botocore.config import Config
+
+        cfg = Config(retries={"max_attempts": 5, "mode": "adaptive"} if self.cloud else {"max_attempts": 2, "mode": "standard"}, **config)
+        if self.cloud:
+            return boto3.client(service, region_name=self.region, config=cfg)
+        url = self.endpoint(service)
+        assert url is not None
+        parts = urlsplit(url)
+        if not port_open(parts.hostname or "127.0.0.1", parts.port or 80):
+            raise TwinDownError(f"the local twin of stack {self.stack.name!r} is not answering at {url}: run `invoke local.up --stack {self.stack.name}`")
+        return boto3.client(service, region_name=self.region, endpoint_url=url, config=cfg, **LOCAL_CREDENTIALS)
+
+    def database_url(self) -> str:
+        """The PostgreSQL URL of this target's application database (may hold a password: never print it raw)."""
+        if self.cloud:
+            env = self.stack.database_url_env
+            url = os.environ.get(env)
+            if not url:
+                raise ConfigError(f"stack {self.stack.name!r} reads its database URL from ${env}, which is not set: export {env}=postgresql://…")
+            return url
+        twin = read_twin(self.stack.name) or {}
+        url = (twin.get("postgres") or {}).get("url")
+        if not url:
+            raise TwinDownError(f"the local twin of stack {self.stack.name!r} is not running: run `invoke local.up --stack {self.stack.name}`")
+        return url
+
+
+def local_endpoints(stack: StackSettings) -> dict[str, str]:
+    """Endpoints of a stack's twin: what local.up recorded, else what the stack file says."""
+    twin = read_twin(stack.name) or {}
+    default = (twin.get("aws") or {}).get("endpoint") or f"http://127.0.0.1:{stack.local_aws_port}"
+    endpoints = {"default": default}
+    ddb = (twin.get("dynamodb") or {}).get("endpoint")
+    if ddb:
+        # DynamoDB Streams is served by the same process as DynamoDB (dynamodb-local or moto)
+        endpoints["dynamodb"] = ddb
+        endpoints["dynamodbstreams"] = ddb
+    return endpoints
+
+
+def resolve_target(stack: str, *, cloud: bool = False, writes: bool = False, confirm_protected: bool = False, root: Path | None = None) -> Target:
+    """Check the stack, apply the protection rule, and say where requests go.
+
+    Protection applies to the cloud: a twin is a developer's own copy, even of prod.
+    """
+    settings = load_stack(stack, root)
+    if cloud and writes and settings.protected and not confirm_protected:
+        raise RefusedError(f"stack {stack!r} is protected and this task writes to it: add --confirm-protected to go ahead (nothing was sent)")
+    if cloud:
+        return Target(settings, cloud=True)
+    return Target(settings, cloud=False, endpoints=local_endpoints(settings))
