@@ -1,0 +1,67 @@
+"""The cloud side of a twin: what ``pulumi up`` creates in the cloud, created in the embedded server.
+
+``local.up`` calls ``ensure_cloud_side`` so every ``cognito.*`` and ``rds.*`` task works on a
+twin exactly as in the cloud: same output names, read back the same way. Idempotent: ids that
+were recorded and still exist are kept (the twin's state survives restarts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ops import outputs as out
+from ops.target import Target
+
+RDS_PORT = 5432
+
+
+def _pool_exists(cognito: Any, pool_id: str | None) -> bool:
+    if not pool_id:
+        return False
+    try:
+        cognito.describe_user_pool(UserPoolId=pool_id)
+        return True
+    except cognito.exceptions.ResourceNotFoundException:
+        return False
+
+
+def ensure_user_pool(cognito: Any, stack: str, recorded: dict[str, Any]) -> dict[str, str]:
+    pool_id = recorded.get(out.USER_POOL_ID)
+    if _pool_exists(cognito, pool_id) and recorded.get(out.USER_POOL_CLIENT_ID):
+        return {out.USER_POOL_ID: pool_id, out.USER_POOL_CLIENT_ID: recorded[out.USER_POOL_CLIENT_ID]}  # type: ignore[dict-item]
+    # the same shape as infra/identity.py: email sign-in, preferred_username as the handle
+    pool = cognito.create_user_pool(
+        PoolName=f"cruddur-{stack}",
+        UsernameAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
+        Schema=[{"Name": "preferred_username", "AttributeDataType": "String", "Mutable": True, "Required": False}],
+        Policies={"PasswordPolicy": {"MinimumLength": 12, "RequireLowercase": True, "RequireUppercase": True, "RequireNumbers": True, "RequireSymbols": False}},
+    )["UserPool"]
+    client = cognito.create_user_pool_client(UserPoolId=pool["Id"], ClientName=f"cruddur-{stack}-web", GenerateSecret=False)["UserPoolClient"]
+    return {out.USER_POOL_ID: pool["Id"], out.USER_POOL_CLIENT_ID: client["ClientId"]}
+
+
+def ensure_rds_rule(ec2: Any, stack: str, initial_ip: str, description: str, recorded: dict[str, Any]) -> dict[str, str]:
+    sg_id = recorded.get(out.RDS_SECURITY_GROUP_ID)
+    rule_id = recorded.get(out.RDS_RULE_ID)
+    if sg_id and rule_id:
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg_id]}])["SecurityGroupRules"]
+        if any(r["SecurityGroupRuleId"] == rule_id for r in rules):
+            return {out.RDS_SECURITY_GROUP_ID: sg_id, out.RDS_RULE_ID: rule_id}
+    # stands in for the RDS instance's existing security group (the cloud stack only adds the rule)
+    sg_id = ec2.create_security_group(GroupName=f"cruddur-{stack}-rds", Description="RDS instance of the twin")["GroupId"]
+    resp = ec2.authorize_security_group_ingress(
+        GroupId=sg_id,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": RDS_PORT, "ToPort": RDS_PORT, "IpRanges": [{"CidrIp": f"{initial_ip}/32", "Description": description}]}],
+    )
+    rule_id = resp["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    return {out.RDS_SECURITY_GROUP_ID: sg_id, out.RDS_RULE_ID: rule_id}
+
+
+def ensure_cloud_side(target: Target, recorded: dict[str, Any]) -> dict[str, Any]:
+    stack = target.stack
+    outputs: dict[str, Any] = dict(recorded)
+    outputs[out.TABLE_NAME] = stack.table_name
+    outputs.update(ensure_user_pool(target.client("cognito-idp"), stack.name, recorded))
+    outputs.update(ensure_rds_rule(target.client("ec2"), stack.name, stack.rds_initial_ip, stack.rds_rule_description, recorded))
+    return outputs

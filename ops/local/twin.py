@@ -1,0 +1,266 @@
+"""Start, stop and inspect the local twin of a stack.
+
+A twin is: one AWS endpoint process (the embedded moto server, serving DynamoDB, Streams,
+Cognito and EC2; or, when asked and a Docker engine answers, ``amazon/dynamodb-local`` for
+DynamoDB beside moto for the rest) and one real PostgreSQL (embedded, or ``DATABASE_URL``).
+What ``up`` started is recorded in ``<state>/<stack>/twin.json``; ``down`` stops only that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
+from ops.local import postgres
+from ops.stacks import PROJECT_ROOT, StackSettings
+from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, redact_url, stack_state_dir, twin_file
+
+ENGINES = ("auto", "moto", "docker")
+DYNAMODB_LOCAL_IMAGE = "amazon/dynamodb-local"
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    engine: str
+    endpoint: str
+    pid: int | None
+    running: bool
+    started_by_us: bool
+
+
+@dataclass
+class TwinStatus:
+    stack: str
+    state_dir: str
+    components: list[ComponentStatus]
+
+    @property
+    def running(self) -> bool:
+        return bool(self.components) and all(c.running for c in self.components)
+
+
+@dataclass
+class UpResult:
+    status: TwinStatus
+    already_running: bool
+    restored: bool
+
+
+def _pid_alive(pid: int | None, needle: str | None = None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if needle:
+        # guard against pid reuse: only ever signal a process that is still ours
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return True  # no /proc (macOS): trust the pid
+        return needle in cmdline
+    return True
+
+
+def docker_answers(timeout: float = 3.0) -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=timeout).returncode == 0
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+
+
+def _wait_port(port: int, seconds: float, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None, what: str = "server") -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if port_open("127.0.0.1", port, timeout=0.2):
+            return
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log and log.exists() else []
+            raise TwinDownError(f"the {what} exited while starting: {tail[0] if tail else 'no log'} (log: {log})")
+        time.sleep(0.1)
+    raise TwinDownError(f"the {what} did not answer on port {port} within {seconds:.0f}s (log: {log})")
+
+
+def status(stack: StackSettings) -> TwinStatus:
+    twin = read_twin(stack.name) or {}
+    comps: list[ComponentStatus] = []
+    aws = twin.get("aws")
+    if aws:
+        alive = _pid_alive(aws.get("pid"), "ops.local.motoserver") and port_open("127.0.0.1", aws["port"])
+        comps.append(ComponentStatus("aws (Cognito, EC2" + (")" if twin.get("dynamodb") else ", DynamoDB, Streams)"), aws["engine"], aws["endpoint"], aws.get("pid"), alive, True))
+    ddb = twin.get("dynamodb")
+    if ddb:
+        alive = port_open("127.0.0.1", ddb["port"])
+        comps.append(ComponentStatus("dynamodb", ddb["engine"], ddb["endpoint"], None, alive, True))
+    pg = twin.get("postgres")
+    if pg:
+        if pg["engine"] == "embedded":
+            pid = postgres.postmaster_pid(Path(pg["pgdata"]))
+            alive = _pid_alive(pid) and port_open("127.0.0.1", pg["port"])
+        else:
+            pid = None
+            alive = _pg_answers(pg["url"])
+        comps.append(ComponentStatus("postgres", pg["engine"], redact_url(pg["url"]), pid, alive, pg["engine"] == "embedded"))
+    return TwinStatus(stack.name, str(stack_state_dir(stack.name)), comps)
+
+
+def _pg_answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(_with_db(url, "postgres"), connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _with_db(url: str, dbname: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
+
+
+def _refuse_busy(port: int, what: str, key: str, stack: str) -> None:
+    if port_open("127.0.0.1", port):
+        raise ConfigError(f"port {port} for the {what} of stack {stack!r} is already in use by another program: stop it or change cruddur:{key} in Pulumi.{stack}.yaml")
+
+
+def up(stack: StackSettings, engine: str = "auto", database_url: str | None = None) -> UpResult:
+    """Start the twin (idempotent): returns ``already_running=True`` when it was up."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    current = status(stack)
+    if current.running:
+        return UpResult(current, already_running=True, restored=False)
+    if current.components:
+        down(stack)  # a half-dead twin (crash, reboot): clear it and start clean
+
+    state = stack_state_dir(stack.name)
+    state.mkdir(parents=True, exist_ok=True)
+    use_docker = engine == "docker" or (engine == "auto" and docker_answers())
+    if engine == "docker" and not docker_answers():
+        raise ToolMissingError("--engine docker needs a Docker engine, and none answers: start Docker or use --engine moto")
+
+    _refuse_busy(stack.local_aws_port, "AWS endpoint", "localAwsPort", stack.name)
+    if use_docker:
+        _refuse_busy(stack.local_dynamo_port, "DynamoDB endpoint", "localDynamoPort", stack.name)
+    if not database_url:
+        _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
+
+    twin: dict[str, Any] = {"stack": stack.name}
+    snapshot = state / "aws-state.pickle"
+    restored = snapshot.exists()
+    log = state / "aws.log"
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ops.local.motoserver", "--port", str(stack.local_aws_port), "--snapshot", str(snapshot)],
+            cwd=PROJECT_ROOT, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    twin["aws"] = {"engine": "moto", "pid": proc.pid, "port": stack.local_aws_port, "endpoint": f"http://127.0.0.1:{stack.local_aws_port}"}
+    _write_twin(stack.name, twin)  # record before waiting: a failed start can still be cleaned up by down
+    _wait_port(stack.local_aws_port, 30, proc, log, "AWS endpoint (moto server)")
+
+    if use_docker:
+        name = f"cruddur-{stack.name}-dynamodb"
+        volume = f"cruddur-{stack.name}-dynamodb-data"
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        run = subprocess.run(
+            ["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{stack.local_dynamo_port}:8000", "-v", f"{volume}:/home/dynamodblocal/data",
+             "-w", "/home/dynamodblocal", DYNAMODB_LOCAL_IMAGE, "-jar", "DynamoDBLocal.jar", "-sharedDb", "-dbPath", "./data"],
+            capture_output=True, text=True,
+        )
+        if run.returncode != 0:
+            raise TwinDownError(f"docker could not start {DYNAMODB_LOCAL_IMAGE}: {run.stderr.strip()}")
+        twin["dynamodb"] = {"engine": "dynamodb-local", "container": name, "port": stack.local_dynamo_port, "endpoint": f"http://127.0.0.1:{stack.local_dynamo_port}"}
+        _write_twin(stack.name, twin)
+        _wait_port(stack.local_dynamo_port, 60, None, None, "dynamodb-local container")
+
+    if database_url:
+        if not _pg_answers(database_url):
+            raise TwinDownError(f"DATABASE_URL ({redact_url(database_url)}) does not answer: start that server or unset DATABASE_URL to use the embedded one")
+        twin["postgres"] = {"engine": "external", "url": database_url}
+    else:
+        pgdata = state / "pgdata"
+        restored = restored or (pgdata / "PG_VERSION").exists()
+        twin["postgres"] = {"engine": "embedded", "pgdata": str(pgdata), "port": stack.local_postgres_port,
+                            "url": f"postgresql://postgres@127.0.0.1:{stack.local_postgres_port}/{LOCAL_DB_NAME}"}
+        _write_twin(stack.name, twin)
+        postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log")
+    _write_twin(stack.name, twin)
+
+    from ops.local.bootstrap import ensure_cloud_side
+    from ops.target import resolve_target
+
+    target = resolve_target(stack.name)
+    outputs = ensure_cloud_side(target, _read_outputs(stack.name))
+    outputs_file(stack.name).write_text(json.dumps(outputs, indent=2, sort_keys=True))
+    return UpResult(status(stack), already_running=False, restored=restored)
+
+
+def _read_outputs(stack: str) -> dict[str, Any]:
+    path = outputs_file(stack)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_twin(stack: str, twin: dict[str, Any]) -> None:
+    path = twin_file(stack)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(twin, indent=2))
+    os.replace(tmp, path)
+
+
+def down(stack: StackSettings) -> list[str]:
+    """Stop what ``up`` recorded (by pid / container name); returns what was stopped."""
+    twin = read_twin(stack.name)
+    if not twin:
+        return []
+    stopped: list[str] = []
+    aws = twin.get("aws")
+    if aws and _pid_alive(aws.get("pid"), "ops.local.motoserver"):
+        os.kill(aws["pid"], signal.SIGTERM)  # the server saves its snapshot, then exits
+        deadline = time.monotonic() + 120
+        while _pid_alive(aws["pid"], "ops.local.motoserver") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                os.waitpid(aws["pid"], os.WNOHANG)  # reap it when we are its parent (tests)
+            except ChildProcessError:
+                pass
+        if _pid_alive(aws["pid"], "ops.local.motoserver"):
+            raise RefusedError(f"the AWS endpoint (pid {aws['pid']}) did not stop in 120s; its snapshot may be incomplete")
+        stopped.append(f"aws endpoint (pid {aws['pid']}, state saved)")
+    ddb = twin.get("dynamodb")
+    if ddb and ddb.get("container"):
+        subprocess.run(["docker", "stop", ddb["container"]], capture_output=True)
+        subprocess.run(["docker", "rm", ddb["container"]], capture_output=True)
+        stopped.append(f"dynamodb-local container {ddb['container']} (data kept in its volume)")
+    pg = twin.get("postgres")
+    if pg and pg["engine"] == "embedded":
+        pgdata = Path(pg["pgdata"])
+        pid = postgres.postmaster_pid(pgdata)
+        if pid:
+            postgres.stop(pgdata)
+            stopped.append(f"postgres (pid {pid}, data kept in {pgdata})")
+    twin_file(stack.name).unlink(missing_ok=True)
+    return stopped
+
+
+def status_dict(st: TwinStatus) -> dict[str, Any]:
+    return asdict(st) | {"running": st.running}
+
+
