@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ops.patterns import GSI_NAME
 from ops.stacks import StackSettings
 
-GSI_NAME = "message-group-sk-index"
+__all__ = ["GSI_NAME", "STREAM_VIEW_TYPE", "TableSpec", "table_spec", "create_table_kwargs"]
 STREAM_VIEW_TYPE = "NEW_IMAGE"
 
 

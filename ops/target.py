@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ops.errors import ConfigError, RefusedError, TwinDownError
+from ops.errors import ConfigError, OpsError, RefusedError, TwinDownError
 from ops.stacks import PROJECT_ROOT, StackSettings, load_stack
 
 STATE_DIR_ENV = "CRUDDUR_STATE_DIR"
@@ -89,7 +89,13 @@ class Target:
 
     def describe(self, service: str = "dynamodb") -> str:
         """The one line printed before a task changes data."""
-        endpoint = "AWS" if self.cloud else self.endpoint(service)
+        if service == "postgres":
+            try:
+                endpoint = redact_url(self.database_url())
+            except OpsError:
+                endpoint = f"${self.stack.database_url_env} (not set)" if self.cloud else "PostgreSQL (twin not running)"
+        else:
+            endpoint = "AWS" if self.cloud else self.endpoint(service)
         protected = " (protected)" if self.stack.protected else ""
         return f"target: stack {self.stack.name}{protected} · {self.where} · {endpoint} · {self.region}"
 

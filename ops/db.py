@@ -1,0 +1,182 @@
+"""PostgreSQL: the users database of a stack (create, drop, schema, seed, sessions, lookups).
+
+Connections come from ``connect(target)``, which turns connection failures into one-line
+errors that never contain the password.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from ops.errors import CloudError, ConfigError, NotFoundError, ToolMissingError, TwinDownError
+from ops.target import Target, redact_url
+
+SCHEMA_FILE = Path(__file__).parent / "sql" / "schema.sql"
+# Fixed namespace: seeded users get the same uuid on every machine and every re-seed, so
+# the DynamoDB items that name them (and the group ids derived from them) stay valid.
+USER_NAMESPACE = uuid.UUID("0f4d3c2e-6b1a-4c55-9e77-3a8d2b9c1e50")
+
+
+@dataclass(frozen=True)
+class User:
+    uuid: str
+    display_name: str
+    handle: str
+    email: str
+    cognito_user_id: str | None = None
+    created_at: datetime | None = None
+
+
+def seed_user(display_name: str, handle: str, email: str) -> User:
+    return User(str(uuid.uuid5(USER_NAMESPACE, handle)), display_name, handle, email)
+
+
+# The first two are the default pair of `ddb.seed`.
+SEED_USERS: tuple[User, ...] = (
+    seed_user("Ada Okafor", "ada", "ada@cruddur.test"),
+    seed_user("Bram Lindqvist", "bram", "bram@cruddur.test"),
+    seed_user("Chidi Mensah", "chidi", "chidi@cruddur.test"),
+    seed_user("Dana Ruiz", "dana", "dana@cruddur.test"),
+)
+
+
+def database_name(url: str) -> str:
+    name = urlsplit(url).path.lstrip("/")
+    if not name:
+        raise ConfigError(f"the database URL {redact_url(url)} names no database (…/dbname)")
+    return name
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
+
+
+def _translate(err: psycopg.Error, target: Target, url: str) -> Exception:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, psycopg.OperationalError) and "does not exist" in text and "database" in text:
+        return NotFoundError(f"database {database_name(url)!r} does not exist on stack {target.stack.name!r}: run `invoke db.setup --stack {target.stack.name}`")
+    if not target.cloud and isinstance(err, psycopg.OperationalError):
+        return TwinDownError(f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact_url(url)}): run `invoke local.up --stack {target.stack.name}`")
+    return CloudError(f"PostgreSQL at {redact_url(url)}: {text.replace(url, redact_url(url))}")
+
+
+@contextmanager
+def connect(target: Target, maintenance: bool = False, autocommit: bool = False) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to the stack's database (or the server's ``postgres`` database for create/drop)."""
+    url = target.database_url()
+    if maintenance:
+        url = with_database(url, "postgres")
+    try:
+        conn = psycopg.connect(url, connect_timeout=5, autocommit=autocommit)
+    except psycopg.Error as err:
+        raise _translate(err, target, url) from None
+    try:
+        with conn:
+            yield conn
+    except psycopg.Error as err:
+        raise _translate(err, target, url) from None
+
+
+def create_database(target: Target) -> bool:
+    """CREATE DATABASE; False when it already existed."""
+    name = database_name(target.database_url())
+    with connect(target, maintenance=True, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return True
+
+
+def drop_database(target: Target) -> bool:
+    """DROP DATABASE (ending other sessions first); False when there was none."""
+    name = database_name(target.database_url())
+    with connect(target, maintenance=True, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    return True
+
+
+def load_schema(conn: psycopg.Connection[Any]) -> list[str]:
+    """Apply ops/sql/schema.sql in one transaction; returns the tables it defines."""
+    with conn.transaction():
+        conn.execute(SCHEMA_FILE.read_text())  # type: ignore[arg-type]
+    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename").fetchall()
+    return [r[0] for r in rows]
+
+
+def seed_users(conn: psycopg.Connection[Any], users: tuple[User, ...] = SEED_USERS) -> list[User]:
+    """Insert (or refresh) the seed users in one statement; re-running changes nothing."""
+    with conn.transaction():
+        with conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO users (uuid, display_name, handle, email) VALUES (%s, %s, %s, %s)
+                   ON CONFLICT (handle) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email""",
+                [(u.uuid, u.display_name, u.handle, u.email) for u in users],
+            )
+    return list_users(conn)
+
+
+def list_users(conn: psycopg.Connection[Any]) -> list[User]:
+    try:
+        rows = conn.execute("SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users ORDER BY created_at, handle").fetchall()
+    except psycopg.errors.UndefinedTable:
+        raise NotFoundError("the users table does not exist: run `invoke db.setup`") from None
+    return [User(*r) for r in rows]
+
+
+def users_by_handle(conn: psycopg.Connection[Any], handles: list[str]) -> dict[str, User]:
+    """The users with these handles; a handle that is not there is a NotFoundError naming it."""
+    try:
+        rows = conn.execute(
+            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users WHERE handle = ANY(%s)", (handles,)
+        ).fetchall()
+    except psycopg.errors.UndefinedTable:
+        raise NotFoundError("the users table does not exist: run `invoke db.setup`") from None
+    found = {r[2]: User(*r) for r in rows}
+    missing = [h for h in handles if h not in found]
+    if missing:
+        known = ", ".join(u.handle for u in list_users(conn)[:10]) or "none"
+        raise NotFoundError(f"no user with handle {', '.join(repr(m) for m in missing)} in the database (known: {known})")
+    return found
+
+
+def first_users(conn: psycopg.Connection[Any], n: int = 2) -> list[User]:
+    users = [u for u in list_users(conn) if u.handle in {s.handle for s in SEED_USERS}]
+    users.sort(key=lambda u: [s.handle for s in SEED_USERS].index(u.handle))
+    if len(users) < n:
+        raise NotFoundError("the seed users are not in the database: run `invoke db.setup` (or pass --my-handle/--other-handle)")
+    return users[:n]
+
+
+def sessions(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """pg_stat_activity's client sessions (not the server's own background workers)."""
+    cur = conn.execute(
+        """SELECT pid, usename AS user, datname AS database, client_addr::text AS client, state,
+                  to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS') AS since, left(query, 60) AS query
+           FROM pg_stat_activity WHERE backend_type = 'client backend' ORDER BY backend_start"""
+    )
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def psql_argv(target: Target) -> list[str]:
+    exe = shutil.which("psql")
+    if not exe:
+        raise ToolMissingError(
+            "psql is not installed: apt-get install postgresql-client (or brew install libpq); "
+            f"the database is {redact_url(target.database_url())}"
+        )
+    return [exe, target.database_url()]

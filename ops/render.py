@@ -1,0 +1,60 @@
+"""Plain-text rendering for the terminal: pure functions from data to strings (no printing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value).replace("\n", " ")
+
+
+def table(rows: Sequence[dict[str, Any]] | Sequence[Any], columns: Sequence[str] | None = None, empty: str = "(none)") -> str:
+    """A left-aligned text table with a header rule."""
+    dict_rows = [asdict(r) if is_dataclass(r) else dict(r) for r in rows]  # type: ignore[arg-type]
+    if not dict_rows:
+        return empty
+    cols = list(columns or dict_rows[0].keys())
+    cells = [[_cell(r.get(c)) for c in cols] for r in dict_rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str, sort_keys=True)
+
+
+def json_lines(rows: Iterable[Any]) -> Iterable[str]:
+    for row in rows:
+        yield json.dumps(asdict(row) if is_dataclass(row) else row, default=str, separators=(",", ":"))  # type: ignore[arg-type]
+
+
+def twin_lines(status: Any) -> list[str]:
+    return [f"  {c.name:<40} {c.engine:<15} {c.endpoint}" + ("" if c.running else "  (not answering)") for c in status.components]
+
+
+def status_table(statuses: Sequence[Any]) -> str:
+    rows = []
+    for st in statuses:
+        if not st.components:
+            rows.append({"stack": st.stack, "component": "-", "engine": "-", "endpoint": "-", "pid": None, "state": "stopped"})
+        for comp in st.components:
+            rows.append({"stack": st.stack, "component": comp.name, "engine": comp.engine, "endpoint": comp.endpoint, "pid": comp.pid, "state": "running" if comp.running else "not answering"})
+    return table(rows)
+
+
+def users_table(users: Sequence[Any]) -> str:
+    return table(users, ["handle", "display_name", "email", "uuid", "cognito_user_id"])
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
