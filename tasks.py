@@ -193,6 +193,139 @@ for _t, _name in ((db_create, "create"), (db_drop, "drop"), (db_schema_load, "sc
     db_ns.add_task(_t, _name)
 
 # ---------------------------------------------------------------- ddb (DynamoDB)
+DDB_FLAGS = {"stack": STACK_HELP, "cloud": CLOUD_HELP, "confirm_protected": CONFIRM_HELP}
+
+
+@task(help=DDB_FLAGS)
+@friendly
+def ddb_schema_load(c, stack="dev", cloud=False, confirm_protected=False):
+    """Create the messages table from the one table spec and wait until it is active."""
+    from ops import ddb
+    from ops.table_spec import table_spec
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    result = ddb.schema_load(target.client("dynamodb"), table_spec(target.stack))
+    say(f"table {result.table} " + ("created and active" if result.created else "already exists and matches the spec"))
+
+
+@task(help={"stack": STACK_HELP, "cloud": CLOUD_HELP})
+@friendly
+def ddb_list_tables(c, stack="dev", cloud=False):
+    """List the DynamoDB tables of the target, every page."""
+    from ops import ddb
+
+    say("\n".join(ddb.list_tables(target_for(stack, cloud).client("dynamodb"))) or "(no tables)")
+
+
+@task(help=DDB_FLAGS)
+@friendly
+def ddb_drop(c, stack="dev", cloud=False, confirm_protected=False):
+    """Delete the stack's messages table (names it first) and wait until it is gone."""
+    from ops import ddb
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    note(f"deleting table {target.stack.table_name}")
+    ddb.drop(target.client("dynamodb"), target.stack.table_name, stack)
+    say(f"table {target.stack.table_name} deleted")
+
+
+@task(help={"stack": STACK_HELP, "cloud": CLOUD_HELP, "json": "print JSON lines (one item per line) for piping",
+            "limit": "stop after this many items", "segments": "parallel scan segments (default 1; try 4-8 on large cloud tables)"})
+@friendly
+def ddb_scan(c, stack="dev", cloud=False, json=False, limit=None, segments=1):
+    """Print every item of the messages table, streaming page by page."""
+    from ops import ddb
+    from ops.render import json_lines, table
+
+    target = target_for(stack, cloud)
+    items = ddb.scan(target.client("dynamodb", max_pool_connections=max(10, int(segments))), target.stack.table_name, int(segments), limit=int(limit) if limit else None)
+    if json:
+        for line in json_lines(items):
+            sys.stdout.write(line + "\n")
+    else:
+        say(table(list(items), ["pk", "sk", "user_handle", "message"]))
+
+
+@task(help=DDB_FLAGS | {"conversation": "conversation file of 'Person 1: …' / 'Person 2: …' lines (default: a shipped fixture)",
+                        "my_handle": "handle of Person 1 (default: the first seed user)", "other_handle": "handle of Person 2 (default: the second seed user)",
+                        "start": "ISO time of the first message (default: the file's '# start:' line)"})
+@friendly
+def ddb_seed(c, stack="dev", cloud=False, confirm_protected=False, conversation=None, my_handle=None, other_handle=None, start=None):
+    """Seed a conversation between two users of the database: messages plus both group rows."""
+    from pathlib import Path
+
+    from ops import db, ddb, seed
+    from ops.render import Progress
+
+    conv = seed.parse_conversation(Path(conversation) if conversation else seed.DEFAULT_CONVERSATION)  # fail before any request
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    with db.connect(target) as conn:
+        me, other = seed.people(conn, my_handle, other_handle)
+    client = target.client("dynamodb", max_pool_connections=16)
+    ddb.require_table(client, target.stack.table_name, stack)
+    p = seed.plan(conv, me, other, seed.parse_start(start))
+    r = seed.seed(client, target.stack.table_name, p, on_progress=Progress(len(p.messages) + 2, sys.stderr))
+    say(f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({me.handle} <-> {other.handle}, group {r.group_uuid}) in {r.batches} batches; verified: the group holds {r.messages_in_table} messages")
+
+
+@task(help={"stack": STACK_HELP, "cloud": CLOUD_HELP, "handle": "whose conversations to list", "page_size": "groups per page (default 20)",
+            "cursor": "next-page token printed by the previous page", "before": "only groups whose last reply is before this ISO time",
+            "json": JSON_HELP, "full": "show whole last messages"})
+@friendly
+def patterns_list_conversations(c, handle, stack="dev", cloud=False, page_size=20, cursor=None, before=None, json=False, full=False):
+    """Access pattern 1: a user's conversations, newest reply first, one page at a time."""
+    from ops import db, patterns
+    from ops.render import groups_table, json_lines
+
+    target = target_for(stack, cloud)
+    with db.connect(target) as conn:
+        user = db.users_by_handle(conn, [handle])[handle]
+    page = patterns.list_conversations(target.client("dynamodb"), target.stack.table_name, user.uuid, int(page_size), cursor, before)
+    say("\n".join(json_lines(page.items)) if json else groups_table(page.items, full))
+    if page.next_cursor:
+        note(f"next page: --cursor {page.next_cursor}")
+
+
+@task(help={"stack": STACK_HELP, "cloud": CLOUD_HELP, "group": "message group uuid", "handles": "or the two participants' handles, comma-separated (ada,bram)",
+            "page_size": "messages per page (default 20)", "cursor": "next-page token printed by the previous page (older messages)",
+            "before": "only messages created before this ISO time", "json": JSON_HELP, "full": "show whole messages, not the first line's worth"})
+@friendly
+def patterns_get_conversation(c, stack="dev", cloud=False, group=None, handles=None, page_size=20, cursor=None, before=None, json=False, full=False):
+    """Access pattern 2: a conversation's newest page of messages, shown oldest to newest."""
+    from ops import db, patterns
+    from ops.render import conversation_lines, json_lines
+
+    target = target_for(stack, cloud)
+    if not group:
+        with db.connect(target) as conn:
+            group = db.group_of_handles(conn, handles)
+    page = patterns.get_conversation(target.client("dynamodb"), target.stack.table_name, group, int(page_size), cursor, before)
+    say("\n".join(json_lines(page.items)) if json else conversation_lines(page.items, full))
+    if page.next_cursor:
+        note(f"older messages: --cursor {page.next_cursor}")
+
+
+@task(help={"stack": STACK_HELP})
+@friendly
+def quickstart(c, stack="dev"):
+    """The main job on the local twin: twin up, database set up, table loaded, a conversation seeded and shown."""
+    local_up(c, stack=stack)
+    db_setup(c, stack=stack)
+    ddb_schema_load(c, stack=stack)
+    ddb_seed(c, stack=stack)
+    say("\n== conversations of ada")
+    patterns_list_conversations(c, handle="ada", stack=stack)
+    say("\n== ada <-> bram, newest page")
+    patterns_get_conversation(c, stack=stack, handles="ada,bram")
+
+
+patterns_ns = Collection("patterns")
+patterns_ns.add_task(patterns_list_conversations, "list-conversations")
+patterns_ns.add_task(patterns_get_conversation, "get-conversation")
+ddb_ns = Collection("ddb")
+for _t, _name in ((ddb_schema_load, "schema-load"), (ddb_list_tables, "list-tables"), (ddb_drop, "drop"), (ddb_scan, "scan"), (ddb_seed, "seed")):
+    ddb_ns.add_task(_t, _name)
+ddb_ns.add_collection(patterns_ns)
 
 # ---------------------------------------------------------------- cognito / rds
 
@@ -204,3 +337,5 @@ for _t, _name in ((db_create, "create"), (db_drop, "drop"), (db_schema_load, "sc
 ns = Collection()
 ns.add_collection(local_ns)
 ns.add_collection(db_ns)
+ns.add_collection(ddb_ns)
+ns.add_task(quickstart)

@@ -58,3 +58,53 @@ def users_table(users: Sequence[Any]) -> str:
 
 def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class Progress:
+    """A one-line progress bar on a terminal; on a pipe, a line every tenth of the way."""
+
+    def __init__(self, total: int, stream: Any, label: str = "items", width: int = 30) -> None:
+        import threading
+
+        self.total, self.stream, self.label, self.width = max(total, 1), stream, label, width
+        self.done = 0
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._last_decile = -1
+        self._lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            frac = min(self.done / self.total, 1.0)
+            if self.tty:
+                bar = "#" * int(frac * self.width)
+                self.stream.write(f"\r[{bar:<{self.width}}] {self.done}/{self.total} {self.label}")
+                if self.done >= self.total:
+                    self.stream.write("\n")
+            elif int(frac * 10) > self._last_decile:
+                self._last_decile = int(frac * 10)
+                self.stream.write(f"{self.done}/{self.total} {self.label}\n")
+            self.stream.flush()
+
+
+def local_time(iso_text: str) -> str:
+    """An item's UTC timestamp in the reader's local time zone."""
+    return datetime.fromisoformat(iso_text).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def conversation_lines(messages: Sequence[Any], full: bool = False, width: int = 72) -> str:
+    if not messages:
+        return "(no messages)"
+    handle_w = max(len(m.user_handle) for m in messages)
+    out = []
+    for m in messages:
+        text = m.message if full else shorten(m.message, width)
+        out.append(f"{m.user_handle:<{handle_w}}  {local_time(m.created_at)}  {text}")
+    return "\n".join(out)
+
+
+def groups_table(rows: Sequence[Any], full: bool = False) -> str:
+    return table(
+        [{"with": r.user_handle, "name": r.user_display_name, "last reply": local_time(r.last_reply_at), "group": r.message_group_uuid, "last message": r.message if full else shorten(r.message, 48)} for r in rows],
+        empty="(no conversations)",
+    )

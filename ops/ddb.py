@@ -1,0 +1,322 @@
+"""DynamoDB table operations: schema-load, list, drop, streaming scan and a batch writer.
+
+All functions take an injected low-level ``dynamodb`` client.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ops.errors import CloudError, ConflictError, NotFoundError
+from ops.table_spec import TableSpec, create_table_kwargs, differences, shape, shape_of_description
+
+BATCH_LIMIT = 25  # AWS's BatchWriteItem maximum; moto accepts more, so we enforce it here
+RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"}
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def describe(client: Any, table: str) -> dict[str, Any] | None:
+    try:
+        return client.describe_table(TableName=table)["Table"]  # type: ignore[no-any-return]
+    except ClientError as err:
+        if _code(err) == "ResourceNotFoundException":
+            return None
+        raise CloudError(f"DescribeTable {table}: {err}") from None
+
+
+def require_table(client: Any, table: str, stack: str) -> dict[str, Any]:
+    desc = describe(client, table)
+    if desc is None:
+        raise NotFoundError(f"table {table!r} does not exist on stack {stack!r}: run `invoke ddb.schema-load --stack {stack}`")
+    return desc
+
+
+@dataclass
+class SchemaResult:
+    table: str
+    created: bool
+
+
+def schema_load(client: Any, spec: TableSpec, wait_seconds: float = 120) -> SchemaResult:
+    """Create the table from the spec and wait until ACTIVE; an identical table is fine, a different one is an error."""
+    existing = describe(client, spec.name)
+    if existing is not None:
+        diffs = differences(shape(spec), shape_of_description(existing))
+        if diffs:
+            raise ConflictError(f"table {spec.name!r} exists but differs from the spec: " + "; ".join(diffs) + " (drop it with `invoke ddb.drop` to re-create)")
+        return SchemaResult(spec.name, created=False)
+    try:
+        client.create_table(**create_table_kwargs(spec))
+    except ClientError as err:
+        raise CloudError(f"CreateTable {spec.name}: {err}") from None
+    _wait(lambda: (describe(client, spec.name) or {}).get("TableStatus") == "ACTIVE", wait_seconds, f"table {spec.name} to become ACTIVE")
+    return SchemaResult(spec.name, created=True)
+
+
+def _wait(done: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    delay = 0.05
+    while not done():
+        if time.monotonic() > deadline:
+            raise CloudError(f"timed out after {seconds:.0f}s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def list_tables(client: Any) -> list[str]:
+    names: list[str] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        resp = client.list_tables(**kwargs)
+        names.extend(resp.get("TableNames", []))
+        if not resp.get("LastEvaluatedTableName"):
+            return names
+        kwargs["ExclusiveStartTableName"] = resp["LastEvaluatedTableName"]
+
+
+def drop(client: Any, table: str, stack: str, wait_seconds: float = 120) -> None:
+    require_table(client, table, stack)
+    try:
+        client.delete_table(TableName=table)
+    except ClientError as err:
+        if _code(err) == "ResourceNotFoundException":
+            raise NotFoundError(f"table {table!r} does not exist on stack {stack!r}") from None
+        raise CloudError(f"DeleteTable {table}: {err}") from None
+    _wait(lambda: describe(client, table) is None, wait_seconds, f"table {table} to be deleted")
+
+
+def count_items(client: Any, table: str, pk: str) -> int:
+    """How many items a partition holds (COUNT query, every page)."""
+    total = 0
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}}, "Select": "COUNT"}
+    while True:
+        resp = client.query(**kwargs)
+        total += resp["Count"]
+        if not resp.get("LastEvaluatedKey"):
+            return total
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+# ------------------------------------------------------------------------------------ scan
+def plain(value: dict[str, Any]) -> Any:
+    """One DynamoDB attribute value as JSON-ready Python (strings take the fast path)."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return v
+    if kind == "N":
+        d = Decimal(v)
+        return int(d) if d == d.to_integral_value() else float(d)
+    if kind == "BOOL":
+        return v
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: plain(x) for k, x in v.items()}
+    if kind == "L":
+        return [plain(x) for x in v]
+    if kind in ("SS",):
+        return sorted(v)
+    if kind == "NS":
+        return sorted(plain({"N": x}) for x in v)
+    return v  # B / BS: base64 text already
+
+
+def plain_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: plain(v) for k, v in item.items()}
+
+
+_DONE = object()
+
+
+def scan(client: Any, table: str, segments: int = 1, page_size: int | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Every item of the table, page by page, as plain dicts; memory stays flat.
+
+    With ``segments > 1`` the segments are read in parallel threads that hand pages through a
+    small bounded queue, so a slow consumer (a pipe) slows the readers instead of filling memory.
+    """
+    if segments < 1:
+        raise ValueError("segments must be at least 1")
+    if limit is not None and limit <= 0:
+        return
+    base: dict[str, Any] = {"TableName": table}
+    if page_size:
+        base["Limit"] = page_size
+    if segments == 1:
+        yield from _scan_serial(client, base, limit)
+        return
+    pages: queue.Queue[Any] = queue.Queue(maxsize=segments * 2)
+    stop = threading.Event()
+
+    def reader(segment: int) -> None:
+        kwargs = dict(base, Segment=segment, TotalSegments=segments)
+        try:
+            while not stop.is_set():
+                resp = client.scan(**kwargs)
+                _put(pages, resp.get("Items", []), stop)
+                if not resp.get("LastEvaluatedKey"):
+                    break
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            _put(pages, err, stop)
+        finally:
+            _put(pages, _DONE, stop)
+
+    threads = [threading.Thread(target=reader, args=(s,), daemon=True) for s in range(segments)]
+    for t in threads:
+        t.start()
+    done = 0
+    produced = 0
+    try:
+        while done < segments:
+            page = pages.get()
+            if page is _DONE:
+                done += 1
+                continue
+            if isinstance(page, BaseException):
+                raise _translate_scan(page, table)
+            for item in page:
+                yield plain_item(item)
+                produced += 1
+                if limit is not None and produced >= limit:
+                    return
+    finally:
+        stop.set()
+        while any(t.is_alive() for t in threads):  # unblock readers waiting on a full queue
+            try:
+                pages.get_nowait()
+            except queue.Empty:
+                time.sleep(0.01)
+
+
+def _put(pages: queue.Queue[Any], value: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            pages.put(value, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _translate_scan(err: BaseException, table: str) -> BaseException:
+    if isinstance(err, ClientError):
+        if _code(err) == "ResourceNotFoundException":
+            return NotFoundError(f"table {table!r} does not exist: run `invoke ddb.schema-load`")
+        return CloudError(f"Scan {table}: {err}")
+    return err
+
+
+def _scan_serial(client: Any, kwargs: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
+    produced = 0
+    while True:
+        try:
+            resp = client.scan(**kwargs)
+        except ClientError as err:
+            raise _translate_scan(err, kwargs["TableName"]) from None
+        for item in resp.get("Items", []):
+            yield plain_item(item)
+            produced += 1
+            if limit is not None and produced >= limit:
+                return
+        if not resp.get("LastEvaluatedKey"):
+            return
+        kwargs = dict(kwargs, ExclusiveStartKey=resp["LastEvaluatedKey"])
+
+
+# ------------------------------------------------------------------------------ batch write
+def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def backoff_delay(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
+    """Full-jitter exponential backoff (attempt 1 → up to 2*base)."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+@dataclass
+class WriteStats:
+    written: int = 0
+    requests: int = 0
+    retried_items: int = 0
+
+
+def write_batch(client: Any, table: str, requests: list[dict[str, Any]], stats: WriteStats, lock: threading.Lock, max_attempts: int = 10, sleep: Callable[[float], None] = time.sleep) -> None:
+    """One BatchWriteItem of at most 25 requests, retrying UnprocessedItems and throttling with backoff."""
+    if len(requests) > BATCH_LIMIT:
+        raise ValueError(f"a batch holds at most {BATCH_LIMIT} requests, not {len(requests)}")
+    pending = requests
+    for attempt in range(1, max_attempts + 1):
+        try:
+            resp = client.batch_write_item(RequestItems={table: pending})
+        except ClientError as err:
+            if _code(err) == "ResourceNotFoundException":
+                raise NotFoundError(f"table {table!r} does not exist: run `invoke ddb.schema-load`") from None
+            if _code(err) not in RETRYABLE:
+                raise CloudError(f"BatchWriteItem {table}: {err}") from None
+            unprocessed = pending  # throttled as a whole: the same requests again
+        else:
+            unprocessed = resp.get("UnprocessedItems", {}).get(table, [])
+        with lock:
+            stats.requests += 1
+            stats.written += len(pending) - len(unprocessed)
+            stats.retried_items += len(unprocessed)
+        if not unprocessed:
+            return
+        pending = unprocessed
+        sleep(backoff_delay(attempt))
+    raise CloudError(f"BatchWriteItem {table}: {len(pending)} items still unprocessed after {max_attempts} attempts (throttled): retry later")
+
+
+def batch_write(
+    client: Any,
+    table: str,
+    items: Iterable[dict[str, Any]],
+    workers: int = 4,
+    on_progress: Callable[[int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WriteStats:
+    """Put DynamoDB-JSON items in batches of 25 with ``workers`` batches in flight.
+
+    In-flight batches are bounded, so a generator of a million items never sits in memory.
+    """
+    stats = WriteStats()
+    lock = threading.Lock()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        inflight: set[Future[None]] = set()
+        for chunk in _chunks(items, BATCH_LIMIT):
+            reqs = [{"PutRequest": {"Item": item}} for item in chunk]
+            fut = pool.submit(write_batch, client, table, reqs, stats, lock, sleep=sleep)
+            fut.add_done_callback(lambda f, n=len(reqs): on_progress(n) if on_progress and not f.exception() else None)
+            inflight.add(fut)
+            if len(inflight) >= workers * 2:
+                finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    f.result()
+        for f in inflight:
+            f.result()
+    return stats
+
+
+def delete_keys(client: Any, table: str, keys: list[dict[str, Any]], sleep: Callable[[float], None] = time.sleep) -> None:
+    stats, lock = WriteStats(), threading.Lock()
+    for chunk in _chunks(keys, BATCH_LIMIT):
+        write_batch(client, table, [{"DeleteRequest": {"Key": k}} for k in chunk], stats, lock, sleep=sleep)

@@ -1,0 +1,167 @@
+"""Seeding a conversation between two users from a ``Person 1: … / Person 2: …`` file.
+
+The whole file is parsed and validated before the first write, ids and timestamps are
+deterministic (same file, same users, same start → same keys), and existing group rows of
+the pair are reconciled so a re-seed never leaves two rows for one participant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ops.ddb import batch_write, count_items, delete_keys
+from ops.errors import CloudError, InputError, NotFoundError
+from ops.patterns import GRP_PREFIX, MSG_PREFIX, GroupRow, Message, Person, group_rows, group_rows_for, group_uuid_for, iso, message_uuid_for, to_ddb
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "conversations"
+DEFAULT_CONVERSATION = FIXTURES / "trail-running.txt"
+LINE = re.compile(r"^Person ([12]):[ \t]*(.*?)\s*$")
+DIRECTIVE = re.compile(r"^#\s*(\w+)\s*:\s*(.+?)\s*$")
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+MAX_MESSAGE_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Conversation:
+    path: Path
+    start: datetime
+    spacing: timedelta
+    lines: tuple[tuple[int, str], ...]  # (speaker 1|2, text)
+
+
+def _parse_time(path: Path, lineno: int, value: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{path}:{lineno}: start {value!r} is not an ISO-8601 time (e.g. 2026-01-05T09:00:00Z)") from None
+    if dt.tzinfo is None:
+        raise InputError(f"{path}:{lineno}: start {value!r} needs a timezone (add Z for UTC)")
+    return dt
+
+
+def parse_conversation(path: Path) -> Conversation:
+    """Read and validate the whole file; the first bad line stops it, naming file and line."""
+    if not path.is_file():
+        raise NotFoundError(f"conversation file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    start, spacing = DEFAULT_START, timedelta(minutes=1)
+    lines: list[tuple[int, str]] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        if raw.lstrip().startswith("#"):
+            m = DIRECTIVE.match(raw.strip())
+            if m and m.group(1) == "start":
+                start = _parse_time(path, lineno, m.group(2))
+            elif m and m.group(1) == "spacing_seconds":
+                try:
+                    spacing = timedelta(seconds=float(m.group(2)))
+                except ValueError:
+                    raise InputError(f"{path}:{lineno}: spacing_seconds must be a number, not {m.group(2)!r}") from None
+            continue  # other comments are notes for the reader
+        m = LINE.match(raw)
+        if not m:
+            raise InputError(f"{path}:{lineno}: expected 'Person 1: …' or 'Person 2: …', found {raw.strip()[:60]!r}")
+        if not m.group(2):
+            raise InputError(f"{path}:{lineno}: the message after 'Person {m.group(1)}:' is empty")
+        if len(m.group(2)) > MAX_MESSAGE_CHARS:
+            raise InputError(f"{path}:{lineno}: message longer than {MAX_MESSAGE_CHARS} characters")
+        lines.append((int(m.group(1)), m.group(2)))
+    if not lines:
+        raise InputError(f"{path}: no 'Person 1:' / 'Person 2:' lines")
+    return Conversation(path, start, spacing, tuple(lines))
+
+
+@dataclass
+class SeedPlan:
+    group_uuid: str
+    messages: list[Message]
+    rows: tuple[GroupRow, GroupRow]
+
+
+def plan(conv: Conversation, me: Person, other: Person, start: datetime | None = None) -> SeedPlan:
+    group = group_uuid_for(me.uuid, other.uuid)
+    t0 = start or conv.start
+    people = {1: me, 2: other}
+    messages = []
+    for i, (speaker, text) in enumerate(conv.lines):
+        who = people[speaker]
+        created = iso(t0 + conv.spacing * i)
+        messages.append(Message(group, created, message_uuid_for(group, f"seed:{created}"), text, who.uuid, who.display_name, who.handle))
+    return SeedPlan(group, messages, group_rows_for(group, me, other, messages[-1]))
+
+
+@dataclass
+class SeedResult:
+    group_uuid: str
+    messages_written: int
+    group_rows_written: int
+    stale_rows_removed: int
+    batches: int
+    retried_items: int
+    messages_in_table: int
+    verified: bool
+
+
+def seed(client: Any, table: str, p: SeedPlan, workers: int = 4, on_progress: Callable[[int], None] | None = None) -> SeedResult:
+    """Write the plan and verify the table now holds every message and one row per participant."""
+    existing = group_rows(client, table, p.group_uuid)
+    rows: list[GroupRow] = []
+    stale: list[GroupRow] = []
+    for row in p.rows:
+        mine = sorted((r for r in existing if r.owner_uuid == row.owner_uuid), key=lambda r: r.last_reply_at)
+        # a row already newer than the seed's last message (a later send) wins; older rows are replaced
+        keep = mine[-1] if mine and mine[-1].last_reply_at > row.last_reply_at else row
+        if keep is row:
+            rows.append(row)
+        stale.extend(r for r in mine if r.last_reply_at != keep.last_reply_at)
+    items = (to_ddb(m.item()) for m in p.messages)
+    stats = batch_write(client, table, _chain(items, (to_ddb(r.item()) for r in rows)), workers=workers, on_progress=on_progress)
+    if stale:
+        delete_keys(client, table, [{"pk": {"S": GRP_PREFIX + r.owner_uuid}, "sk": {"S": r.last_reply_at}} for r in stale])
+    in_table = count_items(client, table, MSG_PREFIX + p.group_uuid)
+    after = group_rows(client, table, p.group_uuid)
+    owners = [r.owner_uuid for r in after]
+    verified = stats.written == len(p.messages) + len(rows) and in_table >= len(p.messages) and sorted(owners) == sorted({r.owner_uuid for r in p.rows})
+    if not verified:
+        raise CloudError(
+            f"seed verification failed: wrote {stats.written} of {len(p.messages) + len(rows)} items, "
+            f"the group holds {in_table} messages (expected at least {len(p.messages)}) and {len(owners)} group rows (expected 2)"
+        )
+    return SeedResult(p.group_uuid, len(p.messages), len(rows), len(stale), stats.requests, stats.retried_items, in_table, verified)
+
+
+def _chain(*its: Any) -> Any:
+    for it in its:
+        yield from it
+
+
+def parse_start(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return _parse_time(Path("--start"), 0, value)
+
+
+def people(conn: Any, my_handle: str | None, other_handle: str | None) -> tuple[Person, Person]:
+    """The two participants from PostgreSQL (default: the first two seed users)."""
+    from ops import db
+
+    if my_handle and other_handle:
+        found = db.users_by_handle(conn, [my_handle, other_handle])
+        users = [found[my_handle], found[other_handle]]
+    elif my_handle or other_handle:
+        raise InputError("give both --my-handle and --other-handle, or neither for the default pair")
+    else:
+        users = db.first_users(conn, 2)
+    if users[0].uuid == users[1].uuid:
+        raise InputError("--my-handle and --other-handle must be two different users")
+    a, b = users
+    return Person(a.uuid, a.display_name, a.handle), Person(b.uuid, b.display_name, b.handle)
