@@ -141,20 +141,25 @@ def db_schema_load(c, stack="dev", cloud=False, confirm_protected=False):
 @task(help=DB_FLAGS)
 @friendly
 def db_seed(c, stack="dev", cloud=False, confirm_protected=False):
-    """Insert the seed users (idempotent: fixed uuids, upsert by handle)."""
+    """Insert the seed users (idempotent: fixed uuids, upsert by handle); on a twin, also their Cognito users."""
     from ops import db
-    from ops.render import users_table
+    from ops.cognito import create_target_users
+    from ops.render import create_result_line, users_table
 
-    with db.connect(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")) as conn:
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")
+    with db.connect(target) as conn:
         say(users_table(db.seed_users(conn)))
+    if not cloud:  # the twin's pool gets the same people; in the cloud they sign up themselves
+        say(create_result_line(create_target_users(target)))
 
 
 @task(help=DB_FLAGS)
 @friendly
 def db_setup(c, stack="dev", cloud=False, confirm_protected=False):
-    """Drop, create, load the schema and seed, in order, stopping at the first failure."""
+    """Drop, create, load the schema, seed and sync the Cognito ids, in order, stopping at the first failure."""
     from ops import db
-    from ops.render import users_table
+    from ops.cognito import create_target_users, sync_target
+    from ops.render import create_result_line, sync_report_lines, users_table
 
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")
     say("== drop: " + ("dropped" if db.drop_database(target) else "nothing to drop"))
@@ -162,6 +167,9 @@ def db_setup(c, stack="dev", cloud=False, confirm_protected=False):
     with db.connect(target) as conn:
         say("== schema-load: " + ", ".join(db.load_schema(conn)))
         say("== seed:\n" + users_table(db.seed_users(conn)))
+    if not cloud:  # as db.seed: the twin's pool gets the seed users
+        say("== cognito users: " + create_result_line(create_target_users(target)))
+    say("== cognito sync-ids:\n" + "\n".join(sync_report_lines(sync_target(target))))
 
 
 @task(help={"stack": STACK_HELP, "cloud": CLOUD_HELP})
@@ -327,15 +335,204 @@ for _t, _name in ((ddb_schema_load, "schema-load"), (ddb_list_tables, "list-tabl
     ddb_ns.add_task(_t, _name)
 ddb_ns.add_collection(patterns_ns)
 
+# ---------------------------------------------------------------- ddb write path
+SEND_HELP = {
+    "text": "the message (quote it; at most 4000 characters)",
+    "stack": STACK_HELP, "cloud": CLOUD_HELP, "confirm_protected": CONFIRM_HELP,
+    "from": "handle of the sender, a user of the stack's database",
+    "to": "handle of the receiver: their group with the sender is created on the first message",
+    "group": "or the uuid of an existing group the sender belongs to",
+    "no_process": "on a twin, leave the stream unprocessed (the group rows move on the next ddb.stream-process)",
+}
+
+
+def _stream_line(counts: Any) -> str:
+    return (f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
+            f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else ""))
+
+
+@task(positional=["text"], help=SEND_HELP)
+@friendly
+def ddb_send_message(c, text, stack="dev", from_="", to="", group="", no_process=False, cloud=False, confirm_protected=False):
+    """Access pattern 3: send TEXT from one user to another (creating their group) or into a group."""
+    from ops.messaging import send_by_handles
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    sent = send_by_handles(target, from_, text, to=to or None, group_uuid=group or None, process=not no_process)
+    say(f"group {sent.send.group_uuid} " + ("created by this first message" if sent.send.created else "(existing)"))
+    say(f"message {sent.send.message.message_uuid} at {sent.send.message.created_at}")
+    if sent.stream is not None:
+        (note if sent.stream.failed else say)(_stream_line(sent.stream))
+
+
+@task(help={"stack": STACK_HELP, "follow": "keep polling for new records (every second) until Ctrl-C",
+            "cloud": "refused: in the cloud the stream consumer Lambda processes the stream"})
+@friendly
+def ddb_stream_process(c, stack="dev", follow=False, cloud=False):
+    """Run the stream consumer over the twin's table stream: every shard, from its last checkpoint."""
+    from ops.errors import RefusedError
+    from ops.local.streams import checkpoint_file, process_stream
+    from ops.patterns import GSI_NAME
+
+    if cloud:
+        raise RefusedError("in the cloud the stream consumer Lambda processes the stream: this task runs it on a twin only (nothing was sent)")
+    target = target_for(stack, writes=True)
+    counts = process_stream(target.client("dynamodbstreams"), target.client("dynamodb"), target.stack.table_name, GSI_NAME, checkpoint_file(stack),
+                            follow=follow, on_round=(lambda r: r.records and note(_stream_line(r))) if follow else None)
+    say(_stream_line(counts))
+    if counts.failed:
+        raise Exit(f"error: {counts.failed} record(s) failed (their log lines are above); the next run retries them", code=1)
+
+
+write_tasks = [(ddb_send_message, "send-message"), (ddb_stream_process, "stream-process")]
+
 # ---------------------------------------------------------------- cognito / rds
+DRY_RUN_HELP = "compute and print the report, write nothing (needs no --confirm-protected)"
+IP_HELP = "the one IPv4 host to allow (a.b.c.d or a.b.c.d/32); default: $GITPOD_IP, else $CRUDDUR_MY_IP"
+
+
+@task(help={"stack": STACK_HELP, "cloud": CLOUD_HELP, "json": JSON_HELP})
+@friendly
+def cognito_list_users(c, stack="dev", cloud=False, json=False):
+    """List every user of the stack's Cognito pool (all pages): handle, sub, email, status."""
+    from ops.cognito import list_target_users
+    from ops.render import cognito_users_table, json_lines
+
+    users = list_target_users(target_for(stack, cloud))
+    say("\n".join(json_lines(users)) if json else cognito_users_table(users))
+
+
+@task(help={"stack": STACK_HELP, "cloud": CLOUD_HELP, "confirm_protected": CONFIRM_HELP, "dry_run": DRY_RUN_HELP})
+@friendly
+def cognito_sync_ids(c, stack="dev", cloud=False, confirm_protected=False, dry_run=False):
+    """Set users.cognito_user_id to the sub of the Cognito user with the same handle, in one transaction."""
+    from ops.cognito import sync_target
+    from ops.render import sync_report_lines
+
+    target = target_for(stack, cloud, writes=not dry_run, confirm_protected=confirm_protected, service="postgres")
+    say("\n".join(sync_report_lines(sync_target(target, dry_run=dry_run))))
+
+
+@task(help={"stack": STACK_HELP})
+@friendly
+def cognito_create_users(c, stack="dev"):
+    """Create in the twin's pool a Cognito user per row of the users table (existing ones are kept)."""
+    from ops.cognito import create_target_users
+    from ops.render import create_result_line
+
+    say(create_result_line(create_target_users(target_for(stack, writes=True, service="cognito-idp"))))
+
+
+@task(help={"stack": STACK_HELP, "cloud": CLOUD_HELP, "confirm_protected": CONFIRM_HELP, "ip": IP_HELP})
+@friendly
+def rds_update_sg_rule(c, stack="dev", cloud=False, confirm_protected=False, ip=None):
+    """Move the PostgreSQL ingress rule of the RDS security group to one IPv4 host; prints old → new."""
+    import os
+
+    from ops.rds import resolve_ip, update_target_rule
+
+    address, source = resolve_ip(ip, os.environ)  # refused here, before any target or request
+    old, new = update_target_rule(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="ec2"), address)
+    say(f"{old} → {new}" + ("  (already there)" if old == new else "") + f"  (address from {source})")
+
+
+cognito_ns = Collection("cognito")
+for _t, _name in ((cognito_list_users, "list-users"), (cognito_sync_ids, "sync-ids"), (cognito_create_users, "create-users")):
+    cognito_ns.add_task(_t, _name)
+rds_ns = Collection("rds")
+rds_ns.add_task(rds_update_sg_rule, "update-sg-rule")
 
 # ---------------------------------------------------------------- infra (Pulumi)
+PULUMI_STACK_HELP = STACK_HELP + "; the Pulumi stack of the same name"
+
+
+def _pulumi(*args: str) -> None:
+    """Run the pulumi CLI from the repository root; its output and exit code pass straight through."""
+    import subprocess
+
+    from ops.outputs import pulumi_cli
+    from ops.stacks import PROJECT_ROOT
+
+    code = subprocess.run([pulumi_cli(), *args], cwd=PROJECT_ROOT, check=False).returncode
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"stack": PULUMI_STACK_HELP, "diff": "show the property-level diff of every change"})
+@friendly
+def infra_preview(c, stack="dev", diff=False):
+    """Preview what `up` would change (needs the Pulumi CLI, `pulumi login` and AWS credentials)."""
+    from ops.stacks import load_stack
+
+    load_stack(stack)  # a typo is one line here, not Pulumi offering to create a new stack
+    _pulumi("preview", "--stack", stack, *(["--diff"] if diff else []))
+
+
+@task(help={"stack": PULUMI_STACK_HELP, "yes": "skip Pulumi's confirmation prompt",
+            "confirm_protected": "required with --yes on a protected stack (prod)"})
+@friendly
+def infra_up(c, stack="dev", yes=False, confirm_protected=False):
+    """Create or update the stack's cloud resources with `pulumi up`."""
+    from ops.errors import RefusedError
+    from ops.stacks import load_stack
+
+    if load_stack(stack).protected and yes and not confirm_protected:
+        raise RefusedError(f"stack {stack!r} is protected: --yes also needs --confirm-protected")
+    _pulumi("up", "--stack", stack, *(["--yes"] if yes else []))
+
+
+@task(help={"stack": PULUMI_STACK_HELP, "json": "print the outputs as one JSON object"})
+@friendly
+def infra_outputs(c, stack="dev", json=False):
+    """Show the stack's outputs (table name and ARNs, user pool, RDS rule id…) from `pulumi stack output`."""
+    import json as jsonlib
+
+    from ops.outputs import read_cloud_outputs
+    from ops.stacks import PROJECT_ROOT, load_stack
+
+    load_stack(stack)
+    values = read_cloud_outputs(stack, PROJECT_ROOT)
+    say(jsonlib.dumps(values, indent=2, sort_keys=True) if json else "\n".join(f"{k} = {v}" for k, v in sorted(values.items())))
+
+
+@task(help={"stack": STACK_HELP, "json": "print every resource with all its inputs, options and tags as JSON"})
+@friendly
+def infra_plan(c, stack="dev", json=False):
+    """List every resource the program declares for a stack, evaluated offline (no CLI, credentials or network)."""
+    from ops.plan import describe, plan_stack
+
+    plan = plan_stack(stack)
+    say(plan.to_json() if json else "\n".join(describe(plan)))
+
+
+@task(help={"stack": STACK_HELP, "output": "PNG file to write (default: architecture-<stack>.png)"})
+@friendly
+def infra_diagram(c, stack="dev", output=None):
+    """Draw the stack's architecture from its offline plan into a PNG (needs Graphviz's `dot`)."""
+    from pathlib import Path
+
+    from ops.diagram import draw
+    from ops.plan import plan_stack
+
+    say(f"wrote {draw(plan_stack(stack), Path(output or f'architecture-{stack}.png'))}")
+
+
+infra_ns = Collection("infra")
+infra_ns.add_task(infra_preview, "preview")
+infra_ns.add_task(infra_up, "up")
+infra_ns.add_task(infra_outputs, "outputs")
+infra_ns.add_task(infra_plan, "plan")
+infra_ns.add_task(infra_diagram, "diagram")
+
 
 # ---------------------------------------------------------------- bench
 
 # ---------------------------------------------------------------- namespace
 ns = Collection()
+ns.add_collection(infra_ns)
 ns.add_collection(local_ns)
 ns.add_collection(db_ns)
+ns.add_collection(cognito_ns)
+ns.add_collection(rds_ns)
 ns.add_collection(ddb_ns)
 ns.add_task(quickstart)

@@ -79,8 +79,14 @@ def _prepare_dir(path: Path, user: str | None) -> None:
 
 
 def _pg(cmd: list[str], user: str | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, user=user, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    return proc
+    ids: dict[str, object] = {}
+    if user:
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        # the group too: with root's group kept, a root-owned 0701 parent denies traversal
+        ids = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **ids)  # type: ignore[call-overload]
 
 
 def start(pgdata: Path, port: int, logfile: Path) -> int:

@@ -65,6 +65,11 @@ def _pid_alive(pid: int | None, needle: str | None = None) -> bool:
         return False
     except PermissionError:
         pass
+    try:
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False  # exited, only waiting to be reaped
+    except (OSError, IndexError):
+        pass
     if needle:
         # guard against pid reuse: only ever signal a process that is still ours
         try:
@@ -163,6 +168,14 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
     if not database_url:
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
+    try:
+        return _start(stack, state, use_docker, database_url)
+    except BaseException:
+        down(stack)  # never leave half a twin running: a retry would find its ports taken
+        raise
+
+
+def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
     snapshot = state / "aws-state.pickle"
     restored = snapshot.exists()
@@ -241,6 +254,10 @@ def down(stack: StackSettings) -> list[str]:
                 os.waitpid(aws["pid"], os.WNOHANG)  # reap it when we are its parent (tests)
             except ChildProcessError:
                 pass
+        try:
+            os.waitpid(aws["pid"], os.WNOHANG)  # a zombie child has an empty cmdline: reap it too
+        except ChildProcessError:
+            pass
         if _pid_alive(aws["pid"], "ops.local.motoserver"):
             raise RefusedError(f"the AWS endpoint (pid {aws['pid']}) did not stop in 120s; its snapshot may be incomplete")
         stopped.append(f"aws endpoint (pid {aws['pid']}, state saved)")

@@ -1,0 +1,96 @@
+"""Session-wide fixtures: one local twin for the whole run, started through local.up's code path.
+
+The environment is set at import time so every subprocess a test starts (invoke tasks)
+talks to the same twin: a private state directory and ports shifted by 100, so a
+developer's own twin on the default ports is never touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-")
+os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
+os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = "100"
+os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, never a developer's server
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from ops import db as dbops  # noqa: E402
+from ops import ddb as ddbops  # noqa: E402
+from ops.local import twin as twinops  # noqa: E402
+from ops.stacks import load_stack  # noqa: E402
+from ops.table_spec import table_spec  # noqa: E402
+from ops.target import Target, resolve_target  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def twin() -> Iterator[Target]:
+    """The dev stack's twin: moto server + embedded PostgreSQL, exactly as `invoke local.up` starts them."""
+    stack = load_stack("dev")
+    twinops.up(stack, engine="moto")
+    try:
+        yield resolve_target("dev")
+    finally:
+        twinops.down(stack)
+
+
+@pytest.fixture(scope="session")
+def ddb(twin: Target) -> Any:
+    return twin.client("dynamodb", max_pool_connections=16)
+
+
+@pytest.fixture(scope="session")
+def database(twin: Target) -> Target:
+    """The dev twin's application database, created, schema-loaded and seeded once."""
+    dbops.drop_database(twin)
+    dbops.create_database(twin)
+    with dbops.connect(twin) as conn:
+        dbops.load_schema(conn)
+        dbops.seed_users(conn)
+    return twin
+
+
+@pytest.fixture
+def conn(database: Target) -> Iterator[Any]:
+    with dbops.connect(database) as c:
+        yield c
+
+
+@pytest.fixture
+def table(twin: Target, ddb: Any) -> Iterator[str]:
+    """A fresh messages table (the stack's spec under a unique name), deleted afterwards."""
+    spec = dataclasses.replace(table_spec(twin.stack), name=f"test-{uuid.uuid4().hex[:10]}")
+    ddbops.schema_load(ddb, spec)
+    try:
+        yield spec.name
+    finally:
+        if ddbops.describe(ddb, spec.name):
+            ddb.delete_table(TableName=spec.name)
+
+
+def run_invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run a task the way a user does, in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """A failed task: non-zero exit, one line on stderr, no traceback."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("target: ")]
+    assert len(lines) == 1, f"expected one error line, got: {proc.stderr!r}"
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
