@@ -232,8 +232,10 @@ def ddb_drop(c, stack="dev", cloud=False, confirm_protected=False):
     from ops import ddb
 
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    client = target.client("dynamodb")
+    ddb.require_table(client, target.stack.table_name, stack)
     note(f"deleting table {target.stack.table_name}")
-    ddb.drop(target.client("dynamodb"), target.stack.table_name, stack)
+    ddb.drop(client, target.stack.table_name, stack)
     say(f"table {target.stack.table_name} deleted")
 
 

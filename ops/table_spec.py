@@ -86,11 +86,12 @@ def create_table_kwargs(spec: TableSpec) -> dict[str, Any]:
         "TableName": spec.name,
         "KeySchema": [{"AttributeName": k.name, "KeyType": k.key_type} for k in spec.keys],
         "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in spec.attributes.items()],
-        "GlobalSecondaryIndexes": gsis,
         "BillingMode": spec.billing_mode,
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": spec.stream_view_type},
         "Tags": [{"Key": k, "Value": v} for k, v in spec.tags.items()],
     }
+    if gsis:  # CreateTable rejects an empty list
+        kwargs["GlobalSecondaryIndexes"] = gsis
     if provisioned:
         kwargs["ProvisionedThroughput"] = _throughput(spec)
     return kwargs
