@@ -32,6 +32,12 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(f"error: {err}", code=err.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
+        except BrokenPipeError:
+            # `invoke ddb.scan --json | head`: the reader left, which is not an error
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=0) from None
 
     return wrapper
 
@@ -245,15 +251,12 @@ def ddb_drop(c, stack="dev", cloud=False, confirm_protected=False):
 def ddb_scan(c, stack="dev", cloud=False, json=False, limit=None, segments=1):
     """Print every item of the messages table, streaming page by page."""
     from ops import ddb
-    from ops.render import json_lines, table
+    from ops.render import item_lines, json_lines
 
     target = target_for(stack, cloud)
     items = ddb.scan(target.client("dynamodb", max_pool_connections=max(10, int(segments))), target.stack.table_name, int(segments), limit=int(limit) if limit else None)
-    if json:
-        for line in json_lines(items):
-            sys.stdout.write(line + "\n")
-    else:
-        say(table(list(items), ["pk", "sk", "user_handle", "message"]))
+    for line in json_lines(items) if json else item_lines(items):
+        sys.stdout.write(line + "\n")
 
 
 @task(help=DDB_FLAGS | {"conversation": "conversation file of 'Person 1: …' / 'Person 2: …' lines (default: a shipped fixture)",

@@ -169,7 +169,7 @@ def sessions(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
            FROM pg_stat_activity WHERE backend_type = 'client backend' ORDER BY backend_start"""
     )
     names = [d.name for d in cur.description or []]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
 
 
 def psql_argv(target: Target) -> list[str]:

@@ -108,3 +108,44 @@ def groups_table(rows: Sequence[Any], full: bool = False) -> str:
         [{"with": r.user_handle, "name": r.user_display_name, "last reply": local_time(r.last_reply_at), "group": r.message_group_uuid, "last message": r.message if full else shorten(r.message, 48)} for r in rows],
         empty="(no conversations)",
     )
+
+
+# ---- identity (cognito / rds)
+def cognito_users_table(users: Sequence[Any]) -> str:
+    return table([{"handle": u.handle, "sub": u.sub, "email": u.email, "status": u.status + ("" if u.enabled else " (disabled)")} for u in users], empty="(no Cognito users)")
+
+
+def _names(names: Sequence[str], limit: int) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def sync_report_lines(report: Any, limit: int = 8) -> list[str]:
+    """A cognito sync's report: one line per outcome, with the first few handles of each."""
+    head = "dry run, nothing written" if report.dry_run else ("ids written" if report.changed else "nothing to change")
+    rows = [
+        ("would update" if report.dry_run else "updated", report.updated),
+        ("already right", report.already_right),
+        ("would unlink (sub moved)" if report.dry_run else "unlinked (sub moved)", report.unlinked),
+        ("Cognito users without preferred_username", report.without_handle),
+        ("handles not in the database", report.not_in_database),
+        ("database users not in Cognito", report.not_in_cognito),
+        ("handles claimed by several Cognito users (skipped)", report.ambiguous),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"cognito id sync: {report.cognito_users} Cognito users, {report.database_users} database users; {head}"]
+    lines += [f"  {label:<{width}}  {len(names):>5}  {_names(names, limit)}".rstrip() for label, names in rows]
+    return lines
+
+
+def create_result_line(result: Any) -> str:
+    created = f"created {len(result.created)} Cognito user(s)" + (f" ({_names(result.created, 8)})" if result.created else "")
+    return created + (f"; {len(result.existing)} already there" if result.existing else "")
+
+
+def item_lines(items: Iterable[dict[str, Any]], message_width: int = 60) -> Iterable[str]:
+    """Scan output as a table that streams: fixed widths, so no item has to wait for the last one."""
+    yield f"{'pk':<44}  {'sk':<32}  {'user_handle':<12}  message"
+    yield f"{'-' * 44}  {'-' * 32}  {'-' * 12}  {'-' * 7}"
+    for item in items:
+        yield f"{_cell(item.get('pk')):<44}  {_cell(item.get('sk')):<32}  {_cell(item.get('user_handle')):<12}  {shorten(_cell(item.get('message')), message_width)}"

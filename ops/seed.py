@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "conversations"
 DEFAULT_CONVERSATION = FIXTURES / "trail-running.txt"
 LINE = re.compile(r"^Person ([12]):[ \t]*(.*?)\s*$")
 DIRECTIVE = re.compile(r"^#\s*(\w+)\s*:\s*(.+?)\s*$")
-DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 MAX_MESSAGE_CHARS = 4000
 
 

@@ -38,7 +38,7 @@ def _ensure_user(name: str) -> None:
 
 def _open_up(path: Path, files_mode: int) -> None:
     """Let the server's system user read the binaries and libraries (wheel installs are root-only at times)."""
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         os.chmod(root, os.stat(root).st_mode | 0o055)
         for name in files:
             full = os.path.join(root, name)

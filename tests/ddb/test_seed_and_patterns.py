@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ def test_long_conversation_across_a_new_year_reads_back_to_the_first_message(ddb
 
 
 def test_user_with_thirty_groups_gets_all_of_them_newest_first(ddb: Any, table: str) -> None:
-    base = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    base = datetime(2024, 6, 1, tzinfo=UTC)
     conv = seed.parse_conversation(seed.DEFAULT_CONVERSATION)
     for i in range(30):
         other = Person(f"00000000-0000-4000-8000-{i:012d}", f"Friend {i}", f"friend{i}")

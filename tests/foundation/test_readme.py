@@ -51,7 +51,7 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir() -> None:
         conversation = [text for _, text in seed.parse_conversation(seed.DEFAULT_CONVERSATION).lines]
         shown = first.stdout.split("== ada <-> bram, newest page", 1)[1].strip().splitlines()
         assert len(shown) == len(conversation)
-        for line, text in zip(shown, conversation):
+        for line, text in zip(shown, conversation, strict=False):
             assert text[:40] in line, f"out of order: {line!r} should show {text!r}"
         assert "== conversations of ada" in first.stdout and "bram" in first.stdout.split("== conversations of ada", 1)[1]
 
