@@ -1,0 +1,365 @@
+"""What a stack's Pulumi program declares, evaluated offline.
+
+``plan_stack`` runs ``infra/__main__.py`` exactly as Pulumi would, but under
+``pulumi.runtime.set_mocks``: no CLI, no credentials, no network. Every resource the program
+registers comes back as a ``PlannedResource`` with its inputs (camelCase, as the engine gets
+them), the options the mocks cannot see (``protect``, ``ignore_changes``, via a stack
+transformation) and the tags it ends up with (its own plus the provider's default tags).
+
+This is the only ops module that imports the Pulumi SDK, and it does so inside functions,
+so the data tasks never load it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import runpy
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ops.errors import ConfigError
+from ops.stacks import PROJECT_ROOT, load_stack
+
+PROGRAM_DIR = PROJECT_ROOT / "infra"
+# A fixed fake account keeps every planned ARN, and so `plan --json`, stable between runs.
+MOCK_ACCOUNT = "123456789012"
+PROVIDER_PREFIX = "pulumi:providers:"
+TABLE_TYPE = "aws:dynamodb/table:Table"
+
+# Per resource type, the inputs worth a glance in `invoke infra.plan` (--json shows all of them).
+KEY_INPUTS: dict[str, tuple[str, ...]] = {
+    "pulumi:providers:aws": ("region", "defaultTags"),
+    TABLE_TYPE: ("name", "billingMode", "hashKey", "rangeKey", "streamViewType", "deletionProtectionEnabled", "pointInTimeRecovery"),
+    "aws:lambda/function:Function": ("name", "runtime", "handler", "environment", "code"),
+    "aws:lambda/eventSourceMapping:EventSourceMapping": ("startingPosition", "batchSize", "maximumRetryAttempts", "maximumRecordAgeInSeconds", "destinationConfig"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    "aws:sqs/queue:Queue": ("name", "messageRetentionSeconds"),
+    "aws:iam/role:Role": ("name",),
+    "aws:iam/rolePolicy:RolePolicy": ("policy",),
+    "aws:cognito/userPool:UserPool": ("name", "usernameAttributes", "deletionProtection"),
+    "aws:cognito/userPoolClient:UserPoolClient": ("name", "generateSecret", "explicitAuthFlows"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("securityGroupId", "ipProtocol", "fromPort", "toPort", "cidrIpv4", "description"),
+}
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource the program registers, as the engine would receive it."""
+
+    type: str
+    name: str
+    custom: bool
+    id: str = ""  # the mocked id (a physical name, a URL or a generated id, as AWS would answer)
+    parent: str | None = None  # logical name of the component it belongs to
+    provider: str | None = None  # logical name of its explicit provider, None for the default one
+    inputs: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # inputs plus the mocked outputs (arn, id…)
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    taggable: bool = False
+    tags: dict[str, str] = field(default_factory=dict)  # effective: provider default tags + own tags
+
+    def key_inputs(self) -> dict[str, Any]:
+        wanted = KEY_INPUTS.get(self.type)
+        if wanted is None:
+            return {k: v for k, v in self.inputs.items() if v is not None and not isinstance(v, (dict, list))}
+        return {k: self.inputs[k] for k in wanted if self.inputs.get(k) is not None}
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    stack: str
+    resources: tuple[PlannedResource, ...]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> PlannedResource:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} in stack {self.stack!r}, found {len(found)}")
+        return found[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stack": self.stack, "resources": [asdict(r) for r in self.resources], "outputs": self.outputs}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
+
+
+def shape_of_table_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """``ops.table_spec.shape`` of an ``aws.dynamodb.Table`` as the program declares it."""
+
+    def index_keys(index: dict[str, Any]) -> list[tuple[str, str]]:
+        if index.get("keySchemas"):
+            return [(k["attributeName"], k["keyType"]) for k in index["keySchemas"]]
+        legacy = [(index.get("hashKey"), "HASH"), (index.get("rangeKey"), "RANGE")]
+        return [(n, t) for n, t in legacy if n]
+
+    keys = [(inputs.get("hashKey"), "HASH"), (inputs.get("rangeKey"), "RANGE")]
+    return {
+        "name": inputs.get("name"),
+        "keys": [(n, t) for n, t in keys if n],
+        "attributes": {a["name"]: a["type"] for a in sorted(inputs.get("attributes") or [], key=lambda a: a["name"])},
+        "indexes": {
+            i["name"]: {"keys": index_keys(i), "projection": i.get("projectionType")} for i in inputs.get("globalSecondaryIndexes") or []
+        },
+        "stream": inputs.get("streamViewType") if inputs.get("streamEnabled") else None,
+        "billing": inputs.get("billingMode") or "PROVISIONED",
+    }
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def describe(plan: StackPlan) -> list[str]:
+    """The plan as lines for a terminal: one per resource with its key inputs, then the outputs."""
+    custom = [r for r in plan.resources if r.custom]
+    lines = [f"stack {plan.stack}: {len(custom)} resources in {len(plan.resources) - len(custom)} components"]
+    for r in custom:
+        flags = [f for f, on in (("protect", r.protect), (f"ignore_changes={','.join(r.ignore_changes)}", bool(r.ignore_changes))) if on]
+        where = f" (in {r.parent})" if r.parent else ""
+        lines.append(f"  {r.type}  {r.name}{where}{'  [' + ' '.join(flags) + ']' if flags else ''}")
+        for key, value in r.key_inputs().items():
+            if key == "policy" and isinstance(value, str):
+                lines.extend(f"      allow {', '.join(_as_list(st.get('Action')))} on {', '.join(_as_list(st.get('Resource')))}" for st in json.loads(value).get("Statement", []))
+                continue
+            shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            lines.append(f"      {key}: {shown}")
+    lines.append("outputs:")
+    lines.extend(f"  {name} = {value}" for name, value in sorted(plan.outputs.items()))
+    return lines
+
+
+# ---------------------------------------------------------------- running a program under mocks
+
+
+def plan_stack(stack: str) -> StackPlan:
+    """Evaluate ``infra/__main__.py`` for ``stack`` offline; an unknown stack is a ConfigError."""
+    settings = load_stack(stack)
+    if not (PROGRAM_DIR / "__main__.py").exists():
+        raise ConfigError(f"no Pulumi program at {PROGRAM_DIR}/__main__.py")
+    return evaluate(_run_program_dir, stack=stack, project=settings.project, region=settings.region)
+
+
+def evaluate(program: Callable[[], object], *, stack: str, project: str, region: str = "us-east-1") -> StackPlan:
+    """Run ``program`` (anything that declares resources) under mocks and collect what it declared.
+
+    Each evaluation runs in its own thread: Pulumi keeps its settings and root stack in context
+    variables, and a new thread starts with none of them, so dev and prod can be planned one after
+    the other in a single process (the test session does exactly that).
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"plan-{stack}") as pool:
+        return pool.submit(_evaluate_here, program, stack, project, region).result()
+
+
+def _run_program_dir() -> None:
+    # Fresh copies of infra.* each time: the program must not see a previous stack's modules.
+    for name in [m for m in sys.modules if m == "infra" or m.startswith("infra.")]:
+        del sys.modules[name]
+    runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
+
+
+def _evaluate_here(program: Callable[[], object], stack: str, project: str, region: str) -> StackPlan:
+    # Pulumi's futures need a loop on this (new) thread; it is closed with the evaluation.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return _evaluate_in_loop(program, stack, project, region)
+    finally:
+        # The mock monitor answered from the loop's executor threads; join them before closing.
+        loop.run_until_complete(loop.shutdown_default_executor())
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _evaluate_in_loop(program: Callable[[], object], stack: str, project: str, region: str) -> StackPlan:
+    import pulumi
+    from pulumi.runtime import (
+        get_root_resource,
+        register_stack_transformation,
+        set_mocks,
+    )
+
+    mocks = _new_mocks(region)
+    set_mocks(mocks, project=project, stack=stack, preview=False)
+    options: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def record_options(args: pulumi.ResourceTransformationArgs) -> None:
+        # The mock monitor never sees resource options; a stack transformation does.
+        opts = args.opts or pulumi.ResourceOptions()
+        parent = opts.parent
+        options[(args.type_, args.name)] = {
+            "parent": getattr(parent, "_name", None) if parent is not None and parent is not get_root_resource() else None,
+            "protect": bool(opts.protect),
+            "ignore_changes": tuple(opts.ignore_changes or ()),
+            "taggable": isinstance(args.props, dict) and "tags" in args.props,
+        }
+
+    register_stack_transformation(record_options)
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        program()
+        root = get_root_resource()
+        exported = dict(getattr(root, "outputs", {}) or {})
+        return pulumi.Output.all(**exported).apply(outputs.update) if exported else None
+
+    run()
+    return _assemble(stack, mocks.registered, options, outputs)
+
+
+def _assemble(stack: str, registered: list[dict[str, Any]], options: dict[tuple[str, str], dict[str, Any]], outputs: dict[str, Any]) -> StackPlan:
+    default_tags: dict[str, dict[str, str]] = {}
+    for reg in registered:
+        if reg["type"].startswith(PROVIDER_PREFIX):
+            default_tags[reg["name"]] = _provider_default_tags(reg["inputs"])
+    resources: list[PlannedResource] = []
+    for reg in registered:
+        opt = options.get((reg["type"], reg["name"]), {})
+        taggable = bool(opt.get("taggable"))
+        own = reg["inputs"].get("tags") or {}
+        tags = {**default_tags.get(reg["provider"] or "", {}), **own} if taggable else {}
+        resources.append(
+            PlannedResource(
+                type=reg["type"],
+                name=reg["name"],
+                custom=reg["custom"],
+                id=reg["id"],
+                parent=opt.get("parent"),
+                provider=reg["provider"],
+                inputs=reg["inputs"],
+                state=reg["state"],
+                protect=bool(opt.get("protect")),
+                ignore_changes=tuple(opt.get("ignore_changes", ())),
+                taggable=taggable,
+                tags=tags,
+            )
+        )
+    # Registration order depends on how futures resolve; grouping by component keeps output stable.
+    resources.sort(key=lambda r: (r.parent or r.name, r.custom, r.type, r.name))
+    return StackPlan(stack=stack, resources=tuple(resources), outputs=_plain(outputs))
+
+
+def _provider_default_tags(inputs: dict[str, Any]) -> dict[str, str]:
+    # Provider inputs reach the engine JSON-encoded when they are objects.
+    value = inputs.get("defaultTags")
+    if isinstance(value, str):
+        value = json.loads(value or "{}")
+    return dict((value or {}).get("tags") or {})
+
+
+def _provider_name(ref: str | None) -> str | None:
+    """``urn:…::pulumi:providers:aws::<name>::<id>`` → ``<name>``."""
+    if not ref:
+        return None
+    urn = ref.rsplit("::", 1)[0]
+    return urn.rsplit("::", 1)[-1]
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-ready data: assets become their repository-relative paths."""
+    import pulumi
+
+    if isinstance(value, pulumi.AssetArchive):
+        return {"assetArchive": {k: _plain(v) for k, v in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileAsset):
+        path = Path(value.path)
+        return {"file": str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)}
+    if isinstance(value, pulumi.FileArchive):
+        return {"archive": str(value.path)}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the engine carries every number as a double
+    return value
+
+
+def _fake_id(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:17]
+
+
+def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    """Deterministic ids and ARNs shaped like AWS's, so policies and outputs can be checked."""
+    physical = str(inputs.get("name") or name)
+    acct = MOCK_ACCOUNT
+    if type_ == TABLE_TYPE:
+        arn = f"arn:aws:dynamodb:{region}:{acct}:table/{physical}"
+        label = "2026-01-01T00:00:00.000"
+        return physical, {"arn": arn, "streamArn": f"{arn}/stream/{label}", "streamLabel": label}
+    if type_ == "aws:sqs/queue:Queue":
+        url = f"https://sqs.{region}.amazonaws.com/{acct}/{physical}"
+        return url, {"arn": f"arn:aws:sqs:{region}:{acct}:{physical}", "url": url}
+    if type_ == "aws:iam/role:Role":
+        return physical, {"arn": f"arn:aws:iam::{acct}:role/{physical}", "name": physical}
+    if type_ == "aws:iam/rolePolicy:RolePolicy":
+        return f"{inputs.get('role')}:{name}", {}
+    if type_ == "aws:cloudwatch/logGroup:LogGroup":
+        return physical, {"arn": f"arn:aws:logs:{region}:{acct}:log-group:{physical}"}
+    if type_ == "aws:lambda/function:Function":
+        arn = f"arn:aws:lambda:{region}:{acct}:function:{physical}"
+        return physical, {"arn": arn, "qualifiedArn": f"{arn}:$LATEST", "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/{arn}"}
+    if type_ == "aws:lambda/eventSourceMapping:EventSourceMapping":
+        uuid = _fake_id(type_, name)
+        return uuid, {"uuid": uuid, "arn": f"arn:aws:lambda:{region}:{acct}:event-source-mapping:{uuid}"}
+    if type_ == "aws:cognito/userPool:UserPool":
+        pool_id = f"{region}_{_fake_id(type_, physical)[:9]}"
+        return pool_id, {"arn": f"arn:aws:cognito-idp:{region}:{acct}:userpool/{pool_id}", "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool_id}"}
+    if type_ == "aws:cognito/userPoolClient:UserPoolClient":
+        return _fake_id(type_, name)[:26], {}
+    if type_ == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+        rule_id = f"sgr-{_fake_id(type_, name)}"
+        return rule_id, {"securityGroupRuleId": rule_id, "arn": f"arn:aws:ec2:{region}:{acct}:security-group-rule/{rule_id}"}
+    return f"{name}-id", {}
+
+
+class _Recorder:
+    """Answers every registration with fake outputs and remembers what was registered."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.registered: list[dict[str, Any]] = []
+
+    def new_resource(self, args: Any) -> tuple[str | None, dict[str, Any]]:
+        inputs = _plain(dict(args.inputs))
+        if args.typ.startswith(PROVIDER_PREFIX):
+            id_, extra = f"{args.name}-provider", {}
+        elif not args.custom:
+            id_, extra = "", {}
+        else:
+            id_, extra = _mock_outputs(args.typ, args.name, inputs, self.region)
+        self.registered.append(
+            {
+                "type": args.typ,
+                "name": args.name,
+                "custom": bool(args.custom),
+                "id": id_,
+                "provider": _provider_name(args.provider),
+                "inputs": inputs,
+                "state": {**inputs, **extra},
+            }
+        )
+        return id_, {**dict(args.inputs), **extra}
+
+
+def _new_mocks(region: str) -> Any:
+    """A ``pulumi.runtime.Mocks`` around a ``_Recorder``; built here so the SDK loads only when planning."""
+    import pulumi
+
+    class PlanMocks(_Recorder, pulumi.runtime.Mocks):
+        def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+            # The program calls no data sources; an unexpected one answers empty instead of reaching AWS.
+            return {}, None
+
+    return PlanMocks(region)
