@@ -25,7 +25,7 @@ def table(rows: Sequence[dict[str, Any]] | Sequence[Any], columns: Sequence[str]
     cols = list(columns or dict_rows[0].keys())
     cells = [[_cell(r.get(c)) for c in cols] for r in dict_rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=False)).rstrip()  # noqa: E731
     return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
