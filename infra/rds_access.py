@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from ops.errors import ConfigError
+from ops.errors import ConfigError, OpsError
+from ops.rds import validate_host_address
 
 POSTGRES_PORT = 5432
 
@@ -21,14 +21,11 @@ class RdsAccessArgs:
 
 
 def _single_host_cidr(address: str) -> str:
-    """``<address>/32``; anything that is not one IPv4 host is refused before AWS sees it."""
+    """``<address>/32``; the same check as ``rds.update-sg-rule``, so one rule decides what a host is."""
     try:
-        ip = ipaddress.IPv4Address(address.strip())
-    except ValueError:
-        raise ConfigError(f"rdsInitialIp must be one IPv4 address, not {address!r}") from None
-    if ip.is_unspecified:
-        raise ConfigError("rdsInitialIp 0.0.0.0 would open PostgreSQL to everyone")
-    return f"{ip}/32"
+        return f"{validate_host_address(address)}/32"
+    except OpsError as err:
+        raise ConfigError(f"config rdsInitialIp: {err}") from None
 
 
 def create_rds_access(name: str, args: RdsAccessArgs, opts: pulumi.ResourceOptions | None = None) -> aws.vpc.SecurityGroupIngressRule | None:

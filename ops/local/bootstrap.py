@@ -29,9 +29,17 @@ def ensure_user_pool(cognito: Any, stack: str, recorded: dict[str, Any]) -> dict
     pool_id = recorded.get(out.USER_POOL_ID)
     if _pool_exists(cognito, pool_id) and recorded.get(out.USER_POOL_CLIENT_ID):
         return {out.USER_POOL_ID: pool_id, out.USER_POOL_CLIENT_ID: recorded[out.USER_POOL_CLIENT_ID]}  # type: ignore[dict-item]
+    # outputs.json lost but the twin's state kept: find the pool by name rather than make a second one
+    name = f"cruddur-{stack}"
+    for page in cognito.get_paginator("list_user_pools").paginate(MaxResults=60):
+        for pool in page["UserPools"]:
+            if pool["Name"] == name:
+                clients = cognito.list_user_pool_clients(UserPoolId=pool["Id"], MaxResults=60)["UserPoolClients"]
+                if clients:
+                    return {out.USER_POOL_ID: pool["Id"], out.USER_POOL_CLIENT_ID: clients[0]["ClientId"]}
     # the same shape as infra/identity.py: email sign-in, preferred_username as the handle
     pool = cognito.create_user_pool(
-        PoolName=f"cruddur-{stack}",
+        PoolName=name,
         UsernameAttributes=["email"],
         AutoVerifiedAttributes=["email"],
         Schema=[{"Name": "preferred_username", "AttributeDataType": "String", "Mutable": True, "Required": False}],
@@ -48,8 +56,17 @@ def ensure_rds_rule(ec2: Any, stack: str, initial_ip: str, description: str, rec
         rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg_id]}])["SecurityGroupRules"]
         if any(r["SecurityGroupRuleId"] == rule_id for r in rules):
             return {out.RDS_SECURITY_GROUP_ID: sg_id, out.RDS_RULE_ID: rule_id}
-    # stands in for the RDS instance's existing security group (the cloud stack only adds the rule)
-    sg_id = ec2.create_security_group(GroupName=f"cruddur-{stack}-rds", Description="RDS instance of the twin")["GroupId"]
+    group_name = f"cruddur-{stack}-rds"
+    found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [group_name]}])["SecurityGroups"]
+    if found:  # outputs.json lost but the twin's state kept: reuse the group and its 5432 rule
+        sg_id = found[0]["GroupId"]
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg_id]}])["SecurityGroupRules"]
+        for rule in rules:
+            if not rule.get("IsEgress") and rule.get("FromPort") == RDS_PORT:
+                return {out.RDS_SECURITY_GROUP_ID: sg_id, out.RDS_RULE_ID: rule["SecurityGroupRuleId"]}
+    else:
+        # stands in for the RDS instance's existing security group (the cloud stack only adds the rule)
+        sg_id = ec2.create_security_group(GroupName=group_name, Description="RDS instance of the twin")["GroupId"]
     resp = ec2.authorize_security_group_ingress(
         GroupId=sg_id,
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": RDS_PORT, "ToPort": RDS_PORT, "IpRanges": [{"CidrIp": f"{initial_ip}/32", "Description": description}]}],

@@ -105,3 +105,13 @@ def test_missing_database_is_a_clear_error(twin: Any) -> None:
     with pytest.raises(NotFoundError, match="database 'nosuchdb' does not exist.*invoke db.setup"):
         with dbops.connect(broken):
             pass
+
+
+def test_lost_outputs_file_finds_the_twins_pool_and_rule_again(twin: Any) -> None:
+    from ops.local.bootstrap import ensure_cloud_side
+    from ops.target import outputs_file
+
+    recorded = twinops._read_outputs("dev")
+    assert outputs_file("dev").exists()
+    again = ensure_cloud_side(resolve_target("dev"), {})
+    assert again == recorded, "no second pool or security group"
