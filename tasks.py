@@ -540,5 +540,7 @@ ns.add_collection(local_ns)
 ns.add_collection(db_ns)
 ns.add_collection(cognito_ns)
 ns.add_collection(rds_ns)
+for _t, _name in write_tasks:
+    ddb_ns.add_task(_t, _name)
 ns.add_collection(ddb_ns)
 ns.add_task(quickstart)

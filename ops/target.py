@@ -110,7 +110,8 @@ class Target:
         url = self.endpoint(service)
         assert url is not None
         parts = urlsplit(url)
-        if not port_open(parts.hostname or "127.0.0.1", parts.port or 80):
+        # only a twin that local.up recorded counts: whatever else answers on the port is not ours
+        if read_twin(self.stack.name) is None or not port_open(parts.hostname or "127.0.0.1", parts.port or 80):
             raise TwinDownError(f"the local twin of stack {self.stack.name!r} is not answering at {url}: run `invoke local.up --stack {self.stack.name}`")
         return boto3.client(service, region_name=self.region, endpoint_url=url, config=cfg, **LOCAL_CREDENTIALS)
 

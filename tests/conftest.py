@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -22,7 +20,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-")
 os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
-os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = "100"
+# CRUDDUR_TEST_PORT_OFFSET moves the suite's twins when something else already sits on +100
+os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = os.environ.get("CRUDDUR_TEST_PORT_OFFSET", "100")
 os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, never a developer's server
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
@@ -77,20 +76,3 @@ def table(twin: Target, ddb: Any) -> Iterator[str]:
     finally:
         if ddbops.describe(ddb, spec.name):
             ddb.delete_table(TableName=spec.name)
-
-
-def run_invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Run a task the way a user does, in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL
-    )
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
-    """A failed task: non-zero exit, one line on stderr, no traceback."""
-    assert proc.returncode != 0, proc.stdout + proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("target: ")]
-    assert len(lines) == 1, f"expected one error line, got: {proc.stderr!r}"
-    assert "Traceback" not in proc.stderr + proc.stdout
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"

@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     restore_snapshot(args.snapshot, log)
     from moto.server import ThreadedMotoServer
 
+    from ops.local.moto_isolation import serialise_dynamodb
+
+    serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks
+
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     log.info("serving on %s:%s (pid %s)", args.host, args.port, os.getpid())

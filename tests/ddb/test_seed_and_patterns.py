@@ -124,7 +124,7 @@ def test_malformed_line_stops_before_anything_is_written(ddb: Any, table: str, t
 
 
 def test_seed_task_reports_malformed_fixture_in_one_line(database: Any, tmp_path: Path) -> None:
-    from tests.conftest import assert_one_line_error, run_invoke
+    from tests.helpers import assert_one_line_error, run_invoke
 
     bad = tmp_path / "bad.txt"
     bad.write_text("Person 1: fine\nPerson 2:\n")
@@ -132,7 +132,7 @@ def test_seed_task_reports_malformed_fixture_in_one_line(database: Any, tmp_path
 
 
 def test_missing_handle_and_missing_table_are_clear_errors(database: Any, ddb: Any) -> None:
-    from tests.conftest import assert_one_line_error, run_invoke
+    from tests.helpers import assert_one_line_error, run_invoke
 
     assert_one_line_error(run_invoke("ddb.seed", "--my-handle", "ada", "--other-handle", "nobody"), "no user with handle 'nobody'")
     tables_before = ddbops.list_tables(ddb)

@@ -14,7 +14,7 @@ from ops import ddb as ddbops
 from ops.errors import CloudError, ConflictError, NotFoundError
 from ops.patterns import to_ddb
 from ops.table_spec import KeyAttr, create_table_kwargs, table_spec
-from tests.conftest import assert_one_line_error, run_invoke
+from tests.helpers import assert_one_line_error, run_invoke
 
 
 def test_schema_load_of_an_identical_table_is_fine(twin: Any, ddb: Any, table: str) -> None:

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from ops import db as dbops
-from tests.conftest import assert_one_line_error, run_invoke
+from tests.helpers import assert_one_line_error, run_invoke
 
 
 def test_setup_creates_the_seed_users_and_is_repeatable(twin: Any) -> None:

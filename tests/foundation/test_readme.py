@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ops import seed
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 FIRST_BLOCKS = re.compile(r"```bash\n(.+?)\n```", re.S)
 

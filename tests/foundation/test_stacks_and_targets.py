@@ -10,7 +10,7 @@ import pytest
 from ops.errors import ConfigError, RefusedError
 from ops.stacks import list_stacks, load_stack
 from ops.target import redact_url, resolve_target
-from tests.conftest import assert_one_line_error, run_invoke
+from tests.helpers import assert_one_line_error, run_invoke
 
 
 def test_stacks_are_the_pulumi_stack_files() -> None:

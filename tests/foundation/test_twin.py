@@ -16,7 +16,7 @@ from ops.patterns import to_ddb
 from ops.stacks import load_stack
 from ops.table_spec import table_spec
 from ops.target import port_open, resolve_target
-from tests.conftest import assert_one_line_error, run_invoke
+from tests.helpers import assert_one_line_error, run_invoke
 
 
 def _pid_alive(pid: int) -> bool:

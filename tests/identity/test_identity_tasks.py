@@ -10,7 +10,7 @@ from ops.cognito import list_target_users
 from ops.outputs import RDS_RULE_ID
 from ops.stack_outputs import output
 from ops.target import Target
-from tests.conftest import assert_one_line_error, run_invoke
+from tests.helpers import assert_one_line_error, run_invoke
 
 
 def test_db_setup_seeds_cognito_and_ends_with_the_id_sync(identity_twin: Target) -> None:

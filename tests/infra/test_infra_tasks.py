@@ -17,7 +17,7 @@ from ops import outputs
 from ops.diagram import GRAPHVIZ_HINT, draw, references
 from ops.errors import ToolMissingError
 from ops.stacks import PROJECT_ROOT
-from tests.conftest import assert_one_line_error, run_invoke
+from tests.helpers import assert_one_line_error, run_invoke
 from tests.infra.plans import planned
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "preview.yml"

@@ -1,0 +1,43 @@
+"""Sending a message by handle: the users from PostgreSQL, the message to DynamoDB and, on a
+twin, the stream consumer's work right after (in the cloud the Lambda does that part).
+
+Not part of the Lambda package (it needs ``ops.db`` and ``ops.target``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ops.db import User, connect, users_by_handle
+from ops.errors import ConfigError
+from ops.local.streams import StreamCounts, checkpoint_file, process_stream
+from ops.patterns import GSI_NAME, Person, SendResult, check_message_text, send_message
+from ops.target import Target
+
+
+@dataclass(frozen=True)
+class Sent:
+    send: SendResult
+    stream: StreamCounts | None  # None in the cloud (the Lambda moves the rows) or when not asked
+
+
+def person(user: User) -> Person:
+    return Person(user.uuid, user.display_name, user.handle)
+
+
+def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = None, group_uuid: str | None = None, process: bool = True, index: str = GSI_NAME) -> Sent:
+    """Send ``text`` from the user ``sender`` to the user ``to`` or into ``group_uuid``."""
+    if not sender:
+        raise ConfigError("say who sends the message: --from HANDLE")
+    if bool(to) == bool(group_uuid):
+        raise ConfigError("give exactly one of --to HANDLE or --group UUID")
+    check_message_text(text)  # before any connection: a bad message costs nothing
+    with connect(target) as conn:
+        users = users_by_handle(conn, [h for h in (sender, to) if h])
+    client = target.client("dynamodb")
+    table = target.stack.table_name
+    result = send_message(client, table, person(users[sender]), text, receiver=person(users[to]) if to else None, group_uuid=group_uuid, index=index)
+    stream = None
+    if process and not target.cloud:
+        stream = process_stream(target.client("dynamodbstreams"), client, table, index, checkpoint_file(target.stack.name))
+    return Sent(result, stream)

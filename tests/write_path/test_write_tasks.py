@@ -1,0 +1,87 @@
+"""ddb.send-message and ddb.stream-process run as a user runs them, against the twin's stack table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ops import db as dbops
+from ops import ddb as ddbops
+from ops.db import User
+from ops.messaging import person
+from ops.patterns import group_exists, group_uuid_for, list_conversations, send_message
+from ops.table_spec import table_spec
+from ops.target import Target
+from tests.write_path.support import error_line, run_task
+
+
+@pytest.fixture
+def stack_table(twin: Target, ddb: Any) -> Iterator[str]:
+    """The stack's own table (the tasks take no table name), created when missing and then removed."""
+    result = ddbops.schema_load(ddb, table_spec(twin.stack))
+    yield result.table
+    if result.created:
+        ddb.delete_table(TableName=result.table)
+
+
+@pytest.fixture
+def users(database: Target) -> dict[str, User]:
+    with dbops.connect(database) as conn:
+        return dbops.users_by_handle(conn, ["ada", "bram", "chidi", "dana"])
+
+
+def _unique(text: str) -> str:
+    return f"{text} {uuid.uuid4().hex[:6]}"
+
+
+def test_send_message_creates_the_group_then_appends_and_the_list_shows_it_on_top(ddb: Any, stack_table: str, users: dict[str, User]) -> None:
+    chidi, dana = users["chidi"], users["dana"]
+    group = group_uuid_for(chidi.uuid, dana.uuid)
+    existed = group_exists(ddb, stack_table, group)
+    hello = _unique("hello Dana")
+
+    proc = run_task("ddb.send-message", "--from", "chidi", "--to", "dana", hello)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("target: stack dev · local twin")
+    assert f"group {group} " + ("(existing)" if existed else "created by this first message") in proc.stdout
+    top = list_conversations(ddb, stack_table, dana.uuid).items[0]
+    assert (top.message_group_uuid, top.message, top.user_handle) == (group, hello, "chidi")
+
+    reply = _unique("hi Chidi")
+    proc = run_task("ddb.send-message", "--from", "dana", "--group", group, reply)
+    assert proc.returncode == 0, proc.stderr
+    assert f"group {group} (existing)" in proc.stdout and "0 failed" in proc.stdout
+    for owner, other in ((chidi, "dana"), (dana, "chidi")):
+        top = list_conversations(ddb, stack_table, owner.uuid).items[0]
+        assert (top.message_group_uuid, top.message, top.user_handle) == (group, reply, other)
+
+
+def test_with_no_process_the_rows_wait_for_stream_process(ddb: Any, stack_table: str, users: dict[str, User]) -> None:
+    ada, bram = users["ada"], users["bram"]
+    first = send_message(ddb, stack_table, person(ada), _unique("first"), receiver=person(bram))
+    assert run_task("ddb.stream-process").returncode == 0  # the group rows now carry `first`
+    later = _unique("later")
+
+    proc = run_task("ddb.send-message", "--from", "bram", "--to", "ada", "--no-process", later)
+    assert proc.returncode == 0, proc.stderr
+    assert "stream:" not in proc.stdout
+    assert list_conversations(ddb, stack_table, ada.uuid).items[0].message == first.message.message
+
+    proc = run_task("ddb.stream-process")
+    assert proc.returncode == 0, proc.stderr
+    assert "0 failed, 2 group rows moved" in proc.stdout
+    assert list_conversations(ddb, stack_table, ada.uuid).items[0].message == later
+
+
+def test_the_tasks_refuse_bad_requests_in_one_line(ddb: Any, stack_table: str, users: dict[str, User]) -> None:
+    group = send_message(ddb, stack_table, person(users["chidi"]), _unique("private"), receiver=person(users["dana"])).group_uuid
+
+    assert "ada is not a participant" in error_line(run_task("ddb.send-message", "--from", "ada", "--group", group, "let me in"))
+    assert "--from HANDLE" in error_line(run_task("ddb.send-message", "--to", "bram", "who am I"))
+    assert "exactly one of --to HANDLE or --group UUID" in error_line(run_task("ddb.send-message", "--from", "ada", "--to", "bram", "--group", group, "both"))
+    assert "no user with handle 'nobody'" in error_line(run_task("ddb.send-message", "--from", "ada", "--to", "nobody", "hello?"))
+    assert "stream consumer Lambda" in error_line(run_task("ddb.stream-process", "--cloud"))
