@@ -100,12 +100,9 @@ def handle_record(client: Any, table: str, index: str, record: Mapping[str, Any]
         created_at = keys["sk"]["S"]
         text = ((ddb.get("NewImage") or {}).get("message") or {}).get("S")
         if text is None:
-            # a KEYS_ONLY stream or an image without the text: read the message itself
-            item = client.get_item(TableName=table, Key={"pk": keys["pk"], "sk": keys["sk"]}, ConsistentRead=True).get("Item")
-            if item is None:
-                outcome.action = "message-gone"
-                return outcome
-            text = item["message"]["S"]
+            # the stream is declared NEW_IMAGE; anything else is a misconfiguration that must reach
+            # the dead-letter queue, not a reason to grant the function GetItem
+            raise ValueError("record has no NewImage.message: the table's stream must be NEW_IMAGE")
         outcome.result = move_group_rows(client, table, outcome.group, created_at, text, index)
         outcome.action = outcome.result.action
     except Exception as err:  # one bad record must not sink the batch: it is reported and retried alone

@@ -163,3 +163,18 @@ def test_a_cold_start_without_the_table_variable_fails_with_one_clear_line(tmp_p
     proc = _run_in_package(_lambda_package(tmp_path), "import ops.stream_consumer", {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "GSI_NAME": GSI_NAME})
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].endswith("the stream consumer needs the environment variable TABLE_NAME (the messages table and its group index GSI_NAME); set them on the function")
+
+
+def test_a_record_without_the_new_image_fails_alone_and_reads_nothing() -> None:
+    """A KEYS_ONLY record is a misconfigured stream: reported as failed, no extra read (the role has no GetItem)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from ops.stream_consumer import handle_records
+
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    record = {"eventID": "e1", "eventName": "INSERT", "dynamodb": {"SequenceNumber": "101", "Keys": {"pk": {"S": "MSG#g1"}, "sk": {"S": "2026-01-01T00:00:00.000000+00:00"}}}}
+    with Stubber(client) as stub:  # no responses queued: any request would raise
+        outcomes = handle_records(client, "t", "message-group-sk-index", [record])
+        stub.assert_no_pending_responses()
+    assert [o.action for o in outcomes] == ["failed"] and outcomes[0].sequence_number == "101"
