@@ -532,6 +532,20 @@ infra_ns.add_task(infra_diagram, "diagram")
 
 
 # ---------------------------------------------------------------- bench
+@task(help={"size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about 15 minutes)",
+            "only": "comma-separated workloads to run, of: seed, scan, paging, sync, cli (default: all)",
+            "json": "print one JSON line per result row instead of the table"})
+@friendly
+def bench(c, size="smoke", only="", json=False):
+    """Measure our tools against the seeds' ways on a private twin (own state dir and ports, stopped at the end)."""
+    from ops import bench as benchmarks
+    from ops.render import json_lines
+
+    report = benchmarks.run(size, benchmarks.parse_only(only), progress=note)
+    say("\n".join(json_lines(report.rows)) if json else "\n".join(benchmarks.report_lines(report)))
+    if report.errors:
+        raise Exit("error: " + "; ".join(f"{name}: {err}" for name, err in report.errors.items()), code=1)
+
 
 # ---------------------------------------------------------------- namespace
 ns = Collection()
@@ -544,3 +558,4 @@ for _t, _name in write_tasks:
     ddb_ns.add_task(_t, _name)
 ns.add_collection(ddb_ns)
 ns.add_task(quickstart)
+ns.add_task(bench)

@@ -100,10 +100,11 @@ class SyncReport:
         return bool(self.updated or self.unlinked)
 
 
-# Readers still read; writers (a sign-up, another sync) wait the few milliseconds the sync
-# takes, so the report describes exactly the rows that were written.
-LOCK_SQL = "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"
+# FOR UPDATE locks every row the plan is made from: another sync or an edit of these rows
+# waits the few milliseconds the sync takes, so the plan still holds when the UPDATEs run
+# (a sign-up meanwhile is a new row, which the UPDATE's RETURNING still reports honestly).
 SELECT_SQL = "SELECT handle, cognito_user_id FROM users"
+SELECT_FOR_UPDATE_SQL = SELECT_SQL + " FOR UPDATE"
 # cognito_user_id is UNIQUE: a sub that moved to another handle (or two swapped subs) must be
 # released first, or the UPDATE below would hit the constraint on the first moved row.
 RELEASE_SQL = """
@@ -157,20 +158,22 @@ def sync_ids(conn: psycopg.Connection[Any], cognito_users: Iterable[CognitoUser]
     users = list(cognito_users)
     try:
         with conn.transaction():
-            if not dry_run:
-                conn.execute(LOCK_SQL)
-            report, pairs = _plan(users, conn.execute(SELECT_SQL).fetchall(), dry_run)
+            rows = conn.execute(SELECT_SQL if dry_run else SELECT_FOR_UPDATE_SQL).fetchall()
+            report, pairs = _plan(users, rows, dry_run)
             if dry_run:
                 return report
             handles, subs = list(pairs), list(pairs.values())
-            released = {r[0] for r in conn.execute(RELEASE_SQL, (handles, subs)).fetchall()}
+            held = {sub for _, sub in rows if sub}
+            released: set[str] = set()
+            if any(pairs[h] in held for h in report.updated):  # only when a sub moved between handles
+                released = {r[0] for r in conn.execute(RELEASE_SQL, (handles, subs)).fetchall()}
             updated = sorted(r[0] for r in conn.execute(UPDATE_SQL, (handles, subs)).fetchall())
     except psycopg.errors.UndefinedTable:
         raise NotFoundError("the users table does not exist: run `invoke db.setup`") from None
     except psycopg.Error as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise CloudError(f"the id sync was rolled back, nothing was written: {first}") from None
-    # the table was locked, so these equal the plan; taking them from RETURNING keeps the report honest
+    # the rows were locked, so these equal the plan; taking them from RETURNING keeps the report honest
     return replace(report, updated=updated, unlinked=sorted(released - set(updated)))
 
 
