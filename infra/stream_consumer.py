@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Everything the handler imports, relative to the repository root; nothing else is uploaded
 # (no yaml, psycopg or Pulumi in the Lambda: boto3 comes with the runtime).
-LAMBDA_FILES: tuple[str, ...] = ("ops/__init__.py", "ops/errors.py", "ops/patterns.py", "ops/stream_consumer.py")
+LAMBDA_FILES: tuple[str, ...] = ("ops/__init__.py", "ops/errors.py", "ops/backoff.py", "ops/patterns.py", "ops/stream_consumer.py")
 HANDLER = "ops.stream_consumer.handler"
 RUNTIME = "python3.12"
 

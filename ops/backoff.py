@@ -28,8 +28,9 @@ BASE_DELAY = 0.2  # seconds before the second attempt, doubled each time
 MAX_DELAY = 5.0
 
 
-def error_code(err: ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
+def error_code(err: BaseException) -> str:
+    """An AWS error's code (``ConditionalCheckFailedException`` …); another exception's class name."""
+    return str(getattr(err, "response", {}).get("Error", {}).get("Code") or type(err).__name__)
 
 
 def is_throttling(err: BaseException) -> bool:

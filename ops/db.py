@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from ops.errors import CloudError, ConfigError, NotFoundError, ToolMissingError, TwinDownError
+from ops.patterns import Person
 from ops.target import Target, redact_url
 
 SCHEMA_FILE = Path(__file__).parent / "sql" / "schema.sql"
@@ -36,6 +37,10 @@ class User:
     email: str
     cognito_user_id: str | None = None
     created_at: datetime | None = None
+
+    def person(self) -> Person:
+        """The user as the items name them (uuid, display name, handle)."""
+        return Person(self.uuid, self.display_name, self.handle)
 
 
 def seed_user(display_name: str, handle: str, email: str) -> User:

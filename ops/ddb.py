@@ -6,7 +6,6 @@ All functions take an injected low-level ``dynamodb`` client.
 from __future__ import annotations
 
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -17,15 +16,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ops.backoff import delay as backoff_delay
+from ops.backoff import error_code as _code
 from ops.errors import CloudError, ConflictError, NotFoundError
 from ops.table_spec import TableSpec, create_table_kwargs, differences, shape, shape_of_description
 
 BATCH_LIMIT = 25  # AWS's BatchWriteItem maximum; moto accepts more, so we enforce it here
 RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"}
-
-
-def _code(err: ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
 
 
 def describe(client: Any, table: str) -> dict[str, Any] | None:
@@ -247,11 +244,6 @@ def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
         yield chunk
 
 
-def backoff_delay(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
-    """Full-jitter exponential backoff (attempt 1 → up to 2*base)."""
-    return random.uniform(0, min(cap, base * 2**attempt))
-
-
 @dataclass
 class WriteStats:
     written: int = 0
@@ -282,7 +274,7 @@ def write_batch(client: Any, table: str, requests: list[dict[str, Any]], stats: 
         if not unprocessed:
             return
         pending = unprocessed
-        sleep(backoff_delay(attempt))
+        sleep(backoff_delay(attempt, base=0.05))
     raise CloudError(f"BatchWriteItem {table}: {len(pending)} items still unprocessed after {max_attempts} attempts (throttled): retry later")
 
 

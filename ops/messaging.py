@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ops.db import User, connect, users_by_handle
+from ops.db import connect, users_by_handle
 from ops.errors import ConfigError
 from ops.local.streams import StreamCounts, checkpoint_file, process_stream
-from ops.patterns import GSI_NAME, Person, SendResult, check_message_text, send_message
+from ops.patterns import GSI_NAME, SendResult, check_message_text, send_message
 from ops.target import Target
 
 
@@ -19,10 +19,6 @@ from ops.target import Target
 class Sent:
     send: SendResult
     stream: StreamCounts | None  # None in the cloud (the Lambda moves the rows) or when not asked
-
-
-def person(user: User) -> Person:
-    return Person(user.uuid, user.display_name, user.handle)
 
 
 def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = None, group_uuid: str | None = None, process: bool = True, index: str = GSI_NAME) -> Sent:
@@ -36,7 +32,7 @@ def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = 
         users = users_by_handle(conn, [h for h in (sender, to) if h])
     client = target.client("dynamodb")
     table = target.stack.table_name
-    result = send_message(client, table, person(users[sender]), text, receiver=person(users[to]) if to else None, group_uuid=group_uuid, index=index)
+    result = send_message(client, table, users[sender].person(), text, receiver=users[to].person() if to else None, group_uuid=group_uuid, index=index)
     stream = None
     if process and not target.cloud:
         stream = process_stream(target.client("dynamodbstreams"), client, table, index, checkpoint_file(target.stack.name))

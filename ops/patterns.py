@@ -5,7 +5,7 @@ Items (DESIGN.md):
   group row  pk ``GRP#<owner>``  sk last_reply_at  message_group_uuid, message, user_uuid/display_name/handle (the other)
 
 This module is shipped inside the stream consumer's Lambda package: it imports only the
-standard library and boto3-compatible clients passed in (no yaml, no psycopg).
+standard library, botocore, ``ops.errors`` and ``ops.backoff`` (no yaml, no psycopg).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
+from ops.backoff import delay
+from ops.backoff import error_code as _error_code
 from ops.errors import CloudError, ConfigError, NotFoundError, RefusedError
 
 GSI_NAME = "message-group-sk-index"
@@ -231,19 +232,7 @@ def iter_messages_newest_first(client: Any, table: str, group_uuid: str, page_si
 
 def group_rows(client: Any, table: str, group_uuid: str, index: str = GSI_NAME) -> list[GroupRow]:
     """Every group row of a group, through the GSI (messages carry no message_group_uuid, so only group rows are in it)."""
-    rows: list[GroupRow] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": index,
-        "KeyConditionExpression": "message_group_uuid = :g",
-        "ExpressionAttributeValues": {":g": {"S": group_uuid}},
-    }
-    while True:
-        resp = client.query(**kwargs)
-        rows.extend(GroupRow.from_item(from_ddb(i)) for i in resp.get("Items", []))
-        if not resp.get("LastEvaluatedKey"):
-            return rows
-        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return [GroupRow.from_item(from_ddb(i)) for i in group_row_items(client, table, group_uuid, index)]
 
 
 # ---------------------------------------------------------------- pattern 3: send a message
@@ -308,10 +297,6 @@ def check_message_text(text: str) -> None:
         raise ConfigError(f"a message holds at most {MAX_MESSAGE_CHARS} characters, this one has {len(text)}")
 
 
-def _error_code(err: Exception) -> str:
-    return str(getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__))
-
-
 def _cloud_error(err: Exception, doing: str, table: str) -> CloudError | NotFoundError:
     if _error_code(err) == "ResourceNotFoundException":
         return NotFoundError(f"table {table!r} (or its index) does not exist: create it with `invoke ddb.schema-load`")
@@ -338,7 +323,7 @@ def _later(ts: str, explicit: bool) -> str:
 
 def _backoff(attempt: int) -> None:
     # jittered, so two writers that conflicted do not collide again in lockstep
-    time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    time.sleep(delay(attempt, base=0.02))
 
 
 def _marker(client: Any, table: str, group_uuid: str) -> dict[str, Any] | None:

@@ -163,5 +163,4 @@ def people(conn: Any, my_handle: str | None, other_handle: str | None) -> tuple[
         users = db.first_users(conn, 2)
     if users[0].uuid == users[1].uuid:
         raise InputError("--my-handle and --other-handle must be two different users")
-    a, b = users
-    return Person(a.uuid, a.display_name, a.handle), Person(b.uuid, b.display_name, b.handle)
+    return users[0].person(), users[1].person()

@@ -1,7 +1,7 @@
 """The stream consumer: moves both group rows of a conversation to each new message.
 
 It runs as the Lambda behind the table's stream (``infra/stream_consumer.py`` ships this
-file with ``ops/__init__.py``, ``ops/errors.py`` and ``ops/patterns.py`` only, so it imports
+file with ``ops/__init__.py``, ``ops/errors.py``, ``ops/backoff.py`` and ``ops/patterns.py`` only, so it imports
 nothing but the standard library, boto3/botocore and those modules) and, unchanged, on a
 twin through ``ops/local/streams.py``.
 

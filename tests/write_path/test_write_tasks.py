@@ -11,7 +11,6 @@ import pytest
 from ops import db as dbops
 from ops import ddb as ddbops
 from ops.db import User
-from ops.messaging import person
 from ops.patterns import group_exists, group_uuid_for, list_conversations, send_message
 from ops.table_spec import table_spec
 from ops.target import Target
@@ -62,7 +61,7 @@ def test_send_message_creates_the_group_then_appends_and_the_list_shows_it_on_to
 
 def test_with_no_process_the_rows_wait_for_stream_process(ddb: Any, stack_table: str, users: dict[str, User]) -> None:
     ada, bram = users["ada"], users["bram"]
-    first = send_message(ddb, stack_table, person(ada), _unique("first"), receiver=person(bram))
+    first = send_message(ddb, stack_table, ada.person(), _unique("first"), receiver=bram.person())
     assert run_task("ddb.stream-process").returncode == 0  # the group rows now carry `first`
     later = _unique("later")
 
@@ -78,7 +77,7 @@ def test_with_no_process_the_rows_wait_for_stream_process(ddb: Any, stack_table:
 
 
 def test_the_tasks_refuse_bad_requests_in_one_line(ddb: Any, stack_table: str, users: dict[str, User]) -> None:
-    group = send_message(ddb, stack_table, person(users["chidi"]), _unique("private"), receiver=person(users["dana"])).group_uuid
+    group = send_message(ddb, stack_table, users["chidi"].person(), _unique("private"), receiver=users["dana"].person()).group_uuid
 
     assert "ada is not a participant" in error_line(run_task("ddb.send-message", "--from", "ada", "--group", group, "let me in"))
     assert "--from HANDLE" in error_line(run_task("ddb.send-message", "--to", "bram", "who am I"))
