@@ -31,6 +31,11 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except OpsError as err:
             raise Exit(f"error: {err}", code=err.exit_code) from None
+        except Exception as err:
+            # last resort for an AWS/network failure ops did not name: still one line, never a traceback
+            if not type(err).__module__.startswith("botocore"):
+                raise
+            raise Exit(f"error: AWS: {str(err).splitlines()[0] if str(err) else type(err).__name__}", code=1) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
         except BrokenPipeError:

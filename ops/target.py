@@ -106,7 +106,13 @@ class Target:
 
         cfg = Config(retries={"max_attempts": 5, "mode": "adaptive"} if self.cloud else {"max_attempts": 2, "mode": "standard"}, **config)
         if self.cloud:
-            return boto3.client(service, region_name=self.region, config=cfg)
+            session = boto3.Session(region_name=self.region)
+            if session.get_credentials() is None:  # botocore would only find out mid-request, as a traceback
+                raise ConfigError(
+                    f"--cloud needs AWS credentials for stack {self.stack.name!r} and none were found: "
+                    "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or run `aws configure` / `aws sso login`"
+                )
+            return session.client(service, config=cfg)
         url = self.endpoint(service)
         assert url is not None
         parts = urlsplit(url)

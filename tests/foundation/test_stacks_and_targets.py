@@ -87,3 +87,9 @@ def test_destructive_task_on_protected_cloud_is_refused_before_any_request(task:
     assert_one_line_error(proc, "protected", "--confirm-protected")
     assert connections == [], "a refused task must not send anything"
     assert "secretpw" not in proc.stdout + proc.stderr
+
+
+def test_cloud_without_aws_credentials_is_one_line_not_a_traceback(tmp_path: object) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": f"{tmp_path}/none",
+           "AWS_CONFIG_FILE": f"{tmp_path}/none", "AWS_EC2_METADATA_DISABLED": "true"}
+    assert_one_line_error(run_invoke("ddb.scan", "--stack", "prod", "--cloud", "--limit", "1", env=env), "--cloud needs AWS credentials", "AWS_PROFILE")
