@@ -46,7 +46,7 @@ from ops.seed import SeedPlan
 
 STACK = "dev"
 # Far from the tests' offset (100): the bench's twin can run beside a developer's and the tests'.
-PORT_OFFSET = 500
+PORT_OFFSET = int(os.environ.get("CRUDDUR_BENCH_PORT_OFFSET") or 500)
 WORKLOADS = ("seed", "scan", "paging", "sync", "cli")
 BENCH_NAMESPACE = uuid.UUID("4b0d7e52-3c1a-4f8e-a6d9-2e5c7b9f1a60")
 SEED_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # fixed: the seed workload writes the same keys every run

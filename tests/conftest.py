@@ -21,7 +21,12 @@ REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-")
 os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
 # CRUDDUR_TEST_PORT_OFFSET moves the suite's twins when something else already sits on +100
-os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = os.environ.get("CRUDDUR_TEST_PORT_OFFSET", "100")
+TEST_PORT_BASE = int(os.environ.get("CRUDDUR_TEST_PORT_OFFSET", "100"))
+os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = str(TEST_PORT_BASE)
+# the suite's other twins sit at fixed distances from the base, so two checkouts can test at once
+os.environ.setdefault("CRUDDUR_TEST_README_PORT_OFFSET", str(TEST_PORT_BASE + 100))
+os.environ.setdefault("CRUDDUR_TEST_IDENTITY_PORT_OFFSET", str(TEST_PORT_BASE + 200))
+os.environ.setdefault("CRUDDUR_BENCH_PORT_OFFSET", str(TEST_PORT_BASE + 400))
 os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, never a developer's server
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 

@@ -38,7 +38,7 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 def test_main_command_runs_end_to_end_on_a_fresh_state_dir() -> None:
     """`invoke quickstart` (the main command after bootstrap) in a subprocess, twice, on its own twin."""
     state = tempfile.mkdtemp(prefix="cruddur-e2e-")
-    env = {**os.environ, "CRUDDUR_STATE_DIR": state, "CRUDDUR_LOCAL_PORT_OFFSET": "200"}
+    env = {**os.environ, "CRUDDUR_STATE_DIR": state, "CRUDDUR_LOCAL_PORT_OFFSET": os.environ["CRUDDUR_TEST_README_PORT_OFFSET"]}
     invoke = [sys.executable, "-m", "invoke"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

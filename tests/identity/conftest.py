@@ -8,6 +8,7 @@ state directory) started through the same code path as ``invoke local.up``; the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -22,7 +23,7 @@ from ops.local import twin as twinops
 from ops.stacks import load_stack
 from ops.target import Target, resolve_target
 
-PORT_OFFSET = "300"
+PORT_OFFSET = os.environ["CRUDDUR_TEST_IDENTITY_PORT_OFFSET"]  # set by tests/conftest.py
 SCRATCH_DB = "identity_ops"
 
 
