@@ -282,7 +282,7 @@ def ddb_seed(c, stack="dev", cloud=False, confirm_protected=False, conversation=
         me, other = seed.people(conn, my_handle, other_handle)
     client = target.client("dynamodb", max_pool_connections=16)
     ddb.require_table(client, target.stack.table_name, stack)
-    p = seed.plan(conv, me, other, seed.parse_start(start))
+    p = seed.build(conv, me, other, seed.parse_start(start))
     r = seed.seed(client, target.stack.table_name, p, on_progress=Progress(len(p.messages) + 2, sys.stderr))
     say(f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({me.handle} <-> {other.handle}, group {r.group_uuid}) in {r.batches} batches; verified: the group holds {r.messages_in_table} messages")
 
@@ -293,13 +293,14 @@ def ddb_seed(c, stack="dev", cloud=False, confirm_protected=False, conversation=
 @friendly
 def patterns_list_conversations(c, handle, stack="dev", cloud=False, page_size=20, cursor=None, before=None, json=False, full=False):
     """Access pattern 1: a user's conversations, newest reply first, one page at a time."""
-    from ops import db, patterns
+    from ops import db
+    from ops.messages import read
     from ops.render import groups_table, json_lines
 
     target = target_for(stack, cloud)
     with db.connect(target) as conn:
         user = db.users_by_handle(conn, [handle])[handle]
-    page = patterns.list_conversations(target.client("dynamodb"), target.stack.table_name, user.uuid, int(page_size), cursor, before)
+    page = read.list_conversations(target.client("dynamodb"), target.stack.table_name, user.uuid, int(page_size), cursor, before)
     say("\n".join(json_lines(page.items)) if json else groups_table(page.items, full))
     if page.next_cursor:
         note(f"next page: --cursor {page.next_cursor}")
@@ -311,14 +312,16 @@ def patterns_list_conversations(c, handle, stack="dev", cloud=False, page_size=2
 @friendly
 def patterns_get_conversation(c, stack="dev", cloud=False, group=None, handles=None, page_size=20, cursor=None, before=None, json=False, full=False):
     """Access pattern 2: a conversation's newest page of messages, shown oldest to newest."""
-    from ops import db, patterns
+    from ops import db
+    from ops.conversations import group_of_handles
+    from ops.messages import read
     from ops.render import conversation_lines, json_lines
 
     target = target_for(stack, cloud)
     if not group:
         with db.connect(target) as conn:
-            group = db.group_of_handles(conn, handles)
-    page = patterns.get_conversation(target.client("dynamodb"), target.stack.table_name, group, int(page_size), cursor, before)
+            group = group_of_handles(conn, handles)
+    page = read.get_conversation(target.client("dynamodb"), target.stack.table_name, group, int(page_size), cursor, before)
     say("\n".join(json_lines(page.items)) if json else conversation_lines(page.items, full))
     if page.next_cursor:
         note(f"older messages: --cursor {page.next_cursor}")
@@ -366,7 +369,7 @@ def _stream_line(counts: Any) -> str:
 @friendly
 def ddb_send_message(c, text, stack="dev", from_="", to="", group="", no_process=False, cloud=False, confirm_protected=False):
     """Access pattern 3: send TEXT from one user to another (creating their group) or into a group."""
-    from ops.messaging import send_by_handles
+    from ops.conversations import send_by_handles
 
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
     sent = send_by_handles(target, from_, text, to=to or None, group_uuid=group or None, process=not no_process)
@@ -383,7 +386,7 @@ def ddb_stream_process(c, stack="dev", follow=False, cloud=False):
     """Run the stream consumer over the twin's table stream: every shard, from its last checkpoint."""
     from ops.errors import RefusedError
     from ops.local.streams import checkpoint_file, process_stream
-    from ops.patterns import GSI_NAME
+    from ops.messages.model import GSI_NAME
 
     if cloud:
         raise RefusedError("in the cloud the stream consumer Lambda processes the stream: this task runs it on a twin only (nothing was sent)")

@@ -1,7 +1,8 @@
 """The stream consumer: a Lambda that moves both group rows to each new message.
 
-The handler (``ops/stream_consumer.py``) lives in the library so it shares the access
-patterns with the tasks; only the files listed in ``LAMBDA_FILES`` are shipped.
+The handler (``ops/messages/consumer.py``) lives in the library so it shares the access
+patterns with the tasks; the package is ``ops/messages`` plus what it imports (``LAMBDA_FILES``,
+derived from the imports by ``ops.lambda_package``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import pulumi
 import pulumi_aws as aws
 
 from ops.errors import ConfigError
+from ops.lambda_package import package_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Everything the handler imports, relative to the repository root; nothing else is uploaded
-# (no yaml, psycopg or Pulumi in the Lambda: boto3 comes with the runtime).
-LAMBDA_FILES: tuple[str, ...] = ("ops/__init__.py", "ops/errors.py", "ops/backoff.py", "ops/patterns.py", "ops/stream_consumer.py")
-HANDLER = "ops.stream_consumer.handler"
+HANDLER = "ops.messages.consumer.handler"
+# The handler's package and everything it imports, relative to the repository root; nothing else
+# is uploaded (no yaml, psycopg or Pulumi in the Lambda: boto3 comes with the runtime).
+LAMBDA_FILES: tuple[str, ...] = package_files(HANDLER)
 RUNTIME = "python3.12"
 
 # A poisoned record is retried this often (with the batch bisected) before it goes to the queue.

@@ -16,10 +16,9 @@ from typing import Any, Protocol
 
 import psycopg
 
-from ops import backoff
+from ops import aws
 from ops.errors import CloudError, ConfigError, NotFoundError, RefusedError
-from ops.outputs import USER_POOL_ID
-from ops.stack_outputs import output
+from ops.outputs import USER_POOL_ID, output
 from ops.target import Target
 
 # ListUsers refuses Limit > 60 in AWS; moto accepts more, so the limit is enforced here or a
@@ -37,7 +36,7 @@ class CognitoUser:
     enabled: bool
 
 
-class Person(Protocol):
+class NewMember(Protocol):
     """What ``create_users`` needs of a user (``ops.db.User`` fits)."""
 
     @property
@@ -64,17 +63,8 @@ def iter_users(client: Any, pool_id: str, *, page_size: int = MAX_PAGE, sleep: C
     """Every user of the pool, page after page (following ``PaginationToken``); throttling is retried."""
     if not 1 <= page_size <= MAX_PAGE:
         raise ConfigError(f"page size {page_size} is out of range: Cognito's ListUsers takes 1 to {MAX_PAGE}")
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"UserPoolId": pool_id, "Limit": page_size}
-        if token:
-            kwargs["PaginationToken"] = token
-        page = backoff.call(client.list_users, f"Cognito ListUsers on pool {pool_id}", sleep=sleep, **kwargs)
-        for raw in page.get("Users", []):
-            yield _from_api(raw)
-        token = page.get("PaginationToken")
-        if not token:
-            return
+    for raw in aws.items(client, "list_users", f"Cognito ListUsers on pool {pool_id}", "Users", sleep=sleep, UserPoolId=pool_id, Limit=page_size):
+        yield _from_api(raw)
 
 
 # ------------------------------------------------------------------------------------ sync
@@ -100,8 +90,8 @@ class SyncReport:
         return bool(self.updated or self.unlinked)
 
 
-# FOR UPDATE locks every row the plan is made from: another sync or an edit of these rows
-# waits the few milliseconds the sync takes, so the plan still holds when the UPDATEs run
+# FOR UPDATE locks every row the decision is made from: another sync or an edit of these rows
+# waits the few milliseconds the sync takes, so the decision still holds when the UPDATEs run
 # (a sign-up meanwhile is a new row, which the UPDATE's RETURNING still reports honestly).
 SELECT_SQL = "SELECT handle, cognito_user_id FROM users"
 SELECT_FOR_UPDATE_SQL = SELECT_SQL + " FOR UPDATE"
@@ -125,7 +115,7 @@ RETURNING users.handle
 """
 
 
-def _plan(cognito_users: list[CognitoUser], db_rows: list[tuple[str, str | None]], dry_run: bool) -> tuple[SyncReport, dict[str, str]]:
+def _decide(cognito_users: list[CognitoUser], db_rows: list[tuple[str, str | None]], dry_run: bool) -> tuple[SyncReport, dict[str, str]]:
     """The report a sync would give, and the (handle → sub) pairs it writes."""
     counts = Counter(u.handle for u in cognito_users if u.handle)
     ambiguous = sorted(h for h, n in counts.items() if n > 1)
@@ -159,7 +149,7 @@ def sync_ids(conn: psycopg.Connection[Any], cognito_users: Iterable[CognitoUser]
     try:
         with conn.transaction():
             rows = conn.execute(SELECT_SQL if dry_run else SELECT_FOR_UPDATE_SQL).fetchall()
-            report, pairs = _plan(users, rows, dry_run)
+            report, pairs = _decide(users, rows, dry_run)
             if dry_run:
                 return report
             handles, subs = list(pairs), list(pairs.values())
@@ -173,7 +163,7 @@ def sync_ids(conn: psycopg.Connection[Any], cognito_users: Iterable[CognitoUser]
     except psycopg.Error as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise CloudError(f"the id sync was rolled back, nothing was written: {first}") from None
-    # the rows were locked, so these equal the plan; taking them from RETURNING keeps the report honest
+    # the rows were locked, so these equal the decision; taking them from RETURNING keeps the report honest
     return replace(report, updated=updated, unlinked=sorted(released - set(updated)))
 
 
@@ -186,7 +176,7 @@ class CreateResult:
     existing: list[str]  # handles whose email or handle was already in the pool
 
 
-def create_users(client: Any, pool_id: str, users: Iterable[Person], *, sleep: Callable[[float], None] = time.sleep) -> CreateResult:
+def create_users(client: Any, pool_id: str, users: Iterable[NewMember], *, sleep: Callable[[float], None] = time.sleep) -> CreateResult:
     """Create a Cognito user per person (sign-in by email, handle as preferred_username); skips existing ones.
 
     For twins only: no invitation is sent and the address is marked verified, as if the person
@@ -203,7 +193,7 @@ def create_users(client: Any, pool_id: str, users: Iterable[Person], *, sleep: C
             existing.append(person.handle)
             continue
 
-        def create(p: Person = person) -> bool:
+        def create(p: NewMember = person) -> bool:
             try:
                 client.admin_create_user(
                     UserPoolId=pool_id,
@@ -219,7 +209,7 @@ def create_users(client: Any, pool_id: str, users: Iterable[Person], *, sleep: C
             except client.exceptions.UsernameExistsException:
                 return False  # created meanwhile by someone else: the same end state
 
-        made = backoff.call(create, f"Cognito AdminCreateUser {person.email} in pool {pool_id}", sleep=sleep)
+        made = aws.call(create, f"Cognito AdminCreateUser {person.email} in pool {pool_id}", sleep=sleep)
         (created if made else existing).append(person.handle)
         emails.add(person.email)
         handles.add(person.handle)

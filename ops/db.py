@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from ops.errors import CloudError, ConfigError, NotFoundError, ToolMissingError, TwinDownError
-from ops.patterns import Person
+from ops.messages.model import Person
 from ops.target import Target, redact_url
 
 SCHEMA_FILE = Path(__file__).parent / "sql" / "schema.sql"
@@ -185,14 +185,3 @@ def psql_argv(target: Target) -> list[str]:
             f"the database is {redact_url(target.database_url())}"
         )
     return [exe, target.database_url()]
-
-
-def group_of_handles(conn: psycopg.Connection[Any], handles: str | None) -> str:
-    """The group id of two users given as 'a,b' (group ids derive from the pair)."""
-    from ops.patterns import group_uuid_for
-
-    parts = [h.strip() for h in (handles or "").split(",") if h.strip()]
-    if len(parts) != 2:
-        raise ConfigError("give --group UUID or --handles with two handles, e.g. --handles ada,bram")
-    found = users_by_handle(conn, parts)
-    return group_uuid_for(found[parts[0]].uuid, found[parts[1]].uuid)

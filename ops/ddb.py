@@ -5,6 +5,7 @@ All functions take an injected low-level ``dynamodb`` client.
 
 from __future__ import annotations
 
+import base64
 import queue
 import threading
 import time
@@ -14,30 +15,35 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.backoff import delay as backoff_delay
-from ops.backoff import error_code as _code
-from ops.errors import CloudError, ConflictError, NotFoundError
+from ops.aws import call, delay, error_code, items, pages, translate
+from ops.errors import CloudError, ConfigError, ConflictError, NotFoundError
 from ops.table_spec import TableSpec, create_table_kwargs, differences, shape, shape_of_description
 
 BATCH_LIMIT = 25  # AWS's BatchWriteItem maximum; moto accepts more, so we enforce it here
 RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"}
 
 
+def missing_table(table: str, stack: str | None = None) -> str:
+    """What to say when the messages table is not there."""
+    where = f" on stack {stack!r}" if stack else ""
+    flag = f" --stack {stack}" if stack else ""
+    return f"table {table!r} does not exist{where}: run `invoke ddb.schema-load{flag}`"
+
+
 def describe(client: Any, table: str) -> dict[str, Any] | None:
+    """DescribeTable's ``Table``, or None when there is no such table."""
     try:
-        return client.describe_table(TableName=table)["Table"]  # type: ignore[no-any-return]
-    except ClientError as err:
-        if _code(err) == "ResourceNotFoundException":
-            return None
-        raise CloudError(f"DescribeTable {table}: {err}") from None
+        return call(client.describe_table, f"DescribeTable {table}", TableName=table)["Table"]  # type: ignore[no-any-return]
+    except NotFoundError:
+        return None
 
 
 def require_table(client: Any, table: str, stack: str) -> dict[str, Any]:
     desc = describe(client, table)
     if desc is None:
-        raise NotFoundError(f"table {table!r} does not exist on stack {stack!r}: run `invoke ddb.schema-load --stack {stack}`")
+        raise NotFoundError(missing_table(table, stack))
     return desc
 
 
@@ -55,10 +61,7 @@ def schema_load(client: Any, spec: TableSpec, wait_seconds: float = 120) -> Sche
         if diffs:
             raise ConflictError(f"table {spec.name!r} exists but differs from the spec: " + "; ".join(diffs) + " (drop it with `invoke ddb.drop` to re-create)")
         return SchemaResult(spec.name, created=False)
-    try:
-        client.create_table(**create_table_kwargs(spec))
-    except ClientError as err:
-        raise CloudError(f"CreateTable {spec.name}: {err}") from None
+    call(client.create_table, f"CreateTable {spec.name}", **create_table_kwargs(spec))
     _wait(lambda: (describe(client, spec.name) or {}).get("TableStatus") == "ACTIVE", wait_seconds, f"table {spec.name} to become ACTIVE")
     return SchemaResult(spec.name, created=True)
 
@@ -74,37 +77,19 @@ def _wait(done: Callable[[], bool], seconds: float, what: str) -> None:
 
 
 def list_tables(client: Any) -> list[str]:
-    names: list[str] = []
-    kwargs: dict[str, Any] = {}
-    while True:
-        resp = client.list_tables(**kwargs)
-        names.extend(resp.get("TableNames", []))
-        if not resp.get("LastEvaluatedTableName"):
-            return names
-        kwargs["ExclusiveStartTableName"] = resp["LastEvaluatedTableName"]
+    return list(items(client, "list_tables", "ListTables", "TableNames"))
 
 
 def drop(client: Any, table: str, stack: str, wait_seconds: float = 120) -> None:
     require_table(client, table, stack)
-    try:
-        client.delete_table(TableName=table)
-    except ClientError as err:
-        if _code(err) == "ResourceNotFoundException":
-            raise NotFoundError(f"table {table!r} does not exist on stack {stack!r}") from None
-        raise CloudError(f"DeleteTable {table}: {err}") from None
+    call(client.delete_table, f"DeleteTable {table}", not_found=missing_table(table, stack), TableName=table)
     _wait(lambda: describe(client, table) is None, wait_seconds, f"table {table} to be deleted")
 
 
 def count_items(client: Any, table: str, pk: str) -> int:
     """How many items a partition holds (COUNT query, every page)."""
-    total = 0
-    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}}, "Select": "COUNT"}
-    while True:
-        resp = client.query(**kwargs)
-        total += resp["Count"]
-        if not resp.get("LastEvaluatedKey"):
-            return total
-        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    request = {"TableName": table, "KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}}, "Select": "COUNT"}
+    return sum(page["Count"] for page in pages(client, "query", f"Query COUNT {pk} on {table}", not_found=missing_table(table), **request))
 
 
 # ------------------------------------------------------------------------------------ scan
@@ -128,7 +113,11 @@ def plain(value: dict[str, Any]) -> Any:
         return sorted(v)
     if kind == "NS":
         return sorted(plain({"N": x}) for x in v)
-    return v  # B / BS: base64 text already
+    if kind == "B":
+        return base64.b64encode(v).decode()  # botocore hands binary over decoded; JSON wants text
+    if kind == "BS":
+        return sorted(base64.b64encode(x).decode() for x in v)
+    return v
 
 
 def plain_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +134,7 @@ def scan(client: Any, table: str, segments: int = 1, page_size: int | None = Non
     small bounded queue, so a slow consumer (a pipe) slows the readers instead of filling memory.
     """
     if segments < 1:
-        raise ValueError("segments must be at least 1")
+        raise ConfigError(f"segments must be at least 1, not {segments}")
     if limit is not None and limit <= 0:
         return
     base: dict[str, Any] = {"TableName": table}
@@ -154,22 +143,19 @@ def scan(client: Any, table: str, segments: int = 1, page_size: int | None = Non
     if segments == 1:
         yield from _scan_serial(client, base, limit)
         return
-    pages: queue.Queue[Any] = queue.Queue(maxsize=segments * 2)
+    queued: queue.Queue[Any] = queue.Queue(maxsize=segments * 2)
     stop = threading.Event()
 
     def reader(segment: int) -> None:
-        kwargs = dict(base, Segment=segment, TotalSegments=segments)
         try:
-            while not stop.is_set():
-                resp = client.scan(**kwargs)
-                _put(pages, resp.get("Items", []), stop)
-                if not resp.get("LastEvaluatedKey"):
+            for page in _scan_pages(client, dict(base, Segment=segment, TotalSegments=segments)):
+                if stop.is_set():
                     break
-                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+                _put(queued, page.get("Items", []), stop)
         except BaseException as err:  # handed to the consumer, which re-raises it
-            _put(pages, err, stop)
+            _put(queued, err, stop)
         finally:
-            _put(pages, _DONE, stop)
+            _put(queued, _DONE, stop)
 
     threads = [threading.Thread(target=reader, args=(s,), daemon=True) for s in range(segments)]
     for t in threads:
@@ -178,12 +164,12 @@ def scan(client: Any, table: str, segments: int = 1, page_size: int | None = Non
     produced = 0
     try:
         while done < segments:
-            page = pages.get()
+            page = queued.get()
             if page is _DONE:
                 done += 1
                 continue
             if isinstance(page, BaseException):
-                raise _translate_scan(page, table)
+                raise page
             for item in page:
                 yield plain_item(item)
                 produced += 1
@@ -193,43 +179,33 @@ def scan(client: Any, table: str, segments: int = 1, page_size: int | None = Non
         stop.set()
         while any(t.is_alive() for t in threads):  # unblock readers waiting on a full queue
             try:
-                pages.get_nowait()
+                queued.get_nowait()
             except queue.Empty:
                 time.sleep(0.01)
 
 
-def _put(pages: queue.Queue[Any], value: Any, stop: threading.Event) -> None:
+def _put(queued: queue.Queue[Any], value: Any, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
-            pages.put(value, timeout=0.1)
+            queued.put(value, timeout=0.1)
             return
         except queue.Full:
             continue
 
 
-def _translate_scan(err: BaseException, table: str) -> BaseException:
-    if isinstance(err, ClientError):
-        if _code(err) == "ResourceNotFoundException":
-            return NotFoundError(f"table {table!r} does not exist: run `invoke ddb.schema-load`")
-        return CloudError(f"Scan {table}: {err}")
-    return err
+def _scan_pages(client: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    table = request["TableName"]
+    return pages(client, "scan", f"Scan {table}", not_found=missing_table(table), **request)
 
 
-def _scan_serial(client: Any, kwargs: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
+def _scan_serial(client: Any, request: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
     produced = 0
-    while True:
-        try:
-            resp = client.scan(**kwargs)
-        except ClientError as err:
-            raise _translate_scan(err, kwargs["TableName"]) from None
-        for item in resp.get("Items", []):
+    for page in _scan_pages(client, request):
+        for item in page.get("Items", []):
             yield plain_item(item)
             produced += 1
             if limit is not None and produced >= limit:
                 return
-        if not resp.get("LastEvaluatedKey"):
-            return
-        kwargs = dict(kwargs, ExclusiveStartKey=resp["LastEvaluatedKey"])
 
 
 # ------------------------------------------------------------------------------ batch write
@@ -259,11 +235,9 @@ def write_batch(client: Any, table: str, requests: list[dict[str, Any]], stats: 
     for attempt in range(1, max_attempts + 1):
         try:
             resp = client.batch_write_item(RequestItems={table: pending})
-        except ClientError as err:
-            if _code(err) == "ResourceNotFoundException":
-                raise NotFoundError(f"table {table!r} does not exist: run `invoke ddb.schema-load`") from None
-            if _code(err) not in RETRYABLE:
-                raise CloudError(f"BatchWriteItem {table}: {err}") from None
+        except (ClientError, BotoCoreError) as err:
+            if error_code(err) not in RETRYABLE:
+                raise translate(err, f"BatchWriteItem {table}", not_found=missing_table(table)) from None
             unprocessed = pending  # throttled as a whole: the same requests again
         else:
             unprocessed = resp.get("UnprocessedItems", {}).get(table, [])
@@ -274,7 +248,7 @@ def write_batch(client: Any, table: str, requests: list[dict[str, Any]], stats: 
         if not unprocessed:
             return
         pending = unprocessed
-        sleep(backoff_delay(attempt, base=0.05))
+        sleep(delay(attempt, base=0.05))
     raise CloudError(f"BatchWriteItem {table}: {len(pending)} items still unprocessed after {max_attempts} attempts (throttled): retry later")
 
 

@@ -1,7 +1,9 @@
-"""Stack output names, defined once.
+"""Stack outputs: their names, defined once, and how a task reads them back.
 
-``infra/__main__.py`` exports under these names; ``read_outputs`` reads them back, from
-``pulumi stack output`` for the cloud or from the file ``local.up`` writes for a twin.
+``infra/__main__.py`` exports under these names; ``outputs_for`` reads them back, from
+``pulumi stack output`` for the cloud or from the file ``local.up`` writes for a twin (which
+creates the same resources in the embedded server under the same names), so a task never
+needs to know which one it is talking to.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import CloudError, NotFoundError, ToolMissingError
+from ops.stacks import PROJECT_ROOT
+from ops.target import Target, outputs_file
 
 TABLE_NAME = "tableName"
 TABLE_ARN = "tableArn"
@@ -54,3 +58,15 @@ def require(outputs: dict[str, Any], name: str, stack: str) -> Any:
     if not outputs.get(name):
         raise NotFoundError(f"stack {stack!r} has no output {name!r}: run `invoke infra.up --stack {stack}` (or `invoke local.up` for the twin)")
     return outputs[name]
+
+
+def outputs_for(target: Target) -> dict[str, Any]:
+    """Every output of the target's stack: cloud (Pulumi) or twin (``outputs.json``)."""
+    if target.cloud:
+        return read_cloud_outputs(target.stack.name, PROJECT_ROOT)
+    return read_local_outputs(outputs_file(target.stack.name))
+
+
+def output(target: Target, name: str) -> Any:
+    """One output by its constant; missing is a NotFoundError saying what to run."""
+    return require(outputs_for(target), name, target.stack.name)

@@ -12,10 +12,9 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ops import backoff
+from ops import aws
 from ops.errors import ConfigError, NotFoundError, RefusedError
-from ops.outputs import RDS_RULE_ID, RDS_SECURITY_GROUP_ID, require
-from ops.stack_outputs import outputs_for
+from ops.outputs import RDS_RULE_ID, RDS_SECURITY_GROUP_ID, outputs_for, require
 from ops.target import Target
 
 # Where the address comes from when --ip is not given, in this order: Gitpod sets GITPOD_IP
@@ -67,7 +66,7 @@ def resolve_ip(explicit: str | None, env: Mapping[str, str]) -> tuple[str, str]:
 
 def describe_rule(ec2: Any, sg_id: str, rule_id: str) -> dict[str, Any]:
     """The ingress rule ``rule_id`` of ``sg_id``; refuses a rule that is not an IPv4 ingress rule of that group."""
-    rules = backoff.call(ec2.describe_security_group_rules, f"EC2 DescribeSecurityGroupRules {rule_id}", SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"]
+    rules = aws.call(ec2.describe_security_group_rules, f"EC2 DescribeSecurityGroupRules {rule_id}", SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"]
     if not rules:
         raise NotFoundError(f"security group rule {rule_id} does not exist")
     rule: dict[str, Any] = rules[0]
@@ -90,7 +89,7 @@ def move_rule(ec2: Any, sg_id: str, rule_id: str, new_ip: str) -> tuple[str, str
     spec: dict[str, Any] = {"IpProtocol": rule["IpProtocol"], "FromPort": rule["FromPort"], "ToPort": rule["ToPort"], "CidrIpv4": new_cidr}
     if rule.get("Description"):
         spec["Description"] = rule["Description"]
-    backoff.call(
+    aws.call(
         ec2.modify_security_group_rules,
         f"EC2 ModifySecurityGroupRules {rule_id}",
         GroupId=sg_id,

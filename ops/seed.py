@@ -16,7 +16,8 @@ from typing import Any
 
 from ops.ddb import batch_write, count_items, delete_keys
 from ops.errors import CloudError, InputError, NotFoundError
-from ops.patterns import GRP_PREFIX, MSG_PREFIX, GroupRow, Message, Person, group_rows, group_rows_for, group_uuid_for, iso, message_uuid_for, to_ddb
+from ops.messages.model import MSG_PREFIX, GroupRow, Message, Person, group_rows_for, group_uuid_for, iso, message_uuid_for
+from ops.messages.read import group_rows
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "conversations"
 DEFAULT_CONVERSATION = FIXTURES / "trail-running.txt"
@@ -81,13 +82,15 @@ def parse_conversation(path: Path) -> Conversation:
 
 
 @dataclass
-class SeedPlan:
+class SeedItems:
+    """What a seed writes: every message of the conversation and the two group rows at its last one."""
+
     group_uuid: str
     messages: list[Message]
     rows: tuple[GroupRow, GroupRow]
 
 
-def plan(conv: Conversation, me: Person, other: Person, start: datetime | None = None) -> SeedPlan:
+def build(conv: Conversation, me: Person, other: Person, start: datetime | None = None) -> SeedItems:
     group = group_uuid_for(me.uuid, other.uuid)
     t0 = start or conv.start
     people = {1: me, 2: other}
@@ -96,7 +99,7 @@ def plan(conv: Conversation, me: Person, other: Person, start: datetime | None =
         who = people[speaker]
         created = iso(t0 + conv.spacing * i)
         messages.append(Message(group, created, message_uuid_for(group, f"seed:{created}"), text, who.uuid, who.display_name, who.handle))
-    return SeedPlan(group, messages, group_rows_for(group, me, other, messages[-1]))
+    return SeedItems(group, messages, group_rows_for(group, me, other, messages[-1]))
 
 
 @dataclass
@@ -111,8 +114,8 @@ class SeedResult:
     verified: bool
 
 
-def seed(client: Any, table: str, p: SeedPlan, workers: int = 4, on_progress: Callable[[int], None] | None = None) -> SeedResult:
-    """Write the plan and verify the table now holds every message and one row per participant."""
+def seed(client: Any, table: str, p: SeedItems, workers: int = 4, on_progress: Callable[[int], None] | None = None) -> SeedResult:
+    """Write the items and verify the table now holds every message and one row per participant."""
     existing = group_rows(client, table, p.group_uuid)
     rows: list[GroupRow] = []
     stale: list[GroupRow] = []
@@ -123,10 +126,10 @@ def seed(client: Any, table: str, p: SeedPlan, workers: int = 4, on_progress: Ca
         if keep is row:
             rows.append(row)
         stale.extend(r for r in mine if r.last_reply_at != keep.last_reply_at)
-    items = (to_ddb(m.item()) for m in p.messages)
-    stats = batch_write(client, table, _chain(items, (to_ddb(r.item()) for r in rows)), workers=workers, on_progress=on_progress)
+    items = (m.to_item() for m in p.messages)
+    stats = batch_write(client, table, _chain(items, (r.to_item() for r in rows)), workers=workers, on_progress=on_progress)
     if stale:
-        delete_keys(client, table, [{"pk": {"S": GRP_PREFIX + r.owner_uuid}, "sk": {"S": r.last_reply_at}} for r in stale])
+        delete_keys(client, table, [r.key() for r in stale])
     in_table = count_items(client, table, MSG_PREFIX + p.group_uuid)
     after = group_rows(client, table, p.group_uuid)
     owners = [r.owner_uuid for r in after]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.patterns import GSI_NAME
+from ops.messages.model import GSI_NAME
 from ops.stacks import StackSettings
 
 __all__ = ["GSI_NAME", "STREAM_VIEW_TYPE", "TableSpec", "table_spec", "create_table_kwargs"]

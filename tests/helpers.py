@@ -25,3 +25,8 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
     assert "Traceback" not in proc.stderr + proc.stdout
     for needle in needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+
+
+def s_item(attrs: dict[str, str]) -> dict[str, dict[str, str]]:
+    """A raw item of string attributes in DynamoDB's form, as a writer outside our model would put it."""
+    return {k: {"S": v} for k, v in attrs.items()}

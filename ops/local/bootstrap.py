@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ops import outputs as out
+from ops.aws import items
 from ops.target import Target
 
 RDS_PORT = 5432
@@ -31,12 +32,11 @@ def ensure_user_pool(cognito: Any, stack: str, recorded: dict[str, Any]) -> dict
         return {out.USER_POOL_ID: pool_id, out.USER_POOL_CLIENT_ID: recorded[out.USER_POOL_CLIENT_ID]}  # type: ignore[dict-item]
     # outputs.json lost but the twin's state kept: find the pool by name rather than make a second one
     name = f"cruddur-{stack}"
-    for page in cognito.get_paginator("list_user_pools").paginate(MaxResults=60):
-        for pool in page["UserPools"]:
-            if pool["Name"] == name:
-                clients = cognito.list_user_pool_clients(UserPoolId=pool["Id"], MaxResults=60)["UserPoolClients"]
-                if clients:
-                    return {out.USER_POOL_ID: pool["Id"], out.USER_POOL_CLIENT_ID: clients[0]["ClientId"]}
+    for pool in items(cognito, "list_user_pools", "Cognito ListUserPools", "UserPools", MaxResults=60):
+        if pool["Name"] == name:
+            clients = list(items(cognito, "list_user_pool_clients", f"Cognito ListUserPoolClients {pool['Id']}", "UserPoolClients", UserPoolId=pool["Id"], MaxResults=60))
+            if clients:
+                return {out.USER_POOL_ID: pool["Id"], out.USER_POOL_CLIENT_ID: clients[0]["ClientId"]}
     # the same shape as infra/identity.py: email sign-in, preferred_username as the handle
     pool = cognito.create_user_pool(
         PoolName=name,

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ops.files import write_atomic
+
 # The services the twin persists; everything else a developer pokes at is throwaway.
 SERVICES = ("dynamodb", "dynamodbstreams", "cognito-idp", "ec2")
 SNAPSHOT_FORMAT = 1
@@ -56,10 +58,7 @@ def snapshot_bytes() -> bytes:
 
 
 def save_snapshot(path: Path) -> None:
-    data = snapshot_bytes()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # atomic: a crash mid-write never leaves half a snapshot
+    write_atomic(path, snapshot_bytes(), mode=0o600)  # a crash mid-write never leaves half a snapshot
 
 
 def restore_snapshot(path: Path, log: logging.Logger) -> bool:

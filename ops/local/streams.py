@@ -3,7 +3,7 @@
 The embedded moto server cannot invoke a Lambda without Docker, so on a twin nothing reacts
 to a new message by itself; ``ddb.stream-process`` (and ``ddb.send-message`` right after
 sending) reads every shard of the table's latest stream, shapes the records like the
-Lambda's event and calls ``ops.stream_consumer.handle_records``.
+Lambda's event and hands them to ``ops.messages.consumer.process_batch``.
 
 Checkpoints (the last processed sequence number of each shard) live in
 ``<state>/<stack>/stream-checkpoints.json`` and only move past records that were processed:
@@ -14,7 +14,6 @@ reports as failed. Re-reading is harmless because the consumer never moves a gro
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +23,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.errors import CloudError, InputError, NotFoundError
-from ops.stream_consumer import handle_records
+from ops.aws import aws_errors, call, error_code, pages
+from ops.ddb import missing_table
+from ops.errors import InputError, NotFoundError
+from ops.files import write_atomic
+from ops.messages.consumer import process_batch
 from ops.target import stack_state_dir
 
 CHECKPOINT_FILE = "stream-checkpoints.json"
@@ -72,10 +74,7 @@ def load_checkpoints(path: Path) -> dict[str, Any]:
 
 
 def save_checkpoints(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)  # atomic: a crash mid-write never loses the previous checkpoints
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True))  # a crash mid-write never loses the previous checkpoints
 
 
 def _table_checkpoints(data: dict[str, Any], table: str, stream_arn: str) -> dict[str, str]:
@@ -91,12 +90,7 @@ def _table_checkpoints(data: dict[str, Any], table: str, stream_arn: str) -> dic
 
 
 def latest_stream_arn(ddb_client: Any, table: str) -> str:
-    try:
-        desc = ddb_client.describe_table(TableName=table)["Table"]
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise NotFoundError(f"table {table!r} does not exist: create it with `invoke ddb.schema-load`") from None
-        raise CloudError(f"DynamoDB refused to describe table {table!r}: {err}") from None
+    desc = call(ddb_client.describe_table, f"DescribeTable {table}", not_found=missing_table(table), TableName=table)["Table"]
     arn = desc.get("LatestStreamArn")
     if not arn or not (desc.get("StreamSpecification") or {}).get("StreamEnabled", True):
         raise NotFoundError(f"table {table!r} has no stream: re-create it with `invoke ddb.schema-load` (the spec enables one)")
@@ -105,16 +99,8 @@ def latest_stream_arn(ddb_client: Any, table: str) -> str:
 
 def list_shards(streams_client: Any, stream_arn: str) -> list[dict[str, Any]]:
     """Every shard of the stream (DescribeStream pages its shards), parents before children."""
-    shards: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"StreamArn": stream_arn}
-    while True:
-        desc = streams_client.describe_stream(**kwargs)["StreamDescription"]
-        shards.extend(desc.get("Shards", []))
-        last = desc.get("LastEvaluatedShardId")
-        if not last:
-            break
-        kwargs["ExclusiveStartShardId"] = last
-    return _parents_first(shards)
+    listing = pages(streams_client, "describe_stream", f"DescribeStream {stream_arn}", StreamArn=stream_arn)
+    return _parents_first([shard for page in listing for shard in page["StreamDescription"].get("Shards", [])])
 
 
 def _parents_first(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -149,7 +135,7 @@ def _iterator(streams_client: Any, stream_arn: str, shard_id: str, after: str | 
         try:
             return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after).get("ShardIterator")
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "TrimmedDataAccessException":
+            if error_code(err) != "TrimmedDataAccessException":
                 raise
             # the checkpoint is older than the stream's 24 h retention: read what is left
     return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON").get("ShardIterator")
@@ -163,7 +149,7 @@ def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, st
         records = resp.get("Records", [])
         if not records:
             return True  # caught up (open shard) or read to its end (closed shard)
-        outcomes = handle_records(ddb_client, table, index, [lambda_record(r, stream_arn) for r in records])
+        outcomes = process_batch(ddb_client, table, index, [lambda_record(r, stream_arn) for r in records])
         counts.records += len(records)
         counts.failed += sum(o.failed for o in outcomes)
         counts.processed += sum(not o.failed for o in outcomes)
@@ -186,7 +172,7 @@ def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, st
 def process_once(streams_client: Any, ddb_client: Any, table: str, index: str, checkpoint_path: Path, batch_limit: int = BATCH_LIMIT) -> StreamCounts:
     """One pass over every shard of the table's latest stream."""
     counts = StreamCounts(rounds=1)
-    try:
+    with aws_errors(f"reading the stream of table {table!r}", not_found=missing_table(table)):
         stream_arn = latest_stream_arn(ddb_client, table)
         shards = list_shards(streams_client, stream_arn)
         data = load_checkpoints(checkpoint_path)
@@ -200,8 +186,6 @@ def process_once(streams_client: Any, ddb_client: Any, table: str, index: str, c
                 continue
             if not _read_shard(streams_client, ddb_client, table, index, stream_arn, sid, checkpoints, lambda: save_checkpoints(checkpoint_path, data), counts, batch_limit):
                 blocked.add(sid)
-    except ClientError as err:
-        raise CloudError(f"reading the stream of table {table!r} failed: {err}") from None
     return counts
 
 

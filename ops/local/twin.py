@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
+from ops.files import write_atomic
 from ops.local import postgres
 from ops.stacks import PROJECT_ROOT, StackSettings
 from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, redact_url, stack_state_dir, twin_file
@@ -222,7 +223,7 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
 
     target = resolve_target(stack.name)
     outputs = ensure_cloud_side(target, _read_outputs(stack.name))
-    outputs_file(stack.name).write_text(json.dumps(outputs, indent=2, sort_keys=True))
+    write_atomic(outputs_file(stack.name), json.dumps(outputs, indent=2, sort_keys=True))
     return UpResult(status(stack), already_running=False, restored=restored)
 
 
@@ -232,10 +233,7 @@ def _read_outputs(stack: str) -> dict[str, Any]:
 
 
 def _write_twin(stack: str, twin: dict[str, Any]) -> None:
-    path = twin_file(stack)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(twin, indent=2))
-    os.replace(tmp, path)
+    write_atomic(twin_file(stack), json.dumps(twin, indent=2), mode=0o600)  # may hold DATABASE_URL
 
 
 def down(stack: StackSettings) -> list[str]:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from ops import ddb as ddbops
-from ops import patterns, seed
+from ops import seed
 from ops.errors import ConfigError, InputError, NotFoundError
-from ops.patterns import Person
+from ops.messages import model, paging, read
+from ops.messages.model import Person
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 MESSAGE_KEYS = {"pk", "sk", "message_uuid", "message", "user_uuid", "user_display_name", "user_handle"}
@@ -27,7 +28,7 @@ def _all(ddb: Any, table: str) -> list[dict[str, Any]]:
 
 def test_seeded_items_follow_the_data_model(ddb: Any, table: str) -> None:
     conv = seed.parse_conversation(seed.DEFAULT_CONVERSATION)
-    plan = seed.plan(conv, ADA, BRAM)
+    plan = seed.build(conv, ADA, BRAM)
     seed.seed(ddb, table, plan)
     items = _all(ddb, table)
     msgs = [i for i in items if i["pk"].startswith("MSG#")]
@@ -45,7 +46,7 @@ def test_seeded_items_follow_the_data_model(ddb: Any, table: str) -> None:
 
 
 def test_seed_twice_rewrites_the_same_items(ddb: Any, table: str) -> None:
-    plan = seed.plan(seed.parse_conversation(seed.DEFAULT_CONVERSATION), ADA, BRAM)
+    plan = seed.build(seed.parse_conversation(seed.DEFAULT_CONVERSATION), ADA, BRAM)
     seed.seed(ddb, table, plan)
     first = sorted((i["pk"], i["sk"], i.get("message_uuid")) for i in _all(ddb, table))
     result = seed.seed(ddb, table, plan)
@@ -54,15 +55,15 @@ def test_seed_twice_rewrites_the_same_items(ddb: Any, table: str) -> None:
 
 
 def test_reseed_keeps_one_row_per_participant_when_the_group_moved_on(ddb: Any, table: str) -> None:
-    plan = seed.plan(seed.parse_conversation(seed.DEFAULT_CONVERSATION), ADA, BRAM)
+    plan = seed.build(seed.parse_conversation(seed.DEFAULT_CONVERSATION), ADA, BRAM)
     seed.seed(ddb, table, plan)
     # a later message moved Ada's row; re-seeding must neither move it back nor add a second row
     old = plan.rows[0]
-    newer = patterns.GroupRow(old.owner_uuid, "2030-01-01T00:00:00.000000+00:00", old.message_group_uuid, "later", old.user_uuid, old.user_display_name, old.user_handle)
+    newer = model.GroupRow(old.owner_uuid, "2030-01-01T00:00:00.000000+00:00", old.message_group_uuid, "later", old.user_uuid, old.user_display_name, old.user_handle)
     ddb.delete_item(TableName=table, Key={"pk": {"S": f"GRP#{old.owner_uuid}"}, "sk": {"S": old.last_reply_at}})
-    ddb.put_item(TableName=table, Item=patterns.to_ddb(newer.item()))
+    ddb.put_item(TableName=table, Item=newer.to_item())
     seed.seed(ddb, table, plan)
-    rows = patterns.group_rows(ddb, table, plan.group_uuid)
+    rows = read.group_rows(ddb, table, plan.group_uuid)
     assert sorted(r.owner_uuid for r in rows) == sorted([ADA.uuid, BRAM.uuid])
     assert next(r for r in rows if r.owner_uuid == ADA.uuid).message == "later"
 
@@ -70,14 +71,14 @@ def test_reseed_keeps_one_row_per_participant_when_the_group_moved_on(ddb: Any, 
 def test_long_conversation_across_a_new_year_reads_back_to_the_first_message(ddb: Any, table: str) -> None:
     conv = seed.parse_conversation(seed.FIXTURES / "new-year-release.txt")
     assert len(conv.lines) >= 150
-    plan = seed.plan(conv, ADA, BRAM)
+    plan = seed.build(conv, ADA, BRAM)
     seed.seed(ddb, table, plan)
     assert {m.created_at[:4] for m in plan.messages} == {"2025", "2026"}
-    seen: list[patterns.Message] = []
+    seen: list[model.Message] = []
     cursor = None
     pages = 0
     while True:
-        page = patterns.get_conversation(ddb, table, plan.group_uuid, page_size=20, cursor=cursor)
+        page = read.get_conversation(ddb, table, plan.group_uuid, page_size=20, cursor=cursor)
         assert [m.created_at for m in page.items] == sorted(m.created_at for m in page.items), "each page reads oldest to newest"
         seen = page.items + seen
         pages += 1
@@ -94,11 +95,11 @@ def test_user_with_thirty_groups_gets_all_of_them_newest_first(ddb: Any, table: 
     for i in range(30):
         other = Person(f"00000000-0000-4000-8000-{i:012d}", f"Friend {i}", f"friend{i}")
         # spread over three years: a current-year filter would lose most of them
-        seed.seed(ddb, table, seed.plan(conv, ADA, other, start=base + timedelta(days=37 * i)))
-    got: list[patterns.GroupRow] = []
+        seed.seed(ddb, table, seed.build(conv, ADA, other, start=base + timedelta(days=37 * i)))
+    got: list[model.GroupRow] = []
     cursor = None
     while True:
-        page = patterns.list_conversations(ddb, table, ADA.uuid, page_size=7, cursor=cursor)
+        page = read.list_conversations(ddb, table, ADA.uuid, page_size=7, cursor=cursor)
         got.extend(page.items)
         cursor = page.next_cursor
         if not cursor:
@@ -109,9 +110,9 @@ def test_user_with_thirty_groups_gets_all_of_them_newest_first(ddb: Any, table: 
 
 
 def test_before_filters_by_time_not_by_year(ddb: Any, table: str) -> None:
-    plan = seed.plan(seed.parse_conversation(seed.FIXTURES / "new-year-release.txt"), ADA, BRAM)
+    plan = seed.build(seed.parse_conversation(seed.FIXTURES / "new-year-release.txt"), ADA, BRAM)
     seed.seed(ddb, table, plan)
-    page = patterns.get_conversation(ddb, table, plan.group_uuid, page_size=5, before="2026-01-01T00:00:00.000000+00:00")
+    page = read.get_conversation(ddb, table, plan.group_uuid, page_size=5, before="2026-01-01T00:00:00.000000+00:00")
     assert all(m.created_at < "2026" for m in page.items) and page.items[-1].message == "Very poetic."  # the last line of 2025
 
 
@@ -144,10 +145,10 @@ def test_missing_handle_and_missing_table_are_clear_errors(database: Any, ddb: A
 
 def test_invalid_cursor_is_refused(ddb: Any, table: str) -> None:
     with pytest.raises(ConfigError, match="invalid --cursor"):
-        patterns.list_conversations(ddb, table, ADA.uuid, cursor="not-a-token")
-    other_listing = patterns.encode_cursor({"pk": {"S": "GRP#someone-else"}, "sk": {"S": "x"}})
+        read.list_conversations(ddb, table, ADA.uuid, cursor="not-a-token")
+    other_listing = paging.encode_cursor("GRP#someone-else", "x")
     with pytest.raises(ConfigError, match="invalid --cursor"):
-        patterns.list_conversations(ddb, table, ADA.uuid, cursor=other_listing)
+        read.list_conversations(ddb, table, ADA.uuid, cursor=other_listing)
 
 
 def test_missing_conversation_file_is_not_found(tmp_path: Path) -> None:

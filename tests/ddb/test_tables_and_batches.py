@@ -12,9 +12,8 @@ from botocore.stub import Stubber
 
 from ops import ddb as ddbops
 from ops.errors import CloudError, ConflictError, NotFoundError
-from ops.patterns import to_ddb
 from ops.table_spec import KeyAttr, create_table_kwargs, table_spec
-from tests.helpers import assert_one_line_error, run_invoke
+from tests.helpers import assert_one_line_error, run_invoke, s_item
 
 
 def test_schema_load_of_an_identical_table_is_fine(twin: Any, ddb: Any, table: str) -> None:
@@ -54,7 +53,7 @@ def test_schema_load_drop_and_list_tasks(database: Any, ddb: Any) -> None:
 
 
 def _items(n: int, prefix: str = "MSG#bulk") -> list[dict[str, Any]]:
-    return [to_ddb({"pk": f"{prefix}{i % 7}", "sk": f"2026-02-01T00:00:{i:09d}", "message": f"message {i}", "user_handle": "ada"}) for i in range(n)]
+    return [s_item({"pk": f"{prefix}{i % 7}", "sk": f"2026-02-01T00:00:{i:09d}", "message": f"message {i}", "user_handle": "ada"}) for i in range(n)]
 
 
 def test_scan_reads_every_page_serial_and_parallel(ddb: Any, table: str) -> None:

@@ -12,11 +12,10 @@ from ops import db as dbops
 from ops import ddb as ddbops
 from ops.errors import NotFoundError
 from ops.local import twin as twinops
-from ops.patterns import to_ddb
 from ops.stacks import load_stack
 from ops.table_spec import table_spec
 from ops.target import port_open, resolve_target
-from tests.helpers import assert_one_line_error, run_invoke
+from tests.helpers import assert_one_line_error, run_invoke, s_item
 
 
 def _pid_alive(pid: int) -> bool:
@@ -68,7 +67,7 @@ def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: An
         target = resolve_target("prod")
         client = target.client("dynamodb")
         ddbops.schema_load(client, table_spec(prod))
-        ddbops.batch_write(client, prod.table_name, (to_ddb({"pk": f"MSG#g{i}", "sk": f"2026-01-01T00:00:{i:02d}.000000+00:00", "message": f"m{i}"}) for i in range(40)))
+        ddbops.batch_write(client, prod.table_name, (s_item({"pk": f"MSG#g{i}", "sk": f"2026-01-01T00:00:{i:02d}.000000+00:00", "message": f"m{i}"}) for i in range(40)))
         dbops.drop_database(target)
         dbops.create_database(target)
         with dbops.connect(target) as conn:

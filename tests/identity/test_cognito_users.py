@@ -9,7 +9,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
-from ops import backoff
+from ops import aws
 from ops.cognito import MAX_PAGE, create_users, iter_users
 from ops.db import SEED_USERS
 from ops.errors import CloudError, ConfigError, NotFoundError
@@ -78,7 +78,7 @@ def test_throttled_pages_are_retried_with_backoff(identity_twin: Target) -> None
         stub.assert_no_pending_responses()
     assert [u.handle for u in users] == ["h1", "h2", "h3"]
     assert len(sleeps) == 3
-    assert 0 <= sleeps[0] < backoff.BASE_DELAY and 0 <= sleeps[1] < 2 * backoff.BASE_DELAY  # full jitter under a doubling cap
+    assert 0 <= sleeps[0] < aws.BASE_DELAY and 0 <= sleeps[1] < 2 * aws.BASE_DELAY  # full jitter under a doubling cap
 
 
 def test_throttling_from_the_wire_is_retried_against_the_real_server(identity_twin: Target, cognito: Any, pool: str) -> None:
@@ -117,15 +117,15 @@ def test_still_throttled_after_every_attempt_is_one_clear_error(identity_twin: T
     client = identity_twin.client("cognito-idp")
     sleeps: list[float] = []
     with Stubber(client) as stub:
-        for _ in range(backoff.ATTEMPTS):
+        for _ in range(aws.ATTEMPTS):
             stub.add_client_error("list_users", service_error_code="TooManyRequestsException", http_status_code=400)
         with pytest.raises(CloudError, match="still throttled"):
             list(iter_users(client, "pool", sleep=sleeps.append))
-    assert len(sleeps) == backoff.ATTEMPTS - 1
+    assert len(sleeps) == aws.ATTEMPTS - 1
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
-    assert [backoff.delay(n, rand=lambda: 1.0) for n in range(7)] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+    assert [aws.delay(n, rand=lambda: 1.0) for n in range(7)] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
 
 
 def test_create_users_makes_the_seed_users_once(cognito: Any, pool: str) -> None:

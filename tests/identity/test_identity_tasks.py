@@ -7,8 +7,7 @@ from typing import Any
 
 from ops import db as dbops
 from ops.cognito import list_target_users
-from ops.outputs import RDS_RULE_ID
-from ops.stack_outputs import output
+from ops.outputs import RDS_RULE_ID, output
 from ops.target import Target
 from tests.helpers import assert_one_line_error, run_invoke
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from infra.stream_consumer import HANDLER, LAMBDA_FILES
 from ops.stacks import PROJECT_ROOT
 
-HANDLER_FILE = "ops/stream_consumer.py"
+HANDLER_FILE = "ops/messages/consumer.py"
 
 # Run inside the unpacked package: only the packaged files and the Lambda runtime's own
 # libraries (boto3/botocore) may be imported; the repo's other dependencies are blocked.

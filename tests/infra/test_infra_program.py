@@ -273,7 +273,7 @@ def test_function_runs_the_library_handler_against_this_table(plan: StackPlan) -
 
     function = plan.one(FUNCTION).inputs
     assert function["runtime"] in ("python3.12", "python3.13")
-    assert function["handler"] == "ops.stream_consumer.handler"
+    assert function["handler"] == "ops.messages.consumer.handler"
     assert function["environment"]["variables"] == {"TABLE_NAME": _table(plan).inputs["name"], "GSI_NAME": GSI_NAME}
     archive = function["code"]["assetArchive"]
     assert sorted(archive) == sorted(LAMBDA_FILES)

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ops.patterns import GSI_NAME
+from ops.messages.model import GSI_NAME
 from ops.table_spec import create_table_kwargs, table_spec
 from ops.target import LOCAL_CREDENTIALS, Target
 

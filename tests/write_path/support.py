@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.local.streams import lambda_record, latest_stream_arn, list_shards
-from ops.patterns import GRP_PREFIX, MSG_PREFIX, PAIR_PREFIX, Person
+from ops.messages.model import GRP_PREFIX, MSG_PREFIX, PAIR_PREFIX, Person
 
 REPO = Path(__file__).resolve().parents[2]
 # Not imported from tests/conftest.py: importing it as ``tests.conftest`` runs it a second time

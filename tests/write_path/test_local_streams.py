@@ -10,7 +10,8 @@ import pytest
 
 from ops.errors import InputError, NotFoundError
 from ops.local.streams import StreamCounts, latest_stream_arn, process_stream
-from ops.patterns import GSI_NAME, send_message
+from ops.messages.model import GSI_NAME
+from ops.messages.send import send_message
 from tests.write_path.support import FaultyClient, assert_one_row_each_at_newest, group_rows_by_owner, message_records, person, stream_records
 
 

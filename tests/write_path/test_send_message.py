@@ -9,17 +9,9 @@ import pytest
 
 from ops.errors import ConfigError, NotFoundError, RefusedError
 from ops.local.streams import process_stream
-from ops.patterns import (
-    GSI_NAME,
-    MAX_MESSAGE_CHARS,
-    Message,
-    SendResult,
-    group_rows_for,
-    group_uuid_for,
-    list_conversations,
-    send_message,
-    to_ddb,
-)
+from ops.messages.model import GSI_NAME, Message, group_rows_for, group_uuid_for
+from ops.messages.read import list_conversations
+from ops.messages.send import MAX_MESSAGE_CHARS, SendResult, send_message
 from tests.write_path.support import all_items, assert_one_row_each_at_newest, group_rows_by_owner, markers, messages, person
 
 
@@ -123,8 +115,8 @@ def test_a_group_written_without_a_marker_gets_appended_to_not_duplicated(ddb: A
     ada, bram = person("ada"), person("bram")
     group = group_uuid_for(ada.uuid, bram.uuid)
     old = Message(group, "2024-01-01T00:00:00.000000+00:00", "m-1", "seeded", ada.uuid, ada.display_name, ada.handle)
-    for item in (old.item(), *(r.item() for r in group_rows_for(group, ada, bram, old))):
-        ddb.put_item(TableName=table, Item=to_ddb(item))
+    for kind in (old, *group_rows_for(group, ada, bram, old)):
+        ddb.put_item(TableName=table, Item=kind.to_item())
 
     result = send_message(ddb, table, bram, "after the seed", receiver=ada)
     assert not result.created

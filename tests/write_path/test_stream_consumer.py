@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from ops import stream_consumer
 from ops.errors import ConfigError
-from ops.patterns import GRP_PREFIX, GSI_NAME, MSG_PREFIX, send_message, to_ddb
-from ops.stream_consumer import handle_records, handler, process_records
+from ops.messages import consumer as stream_consumer
+from ops.messages.consumer import failed_sequence_numbers, handler, process_batch
+from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX
+from ops.messages.send import send_message
+from tests.helpers import s_item
 from tests.write_path.support import FaultyClient, assert_one_row_each_at_newest, group_rows_by_owner, message_records, messages, person, stream_records
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +40,7 @@ def test_the_handler_handles_every_record_of_a_mixed_batch(ddb: Any, streams: An
     g1, people1 = _conversation(ddb, table, "ada", "bram", "secret one", "secret two")
     g2, people2 = _conversation(ddb, table, "chidi", "dana", "secret three", "secret four")
     first = messages(ddb, table, g1)[0]
-    ddb.delete_item(TableName=table, Key=to_ddb({"pk": first["pk"], "sk": first["sk"]}))  # a REMOVE in the batch
+    ddb.delete_item(TableName=table, Key=s_item({"pk": first["pk"], "sk": first["sk"]}))  # a REMOVE in the batch
     records = stream_records(streams, ddb, table)
     kinds = {(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"][:4]) for r in records}
     assert {("INSERT", GRP_PREFIX), ("REMOVE", MSG_PREFIX)} <= kinds and len(message_records(records, g1)) == len(message_records(records, g2)) == 2
@@ -59,7 +61,7 @@ def test_a_duplicate_or_late_record_never_moves_a_group_back(ddb: Any, streams: 
     group, people = _conversation(ddb, table, "ada", "bram", "older", "newer")
     older, newer = message_records(stream_records(streams, ddb, table), group)
 
-    outcomes = handle_records(ddb, table, GSI_NAME, [newer, older, newer, older])
+    outcomes = process_batch(ddb, table, GSI_NAME, [newer, older, newer, older])
 
     assert [o.action for o in outcomes] == ["moved", "skipped", "skipped", "skipped"]
     assert_one_row_each_at_newest(ddb, table, group, people)
@@ -91,10 +93,10 @@ def test_extra_rows_of_a_participant_are_removed_keeping_the_newest(ddb: Any, st
     group, (ada, bram) = _conversation(ddb, table, "ada", "bram", "hello", "reply")
     [row] = group_rows_by_owner(ddb, table, group)[ada.uuid]
     # what the seeds' non-atomic consumer could leave after a crash: a second, older row
-    ddb.put_item(TableName=table, Item=to_ddb(row | {"sk": "2020-01-01T00:00:00.000000+00:00", "message": "stale"}))
+    ddb.put_item(TableName=table, Item=s_item(row | {"sk": "2020-01-01T00:00:00.000000+00:00", "message": "stale"}))
     assert len(group_rows_by_owner(ddb, table, group)[ada.uuid]) == 2
 
-    outcomes = handle_records(ddb, table, GSI_NAME, message_records(stream_records(streams, ddb, table), group))
+    outcomes = process_batch(ddb, table, GSI_NAME, message_records(stream_records(streams, ddb, table), group))
 
     assert sum(o.result.deduplicated for o in outcomes if o.result) == 1
     assert_one_row_each_at_newest(ddb, table, group, (ada, bram))
@@ -110,7 +112,7 @@ def test_two_consumers_on_the_same_records_leave_one_row_per_participant(isolate
     def consume() -> None:
         client = isolated_moto.client("dynamodb")
         barrier.wait(30)
-        failures.append(process_records(client, table, GSI_NAME, records))
+        failures.append(failed_sequence_numbers(process_batch(client, table, GSI_NAME, records)))
 
     threads = [threading.Thread(target=consume) for _ in range(3)]
     for t in threads:
@@ -152,15 +154,15 @@ def _run_in_package(package: Path, code: str, env: dict[str, str]) -> subprocess
 
 
 def test_the_lambda_package_imports_nothing_beyond_its_own_files(tmp_path: Path) -> None:
-    code = ("import ops.stream_consumer, json; "
+    code = ("import ops.messages.consumer, json; "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ops', 'yaml', 'psycopg', 'pulumi', 'infra'))))")
     proc = _run_in_package(_lambda_package(tmp_path), code, {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "TABLE_NAME": "t", "GSI_NAME": GSI_NAME})
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == ["ops", "ops.backoff", "ops.errors", "ops.patterns", "ops.stream_consumer"]
+    assert json.loads(proc.stdout) == ["ops", "ops.aws", "ops.errors", "ops.messages", "ops.messages.consumer", "ops.messages.fanout", "ops.messages.model", "ops.messages.paging", "ops.messages.read"]
 
 
 def test_a_cold_start_without_the_table_variable_fails_with_one_clear_line(tmp_path: Path) -> None:
-    proc = _run_in_package(_lambda_package(tmp_path), "import ops.stream_consumer", {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "GSI_NAME": GSI_NAME})
+    proc = _run_in_package(_lambda_package(tmp_path), "import ops.messages.consumer", {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "GSI_NAME": GSI_NAME})
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].endswith("the stream consumer needs the environment variable TABLE_NAME (the messages table and its group index GSI_NAME); set them on the function")
 
@@ -170,11 +172,9 @@ def test_a_record_without_the_new_image_fails_alone_and_reads_nothing() -> None:
     import boto3
     from botocore.stub import Stubber
 
-    from ops.stream_consumer import handle_records
-
     client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     record = {"eventID": "e1", "eventName": "INSERT", "dynamodb": {"SequenceNumber": "101", "Keys": {"pk": {"S": "MSG#g1"}, "sk": {"S": "2026-01-01T00:00:00.000000+00:00"}}}}
     with Stubber(client) as stub:  # no responses queued: any request would raise
-        outcomes = handle_records(client, "t", "message-group-sk-index", [record])
+        outcomes = process_batch(client, "t", "message-group-sk-index", [record])
         stub.assert_no_pending_responses()
     assert [o.action for o in outcomes] == ["failed"] and outcomes[0].sequence_number == "101"

@@ -11,7 +11,9 @@ import pytest
 from ops import db as dbops
 from ops import ddb as ddbops
 from ops.db import User
-from ops.patterns import group_exists, group_uuid_for, list_conversations, send_message
+from ops.messages.model import group_uuid_for
+from ops.messages.read import list_conversations
+from ops.messages.send import group_exists, send_message
 from ops.table_spec import table_spec
 from ops.target import Target
 from tests.write_path.support import error_line, run_task

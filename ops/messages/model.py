@@ -1,0 +1,186 @@
+"""The table's items: their keys, their attributes, and how each maps to and from DynamoDB.
+
+Items (DESIGN.md):
+  message    pk ``MSG#<group>``  sk created_at     message_uuid, message, user_uuid/display_name/handle (sender)
+  group row  pk ``GRP#<owner>``  sk last_reply_at  message_group_uuid, message, user_uuid/display_name/handle (the other)
+  pair       pk ``PAIR#<group>`` sk ``PAIR``       created_at, participant_uuids (see ``ops.messages.send``)
+
+Each kind is a frozen dataclass whose fields are its attributes: the field named by ``PK`` goes
+into the partition key behind ``PREFIX``, the field named by ``SK`` is the sort key (or ``SK``
+is a constant), every other field is an attribute of the same name. That one declaration drives
+both directions (``to_item`` / ``from_item``), as a PynamoDB model's attributes do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from ops.errors import ConfigError
+
+GSI_NAME = "message-group-sk-index"
+MSG_PREFIX = "MSG#"
+GRP_PREFIX = "GRP#"
+PAIR_PREFIX = "PAIR#"
+PAIR_SK = "PAIR"
+# Group ids are derived from the two participants, so two users can only ever share one
+# group, even when both send a "first" message at the same moment.
+GROUP_NAMESPACE = uuid.UUID("6c1f9a0e-2d47-4b8e-93a5-0c7e5d4f1b28")
+MESSAGE_NAMESPACE = uuid.UUID("a3e8c5d1-7f20-4e9b-8c64-1d5b2f9e0a37")
+
+K = TypeVar("K", bound="ItemKind")
+
+
+# ---------------------------------------------------------------- time and ids
+
+
+def iso(dt: datetime) -> str:
+    """UTC, microseconds always present: string order is time order."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: give it a timezone")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def now_iso() -> str:
+    return iso(datetime.now(UTC))
+
+
+def group_uuid_for(user_a: str, user_b: str) -> str:
+    if user_a == user_b:
+        raise ConfigError("a conversation needs two different users")
+    return str(uuid.uuid5(GROUP_NAMESPACE, ":".join(sorted((user_a, user_b)))))
+
+
+def message_uuid_for(group_uuid: str, key: str) -> str:
+    return str(uuid.uuid5(MESSAGE_NAMESPACE, f"{group_uuid}:{key}"))
+
+
+@dataclass(frozen=True)
+class Person:
+    """A participant as the items name them (a ``users`` row of PostgreSQL, reduced)."""
+
+    uuid: str
+    display_name: str
+    handle: str
+
+
+# ---------------------------------------------------------------- the mapping, declared once
+
+
+def _encode(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, (bytes, bytearray)):
+        return {"B": bytes(value)}
+    if isinstance(value, (set, frozenset, tuple)):
+        return {"SS": sorted(value)}
+    raise TypeError(f"no DynamoDB type for {type(value).__name__}")
+
+
+def _decode(value: dict[str, Any]) -> Any:
+    ((kind, raw),) = value.items()
+    if kind == "SS":
+        return tuple(sorted(raw))
+    return raw
+
+
+class ItemKind:
+    """One kind of item; subclasses are frozen dataclasses that set the three class variables."""
+
+    PREFIX: ClassVar[str]  # before the partition key's value
+    PK: ClassVar[str]  # field whose value follows PREFIX in ``pk``
+    SK: ClassVar[str]  # field whose value is ``sk``; or, with SK_CONSTANT, the constant itself
+    SK_CONSTANT: ClassVar[bool] = False
+
+    def key(self) -> dict[str, dict[str, str]]:
+        sk = self.SK if self.SK_CONSTANT else getattr(self, self.SK)
+        return {"pk": {"S": self.PREFIX + getattr(self, self.PK)}, "sk": {"S": sk}}
+
+    def to_item(self) -> dict[str, dict[str, Any]]:
+        """The item in DynamoDB's attribute-value form; ``None`` fields are left out."""
+        item = self.key()
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name not in (self.PK, self.SK) and value is not None:
+                item[f.name] = _encode(value)
+        return item
+
+    @classmethod
+    def matches(cls, item: dict[str, Any]) -> bool:
+        """Whether a stored item (attribute-value form) has this kind's key shape."""
+        pk, sk = item.get("pk", {}).get("S", ""), item.get("sk", {}).get("S")
+        return pk.startswith(cls.PREFIX) and sk is not None and (not cls.SK_CONSTANT or sk == cls.SK)
+
+    @classmethod
+    def from_item(cls: type[K], item: dict[str, Any]) -> K:
+        """The item read back; a missing attribute is a ``KeyError`` naming it."""
+        values: dict[str, Any] = {cls.PK: item["pk"]["S"][len(cls.PREFIX) :]}
+        if not cls.SK_CONSTANT:
+            values[cls.SK] = item["sk"]["S"]
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in values:
+                continue
+            if f.name in item:
+                values[f.name] = _decode(item[f.name])
+            elif f.default is dataclasses.MISSING:
+                raise KeyError(f"{cls.__name__} item {item['pk'].get('S')}/{item['sk'].get('S')} has no {f.name!r}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Message(ItemKind):
+    PREFIX: ClassVar[str] = MSG_PREFIX
+    PK: ClassVar[str] = "message_group_uuid"
+    SK: ClassVar[str] = "created_at"
+
+    message_group_uuid: str
+    created_at: str
+    message_uuid: str
+    message: str
+    user_uuid: str  # the sender
+    user_display_name: str
+    user_handle: str
+
+
+@dataclass(frozen=True)
+class GroupRow(ItemKind):
+    PREFIX: ClassVar[str] = GRP_PREFIX
+    PK: ClassVar[str] = "owner_uuid"
+    SK: ClassVar[str] = "last_reply_at"
+
+    owner_uuid: str
+    last_reply_at: str
+    message_group_uuid: str
+    message: str
+    user_uuid: str  # the other participant
+    user_display_name: str
+    user_handle: str
+
+
+@dataclass(frozen=True)
+class PairMarker(ItemKind):
+    """Exists exactly when the pair's group exists; see ``ops.messages.send``."""
+
+    PREFIX: ClassVar[str] = PAIR_PREFIX
+    PK: ClassVar[str] = "group_uuid"
+    SK: ClassVar[str] = PAIR_SK
+    SK_CONSTANT: ClassVar[bool] = True
+
+    group_uuid: str
+    created_at: str
+    participant_uuids: tuple[str, ...]
+
+
+def group_rows_for(group_uuid: str, a: Person, b: Person, last: Message) -> tuple[GroupRow, GroupRow]:
+    """One row per participant, each naming the other, carrying the last message."""
+    return (
+        GroupRow(a.uuid, last.created_at, group_uuid, last.message, b.uuid, b.display_name, b.handle),
+        GroupRow(b.uuid, last.created_at, group_uuid, last.message, a.uuid, a.display_name, a.handle),
+    )
+
+
+def pair_marker_for(group_uuid: str, a: Person, b: Person, created_at: str) -> PairMarker:
+    return PairMarker(group_uuid, created_at, tuple(sorted({a.uuid, b.uuid})))

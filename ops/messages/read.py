@@ -1,0 +1,55 @@
+"""The read patterns: (1) a user's groups, newest reply first; (2) a group's messages, paged from the newest.
+
+No year filter and no fixed page of 20 (the seeds had both): every page leads to the next
+older one until the first group or message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ops.aws import items
+from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX, GroupRow, Message
+from ops.messages.paging import Page, iter_pages, newest_first
+
+
+def list_conversations(client: Any, table: str, user_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None) -> Page[GroupRow]:
+    """Access pattern 1: a user's groups, newest reply first, one page."""
+    found, nxt = newest_first(client, table, GRP_PREFIX + user_uuid, page_size, cursor, before)
+    return Page([GroupRow.from_item(i) for i in found], nxt)
+
+
+def get_conversation(client: Any, table: str, group_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None) -> Page[Message]:
+    """Access pattern 2: one page of a group's messages, read from the newest, returned oldest to newest.
+
+    ``next_cursor`` leads to the page of older messages.
+    """
+    found, nxt = newest_first(client, table, MSG_PREFIX + group_uuid, page_size, cursor, before)
+    return Page([Message.from_item(i) for i in reversed(found)], nxt)
+
+
+def iter_conversations(client: Any, table: str, user_uuid: str, page_size: int = 100) -> Iterator[GroupRow]:
+    for page in iter_pages(list_conversations, client=client, table=table, user_uuid=user_uuid, page_size=page_size):
+        yield from page.items
+
+
+def iter_messages_newest_first(client: Any, table: str, group_uuid: str, page_size: int = 100) -> Iterator[Message]:
+    for page in iter_pages(get_conversation, client=client, table=table, group_uuid=group_uuid, page_size=page_size):
+        yield from reversed(page.items)
+
+
+def group_row_items(client: Any, table: str, group_uuid: str, index: str = GSI_NAME) -> list[dict[str, Any]]:
+    """The group rows of a group as stored (every attribute), through the GSI.
+
+    Messages carry no ``message_group_uuid`` and the pair marker names its group otherwise, so
+    only group rows are in the index.
+    """
+    request = {"TableName": table, "IndexName": index, "KeyConditionExpression": "message_group_uuid = :g", "ExpressionAttributeValues": {":g": {"S": group_uuid}}}
+    not_found = f"table {table!r} (or its index {index!r}) does not exist: create it with `invoke ddb.schema-load`"
+    return list(items(client, "query", f"Query {index} for group {group_uuid}", "Items", not_found=not_found, **request))
+
+
+def group_rows(client: Any, table: str, group_uuid: str, index: str = GSI_NAME) -> list[GroupRow]:
+    """Every group row of a group, through the GSI."""
+    return [GroupRow.from_item(i) for i in group_row_items(client, table, group_uuid, index)]
