@@ -1,0 +1,48 @@
+"""ops.messages.model: each item kind maps to DynamoDB and back from one declaration."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.messages.model import GroupRow, Message, PairMarker, Person, group_rows_for, pair_marker_for
+
+ADA = Person("11111111-1111-4111-8111-111111111111", "Ada Okafor", "ada")
+BRAM = Person("22222222-2222-4222-8222-222222222222", "Bram Lindqvist", "bram")
+MSG = Message("g-1", "2026-01-05T09:00:00.000000+00:00", "m-1", "hi", ADA.uuid, ADA.display_name, ADA.handle)
+
+
+def test_a_message_item_has_the_data_models_keys_and_no_group_attribute() -> None:
+    item = MSG.to_item()
+    assert item["pk"] == {"S": "MSG#g-1"} and item["sk"] == {"S": MSG.created_at}
+    # no message_group_uuid on messages: that keeps them out of the group index
+    assert set(item) == {"pk", "sk", "message_uuid", "message", "user_uuid", "user_display_name", "user_handle"}
+
+
+@pytest.mark.parametrize("kind", [MSG, *group_rows_for("g-1", ADA, BRAM, MSG), pair_marker_for("g-1", BRAM, ADA, MSG.created_at)])
+def test_every_kind_reads_back_what_it_wrote(kind: Message | GroupRow | PairMarker) -> None:
+    assert type(kind).from_item(kind.to_item()) == kind
+    assert type(kind).matches(kind.to_item())
+
+
+def test_group_rows_name_the_other_participant() -> None:
+    mine, theirs = group_rows_for("g-1", ADA, BRAM, MSG)
+    assert mine.to_item()["pk"] == {"S": f"GRP#{ADA.uuid}"} and mine.user_handle == "bram"
+    assert theirs.to_item()["pk"] == {"S": f"GRP#{BRAM.uuid}"} and theirs.user_handle == "ada"
+
+
+def test_the_pair_marker_stays_out_of_the_group_index() -> None:
+    item = pair_marker_for("g-1", BRAM, ADA, MSG.created_at).to_item()
+    assert item["sk"] == {"S": "PAIR"} and "message_group_uuid" not in item
+    assert item["participant_uuids"] == {"SS": sorted([ADA.uuid, BRAM.uuid])}
+
+
+def test_an_item_missing_an_attribute_names_it() -> None:
+    item = MSG.to_item()
+    del item["user_handle"]
+    with pytest.raises(KeyError, match="user_handle"):
+        Message.from_item(item)
+
+
+def test_kinds_tell_their_items_apart() -> None:
+    assert not Message.matches(GroupRow.from_item(group_rows_for("g-1", ADA, BRAM, MSG)[0].to_item()).to_item())
+    assert not PairMarker.matches({"pk": {"S": "PAIR#x"}, "sk": {"S": "other"}})
