@@ -543,7 +543,7 @@ infra_ns.add_task(infra_diagram, "diagram")
 @friendly
 def bench(c, size="smoke", only="", json=False):
     """Measure our tools against the seeds' ways on a private twin (own state dir and ports, stopped at the end)."""
-    from ops import bench as benchmarks
+    from bench import harness as benchmarks
     from ops.render import json_lines
 
     report = benchmarks.run(size, benchmarks.parse_only(only), progress=note)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ops import bench
+from bench import harness as bench
 from ops.target import port_open
 from tests.helpers import assert_one_line_error, run_invoke
 

@@ -3,7 +3,7 @@
 ``run(size, only)`` starts a private twin of the dev stack (a temporary state directory and
 ports shifted by ``PORT_OFFSET``, so neither a developer's twin nor the tests' is touched),
 runs each workload against the same server with a fresh table, and returns one ``Row`` per
-comparison. Every measured run is a fresh subprocess (``python -m ops.bench_worker``), so its
+comparison. Every measured run is a fresh subprocess (``python -m bench.worker``), so its
 time and peak memory are its own. Nothing here prints; ``report_lines`` renders a report.
 
 Workloads (baselines in brackets):
@@ -152,7 +152,7 @@ def seed_count(groups: int, per_group: int, big_group: int) -> int:
 
 # ------------------------------------------------------------------ worker jobs
 # Each job prepares (data, a client warmed by one cheap request) and returns the run to time.
-# They run inside ``ops.bench_worker``, on the twin that the parent's environment points at.
+# They run inside ``bench.worker``, on the twin that the parent's environment points at.
 Job = Callable[[], dict[str, Any]]
 
 
@@ -507,7 +507,7 @@ class _Bench:
         from ops.stacks import PROJECT_ROOT
 
         server = self.server_cpu()
-        proc = subprocess.run([sys.executable, "-m", "ops.bench_worker", json.dumps({"job": job, "params": params})],
+        proc = subprocess.run([sys.executable, "-m", "bench.worker", json.dumps({"job": job, "params": params})],
                               cwd=PROJECT_ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         after = self.server_cpu()
         if proc.returncode != 0:

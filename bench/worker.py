@@ -1,6 +1,6 @@
-"""One measured run of a benchmark job, alone in a fresh interpreter: ``python -m ops.bench_worker JSON``.
+"""One measured run of a benchmark job, alone in a fresh interpreter: ``python -m bench.worker JSON``.
 
-``ops.bench`` starts one of these per measurement, so a run's time and peak memory are its
+``bench.harness`` starts one of these per measurement, so a run's time and peak memory are its
 own: no imports, connection pools or garbage of an earlier run are counted. The job is
 prepared first (data built, client created and warmed with one cheap request), then only
 the work itself is timed and its peak RSS growth measured. Prints one JSON object.
@@ -45,7 +45,7 @@ def _maxrss_kb() -> int:
 
 
 def measure(job: str, params: dict[str, Any]) -> dict[str, Any]:
-    from ops import bench
+    from bench import harness as bench
 
     run = bench.JOBS[job](**params)
     gc.collect()
