@@ -546,11 +546,11 @@ infra_ns.add_task(infra_diagram, "diagram")
 @friendly
 def bench(c, size="smoke", only="", json=False):
     """Measure our tools against the seeds' ways on a private twin (own state dir and ports, stopped at the end)."""
-    from ops import bench as benchmarks
-    from ops.render import json_lines
+    from bench import harness
+    from bench import report as rendering
 
-    report = benchmarks.run(size, benchmarks.parse_only(only), progress=note)
-    say("\n".join(json_lines(report.rows)) if json else "\n".join(benchmarks.report_lines(report)))
+    report = harness.run(size, harness.parse_only(only), progress=note)
+    say("\n".join(rendering.json_lines(report)) if json else "\n".join(rendering.report_lines(report)))
     if report.errors:
         raise Exit("error: " + "; ".join(f"{name}: {err}" for name, err in report.errors.items()), code=1)
 

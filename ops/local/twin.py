@@ -22,6 +22,7 @@ from typing import Any
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
 from ops.files import write_atomic
 from ops.local import postgres
+from ops.proc import running as process_running
 from ops.stacks import PROJECT_ROOT, StackSettings
 from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, redact_url, stack_state_dir, twin_file
 
@@ -57,30 +58,6 @@ class UpResult:
     restored: bool
 
 
-def _pid_alive(pid: int | None, needle: str | None = None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False  # exited, only waiting to be reaped
-    except (OSError, IndexError):
-        pass
-    if needle:
-        # guard against pid reuse: only ever signal a process that is still ours
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            return True  # no /proc (macOS): trust the pid
-        return needle in cmdline
-    return True
-
-
 def docker_answers(timeout: float = 3.0) -> bool:
     if not shutil.which("docker"):
         return False
@@ -107,7 +84,7 @@ def status(stack: StackSettings) -> TwinStatus:
     comps: list[ComponentStatus] = []
     aws = twin.get("aws")
     if aws:
-        alive = _pid_alive(aws.get("pid"), "ops.local.motoserver") and port_open("127.0.0.1", aws["port"])
+        alive = process_running(aws.get("pid"), "ops.local.motoserver") and port_open("127.0.0.1", aws["port"])
         comps.append(ComponentStatus("aws (Cognito, EC2" + (")" if twin.get("dynamodb") else ", DynamoDB, Streams)"), aws["engine"], aws["endpoint"], aws.get("pid"), alive, True))
     ddb = twin.get("dynamodb")
     if ddb:
@@ -117,7 +94,7 @@ def status(stack: StackSettings) -> TwinStatus:
     if pg:
         if pg["engine"] == "embedded":
             pid = postgres.postmaster_pid(Path(pg["pgdata"]))
-            alive = _pid_alive(pid) and port_open("127.0.0.1", pg["port"])
+            alive = process_running(pid) and port_open("127.0.0.1", pg["port"])
         else:
             pid = None
             alive = _pg_answers(pg["url"])
@@ -243,10 +220,10 @@ def down(stack: StackSettings) -> list[str]:
         return []
     stopped: list[str] = []
     aws = twin.get("aws")
-    if aws and _pid_alive(aws.get("pid"), "ops.local.motoserver"):
+    if aws and process_running(aws.get("pid"), "ops.local.motoserver"):
         os.kill(aws["pid"], signal.SIGTERM)  # the server saves its snapshot, then exits
         deadline = time.monotonic() + 120
-        while _pid_alive(aws["pid"], "ops.local.motoserver") and time.monotonic() < deadline:
+        while process_running(aws["pid"], "ops.local.motoserver") and time.monotonic() < deadline:
             time.sleep(0.05)
             try:
                 os.waitpid(aws["pid"], os.WNOHANG)  # reap it when we are its parent (tests)
@@ -256,7 +233,7 @@ def down(stack: StackSettings) -> list[str]:
             os.waitpid(aws["pid"], os.WNOHANG)  # a zombie child has an empty cmdline: reap it too
         except ChildProcessError:
             pass
-        if _pid_alive(aws["pid"], "ops.local.motoserver"):
+        if process_running(aws["pid"], "ops.local.motoserver"):
             raise RefusedError(f"the AWS endpoint (pid {aws['pid']}) did not stop in 120s; its snapshot may be incomplete")
         stopped.append(f"aws endpoint (pid {aws['pid']}, state saved)")
     ddb = twin.get("dynamodb")

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from ops import bench
+from bench.data import seed_count
+from bench.model import SIZES
+from bench.twin import ENGINE, PORT_OFFSET, STACK
 from ops.target import port_open
 from tests.helpers import assert_one_line_error, run_invoke
 
@@ -33,8 +35,8 @@ EXPECTED = [
 def _bench_ports(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     from ops.stacks import PORT_OFFSET_ENV, load_stack
 
-    monkeypatch.setenv(PORT_OFFSET_ENV, str(bench.PORT_OFFSET))  # read at call time: the bench twin's ports
-    s = load_stack(bench.STACK)
+    monkeypatch.setenv(PORT_OFFSET_ENV, str(PORT_OFFSET))  # read at call time: the bench twin's ports
+    s = load_stack(STACK)
     return [s.local_aws_port, s.local_postgres_port]
 
 
@@ -47,7 +49,8 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypat
     proc = run_invoke("bench", "--size", "smoke", "--json", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    smoke = bench.SIZES["smoke"]
+    smoke = SIZES["smoke"]
+    assert {r["engine"] for r in rows} == {ENGINE}, "every row names the DynamoDB engine it ran on"
 
     for workload, case, baseline in EXPECTED:
         found = _find(rows, workload, case, baseline)
@@ -60,7 +63,7 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypat
     assert all(r["peak_mb"] is not None and r["baseline_peak_mb"] is not None for r in rows if r["workload"] == "scan")
 
     seed_row = _find(rows, "seed", "ddb.batch_write", "put_item per item (seeds)")[0]
-    assert seed_row["size"] == bench.seed_count(smoke.groups, smoke.per_group, smoke.big_group)
+    assert seed_row["size"] == seed_count(smoke.groups, smoke.per_group, smoke.big_group)
     assert seed_row["counts"]["baseline_requests"] == seed_row["size"], "the seeds' way sends one request per item"
     assert 0 < seed_row["counts"]["requests"] < seed_row["size"]
 

@@ -1,0 +1,83 @@
+"""Benchmarks: our tools against the ways the seeds (and plain boto3) do the same jobs, in one run.
+
+``run(size, only)`` starts a private twin of the dev stack (``bench.twin``), runs each workload
+of ``bench.workloads.WORKLOADS`` against the same server with a fresh table, and returns a
+``Report`` with one ``Row`` per comparison; ``bench.report`` renders it. Nothing here prints:
+progress goes to the ``progress`` callback.
+
+The package, like aws-powertools' ``benchmark/`` folder, sits outside the library it measures:
+
+  harness    this orchestration: sizes chosen, twin started, workloads run, failures recorded
+  workloads  each workload's preparation, measurements and rows, and their registry
+  ours       our jobs (the suite's ops functions) ─┐ side by side: the same work,
+  baselines  the baselines' jobs (the seeds' ways) ─┘ measured on the same items
+  jobs       what both share: job contract and lookup, warmed clients, request/statement counters
+  worker     ``python -m bench.worker``: one measured job in a fresh interpreter
+  context    ``Bench``: what a workload gets (twin, sizes, measured runs, fresh tables, rows)
+  twin       the private twin: own state dir and ports, always stopped
+  model      sizes, rows, the report; data      the synthetic people and conversations
+  report     the printed table and the JSON lines
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.context import Bench
+from bench.model import SIZES, Report
+from bench.twin import private_twin, reset_moto
+from bench.workloads import WORKLOADS
+from ops.errors import ConfigError, OpsError
+
+
+def machine(target: Any | None = None) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    info: dict[str, Any] = {"cores": os.cpu_count(), "python": sys.version.split()[0], "moto": version("moto"), "boto3": version("boto3")}
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        info["memory_gb"] = round(pages / 2**30)
+    except (ValueError, OSError, AttributeError):
+        pass
+    if target is not None:
+        from ops import db
+
+        try:
+            with db.connect(target, maintenance=True) as conn:
+                info["postgres"] = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        except OpsError:
+            pass
+    return info
+
+
+def parse_only(only: str | None) -> list[str]:
+    names = [n.strip() for n in (only or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        raise ConfigError(f"unknown workload {', '.join(repr(n) for n in unknown)}: choose from {', '.join(WORKLOADS)}")
+    return names or list(WORKLOADS)
+
+
+def run(size: str = "smoke", only: list[str] | None = None, progress: Callable[[str], None] = lambda _: None) -> Report:
+    """Start a private twin, run the workloads in order, stop the twin; a failing workload is recorded, the rest still run."""
+    if size not in SIZES:
+        raise ConfigError(f"unknown size {size!r}: use smoke or full")
+    names = only or list(WORKLOADS)
+    with private_twin() as target:
+        report = Report(size, machine(target))
+        b = Bench(target, SIZES[size], report, progress)
+        for name in names:
+            progress(f"== {name}")
+            started = time.perf_counter()
+            try:
+                report.rows.extend(WORKLOADS[name](b))
+            except Exception as err:  # recorded; the other workloads still run and the task exits non-zero
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                report.errors[name] = f"{type(err).__name__}: {first}" if not isinstance(err, OpsError) else first
+            progress(f"   {name} took {time.perf_counter() - started:.0f} s" + (f" and FAILED: {report.errors[name]}" if name in report.errors else ""))
+        reset_moto(target.endpoint("dynamodb"))
+    return report

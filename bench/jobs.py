@@ -1,0 +1,113 @@
+"""What our jobs and the baselines' jobs share: the job contract, the registry lookup, warmed clients and counters.
+
+A job is a function of plain JSON parameters that prepares everything (data built, client
+created and warmed with one cheap request) and returns the run to time: a callable that does
+only the work and returns what it did (``items``, ``requests`` ...). Jobs run inside
+``bench.worker``, on the twin that the parent's environment points at. Ours live in
+``bench.ours``, the baselines' in ``bench.baselines``, each registered by name in its ``JOBS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bench.data import plans
+from bench.model import BenchError
+from bench.twin import STACK
+from ops.seed import SeedPlan
+
+Job = Callable[[], dict[str, Any]]
+JobFactory = Callable[..., Job]
+
+
+def registry() -> dict[str, JobFactory]:
+    """Every job by name, ours and the baselines' (imported here: they import this module)."""
+    from bench import baselines, ours
+
+    clash = ours.JOBS.keys() & baselines.JOBS.keys()
+    if clash:
+        raise BenchError(f"job names used by both ours and the baselines: {', '.join(sorted(clash))}")
+    return ours.JOBS | baselines.JOBS
+
+
+def find(name: str) -> JobFactory:
+    jobs = registry()
+    if name not in jobs:
+        raise BenchError(f"unknown job {name!r}: choose from {', '.join(jobs)}")
+    return jobs[name]
+
+
+def target() -> Any:
+    from ops.target import resolve_target
+
+    return resolve_target(STACK)
+
+
+def dynamodb(**config: Any) -> Any:
+    client = target().client("dynamodb", **config)
+    client.list_tables(Limit=1)  # loads the service model and opens a connection before the clock starts
+    return client
+
+
+def count_requests(client: Any, operation: str) -> list[int]:
+    """Counts the requests a client makes (botocore's before-call event), retries excluded."""
+    calls = [0]
+
+    def count(**_: Any) -> None:
+        calls[0] += 1
+
+    client.meta.events.register(f"before-call.dynamodb.{operation}", count)
+    return calls
+
+
+def seed_plans(groups: int, per_group: int, big_group: int, start: str) -> list[SeedPlan]:
+    return plans(groups, per_group, big_group, datetime.fromisoformat(start))
+
+
+def counting_connection(url: str) -> Any:
+    """A psycopg connection that counts the SQL statements sent through cursors and the transactions it ends."""
+    import psycopg
+
+    class Cursor(psycopg.Cursor[Any]):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            self.connection.statements += 1  # type: ignore[attr-defined]
+            return super().execute(query, params, **kwargs)
+
+        def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
+            params_seq = list(params_seq)
+            self.connection.statements += len(params_seq)  # type: ignore[attr-defined]
+            super().executemany(query, params_seq, **kwargs)
+
+    class Connection(psycopg.Connection[Any]):
+        statements = 0
+        transactions = 0
+
+        def transaction(self, *args: Any, **kwargs: Any) -> Any:
+            self.transactions += 1
+            return super().transaction(*args, **kwargs)
+
+        def commit(self) -> None:
+            self.transactions += 1
+            super().commit()
+
+    return Connection.connect(url, cursor_factory=Cursor, connect_timeout=5)
+
+
+def sync_prepare(pool_id: str) -> tuple[Any, list[Any], float]:
+    """Both sync jobs: the whole pool read (not timed) and a counting connection to unlinked users."""
+    import time
+
+    from ops.cognito import iter_users
+
+    t = target()
+    cognito = t.client("cognito-idp")
+    started = time.perf_counter()
+    users = list(iter_users(cognito, pool_id))  # both ways read the whole pool first; not timed
+    list_s = time.perf_counter() - started
+    conn = counting_connection(t.database_url())
+    conn.execute("UPDATE users SET cognito_user_id = NULL")  # every run starts unlinked: all N rows get written
+    conn.commit()
+    conn.statements = conn.transactions = 0
+    return conn, users, list_s

@@ -1,0 +1,104 @@
+"""Our jobs: each does one workload's work with the suite's own ``ops`` functions, as the tasks call them.
+
+Their counterparts, doing the same work the way users otherwise would, are in ``bench.baselines``;
+``bench.workloads`` runs the two on the same items and the same server. Contract: ``bench.jobs``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from bench.data import plain_items
+from bench.jobs import Job, JobFactory, count_requests, dynamodb, seed_plans, sync_prepare
+from ops.patterns import to_ddb
+
+
+def seed(table: str, groups: int, per_group: int, big_group: int, start: str, workers: int) -> Job:
+    from ops import ddb
+
+    items = [to_ddb(i) for i in plain_items(seed_plans(groups, per_group, big_group, start))]
+    client = dynamodb(max_pool_connections=16)  # as the ddb.seed task
+
+    def run() -> dict[str, Any]:
+        stats = ddb.batch_write(client, table, iter(items), workers=workers)
+        return {"items": stats.written, "requests": stats.requests}
+
+    return run
+
+
+def scan(table: str, segments: int) -> Job:
+    from ops import ddb
+    from ops.render import json_lines
+
+    client = dynamodb(max_pool_connections=max(10, segments))  # as the ddb.scan task
+    calls = count_requests(client, "Scan")
+
+    def run() -> dict[str, Any]:
+        n = 0
+        with open(os.devnull, "w") as sink:  # a real file write per line, discarded by the kernel
+            for line in json_lines(ddb.scan(client, table, segments)):
+                sink.write(line + "\n")
+                n += 1
+        return {"items": n, "requests": calls[0]}
+
+    return run
+
+
+def page_to_first(table: str, group: str, page_size: int) -> Job:
+    from ops.patterns import get_conversation
+
+    client = dynamodb()
+    calls = count_requests(client, "Query")
+
+    def run() -> dict[str, Any]:
+        started = time.perf_counter()
+        first_page_s = 0.0
+        n, cursor, oldest = 0, None, ""
+        while True:
+            page = get_conversation(client, table, group, page_size, cursor)
+            first_page_s = first_page_s or time.perf_counter() - started
+            n += len(page.items)
+            oldest = page.items[0].created_at if page.items else oldest  # pages are oldest → newest
+            cursor = page.next_cursor
+            if not cursor:
+                return {"items": n, "requests": calls[0], "first_page_ms": round(first_page_s * 1000, 3), "oldest": oldest}
+
+    return run
+
+
+def page_newest(table: str, group: str, page_size: int) -> Job:
+    from ops.patterns import get_conversation
+
+    client = dynamodb()
+    calls = count_requests(client, "Query")
+
+    def run() -> dict[str, Any]:
+        page = get_conversation(client, table, group, page_size)
+        return {"items": len(page.items), "requests": calls[0], "has_older": page.next_cursor is not None}
+
+    return run
+
+
+def sync(pool_id: str) -> Job:
+    from ops.cognito import sync_ids
+
+    conn, users, list_s = sync_prepare(pool_id)
+
+    def run() -> dict[str, Any]:
+        report = sync_ids(conn, users)
+        conn.close()
+        return {"items": len(report.updated), "statements": conn.statements, "transactions": conn.transactions, "list_ms": round(list_s * 1000)}
+
+    return run
+
+
+# the names the workloads ask the worker for (unchanged since the jobs lived in one module)
+JOBS: dict[str, JobFactory] = {
+    "seed_ours": seed,
+    "scan_ours": scan,
+    "page_ours": page_to_first,
+    "page_first": page_newest,
+    "sync_ours": sync,
+}

@@ -1,0 +1,65 @@
+"""Rendering a benchmark report: the printed table with its notes, or one JSON line per row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bench.model import Report, Row
+
+
+def _secs(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+
+
+def _engines(rows: list[Row]) -> bool:
+    """Whether the rows span more than one engine: only then does the engine earn a column."""
+    return len({r.engine for r in rows}) > 1
+
+
+def _name(r: Row, with_engine: bool) -> str:
+    return f"{r.workload} [{r.engine}]: {r.case}" if with_engine else f"{r.workload}: {r.case}"
+
+
+def display_rows(rows: list[Row]) -> list[dict[str, str]]:
+    """Rows as the strings of the printed table (ratio: how many times faster ours is)."""
+    with_engine = _engines(rows)
+    out = []
+    for r in rows:
+        peak = "-" if r.peak_mb is None else f"{r.peak_mb:.1f}" + ("" if r.baseline_peak_mb is None else f" / {r.baseline_peak_mb:.1f}")
+        out.append({
+            "workload": _name(r, with_engine),
+            "size": f"{r.size:,} {r.unit}",
+            "ours": _secs(r.ours_s),
+            "baseline": r.baseline,
+            "base time": _secs(r.baseline_s) if r.baseline_s is not None or r.baseline == "-" else "cannot",
+            "ratio": "-" if r.ratio is None else f"{r.ratio:.1f}×",
+            "items/s": "-" if r.items_per_s is None or r.unit == "runs" else f"{r.items_per_s:,.0f}",
+            "peak MB ours/base": peak,
+            "target": "-" if not r.target else f"{r.target}: " + ("met" if r.met else "MISSED"),
+        })
+    return out
+
+
+def report_lines(report: Report) -> list[str]:
+    """The printed report: machine, the table, each row's note, the setup times, any failure."""
+    from ops.render import table
+
+    m = report.machine
+    with_engine = _engines(report.rows)
+    lines = [f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, moto {m.get('moto')} server, "
+             f"PostgreSQL {m.get('postgres', '?')} (embedded); peak MB = peak RSS growth of the process doing the work", ""]
+    lines.append(table(display_rows(report.rows), empty="(no results)"))
+    lines.append("")
+    lines += [f"- {_name(r, with_engine)}: {r.note}" for r in report.rows if r.note]
+    lines += [f"- setup (not timed): {s}" for s in report.setup]
+    lines += [f"FAILED {name}: {err}" for name, err in report.errors.items()]
+    return lines
+
+
+def json_lines(report: Report) -> Iterable[str]:
+    """One JSON object per row, every field of ``bench.model.Row``."""
+    from ops.render import json_lines as dataclass_lines
+
+    return dataclass_lines(report.rows)

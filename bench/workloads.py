@@ -1,0 +1,254 @@
+"""The workloads: each prepares its data on the bench's twin, measures ours and the baselines' jobs, and returns rows.
+
+``WORKLOADS`` is the registry, in the order ``invoke bench`` runs them and ``--only`` names them.
+Adding a workload is one function here (plus its jobs in ``bench.ours`` / ``bench.baselines``)
+and one line in the registry. A variant of an existing workload (another DynamoDB engine, a
+simulated network latency, encryption on or off) is a row with its own ``engine`` (or a new
+dimension field on ``bench.model.Row``), not a new case text.
+
+  seed    write N messages + group rows with ``ops.ddb.batch_write``  [one put_item per item, as the
+          seeds did; boto3's ``Table.batch_writer()``]
+  scan    every item to JSON lines, ``ops.ddb.scan`` + ``ops.render.json_lines``  [scan paginator +
+          ``TypeDeserializer`` + ``json.dumps(default=str)``], peak memory at two table sizes
+  paging  ``get_conversation`` from the newest page to the first message  [the seeds' one Query:
+          Limit 20, current-year filter, no next page]
+  sync    ``ops.cognito.sync_ids`` for N users  [one UPDATE + COMMIT per user, as the seeds did]
+  cli     ``invoke --list`` and one read-pattern task, end to end; and no Pulumi SDK import
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.context import Bench, best, cpu_text, expect, runs_text
+from bench.data import SEED_START, person, plans, seed_count
+from bench.model import BenchError, Row
+from bench.twin import reset_moto
+from ops.patterns import Message, to_ddb
+
+Workload = Callable[[Bench], list[Row]]
+
+
+def bench_seed(b: Bench) -> list[Row]:
+    s = b.sizes
+    n = seed_count(s.groups, s.per_group, s.big_group)
+    params = {"groups": s.groups, "per_group": s.per_group, "big_group": s.big_group, "start": SEED_START.isoformat(), "workers": s.seed_workers}
+    attempts: dict[str, list[dict[str, Any]]] = {"ours": [], "batch_writer": [], "put_loop": []}
+
+    def once(method: str) -> None:
+        table = b.fresh_table(f"bench-seed-{method.replace('_', '-')}")
+        attempts[method].append(b.work(f"seed_{method}", table=table, **params))
+        expect(f"items in the table after seed_{method}", b.item_count(table), n)
+
+    for _ in range(s.repeats):
+        for method in ("ours", "batch_writer"):  # interleaved: a slow spell of the machine hits both
+            once(method)
+    once("put_loop")  # ~7 ms a request: minutes at full size, and an order of magnitude away; once
+    runs = {method: best(results) for method, results in attempts.items()}
+    ours = runs["ours"]
+    desc = f"{s.groups} conversations × {s.per_group} + one of {s.big_group:,}, with their group rows"
+    return [
+        b.row("seed", f"ddb.batch_write, {s.seed_workers} in flight", n, "items", ours, "put_item per item (seeds)", runs["put_loop"],
+              "≥ 10× faster", ours["seconds"] * 10 <= runs["put_loop"]["seconds"], {"requests": ours["requests"], "baseline_requests": runs["put_loop"]["requests"]},
+              f"{desc}; {ours['requests']:,} BatchWriteItem requests vs {runs['put_loop']['requests']:,} PutItem; ours {runs_text(ours)}, the loop {runs_text(runs['put_loop'])}"),
+        b.row("seed", f"ddb.batch_write, {s.seed_workers} in flight", n, "items", ours, "boto3 Table.batch_writer()", runs["batch_writer"],
+              "≥ 1.5× faster", ours["seconds"] * 1.5 <= runs["batch_writer"]["seconds"], {"requests": ours["requests"], "baseline_requests": runs["batch_writer"]["requests"]},
+              f"same items; batch_writer sends its batches of 25 one after another ({runs['batch_writer']['requests']:,} requests); {runs_text(ours)} each; "
+              f"moto server CPU: {cpu_text(ours, 'server_cpu_s')} ours, {cpu_text(runs['batch_writer'], 'server_cpu_s')} batch_writer; "
+              f"client CPU: {cpu_text(ours, 'cpu_s')} ours, {cpu_text(runs['batch_writer'], 'cpu_s')} batch_writer"),
+    ]
+
+
+def bench_scan(b: Bench) -> list[Row]:
+    from ops import ddb
+
+    s = b.sizes
+    rows: list[Row] = []
+    smallest, largest = min(s.scan), max(s.scan)
+    peaks: dict[int, tuple[float, float]] = {}  # size -> (ours, baseline)
+    for size in sorted(s.scan):
+        table = b.fresh_table(f"bench-scan-{size}")
+        started = time.perf_counter()
+        items = (to_ddb(m.item()) for p in plans(size // 100, 100, 0, SEED_START) for m in p.messages)
+        ddb.batch_write(b.ddb, table, items, workers=s.seed_workers)
+        expect(f"items loaded for the scan of {size:,}", b.item_count(table), size)
+        b.setup(f"scan: loaded {size:,} items with ops.ddb.batch_write in {time.perf_counter() - started:.1f} s")
+        ours = b.work("scan_ours", table=table, segments=1)
+        base = b.work("scan_baseline", table=table)
+        extra = b.work("scan_ours", table=table, segments=s.scan_segments) if size == smallest else None
+        for what, r in (("ours", ours), ("the baseline", base), ("ours with segments", extra)):
+            if r is not None:
+                expect(f"items written by {what} at {size:,}", r["items"], size)
+        peaks[size] = (float(ours["peak_mb"]), float(base["peak_mb"]))
+        target, met, note = "", None, (f"Scan requests (pages of at most 1 MB): {ours['requests']} for either; "
+                                       f"client CPU: ours {cpu_text(ours, 'cpu_s')}, baseline {cpu_text(base, 'cpu_s')}; "
+                                       f"moto server CPU: ours {cpu_text(ours, 'server_cpu_s')}, baseline {cpu_text(base, 'server_cpu_s')}")
+        if size == largest and size != smallest:
+            growth = peaks[largest][0] - peaks[smallest][0]
+            target, met = f"peak ≤ {smallest:,}-item peak + 50 MB", growth <= 50
+            note += f"; peak vs the {smallest:,}-item scan: ours {growth:+.1f} MB, baseline {peaks[largest][1] - peaks[smallest][1]:+.1f} MB"
+        rows.append(b.row("scan", "ddb.scan → json_lines", size, "items", ours, "paginator + TypeDeserializer", base, target, met,
+                          {"requests": ours["requests"], "baseline_requests": base["requests"]}, note))
+        if extra is not None:
+            rows.append(b.row("scan", f"ddb.scan, {s.scan_segments} segments", size, "items", extra, "paginator + TypeDeserializer", base,
+                              counts={"requests": extra["requests"], "baseline_requests": base["requests"]},
+                              note=f"Scan requests: {extra['requests']}; moto walks the whole table for every segment's page"))
+    return rows
+
+
+def bench_paging(b: Bench) -> list[Row]:
+    from ops import seed
+
+    s = b.sizes
+    table = b.fresh_table("bench-paging")
+    # the conversation ends an hour ago: its newest pages are in the current year, as a live one's are
+    spacing = seed.parse_conversation(seed.DEFAULT_CONVERSATION).spacing
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1) - spacing * s.page_group
+    p = plans(0, 0, s.page_group, start)[0]
+    started = time.perf_counter()
+    seeded = seed.seed(b.ddb, table, p)
+    b.setup(f"paging: seeded one conversation of {seeded.messages_written:,} messages with ops.seed.seed (verified) in {time.perf_counter() - started:.1f} s")
+    attempts: dict[str, list[dict[str, Any]]] = {"ours": [], "first": [], "seeds": []}
+    for _ in range(s.repeats):  # read-only: the same table serves every run
+        attempts["ours"].append(b.work("page_ours", table=table, group=p.group_uuid, page_size=s.page_size))
+        attempts["first"].append(b.work("page_first", table=table, group=p.group_uuid, page_size=20))
+        attempts["seeds"].append(b.work("page_seeds", table=table, group=p.group_uuid))
+    ours, first, seeds = (best(attempts[k]) for k in ("ours", "first", "seeds"))
+    expect("messages paged through", ours["items"], s.page_group)
+    first_message: Message = p.messages[0]
+    reached = ours["oldest"] == first_message.created_at
+    return [
+        b.row("paging", f"get_conversation to the first message, {s.page_size}/page", s.page_group, "messages", ours, "seeds' Query (Limit 20, this year)", None,
+              "reaches the first message", reached, {"requests": ours["requests"], "baseline_items_reached": seeds["items"]},
+              f"{ours['requests']} Query requests, first page {ours['first_page_ms']:.0f} ms; the seeds' query reaches {seeds['items']} of {s.page_group:,} messages and has no next page; {runs_text(ours)}"),
+        b.row("paging", "get_conversation, newest 20", 20, "messages", first, "seeds' Query (Limit 20, this year)", seeds,
+              counts={"requests": first["requests"], "baseline_requests": seeds["requests"]},
+              note=f"one Query each (ours asks for 21 items to know whether an older page exists, and returns its cursor); {runs_text(first)} each"),
+    ]
+
+
+def bench_sync(b: Bench) -> list[Row]:
+    from ops import cognito, db
+    from ops.db import User
+    from ops.local.bootstrap import ensure_user_pool
+    from ops.outputs import USER_POOL_ID
+    from ops.target import outputs_file
+
+    s = b.sizes
+    target = b.target
+    reset_moto(target.endpoint("cognito-idp"))  # a fresh pool: moto's user lookups walk every user of it
+    client = target.client("cognito-idp")
+    pool = ensure_user_pool(client, target.stack.name, {})
+    path = outputs_file(target.stack.name)
+    path.write_text(json.dumps(json.loads(path.read_text()) | pool, indent=2, sort_keys=True))  # keep the twin's outputs true
+    pool_id = pool[USER_POOL_ID]
+
+    users = tuple(User(p.uuid, p.display_name, p.handle, f"{p.handle}@bench.test") for p in map(person, range(s.users)))
+    db.drop_database(target)
+    db.create_database(target)
+    with db.connect(target) as conn:
+        db.load_schema(conn)
+        db.seed_users(conn, users)
+    started = time.perf_counter()
+    # one at a time: moto's user pool is not thread-safe (parallel creates fail with "OrderedDict
+    # mutated during iteration" and, retried, were slower than this loop in a trial)
+    created = cognito.create_users(client, pool_id, users)
+    expect("Cognito users created", len(created.created), s.users)
+    b.setup(f"sync: created {s.users:,} Cognito users with ops.cognito.create_users in {time.perf_counter() - started:.1f} s (moto: each create walks the whole pool)")
+
+    def linked() -> int:
+        with db.connect(target) as conn:
+            row = conn.execute("SELECT count(*) FROM users WHERE cognito_user_id IS NOT NULL").fetchone()
+        return int(row[0]) if row else 0
+
+    attempts: dict[str, list[dict[str, Any]]] = {"ours": [], "base": []}
+    for _ in range(s.repeats):  # every run starts from unlinked users (the job's preparation clears them)
+        attempts["ours"].append(b.work("sync_ours", pool_id=pool_id))
+        expect("users linked by sync_ids", (attempts["ours"][-1]["items"], linked()), (s.users, s.users))
+        attempts["base"].append(b.work("sync_per_row", pool_id=pool_id))
+        expect("users linked by the per-row updates", (attempts["base"][-1]["items"], linked()), (s.users, s.users))
+    ours, base = best(attempts["ours"]), best(attempts["base"])
+    met = ours["seconds"] * 5 <= base["seconds"] and ours["statements"] <= 3
+    return [
+        b.row("sync", "cognito.sync_ids", s.users, "users", ours, "UPDATE + COMMIT per user (seeds)", base, "≥ 5× faster, ≤ 3 statements", met,
+              {"statements": ours["statements"], "transactions": ours["transactions"], "baseline_statements": base["statements"], "baseline_transactions": base["transactions"]},
+              f"{ours['statements']} statements in {ours['transactions']} transaction vs {base['statements']:,} in {base['transactions']:,}; "
+              f"reading the pool ({s.users:,} users, not timed) took {ours['list_ms'] / 1000:.1f} s for either; {runs_text(ours)} each"),
+    ]
+
+
+def _timed(argv: list[str], runs: int) -> tuple[float, subprocess.CompletedProcess[str]]:
+    from ops.stacks import PROJECT_ROOT
+
+    times: list[float] = []
+    proc: subprocess.CompletedProcess[str] | None = None
+    for i in range(runs + 1):  # the first run only warms the disk cache and writes .pyc files
+        started = time.perf_counter()
+        proc = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise BenchError(f"`{' '.join(argv[2:])}` failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        if i:
+            times.append(elapsed)
+    assert proc is not None
+    return statistics.median(times), proc
+
+
+def imported_modules(importtime_stderr: str) -> set[str]:
+    """Module names from ``python -X importtime`` output."""
+    names = set()
+    for line in importtime_stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name and name != "imported package":
+                names.add(name)
+    return names
+
+
+def bench_cli(b: Bench) -> list[Row]:
+    from ops import db, ddb, seed
+    from ops.table_spec import table_spec
+
+    target = b.target
+    reset_moto(target.endpoint("dynamodb"))
+    db.create_database(target)
+    with db.connect(target) as conn:
+        db.load_schema(conn)
+        db.seed_users(conn)
+        me, other = seed.people(conn, "ada", "bram")
+    ddb.schema_load(b.ddb, table_spec(target.stack))
+    seed.seed(b.ddb, target.stack.table_name, seed.plan(seed.parse_conversation(seed.DEFAULT_CONVERSATION), me, other))
+
+    invoke = [sys.executable, "-m", "invoke"]
+    runs = b.sizes.cli_runs
+    list_s, listed = _timed([*invoke, "--list"], runs)
+    task = ["ddb.patterns.get-conversation", "--handles", "ada,bram"]
+    get_s, got = _timed([*invoke, *task], runs)
+    if "ada" not in got.stdout:
+        raise BenchError("`invoke ddb.patterns.get-conversation --handles ada,bram` printed no message of ada")
+    from ops.stacks import PROJECT_ROOT
+
+    trace = subprocess.run([sys.executable, "-X", "importtime", "-m", "invoke", *task], cwd=PROJECT_ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    modules = imported_modules(trace.stderr)
+    pulumi = sorted(m for m in modules if m == "pulumi" or m.startswith(("pulumi.", "pulumi_")))
+    tasks_listed = sum(1 for line in listed.stdout.splitlines() if re.match(r"^  \S", line))  # wrapped docstrings are indented deeper
+    b.progress(f"  cli: invoke --list {list_s:.3f} s, get-conversation {get_s:.3f} s, pulumi imported: {bool(pulumi)}")
+    return [
+        b.row("cli", "invoke --list", runs, "runs", {"seconds": list_s}, "-", None, "< 0.5 s", list_s < 0.5, {"tasks": tasks_listed},
+              f"median of {runs} runs after a warm-up, interpreter start included; {tasks_listed} tasks listed"),
+        b.row("cli", "invoke ddb.patterns.get-conversation", runs, "runs", {"seconds": get_s}, "-", None, "no Pulumi SDK import", not pulumi,
+              {"modules_imported": len(modules), "pulumi_modules": len(pulumi)},
+              f"median of {runs} runs (PostgreSQL lookup + one Query + render); python -X importtime: {len(modules)} modules, "
+              + (f"Pulumi modules: {', '.join(pulumi[:3])}" if pulumi else "none of them Pulumi's")),
+    ]
+
+
+WORKLOADS: dict[str, Workload] = {"seed": bench_seed, "scan": bench_scan, "paging": bench_paging, "sync": bench_sync, "cli": bench_cli}
