@@ -11,13 +11,12 @@ import os
 from datetime import datetime
 from typing import Any
 
-from bench.data import plain_items
+from bench.data import ddb_items, plain_items
 from bench.jobs import Job, JobFactory, count_requests, dynamodb, seed_plans, sync_prepare, target
-from ops.patterns import to_ddb
 
 
 def seed_put_loop(table: str, groups: int, per_group: int, big_group: int, start: str, workers: int) -> Job:
-    items = [to_ddb(i) for i in plain_items(seed_plans(groups, per_group, big_group, start))]
+    items = ddb_items(seed_plans(groups, per_group, big_group, start))
     client = dynamodb()
     calls = count_requests(client, "PutItem")
 

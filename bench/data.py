@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from ops.patterns import Person
-from ops.seed import SeedPlan
+from ops.messages.model import Person
+from ops.seed import SeedItems
 
 BENCH_NAMESPACE = uuid.UUID("4b0d7e52-3c1a-4f8e-a6d9-2e5c7b9f1a60")
 SEED_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # fixed: the seed workload writes the same keys every run
@@ -19,8 +19,8 @@ def person(i: int) -> Person:
     return Person(str(uuid.uuid5(BENCH_NAMESPACE, f"user:{i}")), f"Bench User {i}", f"bench{i:05d}")
 
 
-def plans(groups: int, per_group: int, big_group: int, start: datetime) -> list[SeedPlan]:
-    """Conversations built from the shipped fixture's lines, repeated to length: ``ops.seed.plan`` makes the items."""
+def plans(groups: int, per_group: int, big_group: int, start: datetime) -> list[SeedItems]:
+    """Conversations built from the shipped fixture's lines, repeated to length: ``ops.seed.build`` makes the items."""
     from ops import seed
 
     base = seed.parse_conversation(seed.DEFAULT_CONVERSATION)
@@ -28,19 +28,20 @@ def plans(groups: int, per_group: int, big_group: int, start: datetime) -> list[
     def conversation(n: int) -> Any:
         return dataclasses.replace(base, lines=tuple(base.lines[i % len(base.lines)] for i in range(n)))
 
-    out = [seed.plan(conversation(per_group), person(2 * g), person(2 * g + 1), start) for g in range(groups)]
+    out = [seed.build(conversation(per_group), person(2 * g), person(2 * g + 1), start) for g in range(groups)]
     if big_group:
-        out.append(seed.plan(conversation(big_group), person(2 * groups), person(2 * groups + 1), start))
+        out.append(seed.build(conversation(big_group), person(2 * groups), person(2 * groups + 1), start))
     return out
 
 
-def plain_items(ps: list[SeedPlan]) -> list[dict[str, str]]:
-    """Every message and group row of the plans as plain attribute dicts."""
-    out: list[dict[str, str]] = []
-    for p in ps:
-        out.extend(m.item() for m in p.messages)
-        out.extend(r.item() for r in p.rows)
-    return out
+def ddb_items(ps: list[SeedItems]) -> list[dict[str, Any]]:
+    """Every message and group row of the conversations, in DynamoDB's attribute-value form."""
+    return [kind.to_item() for p in ps for kind in (*p.messages, *p.rows)]
+
+
+def plain_items(ps: list[SeedItems]) -> list[dict[str, str]]:
+    """The same items as plain values, as boto3's resource layer takes them (every attribute is a string)."""
+    return [{k: v["S"] for k, v in item.items()} for item in ddb_items(ps)]
 
 
 def seed_count(groups: int, per_group: int, big_group: int) -> int:

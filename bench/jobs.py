@@ -16,7 +16,7 @@ from typing import Any
 from bench.data import plans
 from bench.model import BenchError
 from bench.twin import STACK
-from ops.seed import SeedPlan
+from ops.seed import SeedItems
 
 Job = Callable[[], dict[str, Any]]
 JobFactory = Callable[..., Job]
@@ -62,7 +62,7 @@ def count_requests(client: Any, operation: str) -> list[int]:
     return calls
 
 
-def seed_plans(groups: int, per_group: int, big_group: int, start: str) -> list[SeedPlan]:
+def seed_plans(groups: int, per_group: int, big_group: int, start: str) -> list[SeedItems]:
     return plans(groups, per_group, big_group, datetime.fromisoformat(start))
 
 

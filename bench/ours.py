@@ -10,15 +10,14 @@ import os
 import time
 from typing import Any
 
-from bench.data import plain_items
+from bench.data import ddb_items
 from bench.jobs import Job, JobFactory, count_requests, dynamodb, seed_plans, sync_prepare
-from ops.patterns import to_ddb
 
 
 def seed(table: str, groups: int, per_group: int, big_group: int, start: str, workers: int) -> Job:
     from ops import ddb
 
-    items = [to_ddb(i) for i in plain_items(seed_plans(groups, per_group, big_group, start))]
+    items = ddb_items(seed_plans(groups, per_group, big_group, start))
     client = dynamodb(max_pool_connections=16)  # as the ddb.seed task
 
     def run() -> dict[str, Any]:
@@ -47,7 +46,7 @@ def scan(table: str, segments: int) -> Job:
 
 
 def page_to_first(table: str, group: str, page_size: int) -> Job:
-    from ops.patterns import get_conversation
+    from ops.messages.read import get_conversation
 
     client = dynamodb()
     calls = count_requests(client, "Query")
@@ -69,7 +68,7 @@ def page_to_first(table: str, group: str, page_size: int) -> Job:
 
 
 def page_newest(table: str, group: str, page_size: int) -> Job:
-    from ops.patterns import get_conversation
+    from ops.messages.read import get_conversation
 
     client = dynamodb()
     calls = count_requests(client, "Query")

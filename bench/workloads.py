@@ -32,7 +32,7 @@ from bench.context import Bench, best, cpu_text, expect, runs_text
 from bench.data import SEED_START, person, plans, seed_count
 from bench.model import BenchError, Row
 from bench.twin import reset_moto
-from ops.patterns import Message, to_ddb
+from ops.messages.model import Message
 
 Workload = Callable[[Bench], list[Row]]
 
@@ -77,7 +77,7 @@ def bench_scan(b: Bench) -> list[Row]:
     for size in sorted(s.scan):
         table = b.fresh_table(f"bench-scan-{size}")
         started = time.perf_counter()
-        items = (to_ddb(m.item()) for p in plans(size // 100, 100, 0, SEED_START) for m in p.messages)
+        items = (m.to_item() for p in plans(size // 100, 100, 0, SEED_START) for m in p.messages)
         ddb.batch_write(b.ddb, table, items, workers=s.seed_workers)
         expect(f"items loaded for the scan of {size:,}", b.item_count(table), size)
         b.setup(f"scan: loaded {size:,} items with ops.ddb.batch_write in {time.perf_counter() - started:.1f} s")
@@ -225,7 +225,7 @@ def bench_cli(b: Bench) -> list[Row]:
         db.seed_users(conn)
         me, other = seed.people(conn, "ada", "bram")
     ddb.schema_load(b.ddb, table_spec(target.stack))
-    seed.seed(b.ddb, target.stack.table_name, seed.plan(seed.parse_conversation(seed.DEFAULT_CONVERSATION), me, other))
+    seed.seed(b.ddb, target.stack.table_name, seed.build(seed.parse_conversation(seed.DEFAULT_CONVERSATION), me, other))
 
     invoke = [sys.executable, "-m", "invoke"]
     runs = b.sizes.cli_runs
