@@ -15,11 +15,19 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.aws import error_code, pause
-from ops.messages.model import GSI_NAME
+from ops.messages.model import GSI_NAME, instant
 from ops.messages.read import group_row_items
 
 MOVE_ATTEMPTS = 5
+_NEVER = instant("0001-01-01T00:00:00+00:00")
 
+
+def _when(row: dict[str, Any]) -> Any:
+    # rows are compared as moments, not strings: other writers stamp keys with their host's offset
+    try:
+        return instant(row["sk"]["S"])
+    except ValueError:
+        return _NEVER  # a key that is no time at all is older than any message
 
 @dataclass
 class MoveResult:
@@ -65,16 +73,17 @@ def move_group_rows(client: Any, table: str, group_uuid: str, created_at: str, t
     ``ClientError`` escapes after ``MOVE_ATTEMPTS`` so the caller can report the record as failed.
     """
     result = MoveResult()
+    at = instant(created_at)  # a message key that is no time is a failed record, not a guess
     for attempt in range(1, MOVE_ATTEMPTS + 1):
         by_owner: dict[str, list[dict[str, Any]]] = {}
         for item in group_row_items(client, table, group_uuid, index):
             by_owner.setdefault(item["pk"]["S"], []).append(item)
         conflict: ClientError | None = None
         for rows in by_owner.values():
-            rows.sort(key=lambda i: i["sk"]["S"], reverse=True)
+            rows.sort(key=_when, reverse=True)
             newest, extras = rows[0], rows[1:]
             result.deduplicated += sum(_delete_if_there(client, table, extra) for extra in extras)
-            if newest["sk"]["S"] >= created_at:
+            if _when(newest) >= at:
                 result.skipped += 1
                 continue
             try:

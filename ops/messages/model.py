@@ -3,7 +3,9 @@
 Items (DESIGN.md):
   message    pk ``MSG#<group>``  sk created_at     message_uuid, message, user_uuid/display_name/handle (sender)
   group row  pk ``GRP#<owner>``  sk last_reply_at  message_group_uuid, message, user_uuid/display_name/handle (the other)
-  pair       pk ``PAIR#<group>`` sk ``PAIR``       created_at, participant_uuids (see ``ops.messages.send``)
+  pair entry pk ``PAIR#<lo>#<hi>`` sk ``PAIR``    group_uuid, created_at, participant_uuids (see ``ops.messages.pairs``)
+
+(``PAIR#<group>`` items without a second uuid are the pair markers of earlier versions: read, never written.)
 
 Each kind is a frozen dataclass whose fields are its attributes: the field named by ``PK`` goes
 into the partition key behind ``PREFIX``, the field named by ``SK`` is the sort key (or ``SK``
@@ -14,6 +16,7 @@ both directions (``to_item`` / ``from_item``), as a PynamoDB model's attributes 
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,8 +29,8 @@ MSG_PREFIX = "MSG#"
 GRP_PREFIX = "GRP#"
 PAIR_PREFIX = "PAIR#"
 PAIR_SK = "PAIR"
-# Group ids are derived from the two participants, so two users can only ever share one
-# group, even when both send a "first" message at the same moment.
+# New groups get an id derived from the two participants (reproducible, e.g. for seeding); what
+# keeps one group per pair is the pair entry, since other writers' groups have random ids.
 GROUP_NAMESPACE = uuid.UUID("6c1f9a0e-2d47-4b8e-93a5-0c7e5d4f1b28")
 MESSAGE_NAMESPACE = uuid.UUID("a3e8c5d1-7f20-4e9b-8c64-1d5b2f9e0a37")
 
@@ -48,7 +51,25 @@ def now_iso() -> str:
     return iso(datetime.now(UTC))
 
 
+# What we write: UTC, microseconds always there. Other writers (the original backend) stamp keys
+# with their host's offset and drop zero microseconds, so string order is not time order there.
+CANONICAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+
+
+def is_canonical(ts: str) -> bool:
+    return bool(CANONICAL_TIME.match(ts))
+
+
+def instant(ts: str) -> datetime:
+    """The moment an ISO-8601 key names, whatever its offset; a key without one is refused."""
+    dt = datetime.fromisoformat(ts)
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp {ts!r} has no UTC offset")
+    return dt
+
+
 def group_uuid_for(user_a: str, user_b: str) -> str:
+    """The id this suite gives a new pair's group (other writers use random ids: look groups up, never derive them)."""
     if user_a == user_b:
         raise ConfigError("a conversation needs two different users")
     return str(uuid.uuid5(GROUP_NAMESPACE, ":".join(sorted((user_a, user_b)))))
@@ -160,9 +181,39 @@ class GroupRow(ItemKind):
     user_handle: str
 
 
+def pair_key(user_a: str, user_b: str) -> str:
+    """The pair entry's key part: the two user ids in sorted order, so both senders compute the same."""
+    if user_a == user_b:
+        raise ConfigError("a conversation needs two different users")
+    return "#".join(sorted((user_a, user_b)))
+
+
 @dataclass(frozen=True)
-class PairMarker(ItemKind):
-    """Exists exactly when the pair's group exists; see ``ops.messages.send``."""
+class PairEntry(ItemKind):
+    """The pair index: names the one group of two users, whoever created it (``ops.messages.pairs``)."""
+
+    PREFIX: ClassVar[str] = PAIR_PREFIX
+    PK: ClassVar[str] = "pair"
+    SK: ClassVar[str] = PAIR_SK
+    SK_CONSTANT: ClassVar[bool] = True
+
+    pair: str
+    group_uuid: str  # not message_group_uuid: that name would put the entry in the group index
+    created_at: str
+    participant_uuids: tuple[str, ...]
+
+    @classmethod
+    def matches(cls, item: dict[str, Any]) -> bool:
+        return super().matches(item) and "#" in item["pk"]["S"][len(cls.PREFIX) :]
+
+    @classmethod
+    def key_of(cls, user_a: str, user_b: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": PAIR_PREFIX + pair_key(user_a, user_b)}, "sk": {"S": PAIR_SK}}
+
+
+@dataclass(frozen=True)
+class LegacyPairMarker(ItemKind):
+    """The pair marker of earlier versions (keyed by a derived group id): read and migrated, never written."""
 
     PREFIX: ClassVar[str] = PAIR_PREFIX
     PK: ClassVar[str] = "group_uuid"
@@ -173,6 +224,10 @@ class PairMarker(ItemKind):
     created_at: str
     participant_uuids: tuple[str, ...]
 
+    @classmethod
+    def matches(cls, item: dict[str, Any]) -> bool:
+        return super().matches(item) and "#" not in item["pk"]["S"][len(cls.PREFIX) :]
+
 
 def group_rows_for(group_uuid: str, a: Person, b: Person, last: Message) -> tuple[GroupRow, GroupRow]:
     """One row per participant, each naming the other, carrying the last message."""
@@ -182,5 +237,5 @@ def group_rows_for(group_uuid: str, a: Person, b: Person, last: Message) -> tupl
     )
 
 
-def pair_marker_for(group_uuid: str, a: Person, b: Person, created_at: str) -> PairMarker:
-    return PairMarker(group_uuid, created_at, tuple(sorted({a.uuid, b.uuid})))
+def pair_entry_for(group_uuid: str, a: Person, b: Person, created_at: str) -> PairEntry:
+    return PairEntry(pair_key(a.uuid, b.uuid), group_uuid, created_at, tuple(sorted((a.uuid, b.uuid))))

@@ -1,14 +1,15 @@
 """Access pattern 3, first half: send a message, creating the pair's group when they have none.
 
-A new pair's group is created in ONE transaction: the pair marker, both group rows and the
-first message. The marker (pk ``PAIR#<group>``, sk ``PAIR``) is the only key of a new group
-that is known in advance: group rows are keyed by their last_reply_at and the first message
-by its created_at, so a condition on them proves nothing about a concurrent sender. The
-marker's ``attribute_not_exists(pk)`` does: of two senders racing to create the same pair,
-DynamoDB commits one transaction and cancels the other, which then appends instead.
-The marker is outside the data model's read paths on purpose: its pk prefix is neither
-``MSG#`` nor ``GRP#`` and it has no ``message_group_uuid``, so no read pattern, the GSI and
-the stream consumer (which acts on ``MSG#`` only) never see it.
+The pair's group is looked up in the pair index (``ops.messages.pairs``), whoever created it
+and whatever its id. A new pair's group is created in ONE transaction: the pair entry, both
+group rows and the first message. The entry is the only key of a new group that is known in
+advance: group rows are keyed by their last_reply_at and the first message by its created_at,
+so a condition on them proves nothing about a concurrent sender. The entry's
+``attribute_not_exists(pk)`` does: of two senders racing to create the same pair, DynamoDB
+commits one transaction and cancels the other, which then appends to the winner's group.
+The entry is outside the data model's read paths on purpose: its pk prefix is neither ``MSG#``
+nor ``GRP#`` and it has no ``message_group_uuid``, so no read pattern, the GSI and the stream
+consumer (which acts on ``MSG#`` only) never see it.
 
 Appending writes only the ``MSG#`` item; the stream consumer (``ops.messages.fanout``) moves
 both group rows to it.
@@ -23,9 +24,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.aws import aws_errors, cancellation_codes, error_code, pause, translate
+from ops.aws import aws_errors, cancellation_codes, error_code, items, pause, translate
 from ops.errors import CloudError, ConfigError, NotFoundError, RefusedError
-from ops.messages.model import GSI_NAME, Message, PairMarker, Person, group_rows_for, group_uuid_for, iso, now_iso, pair_marker_for
+from ops.messages.model import GRP_PREFIX, GSI_NAME, Message, Person, group_rows_for, group_uuid_for, iso, now_iso, pair_entry_for
+from ops.messages.pairs import find_group, get_entry
 from ops.messages.read import group_rows
 
 MAX_MESSAGE_CHARS = 4000  # a chat line, not a document; DynamoDB's 400 KB item limit is far above
@@ -35,9 +37,11 @@ SEND_ATTEMPTS = 8  # colliding microseconds and transaction conflicts are rare; 
 @dataclass(frozen=True)
 class SendResult:
     group_uuid: str
-    created: bool  # this call created the group (marker, both group rows and this first message)
+    created: bool  # this call created the group (pair entry, both group rows and this first message)
     message: Message
     attempts: int = 1
+    found_by: str | None = None  # how an existing group was found: "entry" (the pair index) or "rows"
+    entry_added: bool = False  # this call indexed a group that had no pair entry yet
 
 
 def check_message_text(text: str) -> None:
@@ -60,26 +64,26 @@ def _later(ts: str, explicit: bool) -> str:
     return bumped if explicit else max(now_iso(), bumped)
 
 
-def _marker(client: Any, table: str, group_uuid: str) -> PairMarker | None:
-    # strongly consistent: right after another sender created the group, the GSI may lag, this does not
-    key = PairMarker(group_uuid, "", ()).key()
-    item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-    return PairMarker.from_item(item) if item else None
-
-
-def group_exists(client: Any, table: str, group_uuid: str, index: str = GSI_NAME) -> bool:
-    """The marker says so; groups written before markers existed (seeds, older clients) have only rows."""
-    return _marker(client, table, group_uuid) is not None or bool(group_rows(client, table, group_uuid, index))
+def _sender_row(client: Any, table: str, group_uuid: str, user: Person) -> bool:
+    """Whether ``user`` has a row of the group, read from the base table (strongly consistent)."""
+    request = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "FilterExpression": "message_group_uuid = :g",
+        "ExpressionAttributeValues": {":pk": {"S": GRP_PREFIX + user.uuid}, ":g": {"S": group_uuid}},
+        "ConsistentRead": True,
+        "ProjectionExpression": "pk",
+    }
+    return any(True for _ in items(client, "query", f"Query {GRP_PREFIX}{user.uuid} on {table}", "Items", **request))
 
 
 def _check_participant(client: Any, table: str, group_uuid: str, user: Person, index: str) -> None:
     rows = group_rows(client, table, group_uuid, index)
     if any(r.owner_uuid == user.uuid for r in rows):
         return
-    marker = _marker(client, table, group_uuid)
-    if marker and user.uuid in marker.participant_uuids:
+    if _sender_row(client, table, group_uuid, user):
         return  # a group created a moment ago whose rows the GSI does not show yet
-    if not rows and not marker:
+    if not rows:
         raise NotFoundError(f"there is no message group {group_uuid}")
     raise RefusedError(f"{user.handle} is not a participant of message group {group_uuid}: nothing was sent")
 
@@ -91,8 +95,8 @@ def _put_message(client: Any, table: str, msg: Message) -> None:
 
 def _create_group(client: Any, table: str, msg: Message, sender: Person, receiver: Person) -> None:
     rows = group_rows_for(msg.message_group_uuid, sender, receiver, msg)
-    kinds = [pair_marker_for(msg.message_group_uuid, sender, receiver, msg.created_at), *rows, msg]
-    # the marker comes first: CancellationReasons[0] then tells "the group exists" from other failures
+    kinds = [pair_entry_for(msg.message_group_uuid, sender, receiver, msg.created_at), *rows, msg]
+    # the entry comes first: CancellationReasons[0] then tells "the pair has a group" from other failures
     client.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": k.to_item(), "ConditionExpression": "attribute_not_exists(pk)"}} for k in kinds])
 
 
@@ -109,18 +113,20 @@ def send_message(
 ) -> SendResult:
     """Access pattern 3: create the pair's group with its first message, or append to the group.
 
-    Give ``receiver`` (the group is the pair's, created when missing) or only ``group_uuid``
-    (the sender must be one of its participants).
+    Give ``receiver`` (the group is the pair's, found whoever created it, created when missing)
+    or only ``group_uuid`` (the sender must be one of its participants).
     """
     check_message_text(text)
     not_found = f"table {table!r} (or its index) does not exist: create it with `invoke ddb.schema-load`"
-    with aws_errors(f"read message group {group_uuid}", not_found=not_found):
+    found_by, entry_added = None, False
+    with aws_errors("look up the message group", not_found=not_found):
         if receiver is not None:
-            pair = group_uuid_for(sender.uuid, receiver.uuid)
-            if group_uuid is not None and group_uuid != pair:
-                raise ConfigError(f"group {group_uuid} is not the group of {sender.handle} and {receiver.handle} ({pair})")
-            group_uuid = pair
-            exists = group_exists(client, table, group_uuid, index)
+            lookup = find_group(client, table, sender, receiver, add_entry=True)
+            pair_group = lookup.group_uuid or group_uuid_for(sender.uuid, receiver.uuid)
+            if group_uuid is not None and group_uuid != pair_group:
+                raise ConfigError(f"group {group_uuid} is not the group of {sender.handle} and {receiver.handle} ({pair_group})")
+            exists, group_uuid = lookup.group_uuid is not None, pair_group
+            found_by, entry_added = lookup.found_by, lookup.entry_added
         elif group_uuid is not None:
             _check_participant(client, table, group_uuid, sender, index)
             exists = True
@@ -137,14 +143,20 @@ def send_message(
             else:
                 assert receiver is not None
                 _create_group(client, table, msg, sender, receiver)
-            return SendResult(group_uuid, created=not exists, message=msg, attempts=attempt)
+            return SendResult(group_uuid, created=not exists, message=msg, attempts=attempt, found_by=found_by if exists else None, entry_added=entry_added)
         except ClientError as err:
             code = error_code(err)
             reasons = cancellation_codes(err) if code == "TransactionCanceledException" else []
             if code == "ConditionalCheckFailedException":
                 created_at = _later(created_at, explicit)  # a message of this group already has this microsecond
             elif reasons[:1] == ["ConditionalCheckFailed"]:
-                exists = True  # the marker is there: the other participant created the group first; append
+                # the pair entry is there: the other participant created the group first; append to theirs
+                assert receiver is not None
+                with aws_errors("look up the message group", not_found=not_found):
+                    entry = get_entry(client, table, sender.uuid, receiver.uuid)
+                if entry is None:  # pragma: no cover - an entry is never deleted by this suite
+                    raise CloudError(f"the pair entry of {sender.handle} and {receiver.handle} vanished while sending: try again") from None
+                exists, group_uuid, found_by = True, entry.group_uuid, "entry"
                 if not explicit:
                     created_at = max(now_iso(), created_at)  # stored after their first message, so timed after it
             elif "ConditionalCheckFailed" in reasons:

@@ -15,16 +15,16 @@ from ops.messages.send import MAX_MESSAGE_CHARS, SendResult, send_message
 from tests.write_path.support import all_items, assert_one_row_each_at_newest, group_rows_by_owner, markers, messages, person
 
 
-def test_a_first_message_creates_the_pair_group_with_both_rows_and_its_marker(ddb: Any, table: str) -> None:
+def test_a_first_message_creates_the_pair_group_with_both_rows_and_its_pair_entry(ddb: Any, table: str) -> None:
     ada, bram = person("ada"), person("bram")
     result = send_message(ddb, table, ada, "hello Bram", receiver=bram)
 
     assert result.created and result.group_uuid == group_uuid_for(ada.uuid, bram.uuid)
     assert [m["message"] for m in messages(ddb, table, result.group_uuid)] == ["hello Bram"]
     assert_one_row_each_at_newest(ddb, table, result.group_uuid, (ada, bram))
-    [marker] = markers(ddb, table)
-    assert sorted(marker["participant_uuids"]) == sorted([ada.uuid, bram.uuid])
-    # the marker stays out of the read patterns: each user's list shows just the group
+    [entry] = markers(ddb, table)
+    assert sorted(entry["participant_uuids"]) == sorted([ada.uuid, bram.uuid]) and entry["group_uuid"] == result.group_uuid
+    # the entry stays out of the read patterns: each user's list shows just the group
     assert [g.message_group_uuid for g in list_conversations(ddb, table, ada.uuid).items] == [result.group_uuid]
 
 
@@ -34,7 +34,7 @@ def test_a_reply_appends_only_the_message_and_the_consumer_moves_both_rows(ddb: 
     reply = send_message(ddb, table, bram, "hi Ada", receiver=ada)
 
     assert not reply.created and reply.group_uuid == first.group_uuid
-    assert len(all_items(ddb, table)) == 5  # marker, two rows, two messages: no second group
+    assert len(all_items(ddb, table)) == 5  # pair entry, two rows, two messages: no second group
     rows = group_rows_by_owner(ddb, table, first.group_uuid)
     assert {r[0]["message"] for r in rows.values()} == {"hello"}  # rows move with the stream, not with the send
 
@@ -104,14 +104,14 @@ def test_a_sender_who_saw_no_group_appends_when_the_other_created_it_meanwhile(t
     t.join(30)
 
     assert out["bram"].created and not out["ada"].created
-    assert out["ada"].attempts == 2  # the marker's condition cancelled ada's creation; she appended
+    assert out["ada"].attempts == 2  # the pair entry's condition cancelled ada's creation; she appended
     assert len(markers(ddb, table)) == 1
     assert {k: len(v) for k, v in group_rows_by_owner(ddb, table, out["bram"].group_uuid).items()} == {ada.uuid: 1, bram.uuid: 1}
     assert [m["message"] for m in messages(ddb, table, out["bram"].group_uuid)] == ["from bram", "from ada"]
 
 
-def test_a_group_written_without_a_marker_gets_appended_to_not_duplicated(ddb: Any, table: str) -> None:
-    # groups from ddb.seed or the course's code have rows and messages but no marker
+def test_a_group_written_without_a_pair_entry_gets_appended_to_and_indexed(ddb: Any, table: str) -> None:
+    # groups from ddb.seed or the course's code have rows and messages but no pair entry
     ada, bram = person("ada"), person("bram")
     group = group_uuid_for(ada.uuid, bram.uuid)
     old = Message(group, "2024-01-01T00:00:00.000000+00:00", "m-1", "seeded", ada.uuid, ada.display_name, ada.handle)
@@ -119,8 +119,9 @@ def test_a_group_written_without_a_marker_gets_appended_to_not_duplicated(ddb: A
         ddb.put_item(TableName=table, Item=kind.to_item())
 
     result = send_message(ddb, table, bram, "after the seed", receiver=ada)
-    assert not result.created
-    assert markers(ddb, table) == []
+    assert not result.created and result.found_by == "rows" and result.entry_added
+    assert [e["group_uuid"] for e in markers(ddb, table)] == [group]  # the next lookup is one read
+    assert send_message(ddb, table, ada, "again", receiver=bram).found_by == "entry"
     assert {k: len(v) for k, v in group_rows_by_owner(ddb, table, group).items()} == {ada.uuid: 1, bram.uuid: 1}
 
 

@@ -13,7 +13,8 @@ from ops import ddb as ddbops
 from ops.db import User
 from ops.messages.model import group_uuid_for
 from ops.messages.read import list_conversations
-from ops.messages.send import group_exists, send_message
+from ops.messages.pairs import find_group
+from ops.messages.send import send_message
 from ops.table_spec import table_spec
 from ops.target import Target
 from tests.write_path.support import error_line, run_task
@@ -41,7 +42,7 @@ def _unique(text: str) -> str:
 def test_send_message_creates_the_group_then_appends_and_the_list_shows_it_on_top(ddb: Any, stack_table: str, users: dict[str, User]) -> None:
     chidi, dana = users["chidi"], users["dana"]
     group = group_uuid_for(chidi.uuid, dana.uuid)
-    existed = group_exists(ddb, stack_table, group)
+    existed = find_group(ddb, stack_table, chidi.person(), dana.person()).group_uuid is not None
     hello = _unique("hello Dana")
 
     proc = run_task("ddb.send-message", "--from", "chidi", "--to", "dana", hello)

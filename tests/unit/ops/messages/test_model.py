@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.messages.model import GroupRow, Message, PairMarker, Person, group_rows_for, pair_marker_for
+from ops.messages.model import GroupRow, LegacyPairMarker, Message, PairEntry, Person, group_rows_for, pair_entry_for
 
 ADA = Person("11111111-1111-4111-8111-111111111111", "Ada Okafor", "ada")
 BRAM = Person("22222222-2222-4222-8222-222222222222", "Bram Lindqvist", "bram")
@@ -18,8 +18,8 @@ def test_a_message_item_has_the_data_models_keys_and_no_group_attribute() -> Non
     assert set(item) == {"pk", "sk", "message_uuid", "message", "user_uuid", "user_display_name", "user_handle"}
 
 
-@pytest.mark.parametrize("kind", [MSG, *group_rows_for("g-1", ADA, BRAM, MSG), pair_marker_for("g-1", BRAM, ADA, MSG.created_at)])
-def test_every_kind_reads_back_what_it_wrote(kind: Message | GroupRow | PairMarker) -> None:
+@pytest.mark.parametrize("kind", [MSG, *group_rows_for("g-1", ADA, BRAM, MSG), pair_entry_for("g-1", BRAM, ADA, MSG.created_at), LegacyPairMarker("g-2", MSG.created_at, (ADA.uuid, BRAM.uuid))])
+def test_every_kind_reads_back_what_it_wrote(kind: Message | GroupRow | PairEntry | LegacyPairMarker) -> None:
     assert type(kind).from_item(kind.to_item()) == kind
     assert type(kind).matches(kind.to_item())
 
@@ -30,10 +30,19 @@ def test_group_rows_name_the_other_participant() -> None:
     assert theirs.to_item()["pk"] == {"S": f"GRP#{BRAM.uuid}"} and theirs.user_handle == "ada"
 
 
-def test_the_pair_marker_stays_out_of_the_group_index() -> None:
-    item = pair_marker_for("g-1", BRAM, ADA, MSG.created_at).to_item()
-    assert item["sk"] == {"S": "PAIR"} and "message_group_uuid" not in item
+def test_the_pair_entry_is_keyed_by_both_users_in_either_order_and_stays_out_of_the_group_index() -> None:
+    item = pair_entry_for("g-1", BRAM, ADA, MSG.created_at).to_item()
+    assert item["pk"] == {"S": f"PAIR#{ADA.uuid}#{BRAM.uuid}"} and item["sk"] == {"S": "PAIR"}
+    assert PairEntry.key_of(BRAM.uuid, ADA.uuid) == PairEntry.key_of(ADA.uuid, BRAM.uuid) == {"pk": item["pk"], "sk": item["sk"]}
+    assert "message_group_uuid" not in item and item["group_uuid"] == {"S": "g-1"}
     assert item["participant_uuids"] == {"SS": sorted([ADA.uuid, BRAM.uuid])}
+
+
+def test_a_legacy_marker_and_a_pair_entry_are_told_apart() -> None:
+    entry = pair_entry_for("g-1", BRAM, ADA, MSG.created_at).to_item()
+    legacy = LegacyPairMarker("g-1", MSG.created_at, (ADA.uuid, BRAM.uuid)).to_item()
+    assert PairEntry.matches(entry) and not LegacyPairMarker.matches(entry)
+    assert LegacyPairMarker.matches(legacy) and not PairEntry.matches(legacy)
 
 
 def test_an_item_missing_an_attribute_names_it() -> None:
@@ -45,4 +54,4 @@ def test_an_item_missing_an_attribute_names_it() -> None:
 
 def test_kinds_tell_their_items_apart() -> None:
     assert not Message.matches(GroupRow.from_item(group_rows_for("g-1", ADA, BRAM, MSG)[0].to_item()).to_item())
-    assert not PairMarker.matches({"pk": {"S": "PAIR#x"}, "sk": {"S": "other"}})
+    assert not PairEntry.matches({"pk": {"S": "PAIR#x#y"}, "sk": {"S": "other"}})
