@@ -20,7 +20,7 @@ from infra.messages import MessagesTable, MessagesTableArgs  # noqa: E402
 from infra.provider import create_provider  # noqa: E402
 from infra.rds_access import RdsAccessArgs, create_rds_access  # noqa: E402
 from infra.stream_consumer import StreamConsumer, StreamConsumerArgs  # noqa: E402
-from ops import outputs  # noqa: E402
+from ops import outputs, stream_mapping  # noqa: E402
 from ops.stacks import load_stack  # noqa: E402
 from ops.table_spec import GSI_NAME, table_spec  # noqa: E402
 
@@ -35,7 +35,8 @@ messages = MessagesTable("messages", MessagesTableArgs(spec=table_spec(settings)
 consumer = StreamConsumer(
     "stream-consumer",
     StreamConsumerArgs(
-        function_name=f"{prefix}-stream-consumer",
+        function_name=stream_mapping.function_name(settings),
+        queue_name=stream_mapping.dead_letter_queue_name(settings),
         table_name=messages.name,
         table_arn=messages.arn,
         stream_arn=messages.stream_arn,

@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from ops.errors import ConfigError
 from ops.lambda_package import package_files
+from ops.stream_mapping import DLQ_RETENTION_SECONDS, MAX_RECORD_AGE_SECONDS, MAX_RETRY_ATTEMPTS, STREAM_FILTER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,14 +26,6 @@ HANDLER = "ops.messages.consumer.handler"
 LAMBDA_FILES: tuple[str, ...] = package_files(HANDLER)
 RUNTIME = "python3.12"
 
-# A poisoned record is retried this often (with the batch bisected) before it goes to the queue.
-MAX_RETRY_ATTEMPTS = 5
-# Group rows that trail by more than an hour are better repaired by hand than replayed late.
-MAX_RECORD_AGE_SECONDS = 3600
-# The longest the dead-letter queue keeps a failed batch's pointer (SQS maximum, 14 days).
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-# Only new messages need work; the consumer's own group-row writes must not invoke it again.
-STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "MSG#"}]}}}}
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_CHOICES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
@@ -77,6 +70,7 @@ LAMBDA_ASSUME_ROLE = json.dumps(
 @dataclass(frozen=True)
 class StreamConsumerArgs:
     function_name: str
+    queue_name: str
     table_name: pulumi.Input[str]
     table_arn: pulumi.Input[str]
     stream_arn: pulumi.Input[str]
@@ -112,7 +106,7 @@ class StreamConsumer(pulumi.ComponentResource):
         # Batches that still fail after retries are recorded here instead of blocking the shard.
         self.queue = aws.sqs.Queue(
             f"{name}-dlq",
-            name=f"{args.function_name}-dlq",
+            name=args.queue_name,
             message_retention_seconds=DLQ_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
             opts=child,

@@ -127,12 +127,13 @@ def plain_item(item: dict[str, Any]) -> dict[str, Any]:
 _DONE = object()
 
 
-def scan(client: Any, table: str, segments: int = 1, page_size: int | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Every item of the table, page by page, as plain dicts; memory stays flat.
+def scan(client: Any, table: str, segments: int = 1, page_size: int | None = None, limit: int | None = None, raw: bool = False) -> Iterator[dict[str, Any]]:
+    """Every item of the table, page by page, as plain dicts (``raw``: as DynamoDB returns them); memory stays flat.
 
     With ``segments > 1`` the segments are read in parallel threads that hand pages through a
     small bounded queue, so a slow consumer (a pipe) slows the readers instead of filling memory.
     """
+    convert = _as_is if raw else plain_item
     if segments < 1:
         raise ConfigError(f"segments must be at least 1, not {segments}")
     if limit is not None and limit <= 0:
@@ -141,7 +142,7 @@ def scan(client: Any, table: str, segments: int = 1, page_size: int | None = Non
     if page_size:
         base["Limit"] = page_size
     if segments == 1:
-        yield from _scan_serial(client, base, limit)
+        yield from _scan_serial(client, base, limit, convert)
         return
     queued: queue.Queue[Any] = queue.Queue(maxsize=segments * 2)
     stop = threading.Event()
@@ -171,7 +172,7 @@ def scan(client: Any, table: str, segments: int = 1, page_size: int | None = Non
             if isinstance(page, BaseException):
                 raise page
             for item in page:
-                yield plain_item(item)
+                yield convert(item)
                 produced += 1
                 if limit is not None and produced >= limit:
                     return
@@ -198,11 +199,15 @@ def _scan_pages(client: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]
     return pages(client, "scan", f"Scan {table}", not_found=missing_table(table), **request)
 
 
-def _scan_serial(client: Any, request: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
+def _as_is(item: dict[str, Any]) -> dict[str, Any]:
+    return item
+
+
+def _scan_serial(client: Any, request: dict[str, Any], limit: int | None, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> Iterator[dict[str, Any]]:
     produced = 0
     for page in _scan_pages(client, request):
         for item in page.get("Items", []):
-            yield plain_item(item)
+            yield convert(item)
             produced += 1
             if limit is not None and produced >= limit:
                 return

@@ -75,10 +75,19 @@ def ensure_rds_rule(ec2: Any, stack: str, initial_ip: str, description: str, rec
     return {out.RDS_SECURITY_GROUP_ID: sg_id, out.RDS_RULE_ID: rule_id}
 
 
+def ensure_dead_letter_queue(sqs: Any, stack: Any) -> dict[str, str]:
+    """The stream consumer's on-failure destination (CreateQueue is idempotent for the same attributes)."""
+    from ops.stream_mapping import DLQ_RETENTION_SECONDS, dead_letter_queue_name
+
+    url = sqs.create_queue(QueueName=dead_letter_queue_name(stack), Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})["QueueUrl"]
+    return {out.STREAM_DLQ_URL: url}
+
+
 def ensure_cloud_side(target: Target, recorded: dict[str, Any]) -> dict[str, Any]:
     stack = target.stack
     outputs: dict[str, Any] = dict(recorded)
     outputs[out.TABLE_NAME] = stack.table_name
+    outputs.update(ensure_dead_letter_queue(target.client("sqs"), stack))
     outputs.update(ensure_user_pool(target.client("cognito-idp"), stack.name, recorded))
     outputs.update(ensure_rds_rule(target.client("ec2"), stack.name, stack.rds_initial_ip, stack.rds_rule_description, recorded))
     return outputs

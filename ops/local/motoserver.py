@@ -24,7 +24,7 @@ from typing import Any
 from ops.files import write_atomic
 
 # The services the twin persists; everything else a developer pokes at is throwaway.
-SERVICES = ("dynamodb", "dynamodbstreams", "cognito-idp", "ec2")
+SERVICES = ("dynamodb", "dynamodbstreams", "cognito-idp", "ec2", "sqs", "kms")
 SNAPSHOT_FORMAT = 1
 
 
@@ -37,12 +37,29 @@ def _moto_jwk() -> Any:
     return jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
 
 
+def _private_key(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    return load_pem_private_key(pem, password=None)
+
+
+def _condition() -> threading.Condition:
+    return threading.Condition(threading.RLock())
+
+
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
         from joserfc import jwk
 
         if isinstance(obj, jwk.RSAKey):
             return (_moto_jwk, ())
+        if isinstance(obj, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            # KMS keys hold their key material as cryptography objects, which do not pickle: PEM does
+            return (_private_key, (obj.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),))
+        if isinstance(obj, threading.Condition):
+            return (_condition, ())  # an SQS queue's lock: a fresh one, no waiter survives a restart anyway
         return NotImplemented
 
 

@@ -1,23 +1,29 @@
 """The stream consumer on a twin: read the table's stream and feed it to the code the Lambda runs.
 
-The embedded moto server cannot invoke a Lambda without Docker, so on a twin nothing reacts
-to a new message by itself; ``ddb.stream-process`` (and ``ddb.send-message`` right after
-sending) reads every shard of the table's latest stream, shapes the records like the
-Lambda's event and hands them to ``ops.messages.consumer.process_batch``.
+The embedded moto server cannot invoke a Lambda without Docker, so the twin plays the event
+source mapping itself: ``ops.local.stream_worker`` (a process ``local.up`` starts) polls every
+shard of the table's latest stream, shapes the records like the Lambda's event and hands them
+to ``ops.messages.consumer.process_batch``; ``ddb.stream-process`` does one pass on demand.
 
 Checkpoints (the last processed sequence number of each shard) live in
-``<state>/<stack>/stream-checkpoints.json`` and only move past records that were processed:
-a failed record is read again on the next run, which is what Lambda does with a record it
-reports as failed. Re-reading is harmless because the consumer never moves a group back.
+``<state>/<stack>/stream-checkpoints.json`` and only move past records that were processed.
+As with Lambda's ``ReportBatchItemFailures``, a failed record blocks its shard and the next
+pass reads again from it onward; with a ``RetryPolicy`` (the worker's, from the mapping's
+settings) a record that still fails after its retries, or is older than the maximum record age,
+is sent to the dead-letter queue as a pointer (``ops.dead_letters``) and the shard moves on.
+Re-reading is harmless because the consumer never moves a group back. Every pass holds a lock,
+so the worker, ``ddb.stream-process`` and ``ddb.send-message`` never interleave on a shard.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,27 @@ def checkpoint_file(stack: str) -> Path:
     return stack_state_dir(stack) / CHECKPOINT_FILE
 
 
+@contextmanager
+def exclusive(checkpoint_path: Path) -> Iterator[None]:
+    """One stream pass at a time per checkpoint file, across processes (released if the holder dies)."""
+    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(checkpoint_path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """What the event source mapping does with a record that keeps failing (None: retry forever)."""
+
+    max_retry_attempts: int | None = None  # retries after the first attempt, as Lambda counts them
+    max_record_age_seconds: int | None = None
+    dead_letter: Callable[[str, str, list[dict[str, Any]], str, int], None] | None = None  # (stream, shard, records, condition, attempts)
+
+
 @dataclass
 class StreamCounts:
     shards: int = 0
@@ -46,6 +73,7 @@ class StreamCounts:
     processed: int = 0
     failed: int = 0
     rows_moved: int = 0
+    dead_lettered: int = 0
     rounds: int = 0
     interrupted: bool = False
 
@@ -55,6 +83,7 @@ class StreamCounts:
         self.processed += other.processed
         self.failed += other.failed
         self.rows_moved += other.rows_moved
+        self.dead_lettered += other.dead_lettered
         self.rounds += other.rounds
 
 
@@ -77,13 +106,14 @@ def save_checkpoints(path: Path, data: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True))  # a crash mid-write never loses the previous checkpoints
 
 
-def _table_checkpoints(data: dict[str, Any], table: str, stream_arn: str) -> dict[str, str]:
-    """The shard checkpoints of a table's current stream; a new stream (table re-created) starts empty."""
+def _table_checkpoints(data: dict[str, Any], table: str, stream_arn: str) -> dict[str, Any]:
+    """A table's entry for its current stream (shard checkpoints, retry counts); a new stream starts empty."""
     entry = data["tables"].get(table)
     if not entry or entry.get("stream_arn") != stream_arn:
         entry = {"stream_arn": stream_arn, "shards": {}}
         data["tables"][table] = entry
-    return entry["shards"]
+    entry.setdefault("attempts", {})
+    return entry  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- reading the stream
@@ -141,42 +171,80 @@ def _iterator(streams_client: Any, stream_arn: str, shard_id: str, after: str | 
     return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON").get("ShardIterator")
 
 
-def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, stream_arn: str, shard_id: str, checkpoints: dict[str, str], save: Callable[[], None], counts: StreamCounts, batch_limit: int) -> bool:
+def _too_old(record: dict[str, Any], policy: RetryPolicy) -> bool:
+    when = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    if policy.max_record_age_seconds is None or when is None:
+        return False
+    at = when if isinstance(when, datetime) else datetime.fromtimestamp(float(when), UTC)
+    return (datetime.now(UTC) - at).total_seconds() > policy.max_record_age_seconds
+
+
+def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, stream_arn: str, shard_id: str, entry: dict[str, Any],
+                save: Callable[[], None], counts: StreamCounts, batch_limit: int, policy: RetryPolicy) -> bool:
     """Process a shard from its checkpoint to its end; False when a record failed (the shard waits for it)."""
+    checkpoints, attempts = entry["shards"], entry["attempts"]
     it = _iterator(streams_client, stream_arn, shard_id, checkpoints.get(shard_id))
     while it:
         resp = streams_client.get_records(ShardIterator=it, Limit=batch_limit)
         records = resp.get("Records", [])
         if not records:
             return True  # caught up (open shard) or read to its end (closed shard)
+        if policy.dead_letter is not None:
+            # records past the mapping's maximum age go to the on-failure destination unprocessed; a
+            # shard is in time order, so they are the batch's first records
+            expired = 0
+            while expired < len(records) and _too_old(records[expired], policy):
+                expired += 1
+            if expired:
+                policy.dead_letter(stream_arn, shard_id, records[:expired], "RecordAgeExceeded", 0)
+                counts.dead_lettered += expired
+                checkpoints[shard_id] = records[expired - 1]["dynamodb"]["SequenceNumber"]
+                records = records[expired:]
+                save()
+                if not records:
+                    it = resp.get("NextShardIterator")
+                    continue
         outcomes = process_batch(ddb_client, table, index, [lambda_record(r, stream_arn) for r in records])
         counts.records += len(records)
         counts.failed += sum(o.failed for o in outcomes)
         counts.processed += sum(not o.failed for o in outcomes)
         counts.rows_moved += sum(o.result.moved for o in outcomes if o.result)
         # the checkpoint moves only up to the record before the first failure, as Lambda's does
-        upto = None
-        for record, outcome in zip(records, outcomes, strict=True):
-            if outcome.failed:
-                break
-            upto = record["dynamodb"]["SequenceNumber"]
-        if upto is not None:
-            checkpoints[shard_id] = upto
+        failed_at = next((i for i, o in enumerate(outcomes) if o.failed), None)
+        done = records if failed_at is None else records[:failed_at]
+        if done:
+            checkpoints[shard_id] = done[-1]["dynamodb"]["SequenceNumber"]
+        if failed_at is None:
+            attempts.pop(shard_id, None)
             save()
-        if any(o.failed for o in outcomes):
-            return False
-        it = resp.get("NextShardIterator")
+            it = resp.get("NextShardIterator")
+            continue
+        bad = records[failed_at]
+        seq = bad["dynamodb"]["SequenceNumber"]
+        tried = attempts.get(shard_id, {}).get("count", 0) + 1 if attempts.get(shard_id, {}).get("seq") == seq else 1
+        if policy.dead_letter is None or policy.max_retry_attempts is None or tried <= policy.max_retry_attempts:
+            attempts[shard_id] = {"seq": seq, "count": tried}
+            save()
+            return False  # the next pass reads again from this record onward
+        # retries used up: park a pointer to the record and move past it, as the mapping does
+        policy.dead_letter(stream_arn, shard_id, [bad], "RetryAttemptsExhausted", tried)
+        counts.dead_lettered += 1
+        checkpoints[shard_id] = seq
+        attempts.pop(shard_id, None)
+        save()
+        it = _iterator(streams_client, stream_arn, shard_id, seq)
     return True
 
 
-def process_once(streams_client: Any, ddb_client: Any, table: str, index: str, checkpoint_path: Path, batch_limit: int = BATCH_LIMIT) -> StreamCounts:
-    """One pass over every shard of the table's latest stream."""
+def process_once(streams_client: Any, ddb_client: Any, table: str, index: str, checkpoint_path: Path, batch_limit: int = BATCH_LIMIT,
+                 policy: RetryPolicy = RetryPolicy()) -> StreamCounts:
+    """One pass over every shard of the table's latest stream (under the checkpoint file's lock)."""
     counts = StreamCounts(rounds=1)
-    with aws_errors(f"reading the stream of table {table!r}", not_found=missing_table(table)):
+    with exclusive(checkpoint_path), aws_errors(f"reading the stream of table {table!r}", not_found=missing_table(table)):
         stream_arn = latest_stream_arn(ddb_client, table)
         shards = list_shards(streams_client, stream_arn)
         data = load_checkpoints(checkpoint_path)
-        checkpoints = _table_checkpoints(data, table, stream_arn)
+        entry = _table_checkpoints(data, table, stream_arn)
         counts.shards = len(shards)
         blocked: set[str] = set()
         for shard in shards:
@@ -184,7 +252,7 @@ def process_once(streams_client: Any, ddb_client: Any, table: str, index: str, c
             if shard.get("ParentShardId") in blocked:
                 blocked.add(sid)  # its parent still has a failed record: keep the order of changes
                 continue
-            if not _read_shard(streams_client, ddb_client, table, index, stream_arn, sid, checkpoints, lambda: save_checkpoints(checkpoint_path, data), counts, batch_limit):
+            if not _read_shard(streams_client, ddb_client, table, index, stream_arn, sid, entry, lambda: save_checkpoints(checkpoint_path, data), counts, batch_limit, policy):
                 blocked.add(sid)
     return counts
 

@@ -15,19 +15,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.aws import error_code, pause
-from ops.messages.model import GSI_NAME, instant
+from ops.messages.model import GSI_NAME, instant, instant_or_never
 from ops.messages.read import group_row_items
 
 MOVE_ATTEMPTS = 5
-_NEVER = instant("0001-01-01T00:00:00+00:00")
 
 
 def _when(row: dict[str, Any]) -> Any:
     # rows are compared as moments, not strings: other writers stamp keys with their host's offset
-    try:
-        return instant(row["sk"]["S"])
-    except ValueError:
-        return _NEVER  # a key that is no time at all is older than any message
+    return instant_or_never(row["sk"]["S"])
 
 @dataclass
 class MoveResult:

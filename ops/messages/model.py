@@ -68,6 +68,17 @@ def instant(ts: str) -> datetime:
     return dt
 
 
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def instant_or_never(ts: str) -> datetime:
+    """``instant`` for ordering: a key that is no time at all sorts before every real one."""
+    try:
+        return instant(ts)
+    except ValueError:
+        return NEVER
+
+
 def group_uuid_for(user_a: str, user_b: str) -> str:
     """The id this suite gives a new pair's group (other writers use random ids: look groups up, never derive them)."""
     if user_a == user_b:

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.aws import call, error_code, items
-from ops.messages.model import GRP_PREFIX, GroupRow, PairEntry, Person, instant, pair_entry_for
+from ops.messages.model import GRP_PREFIX, GroupRow, PairEntry, Person, instant_or_never, pair_entry_for
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,7 @@ def rows_with(client: Any, table: str, owner: str, other: str) -> list[GroupRow]
 
 
 def _newest_first(groups: dict[str, str]) -> list[str]:
-    def when(group: str) -> Any:
-        try:
-            return instant(groups[group])
-        except ValueError:
-            return instant("0001-01-01T00:00:00+00:00")
-
-    return sorted(groups, key=when, reverse=True)
+    return sorted(groups, key=lambda g: instant_or_never(groups[g]), reverse=True)
 
 
 def find_group(client: Any, table: str, a: Person, b: Person, *, add_entry: bool = False) -> PairLookup:
@@ -84,7 +78,7 @@ def find_group(client: Any, table: str, a: Person, b: Person, *, add_entry: bool
     groups: dict[str, str] = {}  # group -> its newest row's time
     for row in (*rows_with(client, table, a.uuid, b.uuid), *rows_with(client, table, b.uuid, a.uuid)):
         seen = groups.get(row.message_group_uuid)
-        groups[row.message_group_uuid] = max(seen, row.last_reply_at) if seen else row.last_reply_at
+        groups[row.message_group_uuid] = max(seen, row.last_reply_at, key=instant_or_never) if seen else row.last_reply_at
     if not groups:
         return PairLookup(None, None)
     ranked = _newest_first(groups)

@@ -291,7 +291,7 @@ def test_impossible_consumer_settings_are_refused_before_aws(field: str, value: 
     from infra.stream_consumer import StreamConsumer, StreamConsumerArgs
 
     args = StreamConsumerArgs(
-        function_name="f", table_name="t", table_arn="arn:t", stream_arn="arn:t/stream/x", index_name=GSI_NAME, batch_size=25, log_retention_days=14
+        function_name="f", queue_name="f-dlq", table_name="t", table_arn="arn:t", stream_arn="arn:t/stream/x", index_name=GSI_NAME, batch_size=25, log_retention_days=14
     )
     with pytest.raises(ConfigError, match=message):
         evaluate(lambda: StreamConsumer("c", dataclasses.replace(args, **{field: value})), stack="dev", project="cruddur")

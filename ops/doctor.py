@@ -1,0 +1,271 @@
+"""A health check of a stack's messages table: what breaks the access patterns, found in one pass.
+
+``examine`` reads every item once (parallel scan segments; memory grows with the number of
+groups, never with the number of messages) and reports:
+- pairs of users with more than one group (the seeds' non-atomic "first message" bug);
+- a participant with more than one row for a group;
+- group rows whose group has no messages; groups whose participant has no row;
+- group rows behind their group's newest message (a consumer that missed records);
+- keys whose timestamps are not UTC with microseconds (other writers' host offsets);
+- pairs without a pair entry, and pair markers of earlier versions;
+- items of no known shape.
+
+``repairs`` turns what can be fixed without losing a message into a list of ``Repair``s
+(extra rows deleted, lagging rows moved to the newest message, missing pair entries added,
+legacy markers replaced), which ``apply`` carries out. Duplicate groups of one pair are only
+reported, with what merging them would take: merging rewrites messages, which is a decision
+for a person.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ops.aws import aws_errors
+from ops.ddb import missing_table, scan
+from ops.messages.fanout import move_group_rows
+from ops.messages.model import GSI_NAME, NEVER, GroupRow, LegacyPairMarker, Message, PairEntry, instant, instant_or_never, is_canonical, pair_key
+from ops.messages.pairs import put_entry
+
+SAMPLE = 5  # examples kept per kind of finding; the counts are always whole
+
+
+@dataclass
+class GroupFacts:
+    messages: int = 0
+    newest_sk: str | None = None
+    newest_at: datetime | None = None
+    newest_text: str | None = None
+    rows: list[GroupRow] = field(default_factory=list)
+
+
+@dataclass
+class Finding:
+    """One kind of problem: how many, and a few examples (keys, ids) to look at."""
+
+    kind: str
+    title: str
+    count: int
+    fixable: bool
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Examination:
+    items: int = 0
+    messages: int = 0
+    group_rows: int = 0
+    pair_entries: int = 0
+    groups: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    # every instance of the fixable findings (the report shows samples), and what the pass kept
+    instances: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    collected: Any = field(default=None, repr=False)
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "clean": self.clean, "items": self.items, "messages": self.messages, "group_rows": self.group_rows,
+            "pair_entries": self.pair_entries, "groups": self.groups,
+            "findings": [{"kind": f.kind, "title": f.title, "count": f.count, "fixable": f.fixable, "examples": f.examples} for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One change ``apply`` makes; ``describe`` is the line shown before it is made."""
+
+    action: str  # delete-row | move-rows | put-entry | delete-marker
+    describe: str
+    key: dict[str, Any] | None = None  # delete-row, delete-marker
+    group: str | None = None  # move-rows
+    newest_sk: str | None = None
+    newest_text: str | None = None
+    entry: PairEntry | None = None  # put-entry
+
+
+class _Collector:
+    """Everything one pass keeps: per group, per pair; samples of the odd items."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, GroupFacts] = {}
+        self.entries: dict[str, PairEntry] = {}  # pair key -> entry
+        self.legacy: list[LegacyPairMarker] = []
+        self.odd_keys: list[dict[str, str]] = []
+        self.odd_key_count = 0
+        self.unknown: list[dict[str, str]] = []
+        self.unknown_count = 0
+        self.counts: Counter[str] = Counter()
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.counts["items"] += 1
+        pk, sk = item.get("pk", {}).get("S", "?"), item.get("sk", {}).get("S", "?")
+        try:
+            if Message.matches(item) and "message_uuid" in item:
+                self._message(Message.from_item(item))
+            elif GroupRow.matches(item) and "message_group_uuid" in item:
+                self._row(GroupRow.from_item(item))
+            elif PairEntry.matches(item):
+                entry = PairEntry.from_item(item)
+                self.entries[entry.pair] = entry
+                self.counts["pair_entries"] += 1
+            elif LegacyPairMarker.matches(item):
+                self.legacy.append(LegacyPairMarker.from_item(item))
+            else:
+                raise KeyError("no known shape")
+        except KeyError:
+            self.unknown_count += 1
+            if len(self.unknown) < SAMPLE:
+                self.unknown.append({"pk": pk, "sk": sk})
+
+    def _time(self, pk: str, sk: str) -> datetime | None:
+        if is_canonical(sk):
+            return instant(sk)
+        self.odd_key_count += 1
+        if len(self.odd_keys) < SAMPLE:
+            self.odd_keys.append({"pk": pk, "sk": sk})
+        try:
+            return instant(sk)
+        except ValueError:
+            return None
+
+    def _message(self, m: Message) -> None:
+        self.counts["messages"] += 1
+        facts = self.groups.setdefault(m.message_group_uuid, GroupFacts())
+        facts.messages += 1
+        at = self._time(f"MSG#{m.message_group_uuid}", m.created_at)
+        if at is not None and (facts.newest_at is None or at > facts.newest_at):
+            facts.newest_at, facts.newest_sk, facts.newest_text = at, m.created_at, m.message
+
+    def _row(self, row: GroupRow) -> None:
+        self.counts["group_rows"] += 1
+        self._time(f"GRP#{row.owner_uuid}", row.last_reply_at)
+        self.groups.setdefault(row.message_group_uuid, GroupFacts()).rows.append(row)
+
+
+def examine(client: Any, table: str, *, segments: int = 4, on_progress: Callable[[int], None] | None = None) -> Examination:
+    """One pass over the table; every finding with its count and a few examples."""
+    found = _Collector()
+    with aws_errors(f"Scan {table}", not_found=missing_table(table)):
+        for n, item in enumerate(scan(client, table, segments=segments, raw=True), start=1):
+            found.add(item)
+            if on_progress is not None and n % 1000 == 0:
+                on_progress(1000)
+    if on_progress is not None:
+        on_progress(found.counts["items"] % 1000)
+    return _judge(found)
+
+
+def _judge(c: _Collector) -> Examination:
+    out = Examination(c.counts["items"], c.counts["messages"], c.counts["group_rows"], c.counts["pair_entries"], len(c.groups))
+    extra, lagging, orphans, missing_row = [], [], [], []
+    pairs: dict[str, dict[str, GroupFacts]] = {}
+    for group, facts in sorted(c.groups.items()):
+        owners = Counter(r.owner_uuid for r in facts.rows)
+        for owner, n in sorted(owners.items()):
+            if n > 1:
+                extra.append({"group": group, "owner": owner, "rows": n})
+        if facts.rows and not facts.messages:
+            orphans.append({"group": group, "rows": len(facts.rows)})
+        named = {r.user_uuid for r in facts.rows}
+        for absent in sorted(named - set(owners)):
+            missing_row.append({"group": group, "participant": absent})
+        if facts.newest_at is not None:
+            behind = {r.owner_uuid for r in facts.rows if instant_or_never(r.last_reply_at) < facts.newest_at}
+            for owner in sorted(behind):
+                lagging.append({"group": group, "owner": owner, "newest": facts.newest_sk})
+        for r in facts.rows:
+            if r.owner_uuid != r.user_uuid:
+                pairs.setdefault(pair_key(r.owner_uuid, r.user_uuid), {})[group] = facts
+    duplicates, unindexed = [], []
+    for pair, groups in sorted(pairs.items()):
+        if len(groups) > 1:
+            ranked = sorted(groups, key=lambda g: groups[g].newest_at or NEVER, reverse=True)
+            keep, rest = ranked[0], ranked[1:]
+            moves = sum(groups[g].messages for g in rest)
+            duplicates.append({
+                "pair": pair, "groups": {g: groups[g].messages for g in ranked}, "keep": keep,
+                "merge": f"move {moves} message(s) of {len(rest)} group(s) into {keep} (new keys under MSG#{keep}), delete their {sum(len(groups[g].rows) for g in rest)} group row(s), point the pair entry at {keep}",
+            })
+        entry = c.entries.get(pair)
+        if entry is None:
+            unindexed.append({"pair": pair, "group": _newest_group(groups)})
+    kinds: list[tuple[str, str, list[dict[str, Any]], int | None, bool]] = [
+        ("duplicate-groups", "pairs with more than one group (merge by hand)", duplicates, None, False),
+        ("extra-rows", "participants with more than one row for a group", extra, None, True),
+        ("lagging-rows", "group rows behind their group's newest message", lagging, None, True),
+        ("orphan-rows", "group rows whose group has no messages", orphans, None, False),
+        ("missing-rows", "participants named by a group without a row of their own", missing_row, None, False),
+        ("missing-pair-entries", "pairs without a pair entry (run ddb.migrate, or --fix)", unindexed, None, True),
+        ("legacy-markers", "pair markers of earlier versions (replaced by pair entries)", [m.__dict__ | {"participant_uuids": list(m.participant_uuids)} for m in c.legacy], None, True),
+        ("non-utc-keys", "keys whose time is not UTC with microseconds (string order is not time order)", c.odd_keys, c.odd_key_count, False),
+        ("unknown-items", "items of no known shape", c.unknown, c.unknown_count, False),
+    ]
+    for kind, title, found, count, fixable in kinds:
+        total = len(found) if count is None else count
+        if total:
+            out.findings.append(Finding(kind, title, total, fixable, found[:SAMPLE]))
+            out.instances[kind] = found
+    out.collected = c
+    return out
+
+
+def _newest_group(groups: dict[str, GroupFacts]) -> str:
+    return max(groups, key=lambda g: groups[g].newest_at or NEVER)
+
+
+def repairs(ex: Examination) -> list[Repair]:
+    """What ``apply`` would change, in the order it changes it; nothing that could lose a message."""
+    c: _Collector = ex.collected
+    out: list[Repair] = []
+    moved: set[str] = set()
+    for kind in ("lagging-rows", "extra-rows"):
+        for example in ex.instances.get(kind, []):
+            group = example["group"]
+            facts = c.groups[group]
+            if group in moved or facts.newest_sk is None:
+                continue
+            moved.add(group)
+            out.append(Repair("move-rows", f"group {group}: move its rows to the newest message ({facts.newest_sk}) and keep one row per participant",
+                              group=group, newest_sk=facts.newest_sk, newest_text=facts.newest_text))
+    for example in ex.instances.get("extra-rows", []):
+        if example["group"] in moved:
+            continue  # move-rows keeps the newest row and removes the others
+        rows = sorted((r for r in c.groups[example["group"]].rows if r.owner_uuid == example["owner"]), key=lambda r: instant_or_never(r.last_reply_at))
+        for r in rows[:-1]:
+            out.append(Repair("delete-row", f"group {example['group']}: delete the older row {r.last_reply_at} of {example['owner']}", key=r.key()))
+    for example in ex.instances.get("missing-pair-entries", []):
+        a, b = example["pair"].split("#")
+        facts = c.groups[example["group"]]
+        stamp = facts.newest_sk or (facts.rows[0].last_reply_at if facts.rows else "")
+        out.append(Repair("put-entry", f"pair {example['pair']}: add the pair entry naming group {example['group']}",
+                          entry=PairEntry(example["pair"], example["group"], stamp, tuple(sorted((a, b))))))
+    for marker in c.legacy:
+        out.append(Repair("delete-marker", f"delete the old pair marker of group {marker.group_uuid} (the pair entry takes its place)", key=marker.key()))
+    return out
+
+
+def apply(client: Any, table: str, todo: Iterable[Repair], index: str = GSI_NAME, on_progress: Callable[[int], None] | None = None) -> Counter[str]:
+    """Carry out repairs; returns how many of each action were made."""
+    done: Counter[str] = Counter()
+    with aws_errors(f"repair {table}", not_found=missing_table(table)):
+        for r in todo:
+            if r.action == "move-rows":
+                assert r.group and r.newest_sk is not None and r.newest_text is not None
+                move_group_rows(client, table, r.group, r.newest_sk, r.newest_text, index)
+            elif r.action in ("delete-row", "delete-marker"):
+                client.delete_item(TableName=table, Key=r.key)
+            elif r.action == "put-entry":
+                assert r.entry is not None
+                put_entry(client, table, r.entry)
+            done[r.action] += 1
+            if on_progress is not None:
+                on_progress(1)
+    return done

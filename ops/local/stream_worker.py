@@ -1,0 +1,89 @@
+"""The twin's event source mapping: ``python -m ops.local.stream_worker --stack S``, started by ``local.up``.
+
+In the cloud, Lambda polls the table's stream and invokes the consumer for every batch, whoever
+wrote the message (the application backend, a script, the console). On a twin nothing would,
+so this process does: it polls every shard a few times a second, hands the records to the same
+consumer code, keeps its checkpoints in the stack's state directory (so it resumes where it was
+after ``local.down``/``local.up``) and, like the mapping, retries a failing record a few times
+before it parks a pointer to it in the twin's dead-letter queue and moves on.
+
+It writes one JSON log line per record (the consumer's own) and one per pass that did anything,
+to ``<state>/<stack>/stream-worker.log``. SIGTERM ends it after the current pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from ops.errors import OpsError
+
+POLL_SECONDS = 0.2  # a message moves its group rows within about this long, as Lambda's polling does
+IDLE_SECONDS = 1.0  # while the table or the twin is not there yet
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--max-retry-attempts", type=int, required=True)
+    parser.add_argument("--max-record-age", type=int, required=True, help="seconds")
+    parser.add_argument("--function-name", required=True, help="named in the dead-letter pointers, as Lambda names its function")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log = logging.getLogger("stream-worker")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    from ops import dead_letters
+    from ops.local.streams import RetryPolicy, checkpoint_file, process_once
+    from ops.messages.model import GSI_NAME
+    from ops.outputs import STREAM_DLQ_URL, output
+    from ops.target import resolve_target
+
+    target = resolve_target(args.stack)
+    clients: dict[str, Any] = {}
+    waiting_since: str | None = None
+    log.info("polling the stream of table %s (stack %s) every %.1fs", target.stack.table_name, args.stack, POLL_SECONDS)
+    while not stop.is_set():
+        try:
+            if not clients:
+                clients = {name: target.client(name) for name in ("dynamodb", "dynamodbstreams", "sqs")}
+                queue = str(output(target, STREAM_DLQ_URL))
+
+            def park(stream: str, shard: str, records: list[dict[str, Any]], condition: str, attempts: int, queue: str = queue) -> None:
+                dead_letters.send(clients["sqs"], queue, dead_letters.pointer_message(stream, shard, records, condition, attempts, args.function_name))
+                log.warning("dead-lettered %d record(s) of shard %s (%s)", len(records), shard, condition)
+
+            policy = RetryPolicy(args.max_retry_attempts, args.max_record_age, park)
+            counts = process_once(clients["dynamodbstreams"], clients["dynamodb"], target.stack.table_name, GSI_NAME, checkpoint_file(args.stack), args.batch_size, policy)
+            if waiting_since:
+                log.info("the stream is back (waited since %s)", waiting_since)
+                waiting_since = None
+            if counts.records or counts.dead_lettered:
+                log.info("pass: %d records, %d processed, %d failed, %d rows moved, %d dead-lettered",
+                         counts.records, counts.processed, counts.failed, counts.rows_moved, counts.dead_lettered)
+            stop.wait(POLL_SECONDS)
+        except OpsError as err:  # no table yet, twin restarting: wait for it, say so once
+            if waiting_since is None:
+                waiting_since = time.strftime("%H:%M:%S")
+                log.info("waiting: %s", err)
+            clients = {}
+            stop.wait(IDLE_SECONDS)
+        except Exception:  # a bug must not end the twin's consumer: log it whole, try again
+            log.exception("pass failed")
+            clients = {}
+            stop.wait(IDLE_SECONDS)
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""One-time migrations of a stack's table: resumable scans that change items in place.
+
+A migration is a per-item step run over a parallel scan. Each scan segment records the key it
+has reached in a small state file after every page, so a run that is interrupted (Ctrl-C, a
+lost connection, a throttled table) resumes where it stopped; every step is idempotent, so
+re-doing the last page changes nothing. A finished run removes its state file; running again
+scans again and finds nothing left to do.
+
+Migrations:
+- ``pair-index``: a pair entry for every pair of users that has a group (the groups other
+  writers made, and those of earlier versions with a group-keyed marker, which is removed).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ops.aws import aws_errors, pages
+from ops.ddb import missing_table
+from ops.errors import ConfigError, InputError
+from ops.files import write_atomic
+from ops.messages.model import GroupRow, LegacyPairMarker, Person, pair_key
+from ops.messages.pairs import find_group, get_entry
+
+Step = Callable[[Any, str, dict[str, Any], bool], str | None]  # (client, table, item, dry_run) -> what it did, or None
+
+
+@dataclass
+class MigrationResult:
+    name: str
+    dry_run: bool
+    scanned: int = 0
+    changed: Counter[str] = field(default_factory=Counter)  # action -> count ("would ..." on a dry run)
+    resumed: bool = False
+
+
+class _PairIndex:
+    """Step of ``pair-index``; remembers the pairs it has settled so each costs one lookup."""
+
+    def __init__(self) -> None:
+        self.settled: set[str] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> str | None:
+        if LegacyPairMarker.matches(item):
+            marker = LegacyPairMarker.from_item(item)
+            if len(marker.participant_uuids) == 2:
+                self._settle(client, table, *marker.participant_uuids, dry_run=dry_run)
+            if dry_run:
+                return "would remove an old pair marker"
+            client.delete_item(TableName=table, Key=marker.key())
+            return "removed an old pair marker"
+        if not (GroupRow.matches(item) and "message_group_uuid" in item and "user_uuid" in item):
+            return None
+        row = GroupRow.from_item(item)
+        if row.owner_uuid == row.user_uuid:
+            return None
+        return self._settle(client, table, row.owner_uuid, row.user_uuid, dry_run=dry_run)
+
+    def _settle(self, client: Any, table: str, a: str, b: str, *, dry_run: bool) -> str | None:
+        key = pair_key(a, b)
+        with self.lock:
+            if key in self.settled:
+                return None
+            self.settled.add(key)
+        if get_entry(client, table, a, b) is not None:
+            return "pair already indexed"
+        if dry_run:
+            return "would add a pair entry"
+        lookup = find_group(client, table, Person(a, "", ""), Person(b, "", ""), add_entry=True)
+        return "added a pair entry" if lookup.entry_added else "pair already indexed"
+
+
+MIGRATIONS: dict[str, Callable[[], Step]] = {"pair-index": _PairIndex}
+
+
+def state_file(state_dir: Path, name: str, where: str) -> Path:
+    return state_dir / "migrations" / f"{name}-{where}.json"
+
+
+def _load_state(path: Path, name: str, table: str, segments: int) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("segments"), dict):
+            raise ValueError("no segments")
+    except ValueError as err:
+        raise InputError(f"{path}: unreadable migration state ({err}); run again with --restart to start over (safe: every step is idempotent)") from None
+    if data.get("table") != table or data.get("total_segments") != segments:
+        raise ConfigError(f"{path} belongs to a run of {name!r} on table {data.get('table')!r} with {data.get('total_segments')} segments: "
+                          f"run with --segments {data.get('total_segments')} to resume it, or --restart to start over")
+    return data
+
+
+def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_run: bool = False, restart: bool = False, segments: int = 4,
+        on_progress: Callable[[int], None] | None = None) -> MigrationResult:
+    """Run migration ``name`` over ``table``; resumes an interrupted run unless ``restart``."""
+    if name not in MIGRATIONS:
+        raise ConfigError(f"unknown migration {name!r}: the migrations are {', '.join(MIGRATIONS)}")
+    if not 1 <= segments <= 64:
+        raise ConfigError(f"--segments must be a whole number from 1 to 64, not {segments}")
+    step = MIGRATIONS[name]()
+    path = state_file(state_dir, name, where)
+    state = None if restart or dry_run else _load_state(path, name, table, segments)
+    result = MigrationResult(name, dry_run, resumed=state is not None)
+    progress: dict[str, Any] = state or {"table": table, "total_segments": segments, "segments": {}}
+    lock = threading.Lock()
+    stop = threading.Event()  # Ctrl-C: every segment stops after its page, its position saved
+
+    def save() -> None:
+        if not dry_run:
+            write_atomic(path, json.dumps(progress, sort_keys=True))
+
+    def segment(n: int) -> None:
+        seg = progress["segments"].get(str(n), {})
+        if seg.get("done"):
+            return
+        request: dict[str, Any] = {"TableName": table, "Segment": n, "TotalSegments": segments}
+        if seg.get("next"):
+            request["ExclusiveStartKey"] = seg["next"]
+        for page in pages(client, "scan", f"Scan {table}", not_found=missing_table(table), **request):
+            if stop.is_set():
+                return
+            did = [step(client, table, item, dry_run) for item in page.get("Items", [])]
+            with lock:
+                result.scanned += len(did)
+                result.changed.update(d for d in did if d)
+                progress["segments"][str(n)] = {"next": page.get("LastEvaluatedKey"), "done": not page.get("LastEvaluatedKey")}
+                save()
+            if on_progress is not None:
+                on_progress(len(did))
+
+    pool = ThreadPoolExecutor(max_workers=segments)
+    try:
+        with aws_errors(f"migration {name} on {table}", not_found=missing_table(table)):
+            for future in [pool.submit(segment, n) for n in range(segments)]:
+                future.result()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    if not dry_run:
+        path.unlink(missing_ok=True)  # finished: the next run starts from the beginning and finds nothing to do
+    return result

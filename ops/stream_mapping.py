@@ -1,0 +1,27 @@
+"""How the table's stream feeds the consumer, declared once.
+
+The Pulumi program's event source mapping and dead-letter queue (``infra/stream_consumer.py``)
+and the twin's stream worker (``ops.local.stream_worker``, which plays the mapping locally)
+both read these, so a retry count or a name is never written twice.
+"""
+
+from __future__ import annotations
+
+from ops.stacks import StackSettings
+
+# A poisoned record is retried this often before a pointer to it goes to the queue.
+MAX_RETRY_ATTEMPTS = 5
+# Group rows that trail by more than an hour are better repaired (ddb.doctor --fix) than replayed late.
+MAX_RECORD_AGE_SECONDS = 3600
+# The longest the dead-letter queue keeps a failed batch's pointer (SQS maximum, 14 days).
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+# Only new messages need work; the consumer's own group-row writes must not invoke it again.
+STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "MSG#"}]}}}}
+
+
+def function_name(stack: StackSettings) -> str:
+    return f"{stack.project}-{stack.name}-stream-consumer"
+
+
+def dead_letter_queue_name(stack: StackSettings) -> str:
+    return f"{function_name(stack)}-dlq"
