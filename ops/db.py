@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,6 +193,40 @@ def group_of_handles(conn: psycopg.Connection[Any], handles: str | None) -> str:
 
     parts = [h.strip() for h in (handles or "").split(",") if h.strip()]
     if len(parts) != 2:
-        raise ConfigError("give --group UUID or --handles with two handles, e.g. --handles ada,bram")
+        raise ConfigError("give --group UUID or the two participants' handles, e.g. --handle ada --handle bram")
     found = users_by_handle(conn, parts)
     return group_uuid_for(found[parts[0]].uuid, found[parts[1]].uuid)
+
+
+@dataclass(frozen=True)
+class SeededUsers:
+    users: list[User]
+    cognito: Any  # ops.cognito.CreateResult, or None when the pool was left alone (the cloud)
+
+
+def seed_target(target: Target, cognito_users: bool) -> SeededUsers:
+    """db.seed: the seed users in PostgreSQL and, with ``cognito_users`` (a twin), in the stack's user pool."""
+    from ops.cognito import create_target_users
+
+    with connect(target) as conn:
+        users = seed_users(conn)
+    # in the cloud people sign up themselves; the twin's pool gets the seed users so the sync has someone to link
+    return SeededUsers(users, create_target_users(target) if cognito_users else None)
+
+
+def setup(target: Target, cognito_users: bool, on_step: Callable[[str, Any], None]) -> None:
+    """db.setup: drop, create, schema-load, seed, (a twin) Cognito users, Cognito id sync.
+
+    Steps run in that order and the first failure stops the rest; ``on_step(step, result)`` hears
+    about each step as it ends, so a caller shows what was done before a failure.
+    """
+    from ops.cognito import create_target_users, sync_target
+
+    on_step("drop", drop_database(target))
+    on_step("create", create_database(target))
+    with connect(target) as conn:
+        on_step("schema-load", load_schema(conn))
+        on_step("seed", seed_users(conn))
+    if cognito_users:
+        on_step("cognito users", create_target_users(target))
+    on_step("cognito sync-ids", sync_target(target))

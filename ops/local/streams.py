@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.errors import CloudError, InputError, NotFoundError
+from ops.patterns import GSI_NAME
 from ops.stream_consumer import handle_records
 from ops.target import stack_state_dir
 
@@ -239,3 +240,9 @@ def process_stream(
             raise
         total.interrupted = True  # Ctrl-C is how --follow ends
         return total
+
+
+def process_target_stream(target: Any, follow: bool = False, on_round: Callable[[StreamCounts], None] | None = None) -> StreamCounts:
+    """ddb.stream-process on a twin: every shard of the stack's table stream, from the stack's checkpoints."""
+    return process_stream(target.client("dynamodbstreams"), target.client("dynamodb"), target.stack.table_name, GSI_NAME, checkpoint_file(target.stack.name),
+                          follow=follow, on_round=on_round)
