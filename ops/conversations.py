@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from ops.db import connect, users_by_handle
-from ops.errors import ConfigError
+from ops.errors import ConfigError, NotFoundError
 from ops.local.streams import StreamCounts, checkpoint_file, process_stream
-from ops.messages.model import GSI_NAME, group_uuid_for
+from ops.messages.model import GSI_NAME, GroupRow, Message
+from ops.messages.paging import Page
+from ops.messages.pairs import find_group
+from ops.messages.read import get_conversation, list_conversations
 from ops.messages.send import SendResult, check_message_text, send_message
 from ops.target import Target
 
@@ -42,16 +44,34 @@ def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = 
     return Sent(result, stream)
 
 
-def split_handles(handles: Iterable[str] | str | None) -> list[str]:
-    """``["ada", "bram"]``, ``["ada,bram"]`` or ``"ada,bram"`` → ``["ada", "bram"]``."""
-    values = [handles] if isinstance(handles, str) else list(handles or [])
-    return [h.strip() for value in values for h in value.split(",") if h.strip()]
-
-
-def group_of_handles(conn: Any, handles: Iterable[str] | str | None) -> str:
-    """The group id of two users (group ids derive from the pair)."""
-    parts = split_handles(handles)
+def _participants(handles: Iterable[str]) -> list[str]:
+    parts = [h.strip() for value in handles for h in value.split(",") if h.strip()]
     if len(parts) != 2:
-        raise ConfigError("give --group UUID or the two participants' handles, e.g. --handles ada,bram")
-    found = users_by_handle(conn, parts)
-    return group_uuid_for(found[parts[0]].uuid, found[parts[1]].uuid)
+        raise ConfigError("give --group UUID or the two participants' handles, e.g. --handle ada --handle bram")
+    if parts[0] == parts[1]:
+        raise ConfigError(f"a conversation needs two different users, not {parts[0]!r} twice")
+    return parts
+
+
+def group_of_handles(target: Target, handles: Iterable[str]) -> str:
+    """The group of two users, whoever created it and whatever its id (read only: no entry is added here)."""
+    a, b = _participants(handles)
+    with connect(target) as conn:
+        users = users_by_handle(conn, [a, b])
+    lookup = find_group(target.client("dynamodb"), target.stack.table_name, users[a].person(), users[b].person())
+    if lookup.group_uuid is None:
+        raise NotFoundError(f"{a} and {b} have no conversation on stack {target.stack.name!r}: the first `invoke ddb.send-message --from {a} --to {b}` starts one")
+    return lookup.group_uuid
+
+
+def conversation(target: Target, group_uuid: str | None, handles: Iterable[str], page_size: int, cursor: str | None, before: str | None) -> Page[Message]:
+    """Access pattern 2 for a task: by group id, or by the two participants' handles."""
+    group = group_uuid or group_of_handles(target, handles)
+    return get_conversation(target.client("dynamodb"), target.stack.table_name, group, page_size, cursor, before)
+
+
+def conversations_of(target: Target, handle: str, page_size: int, cursor: str | None, before: str | None) -> Page[GroupRow]:
+    """Access pattern 1 for a task: the user by handle from PostgreSQL, their groups from the table."""
+    with connect(target) as conn:
+        user = users_by_handle(conn, [handle])[handle]
+    return list_conversations(target.client("dynamodb"), target.stack.table_name, user.uuid, page_size, cursor, before)

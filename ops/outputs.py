@@ -40,6 +40,11 @@ def pulumi_cli() -> str:
     return exe
 
 
+def run_pulumi(*args: str, cwd: Path) -> int:
+    """Run the pulumi CLI in ``cwd`` with the terminal attached (its prompts and output pass straight through); returns its exit code."""
+    return subprocess.run([pulumi_cli(), *args], cwd=cwd, check=False).returncode
+
+
 def read_cloud_outputs(stack: str, cwd: Path) -> dict[str, Any]:
     proc = subprocess.run([pulumi_cli(), "stack", "output", "--json", "--stack", stack], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:

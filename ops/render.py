@@ -149,3 +149,39 @@ def item_lines(items: Iterable[dict[str, Any]], message_width: int = 60) -> Iter
     yield f"{'-' * 44}  {'-' * 32}  {'-' * 12}  {'-' * 7}"
     for item in items:
         yield f"{_cell(item.get('pk')):<44}  {_cell(item.get('sk')):<32}  {_cell(item.get('user_handle')):<12}  {shorten(_cell(item.get('message')), message_width)}"
+
+
+def stream_line(counts: Any) -> str:
+    """One line for a run of the twin's stream consumer (ddb.send-message, ddb.stream-process)."""
+    return (f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
+            f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else ""))
+
+
+def sent_lines(sent: Any) -> list[str]:
+    """What ddb.send-message prints on stdout: the group, whether this message created it, the message."""
+    return [f"group {sent.send.group_uuid} " + ("created by this first message" if sent.send.created else "(existing)"),
+            f"message {sent.send.message.message_uuid} at {sent.send.message.created_at}"]
+
+
+def setup_step_line(step: str, result: Any) -> str:
+    """One step of db.setup, as ``ops.db.setup`` reports it when the step is done."""
+    if step == "seed":
+        return "== seed:\n" + users_table(result)
+    if step == "cognito sync-ids":
+        return "== cognito sync-ids:\n" + "\n".join(sync_report_lines(result))
+    if step == "drop":
+        text = "dropped" if result else "nothing to drop"
+    elif step == "create":
+        text = "created" if result else "already there"
+    elif step == "schema-load":
+        text = ", ".join(result)
+    else:  # "cognito users"
+        text = create_result_line(result)
+    return f"== {step}: {text}"
+
+
+def seeded_line(seeded: Any) -> str:
+    """ddb.seed's summary of ``ops.seed.seed_target``'s result."""
+    r = seeded.result
+    return (f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({seeded.me.handle} <-> {seeded.other.handle}, group {r.group_uuid}) "
+            f"in {r.batches} batches; verified: the group holds {r.messages_in_table} messages")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ops.ddb import batch_write, count_items, delete_keys
+from ops.ddb import batch_write, count_items, delete_keys, require_table
 from ops.errors import CloudError, InputError, NotFoundError
 from ops.messages.model import MSG_PREFIX, GroupRow, Message, Person, group_rows_for, group_uuid_for, iso, message_uuid_for
 from ops.messages.read import group_rows
@@ -167,3 +167,30 @@ def people(conn: Any, my_handle: str | None, other_handle: str | None) -> tuple[
     if users[0].uuid == users[1].uuid:
         raise InputError("--my-handle and --other-handle must be two different users")
     return users[0].person(), users[1].person()
+
+
+@dataclass(frozen=True)
+class SeededConversation:
+    me: Person
+    other: Person
+    result: SeedResult
+
+
+def seed_target(
+    target: Any, conv: Conversation, my_handle: str | None = None, other_handle: str | None = None, start: str | None = None,
+    progress: Callable[[int], Callable[[int], None]] | None = None,
+) -> SeededConversation:
+    """ddb.seed on a stack: the two people from its PostgreSQL, then ``plan`` and ``seed`` on its table.
+
+    ``progress(total)`` returns the callback that hears how many items each batch wrote (the
+    total is only known once the plan is made).
+    """
+    from ops import db
+
+    with db.connect(target) as conn:
+        me, other = people(conn, my_handle, other_handle)
+    client = target.client("dynamodb", max_pool_connections=16)  # room for the batches in flight
+    require_table(client, target.stack.table_name, target.stack.name)
+    p = build(conv, me, other, parse_start(start))
+    on_progress = progress(len(p.messages) + 2) if progress else None
+    return SeededConversation(me, other, seed(client, target.stack.table_name, p, on_progress=on_progress))

@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                 clients = {name: target.client(name) for name in ("dynamodb", "dynamodbstreams", "sqs")}
                 queue = str(output(target, STREAM_DLQ_URL))
 
-            def park(stream: str, shard: str, records: list[dict[str, Any]], condition: str, attempts: int, queue: str = queue) -> None:
-                dead_letters.send(clients["sqs"], queue, dead_letters.pointer_message(stream, shard, records, condition, attempts, args.function_name))
+            def park(stream: str, shard: str, records: list[dict[str, Any]], condition: str, attempts: int, queue: str = queue, sqs: Any = clients["sqs"]) -> None:
+                dead_letters.send(sqs, queue, dead_letters.pointer_message(stream, shard, records, condition, attempts, args.function_name))
                 log.warning("dead-lettered %d record(s) of shard %s (%s)", len(records), shard, condition)
 
             policy = RetryPolicy(args.max_retry_attempts, args.max_record_age, park)

@@ -34,6 +34,7 @@ from ops.ddb import missing_table
 from ops.errors import InputError, NotFoundError
 from ops.files import write_atomic
 from ops.messages.consumer import process_batch
+from ops.messages.model import GSI_NAME
 from ops.target import stack_state_dir
 
 CHECKPOINT_FILE = "stream-checkpoints.json"
@@ -291,3 +292,9 @@ def process_stream(
             raise
         total.interrupted = True  # Ctrl-C is how --follow ends
         return total
+
+
+def process_target_stream(target: Any, follow: bool = False, on_round: Callable[[StreamCounts], None] | None = None) -> StreamCounts:
+    """ddb.stream-process on a twin: every shard of the stack's table stream, from the stack's checkpoints."""
+    return process_stream(target.client("dynamodbstreams"), target.client("dynamodb"), target.stack.table_name, GSI_NAME, checkpoint_file(target.stack.name),
+                          follow=follow, on_round=on_round)

@@ -12,8 +12,8 @@ from ops import db as dbops
 from ops import ddb as ddbops
 from ops.db import User
 from ops.messages.model import group_uuid_for
-from ops.messages.read import list_conversations
 from ops.messages.pairs import find_group
+from ops.messages.read import list_conversations
 from ops.messages.send import send_message
 from ops.table_spec import table_spec
 from ops.target import Target

@@ -1,0 +1,109 @@
+"""ddb.*: the stack's DynamoDB messages table; ``ddb.patterns.*`` (the read patterns) is ``cli/ddb/patterns.py``."""
+
+from __future__ import annotations
+
+from invoke import Collection, Context, Exit
+
+from cli.ddb import patterns
+from cli.shell import helps, note, one_line_errors, say, target_for, task
+
+
+@task(name="schema-load", help=helps("stack", "cloud", "confirm_protected"))
+@one_line_errors
+def schema_load(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False) -> None:
+    """Create the messages table from the one table spec and wait until it is active."""
+    from ops import ddb
+    from ops.table_spec import table_spec
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    result = ddb.schema_load(target.client("dynamodb"), table_spec(target.stack))
+    say(f"table {result.table} " + ("created and active" if result.created else "already exists and matches the spec"))
+
+
+@task(name="list-tables", help=helps("stack", "cloud"))
+@one_line_errors
+def list_tables(c: Context, stack: str = "dev", cloud: bool = False) -> None:
+    """List the DynamoDB tables of the target, every page."""
+    from ops import ddb
+
+    say("\n".join(ddb.list_tables(target_for(stack, cloud).client("dynamodb"))) or "(no tables)")
+
+
+@task(name="drop", help=helps("stack", "cloud", "confirm_protected"))
+@one_line_errors
+def drop(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False) -> None:
+    """Delete the stack's messages table (names it first) and wait until it is gone."""
+    from ops import ddb
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    client, table = target.client("dynamodb"), target.stack.table_name
+    ddb.require_table(client, table, stack)  # a missing table is the one error line, not "deleting" first
+    note(f"deleting table {table}")
+    ddb.drop(client, table, stack)
+    say(f"table {table} deleted")
+
+
+@task(name="scan", help=helps("stack", "cloud", "limit", "segments", json="scan_json"))
+@one_line_errors
+def scan(c: Context, stack: str = "dev", cloud: bool = False, json: bool = False, limit: int | None = None, segments: int = 1) -> None:
+    """Print every item of the messages table, streaming page by page."""
+    import sys
+
+    from ops import ddb
+    from ops.render import item_lines, json_lines
+
+    target = target_for(stack, cloud)
+    items = ddb.scan(target.client("dynamodb", max_pool_connections=max(10, segments)), target.stack.table_name, segments, limit=limit)
+    for line in json_lines(items) if json else item_lines(items):
+        sys.stdout.write(line + "\n")
+
+
+@task(name="seed", help=helps("stack", "cloud", "confirm_protected", "conversation", "my_handle", "other_handle", "start"))
+@one_line_errors
+def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, conversation: str | None = None,
+         my_handle: str | None = None, other_handle: str | None = None, start: str | None = None) -> None:
+    """Seed a conversation between two users of the database: messages plus both group rows."""
+    import sys
+    from functools import partial
+    from pathlib import Path
+
+    from ops import seed as seeding
+    from ops.render import Progress, seeded_line
+
+    conv = seeding.parse_conversation(Path(conversation) if conversation else seeding.DEFAULT_CONVERSATION)  # a bad file fails before any request
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    say(seeded_line(seeding.seed_target(target, conv, my_handle, other_handle, start, progress=partial(Progress, stream=sys.stderr))))
+
+
+@task(name="send-message", positional=["text"], help=helps("text", "stack", "from", "to", "no_process", "cloud", "confirm_protected", group="into_group"))
+@one_line_errors
+def send_message(c: Context, text: str, stack: str = "dev", from_: str = "", to: str = "", group: str = "", no_process: bool = False,
+                 cloud: bool = False, confirm_protected: bool = False) -> None:
+    """Access pattern 3: send TEXT from one user to another (creating their group) or into a group."""
+    from ops.conversations import send_by_handles
+    from ops.render import sent_lines, stream_line
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    sent = send_by_handles(target, from_, text, to=to or None, group_uuid=group or None, process=not no_process)
+    say("\n".join(sent_lines(sent)))
+    if sent.stream is not None:  # a failed record's own log lines are on stderr: keep its summary beside them
+        (note if sent.stream.failed else say)(stream_line(sent.stream))
+
+
+@task(name="stream-process", help=helps("stack", "follow", cloud="cloud_refused"))
+@one_line_errors
+def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: bool = False) -> None:
+    """Run the stream consumer over the twin's table stream: every shard, from its last checkpoint."""
+    from ops.errors import RefusedError
+    from ops.local.streams import process_target_stream
+    from ops.render import stream_line
+
+    if cloud:  # before resolving the target: the answer does not depend on credentials
+        raise RefusedError("in the cloud the stream consumer Lambda processes the stream: this task runs it on a twin only (nothing was sent)")
+    counts = process_target_stream(target_for(stack, writes=True), follow, on_round=(lambda r: r.records and note(stream_line(r))) if follow else None)
+    say(stream_line(counts))
+    if counts.failed:
+        raise Exit(f"error: {counts.failed} record(s) failed (their log lines are above); the next run retries them", code=1)
+
+
+ns = Collection("ddb", schema_load, list_tables, drop, scan, seed, send_message, stream_process, patterns.ns)

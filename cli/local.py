@@ -1,0 +1,50 @@
+"""local.*: the twin of a stack on this machine (AWS endpoint + PostgreSQL)."""
+
+from __future__ import annotations
+
+from invoke import Collection, Context
+
+from cli.shell import helps, one_line_errors, say, task
+
+
+@task(name="up", help=helps("stack", "engine"))
+@one_line_errors
+def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
+    """Start the local twin of a stack (AWS endpoint + PostgreSQL) and wait until both answer."""
+    import os
+
+    from ops.local import twin
+    from ops.render import twin_lines
+    from ops.stacks import load_stack
+
+    result = twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL"))
+    say(f"twin of stack {stack} " + ("is already running" if result.already_running else "is up" + (" (data restored)" if result.restored else "")))
+    say("\n".join(twin_lines(result.status)))
+
+
+@task(name="down", help=helps(stack="stack_or_all"))
+@one_line_errors
+def down(c: Context, stack: str | None = None) -> None:
+    """Stop what local.up started (by pid), saving the twin's data for the next local.up."""
+    from ops.local import twin
+    from ops.stacks import list_stacks, load_stack
+
+    for name in [stack] if stack else list_stacks():
+        stopped = twin.down(load_stack(name))
+        if stopped or stack:
+            say(f"stack {name}: " + ("; ".join(stopped) if stopped else "nothing running"))
+
+
+@task(name="status", help=helps("json"))
+@one_line_errors
+def status(c: Context, json: bool = False) -> None:
+    """Show what runs for each stack's twin, and where."""
+    from ops.local import twin
+    from ops.render import dump_json, status_table
+    from ops.stacks import list_stacks, load_stack
+
+    statuses = [twin.status(load_stack(name)) for name in list_stacks()]
+    say(dump_json([twin.status_dict(s) for s in statuses]) if json else status_table(statuses))
+
+
+ns = Collection("local", up, down, status)

@@ -1,0 +1,219 @@
+"""What every task module shares: the error boundary, the flag help texts and the parse-time checks.
+
+Nothing here imports ``ops`` at module level: ``invoke --list`` loads every task module, and it
+stays fast because the library (boto3, psycopg) is only imported by the task that runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import invoke
+from invoke import Exit
+from invoke.exceptions import ParseError
+from invoke.parser import Argument
+
+# Every flag's --help text, in one place: a task picks its entries with `helps(...)`. Most keys are the
+# flag's own name; a flag whose meaning differs in one task gets its own key (e.g. "scan_json").
+HELP: dict[str, str] = {
+    # targets
+    "stack": "stack name, one Pulumi.<stack>.yaml each (default: dev)",
+    "stack_or_all": "stack name, one Pulumi.<stack>.yaml each; omit to stop every running twin",
+    "pulumi_stack": "stack name, one Pulumi.<stack>.yaml each (default: dev); the Pulumi stack of the same name",
+    "cloud": "talk to the stack's cloud resources instead of its local twin",
+    "cloud_refused": "refused: in the cloud the stream consumer Lambda processes the stream",
+    "confirm_protected": "required with --cloud to write to or delete from a protected stack",
+    "confirm_protected_up": "required with --yes on a protected stack (prod)",
+    "engine": "AWS endpoint: auto (dynamodb-local container when Docker answers, else embedded moto), moto or docker",
+    # output
+    "json": "print JSON lines instead of a table",
+    "scan_json": "print JSON lines (one item per line) for piping",
+    "outputs_json": "print the outputs as one JSON object",
+    "plan_json": "print every resource with all its inputs, options and tags as JSON",
+    "bench_json": "print one JSON line per result row instead of the table",
+    "full": "show whole last messages",
+    "full_messages": "show whole messages, not the first line's worth",
+    # ddb.scan
+    "limit": "stop after this many items (a whole number from 1)",
+    "segments": "parallel scan segments, 1 to 64 (default 1; try 4-8 on large cloud tables)",
+    # ddb.seed
+    "conversation": "conversation file of 'Person 1: …' / 'Person 2: …' lines (default: a shipped fixture)",
+    "my_handle": "handle of Person 1 (default: the first seed user)",
+    "other_handle": "handle of Person 2 (default: the second seed user)",
+    "start": "ISO time of the first message (default: the file's '# start:' line)",
+    # ddb.patterns
+    "handle": "whose conversations to list",
+    "participants": "or the two participants: --handle ada --handle bram (or --handle ada,bram; --handles is the older spelling)",
+    "group": "message group uuid",
+    "page_size_groups": "groups per page, 1 to 1000 (default 20)",
+    "page_size_messages": "messages per page, 1 to 1000 (default 20)",
+    "cursor_groups": "next-page token printed by the previous page",
+    "cursor_messages": "next-page token printed by the previous page (older messages)",
+    "before_groups": "only groups whose last reply is before this ISO time",
+    "before_messages": "only messages created before this ISO time",
+    # ddb.send-message / ddb.stream-process
+    "text": "the message (quote it; at most 4000 characters)",
+    "from": "handle of the sender, a user of the stack's database",
+    "to": "handle of the receiver: their group with the sender is created on the first message",
+    "into_group": "or the uuid of an existing group the sender belongs to",
+    "no_process": "on a twin, leave the stream unprocessed (the group rows move on the next ddb.stream-process)",
+    "follow": "keep polling for new records (every second) until Ctrl-C",
+    # cognito / rds
+    "dry_run": "compute and print the report, write nothing (needs no --confirm-protected)",
+    "ip": "the one IPv4 host to allow (a.b.c.d or a.b.c.d/32); default: $GITPOD_IP, else $CRUDDUR_MY_IP",
+    # infra
+    "diff": "show the property-level diff of every change",
+    "yes": "skip Pulumi's confirmation prompt",
+    "output": "PNG file to write (default: architecture-<stack>.png)",
+    # bench
+    "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about 15 minutes)",
+    "only": "a workload to run, of: seed, scan, paging, sync, cli; repeat it or give a,b (default: all)",
+}
+
+
+def helps(*flags: str, **own: str) -> dict[str, str]:
+    """A task's ``help=``: each flag in ``flags`` gets ``HELP[flag]``; ``own`` maps a flag to another key of HELP.
+
+    A key missing from HELP fails when the module is imported, so ``invoke --list`` already shows it.
+    """
+    return {flag: HELP[flag] for flag in flags} | {flag: HELP[key] for flag, key in own.items()}
+
+
+@dataclass(frozen=True)
+class WholeNumber:
+    """The range a number flag accepts; checked while invoke parses the command line."""
+
+    low: int
+    high: int | None = None
+
+    def parse(self, flag: str, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < self.low or (self.high is not None and value > self.high):
+            span = f"from {self.low} to {self.high}" if self.high is not None else f"of at least {self.low}"
+            # invoke's Program prints a ParseError as this one line and exits 1: no traceback
+            raise ParseError(f"{flag} must be a whole number {span}, not {text!r}")
+        return value
+
+
+# Number flags by name, in every task that has them. 1000 is ops.messages.paging.MAX_PAGE_SIZE, written
+# here because importing ops would slow `invoke --list`; tests/cli keeps the two equal.
+NUMBERS: dict[str, WholeNumber] = {
+    "segments": WholeNumber(1, 64),  # one reader thread and one connection each
+    "limit": WholeNumber(1),
+    "page_size": WholeNumber(1, 1000),
+}
+
+
+class NumberArgument(Argument):
+    """An int flag whose text is checked against its range, so `--limit abc` is a ParseError, not invoke's int() traceback."""
+
+    def __init__(self, whole: WholeNumber, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.whole = whole
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        if cast and isinstance(value, str):
+            value = self.whole.parse(f"--{self.names[0]}", value)
+        super().set_value(value, cast=False)
+
+
+class Task(invoke.Task):
+    """invoke's Task, plus: number flags (NUMBERS) checked at parse time, and older flag spellings kept.
+
+    ``flag_aliases={"handle": ["handles"]}`` makes ``--handles`` a second name of ``--handle``.
+    """
+
+    def __init__(self, body: Callable[..., Any], flag_aliases: dict[str, Iterable[str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(body, **kwargs)
+        self.flag_aliases = {flag: tuple(names) for flag, names in (flag_aliases or {}).items()}
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        if name in NUMBERS:
+            opts["kind"] = int  # also when the default is None (invoke would then take a string)
+        opts["names"] = [*opts["names"], *self.flag_aliases.get(name, ())]
+        return opts
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        help_given = dict(self.help)  # invoke pops help entries as it uses them; keep them for the next call
+        try:
+            args = super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = help_given
+        return [_numbered(arg) for arg in args]
+
+
+def _numbered(arg: Argument) -> Argument:
+    whole = NUMBERS.get(arg.attr_name or arg.names[0])
+    if whole is None:
+        return arg
+    return NumberArgument(whole, names=arg.names, kind=int, default=arg.default, help=arg.help, positional=arg.positional, optional=arg.optional, attr_name=arg.attr_name)
+
+
+# The decorator every task module uses: invoke's @task, building our Task.
+task = functools.partial(invoke.task, klass=Task)
+
+
+def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
+    """The error boundary of every task: a problem the user can fix ends as one line on stderr and a non-zero exit."""
+
+    @functools.wraps(body)
+    def boundary(*args: Any, **kwargs: Any) -> Any:
+        from ops.errors import OpsError
+
+        try:
+            result = body(*args, **kwargs)
+            # the last buffered lines go out here, inside the boundary, not at interpreter exit where a
+            # reader that has left (`| head -1`) would turn into "Exception ignored" and exit status 120
+            sys.stdout.flush()
+            return result
+        except OpsError as err:
+            raise Exit(f"error: {err}", code=err.exit_code) from None
+        except BrokenPipeError:
+            # `invoke ddb.scan --json | head -1`: the reader left, which is not an error. Point stdout at
+            # /dev/null so what is still buffered can be flushed at exit without a second error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=0) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+        except Exception as err:
+            # last resort for an AWS/network failure ops did not name: still one line, never a traceback;
+            # anything else is a bug in this program, and its traceback is what a report needs
+            if not type(err).__module__.startswith("botocore"):
+                raise
+            raise Exit(f"error: AWS: {str(err).splitlines()[0] if str(err) else type(err).__name__}", code=1) from None
+
+    boundary.one_line_errors = True  # type: ignore[attr-defined]  # tests/cli checks every task has it
+    return boundary
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def note(text: str) -> None:
+    """Progress and target lines go to stderr, so --json output stays pipeable."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def target_for(stack: str, cloud: bool = False, writes: bool = False, confirm_protected: bool = False, service: str = "dynamodb") -> Any:
+    """Resolve (and, for tasks that change data, announce) where requests go."""
+    from ops.target import resolve_target
+
+    target = resolve_target(stack, cloud=cloud, writes=writes, confirm_protected=confirm_protected)
+    if writes:
+        note(target.describe(service))
+    return target
+
+
+def comma_separated(values: Iterable[str]) -> list[str]:
+    """A repeatable flag's values, each of which may also be 'a,b' (the older spelling of a list)."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
