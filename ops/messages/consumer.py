@@ -31,7 +31,7 @@ from typing import Any
 from ops.aws import error_code
 from ops.errors import ConfigError
 from ops.messages.fanout import MoveResult, move_group_rows
-from ops.messages.model import MSG_PREFIX
+from ops.messages.model import MSG_PREFIX, instant
 
 TABLE_ENV = "TABLE_NAME"
 INDEX_ENV = "GSI_NAME"
@@ -84,8 +84,15 @@ class StreamRecord:
 
     @property
     def is_new_message(self) -> bool:
-        # a removed message or group row needs nothing; our own group-row writes are not messages
-        return self.event_name in ("INSERT", "MODIFY") and self.pk.startswith(MSG_PREFIX)
+        # a removed message or group row needs nothing; our own group-row writes are not messages,
+        # and neither is an item of a message partition whose sort key is no time (not our model's)
+        if self.event_name not in ("INSERT", "MODIFY") or not self.pk.startswith(MSG_PREFIX):
+            return False
+        try:
+            instant(self.sk)
+        except ValueError:
+            return False
+        return True
 
     @property
     def group(self) -> str:
@@ -122,8 +129,6 @@ def handle_record(client: Any, table: str, index: str, record: StreamRecord) -> 
     """
     if not record.is_new_message:
         return None
-    if not record.sk:
-        raise ValueError("record has no sort key (created_at) in its Keys")
     text = (record.new_image.get("message") or {}).get("S")
     if text is None:
         # the stream is declared NEW_IMAGE; anything else is a misconfiguration that must reach
