@@ -63,6 +63,13 @@ HELP: dict[str, str] = {
     "into_group": "or the uuid of an existing group the sender belongs to",
     "no_process": "on a twin, leave the stream unprocessed (the group rows move on the next ddb.stream-process)",
     "follow": "keep polling for new records (every second) until Ctrl-C",
+    # ddb.doctor / ddb.migrate / ddb.dead-letters / ddb.redrive
+    "fix": "repair what loses no message (extra and lagging group rows, missing pair entries); shows what it changes first",
+    "doctor_json": "print the whole report as one JSON object",
+    "scan_segments": "parallel scan segments, 1 to 64 (default 4)",
+    "migration": "which migration: pair-index (a pair entry for every pair that has a group)",
+    "dry_run_migrate": "count what would change, write nothing (needs no --confirm-protected)",
+    "restart": "start over instead of resuming an interrupted run",
     # cognito / rds
     "dry_run": "compute and print the report, write nothing (needs no --confirm-protected)",
     "ip": "the one IPv4 host to allow (a.b.c.d or a.b.c.d/32); default: $GITPOD_IP, else $CRUDDUR_MY_IP",

@@ -1,29 +1,64 @@
 """Conversations by handle: the users from PostgreSQL, their messages in DynamoDB.
 
-Sending also runs, on a twin, the stream consumer's work right after (in the cloud the
-Lambda does that part). Not part of the Lambda package (it needs ``ops.db`` and ``ops.target``).
+On a twin, sending also reports what became of the group rows: moved by the twin's stream
+worker (``local.up`` starts it), or by one stream pass here when no worker runs (in the cloud
+the Lambda does that part). Not part of the Lambda package (it needs ``ops.db`` and ``ops.target``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ops.db import connect, users_by_handle
-from ops.errors import ConfigError, NotFoundError
+from ops.errors import ConfigError, NotFoundError, OpsError
 from ops.local.streams import StreamCounts, checkpoint_file, process_stream
-from ops.messages.model import GSI_NAME, GroupRow, Message
+from ops.messages.model import GSI_NAME, GroupRow, Message, instant, instant_or_never
 from ops.messages.paging import Page
 from ops.messages.pairs import find_group
-from ops.messages.read import get_conversation, list_conversations
+from ops.messages.read import get_conversation, group_rows, list_conversations
 from ops.messages.send import SendResult, check_message_text, send_message
 from ops.target import Target
+
+ROWS_WAIT_SECONDS = 5.0  # the twin's stream worker polls every 0.2 s; a pass moves a few hundred records a second
 
 
 @dataclass(frozen=True)
 class Sent:
     send: SendResult
-    stream: StreamCounts | None  # None in the cloud (the Lambda moves the rows) or when not asked
+    stream: StreamCounts | None = None  # an inline stream pass (a twin without its stream worker)
+    rows: str | None = None  # what became of the group rows, when nothing else says it
+
+
+def _rows_at(client: Any, table: str, group: str, created_at: str, index: str) -> bool:
+    at = instant(created_at)
+    rows = group_rows(client, table, group, index)
+    return len(rows) >= 2 and all(instant_or_never(r.last_reply_at) >= at for r in rows)
+
+
+def _follow_up(target: Target, client: Any, result: SendResult, index: str) -> Sent:
+    """The group rows after a send on a twin: moved by the twin's stream worker, or by one pass here.
+
+    Never raises: the message is stored, and a caller that retried a failed send would store it twice.
+    """
+    from ops.local.twin import stream_worker_running
+
+    table = target.stack.table_name
+    try:
+        if stream_worker_running(target.stack.name):
+            deadline = time.monotonic() + ROWS_WAIT_SECONDS
+            started = time.monotonic()
+            while time.monotonic() < deadline:
+                if _rows_at(client, table, result.group_uuid, result.message.created_at, index):
+                    return Sent(result, rows=f"group rows moved by the twin's stream consumer in {time.monotonic() - started:.1f}s")
+                time.sleep(0.1)
+            return Sent(result, rows=f"the twin's stream consumer has not moved the group rows within {ROWS_WAIT_SECONDS:.0f}s: see `invoke local.status` and its log")
+        counts = process_stream(target.client("dynamodbstreams"), client, table, index, checkpoint_file(target.stack.name))
+        return Sent(result, stream=counts)
+    except OpsError as err:
+        return Sent(result, rows=f"the message is stored, but the group rows were not moved: {err} (run `invoke ddb.stream-process`)")
 
 
 def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = None, group_uuid: str | None = None, process: bool = True, index: str = GSI_NAME) -> Sent:
@@ -36,12 +71,10 @@ def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = 
     with connect(target) as conn:
         users = users_by_handle(conn, [h for h in (sender, to) if h])
     client = target.client("dynamodb")
-    table = target.stack.table_name
-    result = send_message(client, table, users[sender].person(), text, receiver=users[to].person() if to else None, group_uuid=group_uuid, index=index)
-    stream = None
-    if process and not target.cloud:
-        stream = process_stream(target.client("dynamodbstreams"), client, table, index, checkpoint_file(target.stack.name))
-    return Sent(result, stream)
+    result = send_message(client, target.stack.table_name, users[sender].person(), text, receiver=users[to].person() if to else None, group_uuid=group_uuid, index=index)
+    if target.cloud or not process:
+        return Sent(result)  # in the cloud the Lambda moves the rows
+    return _follow_up(target, client, result, index)
 
 
 def _participants(handles: Iterable[str]) -> list[str]:

@@ -181,3 +181,22 @@ def record_summary(record: dict[str, Any]) -> dict[str, str]:
     """What a listing shows of a record: event, group and message key, never the text."""
     parsed = StreamRecord.parse(record)
     return {"event": parsed.event_name, "seq": parsed.sequence_number, "pk": parsed.pk, "sk": parsed.sk}
+
+
+def _queue(target: Any) -> str:
+    from ops.outputs import STREAM_DLQ_URL, output
+
+    return str(output(target, STREAM_DLQ_URL))
+
+
+def list_target(target: Any) -> tuple[list[DeadLetter], int]:
+    """ddb.dead-letters: the stack's pointers with the records they name; and how many foreign messages."""
+    letters, foreign = peek(target.client("sqs"), _queue(target))
+    return describe(target.client("dynamodbstreams"), letters), foreign
+
+
+def redrive_target(target: Any) -> RedriveResult:
+    """ddb.redrive: every pointed-to record through the consumer again."""
+    from ops.messages.model import GSI_NAME
+
+    return redrive(target.client("sqs"), _queue(target), target.client("dynamodbstreams"), target.client("dynamodb"), target.stack.table_name, GSI_NAME)

@@ -178,8 +178,10 @@ def _judge(c: _Collector) -> Examination:
         for absent in sorted(named - set(owners)):
             missing_row.append({"group": group, "participant": absent})
         if facts.newest_at is not None:
-            behind = {r.owner_uuid for r in facts.rows if instant_or_never(r.last_reply_at) < facts.newest_at}
-            for owner in sorted(behind):
+            latest: dict[str, datetime] = {}  # each participant's newest row: older extra rows are "extra", not "lagging"
+            for r in facts.rows:
+                latest[r.owner_uuid] = max(latest.get(r.owner_uuid, NEVER), instant_or_never(r.last_reply_at))
+            for owner in sorted(o for o, at in latest.items() if at < facts.newest_at):
                 lagging.append({"group": group, "owner": owner, "newest": facts.newest_sk})
         for r in facts.rows:
             if r.owner_uuid != r.user_uuid:
@@ -269,3 +271,38 @@ def apply(client: Any, table: str, todo: Iterable[Repair], index: str = GSI_NAME
             if on_progress is not None:
                 on_progress(1)
     return done
+
+
+@dataclass
+class Checkup:
+    """What ``ddb.doctor`` did on a stack: the first pass, the repairs made (with --fix) and the pass after them."""
+
+    first: Examination
+    repairs: list[Repair] = field(default_factory=list)
+    applied: Counter[str] = field(default_factory=Counter)
+    after: Examination | None = None
+
+    @property
+    def final(self) -> Examination:
+        return self.after or self.first
+
+
+def check_target(target: Any, *, fix: bool = False, segments: int = 4, progress: Callable[[int], Callable[[int], None]] | None = None,
+                 before_repairs: Callable[[list[Repair]], None] | None = None) -> Checkup:
+    """ddb.doctor on a stack: examine; with ``fix``, say what will change (``before_repairs``), repair, examine again."""
+    from ops.ddb import require_table
+
+    client = target.client("dynamodb", max_pool_connections=max(10, segments))
+    table = target.stack.table_name
+    estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
+    first = examine(client, table, segments=segments, on_progress=progress(estimate) if progress else None)
+    checkup = Checkup(first)
+    if not fix:
+        return checkup
+    checkup.repairs = repairs(first)
+    if before_repairs is not None:
+        before_repairs(checkup.repairs)
+    if checkup.repairs:
+        checkup.applied = apply(client, table, checkup.repairs)
+        checkup.after = examine(client, table, segments=segments)
+    return checkup

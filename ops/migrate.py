@@ -101,7 +101,7 @@ def _load_state(path: Path, name: str, table: str, segments: int) -> dict[str, A
 
 
 def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_run: bool = False, restart: bool = False, segments: int = 4,
-        on_progress: Callable[[int], None] | None = None) -> MigrationResult:
+        page_size: int | None = None, on_progress: Callable[[int], None] | None = None) -> MigrationResult:
     """Run migration ``name`` over ``table``; resumes an interrupted run unless ``restart``."""
     if name not in MIGRATIONS:
         raise ConfigError(f"unknown migration {name!r}: the migrations are {', '.join(MIGRATIONS)}")
@@ -123,7 +123,7 @@ def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_
         seg = progress["segments"].get(str(n), {})
         if seg.get("done"):
             return
-        request: dict[str, Any] = {"TableName": table, "Segment": n, "TotalSegments": segments}
+        request: dict[str, Any] = {"TableName": table, "Segment": n, "TotalSegments": segments} | ({"Limit": page_size} if page_size else {})
         if seg.get("next"):
             request["ExclusiveStartKey"] = seg["next"]
         for page in pages(client, "scan", f"Scan {table}", not_found=missing_table(table), **request):
@@ -151,3 +151,16 @@ def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_
     if not dry_run:
         path.unlink(missing_ok=True)  # finished: the next run starts from the beginning and finds nothing to do
     return result
+
+
+def run_target(target: Any, name: str, *, dry_run: bool = False, restart: bool = False, segments: int = 4,
+               progress: Callable[[int], Callable[[int], None]] | None = None) -> MigrationResult:
+    """ddb.migrate on a stack; its resume state lives in the stack's state directory, apart for twin and cloud."""
+    from ops.ddb import require_table
+    from ops.target import stack_state_dir
+
+    client = target.client("dynamodb", max_pool_connections=max(10, segments))
+    table = target.stack.table_name
+    estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
+    return run(client, table, name, stack_state_dir(target.stack.name), "cloud" if target.cloud else "twin", dry_run=dry_run, restart=restart,
+               segments=segments, on_progress=progress(estimate) if progress else None)

@@ -159,8 +159,10 @@ def stream_line(counts: Any) -> str:
 
 def sent_lines(sent: Any) -> list[str]:
     """What ddb.send-message prints on stdout: the group, whether this message created it, the message."""
-    return [f"group {sent.send.group_uuid} " + ("created by this first message" if sent.send.created else "(existing)"),
-            f"message {sent.send.message.message_uuid} at {sent.send.message.created_at}"]
+    how = {"entry": " (existing, found by its pair entry)", "rows": " (existing, found by its group rows" + ("; pair entry added)" if sent.send.entry_added else ")")}
+    lines = [f"group {sent.send.group_uuid} " + ("created by this first message" if sent.send.created else how.get(sent.send.found_by or "", "(existing)")),
+             f"message {sent.send.message.message_uuid} at {sent.send.message.created_at}"]
+    return lines + ([sent.rows] if sent.rows else [])
 
 
 def setup_step_line(step: str, result: Any) -> str:
@@ -185,3 +187,60 @@ def seeded_line(seeded: Any) -> str:
     r = seeded.result
     return (f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({seeded.me.handle} <-> {seeded.other.handle}, group {r.group_uuid}) "
             f"in {r.batches} batches; verified: the group holds {r.messages_in_table} messages")
+
+
+# ---- the table's health, migrations, dead letters
+def doctor_report(checkup: Any, repairs: Sequence[Any] | None = None, as_json: bool = False) -> str:
+    """ddb.doctor's output: the repairs about to be made (``repairs``), or the whole checkup."""
+    if checkup is None:
+        return "\n".join(repair_lines(repairs or []))
+    if as_json:
+        return json.dumps({"first": checkup.first.to_dict(), "applied": dict(checkup.applied),
+                           "after": checkup.after.to_dict() if checkup.after else None, "clean": checkup.final.clean}, sort_keys=True)
+    lines = doctor_lines(checkup.first)
+    if checkup.after is not None:
+        lines += [applied_line(checkup.applied), "after the repairs:", *doctor_lines(checkup.after)]
+    return "\n".join(lines)
+
+
+def doctor_lines(ex: Any) -> list[str]:
+    """ddb.doctor's report: what was read, then one row per kind of finding with a few examples."""
+    head = f"read {ex.items} items: {ex.messages} messages, {ex.group_rows} group rows, {ex.pair_entries} pair entries, {ex.groups} groups"
+    if ex.clean:
+        return [head, "healthy: nothing breaks the access patterns"]
+    rows = [{"finding": f.title, "count": f.count, "fix": "--fix" if f.fixable else "by hand",
+             "example": shorten(" ".join(f"{k}={v}" for k, v in f.examples[0].items()), 90) if f.examples else "-"} for f in ex.findings]
+    return [head, table(rows)]
+
+
+def repair_lines(repairs: Sequence[Any], limit: int = 20) -> list[str]:
+    lines = [f"will change {len(repairs)} thing(s):" if repairs else "nothing can be repaired automatically"]
+    lines += [f"  {r.describe}" for r in repairs[:limit]]
+    if len(repairs) > limit:
+        lines.append(f"  … and {len(repairs) - limit} more")
+    return lines
+
+
+def applied_line(applied: Any) -> str:
+    return "repaired: " + (", ".join(f"{n} {action}" for action, n in sorted(applied.items())) or "nothing")
+
+
+def migration_line(result: Any) -> str:
+    did = ", ".join(f"{what}: {n}" for what, n in sorted(result.changed.items())) or "nothing to do"
+    mode = "dry run, nothing written; " if result.dry_run else ("resumed; " if result.resumed else "")
+    return f"migration {result.name}: {mode}scanned {result.scanned} items; {did}"
+
+
+def dead_letter_lines(letters: Sequence[Any], foreign: int) -> list[str]:
+    if not letters:
+        return ["(the dead-letter queue holds no stream records)"] + ([f"{foreign} other message(s) in the queue"] if foreign else [])
+    rows = []
+    for letter in letters:
+        keys = "; ".join(f"{r['dynamodb']['Keys']['pk']['S']} {r['dynamodb']['Keys']['sk']['S']}" for r in letter.records[:2]) if letter.records else "(trimmed from the stream)"
+        rows.append({"when": letter.timestamp, "why": letter.condition, "attempts": letter.attempts, "records": letter.batch_size, "shard": letter.shard_id[-12:], "first keys": keys})
+    return [table(rows)] + ([f"{foreign} other message(s) in the queue (not stream pointers)"] if foreign else [])
+
+
+def redrive_line(result: Any) -> str:
+    return (f"redrive: {result.redriven} pointer(s) done and removed ({result.records} records), {result.still_failing} still failing, "
+            f"{result.expired} past the stream's retention" + (f", {result.foreign} foreign message(s) left alone" if result.foreign else ""))

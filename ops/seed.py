@@ -14,9 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ops.aws import aws_errors
 from ops.ddb import batch_write, count_items, delete_keys, require_table
 from ops.errors import CloudError, InputError, NotFoundError
-from ops.messages.model import MSG_PREFIX, GroupRow, Message, Person, group_rows_for, group_uuid_for, iso, message_uuid_for
+from ops.messages.model import MSG_PREFIX, GroupRow, Message, Person, group_rows_for, group_uuid_for, instant, instant_or_never, iso, message_uuid_for, pair_entry_for
+from ops.messages.pairs import find_group, put_entry
 from ops.messages.read import group_rows
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "conversations"
@@ -90,8 +92,9 @@ class SeedItems:
     rows: tuple[GroupRow, GroupRow]
 
 
-def build(conv: Conversation, me: Person, other: Person, start: datetime | None = None) -> SeedItems:
-    group = group_uuid_for(me.uuid, other.uuid)
+def build(conv: Conversation, me: Person, other: Person, start: datetime | None = None, group: str | None = None) -> SeedItems:
+    """The items of a seeded conversation, in the pair's ``group`` (default: the id this suite derives for the pair)."""
+    group = group or group_uuid_for(me.uuid, other.uuid)
     t0 = start or conv.start
     people = {1: me, 2: other}
     messages = []
@@ -115,14 +118,14 @@ class SeedResult:
 
 
 def seed(client: Any, table: str, p: SeedItems, workers: int = 4, on_progress: Callable[[int], None] | None = None) -> SeedResult:
-    """Write the items and verify the table now holds every message and one row per participant."""
+    """Write the items and the pair entry; verify the table now holds every message and one row per participant."""
     existing = group_rows(client, table, p.group_uuid)
     rows: list[GroupRow] = []
     stale: list[GroupRow] = []
     for row in p.rows:
-        mine = sorted((r for r in existing if r.owner_uuid == row.owner_uuid), key=lambda r: r.last_reply_at)
+        mine = sorted((r for r in existing if r.owner_uuid == row.owner_uuid), key=lambda r: instant_or_never(r.last_reply_at))
         # a row already newer than the seed's last message (a later send) wins; older rows are replaced
-        keep = mine[-1] if mine and mine[-1].last_reply_at > row.last_reply_at else row
+        keep = mine[-1] if mine and instant_or_never(mine[-1].last_reply_at) > instant(row.last_reply_at) else row
         if keep is row:
             rows.append(row)
         stale.extend(r for r in mine if r.last_reply_at != keep.last_reply_at)
@@ -130,6 +133,10 @@ def seed(client: Any, table: str, p: SeedItems, workers: int = 4, on_progress: C
     stats = batch_write(client, table, _chain(items, (r.to_item() for r in rows)), workers=workers, on_progress=on_progress)
     if stale:
         delete_keys(client, table, [r.key() for r in stale])
+    first = p.rows[0]
+    a, b = Person(first.owner_uuid, "", ""), Person(first.user_uuid, "", "")
+    with aws_errors(f"PutItem pair entry on {table}"):  # the pair's one group: a later send finds it in one read
+        put_entry(client, table, pair_entry_for(p.group_uuid, a, b, p.messages[0].created_at))
     in_table = count_items(client, table, MSG_PREFIX + p.group_uuid)
     after = group_rows(client, table, p.group_uuid)
     owners = [r.owner_uuid for r in after]
@@ -180,10 +187,10 @@ def seed_target(
     target: Any, conv: Conversation, my_handle: str | None = None, other_handle: str | None = None, start: str | None = None,
     progress: Callable[[int], Callable[[int], None]] | None = None,
 ) -> SeededConversation:
-    """ddb.seed on a stack: the two people from its PostgreSQL, then ``plan`` and ``seed`` on its table.
+    """ddb.seed on a stack: the two people from its PostgreSQL, then ``build`` and ``seed`` on its table.
 
     ``progress(total)`` returns the callback that hears how many items each batch wrote (the
-    total is only known once the plan is made).
+    total is only known once the items are built).
     """
     from ops import db
 
@@ -191,6 +198,7 @@ def seed_target(
         me, other = people(conn, my_handle, other_handle)
     client = target.client("dynamodb", max_pool_connections=16)  # room for the batches in flight
     require_table(client, target.stack.table_name, target.stack.name)
-    p = build(conv, me, other, parse_start(start))
+    group = find_group(client, target.stack.table_name, me, other).group_uuid  # the pair's group, whoever made it
+    p = build(conv, me, other, parse_start(start), group=group)
     on_progress = progress(len(p.messages) + 2) if progress else None
     return SeededConversation(me, other, seed(client, target.stack.table_name, p, on_progress=on_progress))

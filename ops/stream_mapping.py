@@ -7,6 +7,8 @@ both read these, so a retry count or a name is never written twice.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ops.stacks import StackSettings
 
 # A poisoned record is retried this often before a pointer to it goes to the queue.
@@ -25,3 +27,21 @@ def function_name(stack: StackSettings) -> str:
 
 def dead_letter_queue_name(stack: StackSettings) -> str:
     return f"{function_name(stack)}-dlq"
+
+
+def matches_filter(record: dict[str, Any], pattern: dict[str, Any] | None = None) -> bool:
+    """Whether a stream record passes the mapping's filter (EventBridge-style: lists of values or ``{"prefix": …}``).
+
+    Only the pattern forms ``STREAM_FILTER`` uses are understood; Lambda drops records that do
+    not match before invoking the function, and so does the twin's stream worker.
+    """
+    pattern = STREAM_FILTER if pattern is None else pattern
+    for key, want in pattern.items():
+        have = record.get(key)
+        if isinstance(want, dict):
+            if not isinstance(have, dict) or not matches_filter(have, want):
+                return False
+            continue
+        if not any(have == w or (isinstance(w, dict) and isinstance(have, str) and have.startswith(w.get("prefix", "\0"))) for w in want):
+            return False
+    return True

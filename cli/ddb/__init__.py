@@ -106,4 +106,60 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
         raise Exit(f"error: {counts.failed} record(s) failed (their log lines are above); the next run retries them", code=1)
 
 
-ns = Collection("ddb", schema_load, list_tables, drop, scan, seed, send_message, stream_process, patterns.ns)
+@task(name="doctor", help=helps("stack", "cloud", "confirm_protected", "fix", json="doctor_json", segments="scan_segments"))
+@one_line_errors
+def doctor(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, fix: bool = False, json: bool = False, segments: int = 4) -> None:
+    """Check the stack's table in one pass for what breaks the access patterns; exit 1 when anything does."""
+    import sys
+    from functools import partial
+
+    from ops.doctor import check_target
+    from ops.render import Progress, doctor_report
+
+    target = target_for(stack, cloud, writes=fix, confirm_protected=confirm_protected)
+    checkup = check_target(target, fix=fix, segments=segments, progress=partial(Progress, stream=sys.stderr, label="items read"),
+                           before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)))
+    say(doctor_report(checkup, as_json=json))
+    if not checkup.final.clean:
+        raise Exit(code=1)
+
+
+@task(name="migrate", help=helps("stack", "cloud", "confirm_protected", "restart", name="migration", dry_run="dry_run_migrate", segments="scan_segments"))
+@one_line_errors
+def migrate(c: Context, name: str = "pair-index", stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, dry_run: bool = False,
+            restart: bool = False, segments: int = 4) -> None:
+    """Run a one-time migration of the stack's table: resumable, idempotent, with progress and counts."""
+    import sys
+    from functools import partial
+
+    from ops.migrate import run_target
+    from ops.render import Progress, migration_line
+
+    target = target_for(stack, cloud, writes=not dry_run, confirm_protected=confirm_protected)
+    say(migration_line(run_target(target, name, dry_run=dry_run, restart=restart, segments=segments, progress=partial(Progress, stream=sys.stderr, label="items scanned"))))
+
+
+@task(name="dead-letters", help=helps("stack", "cloud"))
+@one_line_errors
+def dead_letters(c: Context, stack: str = "dev", cloud: bool = False) -> None:
+    """List the stream consumer's dead-letter queue: which records it gave up on, and why (the queue keeps them)."""
+    from ops.dead_letters import list_target
+    from ops.render import dead_letter_lines
+
+    say("\n".join(dead_letter_lines(*list_target(target_for(stack, cloud)))))
+
+
+@task(name="redrive", help=helps("stack", "cloud", "confirm_protected"))
+@one_line_errors
+def redrive(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False) -> None:
+    """Send the dead-lettered records through the consumer again; remove the pointers that succeed."""
+    from ops.dead_letters import redrive_target
+    from ops.render import redrive_line
+
+    result = redrive_target(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected))
+    say(redrive_line(result))
+    if result.still_failing or result.expired:
+        raise Exit(code=1)
+
+
+ns = Collection("ddb", schema_load, list_tables, drop, scan, seed, send_message, stream_process, doctor, migrate, dead_letters, redrive, patterns.ns)

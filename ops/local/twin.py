@@ -99,6 +99,10 @@ def status(stack: StackSettings) -> TwinStatus:
             pid = None
             alive = _pg_answers(pg["url"])
         comps.append(ComponentStatus("postgres", pg["engine"], redact_url(pg["url"]), pid, alive, pg["engine"] == "embedded"))
+    worker = twin.get("stream_worker")
+    if worker:
+        alive = process_running(worker.get("pid"), WORKER_MODULE)
+        comps.append(ComponentStatus("stream consumer", "twin process", f"stream of {stack.table_name} → {worker.get('log')}", worker.get("pid"), alive, True))
     return TwinStatus(stack.name, str(stack_state_dir(stack.name)), comps)
 
 
@@ -131,6 +135,12 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
     current = status(stack)
     if current.running:
         return UpResult(current, already_running=True, restored=False)
+    down_now = [c.name for c in current.components if not c.running]
+    if down_now == ["stream consumer"]:  # the rest answers: start the consumer again, keep the data servers
+        twin = read_twin(stack.name) or {}
+        twin["stream_worker"] = _start_worker(stack, stack_state_dir(stack.name))
+        _write_twin(stack.name, twin)
+        return UpResult(status(stack), already_running=True, restored=False)
     if current.components:
         down(stack)  # a half-dead twin (crash, reboot): clear it and start clean
 
@@ -201,7 +211,49 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     target = resolve_target(stack.name)
     outputs = ensure_cloud_side(target, _read_outputs(stack.name))
     write_atomic(outputs_file(stack.name), json.dumps(outputs, indent=2, sort_keys=True))
+    twin["stream_worker"] = _start_worker(stack, state)
+    _write_twin(stack.name, twin)
     return UpResult(status(stack), already_running=False, restored=restored)
+
+
+WORKER_MODULE = "ops.local.stream_worker"
+
+
+def stream_worker_running(stack: str) -> bool:
+    """Whether the twin's stream worker (started by ``local.up``) is alive."""
+    worker = (read_twin(stack) or {}).get("stream_worker") or {}
+    return process_running(worker.get("pid"), WORKER_MODULE)
+
+
+def _start_worker(stack: StackSettings, state: Path) -> dict[str, Any]:
+    """The twin's event source mapping: a process that feeds the table's stream to the consumer."""
+    from ops import stream_mapping
+
+    log = state / "stream-worker.log"
+    argv = [sys.executable, "-m", WORKER_MODULE, "--stack", stack.name, "--batch-size", str(stack.stream_batch_size),
+            "--max-retry-attempts", str(stream_mapping.MAX_RETRY_ATTEMPTS), "--max-record-age", str(stream_mapping.MAX_RECORD_AGE_SECONDS),
+            "--function-name", stream_mapping.function_name(stack)]
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return {"pid": proc.pid, "log": str(log)}
+
+
+def _stop(pid: int, needle: str, what: str, seconds: float) -> None:
+    """SIGTERM a process we started and wait for it to go (reaping it when it is our child)."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while process_running(pid, needle) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reap it when we are its parent (tests)
+        except ChildProcessError:
+            pass
+    try:
+        os.waitpid(pid, os.WNOHANG)  # a zombie child has an empty cmdline: reap it too
+    except ChildProcessError:
+        pass
+    if process_running(pid, needle):
+        raise RefusedError(f"the {what} (pid {pid}) did not stop in {seconds:.0f}s")
 
 
 def _read_outputs(stack: str) -> dict[str, Any]:
@@ -219,22 +271,13 @@ def down(stack: StackSettings) -> list[str]:
     if not twin:
         return []
     stopped: list[str] = []
+    worker = twin.get("stream_worker")
+    if worker and process_running(worker.get("pid"), WORKER_MODULE):
+        _stop(worker["pid"], WORKER_MODULE, "stream consumer", 30)  # first: it finishes its pass while the AWS side still answers
+        stopped.append(f"stream consumer (pid {worker['pid']}, checkpoints kept)")
     aws = twin.get("aws")
     if aws and process_running(aws.get("pid"), "ops.local.motoserver"):
-        os.kill(aws["pid"], signal.SIGTERM)  # the server saves its snapshot, then exits
-        deadline = time.monotonic() + 120
-        while process_running(aws["pid"], "ops.local.motoserver") and time.monotonic() < deadline:
-            time.sleep(0.05)
-            try:
-                os.waitpid(aws["pid"], os.WNOHANG)  # reap it when we are its parent (tests)
-            except ChildProcessError:
-                pass
-        try:
-            os.waitpid(aws["pid"], os.WNOHANG)  # a zombie child has an empty cmdline: reap it too
-        except ChildProcessError:
-            pass
-        if process_running(aws["pid"], "ops.local.motoserver"):
-            raise RefusedError(f"the AWS endpoint (pid {aws['pid']}) did not stop in 120s; its snapshot may be incomplete")
+        _stop(aws["pid"], "ops.local.motoserver", "AWS endpoint (its snapshot may be incomplete)", 120)  # it saves its snapshot, then exits
         stopped.append(f"aws endpoint (pid {aws['pid']}, state saved)")
     ddb = twin.get("dynamodb")
     if ddb and ddb.get("container"):

@@ -1,0 +1,94 @@
+"""Fixtures of the twin-backed tests, on top of the session twin of tests/conftest.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from ops import db as dbops
+from ops import ddb as ddbops
+from ops.db import User
+from ops.messages.model import GSI_NAME
+from ops.table_spec import create_table_kwargs, table_spec
+from ops.target import LOCAL_CREDENTIALS, Target
+
+
+@pytest.fixture(scope="session")
+def streams(twin: Target) -> Any:
+    return twin.client("dynamodbstreams")
+
+
+@pytest.fixture
+def lambda_env(twin: Target, table: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The environment the Lambda gets from infra/stream_consumer.py, pointed at the twin."""
+    monkeypatch.setenv("TABLE_NAME", table)
+    monkeypatch.setenv("GSI_NAME", GSI_NAME)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", str(twin.endpoint("dynamodb")))
+    monkeypatch.setenv("AWS_REGION", twin.region)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_CREDENTIALS["aws_secret_access_key"])
+    return table
+
+
+@dataclass(frozen=True)
+class IsolatedMoto:
+    endpoint: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **LOCAL_CREDENTIALS)
+
+
+@pytest.fixture(scope="session")
+def isolated_moto() -> Iterator[IsolatedMoto]:
+    """An in-process moto server with DynamoDB's isolation (ops.local.moto_isolation), for the concurrency tests.
+
+    The twin's server runs without it unless ops.local.motoserver installs it, and plain moto
+    lets two concurrent transactions both pass a condition that DynamoDB lets only one pass.
+    """
+    from moto.server import ThreadedMotoServer
+
+    from ops.local.moto_isolation import serialise_dynamodb
+
+    serialise_dynamodb()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield IsolatedMoto(f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def isolated_table(isolated_moto: IsolatedMoto, twin: Target) -> Iterator[str]:
+    spec = dataclasses.replace(table_spec(twin.stack), name=f"test-{uuid.uuid4().hex[:10]}")
+    client = isolated_moto.client("dynamodb")
+    client.create_table(**create_table_kwargs(spec))
+    try:
+        yield spec.name
+    finally:
+        client.delete_table(TableName=spec.name)
+
+
+@pytest.fixture
+def stack_table(twin: Target, ddb: Any) -> Iterator[str]:
+    """The stack's own table (the tasks take no table name), created when missing and then removed."""
+    result = ddbops.schema_load(ddb, table_spec(twin.stack))
+    yield result.table
+    if result.created:
+        ddb.delete_table(TableName=result.table)
+
+
+@pytest.fixture
+def users(database: Target) -> dict[str, User]:
+    with dbops.connect(database) as conn:
+        return dbops.users_by_handle(conn, ["ada", "bram", "chidi", "dana"])

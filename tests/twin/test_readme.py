@@ -1,0 +1,72 @@
+"""The README's two commands: the main job runs end to end on a fresh twin, and CI runs the test command."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ops import seed
+from tests.support.helpers import REPO
+
+FIRST_BLOCKS = re.compile(r"```bash\n(.+?)\n```", re.S)
+
+
+def readme_commands() -> list[str]:
+    return FIRST_BLOCKS.findall((REPO / "README.md").read_text())[:2]
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    main, tests = readme_commands()
+    assert main == "bin/bootstrap && .venv/bin/invoke quickstart"
+    assert tests == "bin/bootstrap && .venv/bin/python -m pytest -q"
+    assert (REPO / "README.md").read_text().index(main) < 300, "the commands come first"
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    lines = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[-1] == readme_commands()[1]
+
+
+@pytest.mark.slow
+def test_main_command_runs_end_to_end_on_a_fresh_state_dir() -> None:
+    """`invoke quickstart` (the main command after bootstrap) in a subprocess, twice, on its own twin."""
+    state = tempfile.mkdtemp(prefix="cruddur-e2e-")
+    env = {**os.environ, "CRUDDUR_STATE_DIR": state, "CRUDDUR_LOCAL_PORT_OFFSET": os.environ["CRUDDUR_TEST_README_PORT_OFFSET"]}
+    invoke = [sys.executable, "-m", "invoke"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*invoke, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+    try:
+        first = run("quickstart")
+        assert first.returncode == 0, first.stderr
+        assert "twin of stack dev is up" in first.stdout
+        conversation = [text for _, text in seed.parse_conversation(seed.DEFAULT_CONVERSATION).lines]
+        shown = first.stdout.split("== ada <-> bram, newest page", 1)[1].strip().splitlines()
+        assert len(shown) == len(conversation)
+        for line, text in zip(shown, conversation, strict=False):
+            assert text[:40] in line, f"out of order: {line!r} should show {text!r}"
+        assert "== conversations of ada" in first.stdout and "bram" in first.stdout.split("== conversations of ada", 1)[1]
+
+        def item_count() -> int:
+            scan = run("ddb.scan", "--json")
+            assert scan.returncode == 0, scan.stderr
+            return len([json.loads(line) for line in scan.stdout.splitlines()])
+
+        count = item_count()
+        assert count == len(conversation) + 2
+        second = run("quickstart")
+        assert second.returncode == 0, second.stderr
+        assert "already running" in second.stdout
+        assert item_count() == count, "running the main command again must not duplicate items"
+    finally:
+        down = run("local.down")
+        assert down.returncode == 0, down.stderr
+    assert not list(Path(state).glob("*/twin.json"))

@@ -1,0 +1,126 @@
+"""The infra tasks as a user runs them, the architecture diagram, and the CI workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ops import outputs
+from ops.diagram import GRAPHVIZ_HINT, draw, references
+from ops.errors import ToolMissingError
+from ops.stacks import PROJECT_ROOT
+from tests.support.helpers import assert_one_line_error, run_invoke
+from tests.support.plans import planned
+
+WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "preview.yml"
+VENV_BIN = Path(sys.executable).parent
+
+
+def test_plan_json_is_the_whole_plan_and_parses() -> None:
+    proc = run_invoke("infra.plan", "--stack", "prod", "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["stack"] == "prod"
+    assert set(outputs.ALL) <= set(plan["outputs"])
+    assert {r["type"] for r in plan["resources"]} >= {"aws:dynamodb/table:Table", "aws:lambda/function:Function"}
+
+
+def test_plan_of_an_unknown_stack_is_one_line() -> None:
+    assert_one_line_error(run_invoke("infra.plan", "--stack", "staging", timeout=60), "unknown stack 'staging'")
+
+
+def test_preview_without_the_pulumi_cli_is_one_line_with_the_install_hint() -> None:
+    proc = run_invoke("infra.preview", "--stack", "dev", env={"PATH": str(VENV_BIN)}, timeout=60)
+    assert_one_line_error(proc, "pulumi CLI is not installed", "get.pulumi.com")
+
+
+def test_up_with_yes_on_a_protected_stack_needs_the_confirmation() -> None:
+    proc = run_invoke("infra.up", "--stack", "prod", "--yes", env={"PATH": str(VENV_BIN)}, timeout=60)
+    assert_one_line_error(proc, "protected", "--confirm-protected")
+
+
+def test_diagram_without_graphviz_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ToolMissingError, match="apt-get install graphviz"):
+        draw(planned("dev"), tmp_path / "arch.png")
+    assert "apt-get install graphviz" in GRAPHVIZ_HINT
+
+
+def test_diagram_edges_follow_the_references_in_the_plan() -> None:
+    edges = {(e.source.split("::")[-1], e.target.split("::")[-1]) for e in references(planned("dev"))}
+    assert ("messages", "stream-consumer-mapping") in edges  # the stream feeds the mapping
+    assert ("stream-consumer-function", "stream-consumer-mapping") in edges
+    assert ("stream-consumer-dlq", "stream-consumer-mapping") in edges  # failures are parked
+    assert ("identity-users", "identity-web-client") in edges
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (CI installs it)")
+def test_diagram_is_a_png_drawn_from_the_plan(tmp_path: Path) -> None:
+    written = draw(planned("dev"), tmp_path / "out" / "architecture-dev.png")
+    assert written == (tmp_path / "out" / "architecture-dev.png").resolve()
+    assert written.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+# ---------------------------------------------------------------- the CI workflow
+
+
+def test_workflow_is_a_valid_github_workflow() -> None:
+    proc = subprocess.run(
+        [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def _run_commands() -> list[str]:
+    """The project commands the workflow runs (invoke tasks, the test entry point, the install)."""
+    wanted = re.compile(r"^(invoke |bash \.ci/run|python -m pytest|pip install -r requirements\.txt)")
+    commands = []
+    for job in _workflow()["jobs"].values():
+        for step in job["steps"]:
+            for line in str(step.get("run", "")).splitlines():
+                if wanted.match(line.strip()):
+                    commands.append(line.strip())
+    return commands
+
+
+def test_workflow_runs_the_readme_commands() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    commands = _run_commands()
+    assert "invoke infra.plan --stack dev" in commands and "invoke infra.plan --stack prod" in commands
+    for command in commands:
+        assert command in readme, f"the workflow runs `{command}`, which the README does not document"
+
+
+def test_workflow_previews_both_stacks_with_the_pulumi_action() -> None:
+    jobs = _workflow()["jobs"]
+    preview = jobs["preview"]
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert preview["permissions"]["pull-requests"] == "write"
+    [pulumi] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert pulumi["with"]["command"] == "preview" and pulumi["with"]["comment-on-pr"] is True
+    assert "matrix.stack" in pulumi["with"]["stack-name"]
+    assert pulumi["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    [aws] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")]
+    assert aws["with"]["role-to-assume"].startswith("${{ secrets.")
+
+
+def test_workflow_only_triggers_on_pull_requests() -> None:
+    # PyYAML reads the bare key `on` as True.
+    triggers = _workflow().get(True) or _workflow().get("on")
+    assert set(triggers) == {"pull_request"}
