@@ -82,7 +82,9 @@ def local_up(c, stack="dev", engine="auto"):
     from ops.stacks import load_stack
 
     result = twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL"))
-    say(f"twin of stack {stack} " + ("is already running" if result.already_running else "is up" + (" (data restored)" if result.restored else "")))
+    say(f"twin of stack {stack} " + ("is already running" if result.already_running else "is up"))
+    if result.restore_note:
+        say(f"aws state: {result.restore_note}")
     say("\n".join(twin_lines(result.status)))
 
 
