@@ -359,6 +359,17 @@ SEND_HELP = {
 }
 
 
+def _stream_warnings(counts: Any) -> None:
+    for warning in counts.warnings:
+        note(f"warning: {warning}")
+
+
+def _stream_round(counts: Any) -> None:
+    _stream_warnings(counts)
+    if counts.records:
+        note(_stream_line(counts))
+
+
 def _stream_line(counts: Any) -> str:
     return (f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
             f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else ""))
@@ -375,6 +386,7 @@ def ddb_send_message(c, text, stack="dev", from_="", to="", group="", no_process
     say(f"group {sent.send.group_uuid} " + ("created by this first message" if sent.send.created else "(existing)"))
     say(f"message {sent.send.message.message_uuid} at {sent.send.message.created_at}")
     if sent.stream is not None:
+        _stream_warnings(sent.stream)
         (note if sent.stream.failed else say)(_stream_line(sent.stream))
 
 
@@ -391,7 +403,9 @@ def ddb_stream_process(c, stack="dev", follow=False, cloud=False):
         raise RefusedError("in the cloud the stream consumer Lambda processes the stream: this task runs it on a twin only (nothing was sent)")
     target = target_for(stack, writes=True)
     counts = process_stream(target.client("dynamodbstreams"), target.client("dynamodb"), target.stack.table_name, GSI_NAME, checkpoint_file(stack),
-                            follow=follow, on_round=(lambda r: r.records and note(_stream_line(r))) if follow else None)
+                            follow=follow, on_round=_stream_round if follow else None)
+    if not follow:
+        _stream_warnings(counts)  # with --follow each round's were shown as it ended
     say(_stream_line(counts))
     if counts.failed:
         raise Exit(f"error: {counts.failed} record(s) failed (their log lines are above); the next run retries them", code=1)

@@ -9,6 +9,13 @@ Checkpoints (the last processed sequence number of each shard) live in
 ``<state>/<stack>/stream-checkpoints.json`` and only move past records that were processed:
 a failed record is read again on the next run, which is what Lambda does with a record it
 reports as failed. Re-reading is harmless because the consumer never moves a group back.
+
+A checkpoint belongs to the stream it was taken on: it keeps the stream ARN (a re-created
+table has a new one) and, per shard, the checkpointed record's eventID. Before resuming, the
+record is read back at its sequence number; when it is missing (the checkpoint is past the
+shard's end: the twin's state is older than the checkpoint) or is another record (the
+sequence numbers were reused by a different history), the shard is read again from
+TRIM_HORIZON with a warning, never skipped silently.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +53,7 @@ class StreamCounts:
     rows_moved: int = 0
     rounds: int = 0
     interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)  # checkpoints found not to belong to the stream
 
     def add(self, other: StreamCounts) -> None:
         self.shards = other.shards  # the stream's current shard count, not a sum
@@ -54,6 +62,7 @@ class StreamCounts:
         self.failed += other.failed
         self.rows_moved += other.rows_moved
         self.rounds += other.rounds
+        self.warnings.extend(other.warnings)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -78,13 +87,23 @@ def save_checkpoints(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a crash mid-write never loses the previous checkpoints
 
 
-def _table_checkpoints(data: dict[str, Any], table: str, stream_arn: str) -> dict[str, str]:
-    """The shard checkpoints of a table's current stream; a new stream (table re-created) starts empty."""
+def _table_checkpoints(data: dict[str, Any], table: str, stream_arn: str) -> dict[str, Any]:
+    """The shard checkpoints of a table's current stream; a new stream (table re-created) starts empty.
+
+    A shard's checkpoint is ``{"seq": ..., "event_id": ...}`` (a bare sequence number in files
+    written before event ids were kept: still honoured, checked by sequence number alone).
+    """
     entry = data["tables"].get(table)
     if not entry or entry.get("stream_arn") != stream_arn:
         entry = {"stream_arn": stream_arn, "shards": {}}
         data["tables"][table] = entry
     return entry["shards"]
+
+
+def _checkpoint(value: Any) -> tuple[str | None, str | None]:
+    if isinstance(value, dict):
+        return value.get("seq"), value.get("event_id")
+    return (value if isinstance(value, str) else None), None
 
 
 # ---------------------------------------------------------------- reading the stream
@@ -144,20 +163,38 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return dict(record) | {"dynamodb": ddb, "eventSourceARN": stream_arn}
 
 
-def _iterator(streams_client: Any, stream_arn: str, shard_id: str, after: str | None) -> str | None:
-    if after:
+def _iterator(streams_client: Any, table: str, stream_arn: str, shard_id: str, checkpoint: Any, warnings: list[str]) -> str | None:
+    """Where to resume a shard: after its checkpoint when the checkpointed record is still the one there."""
+    seq, event_id = _checkpoint(checkpoint)
+    if seq:
+        problem = None
         try:
-            return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after).get("ShardIterator")
+            at = streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=seq).get("ShardIterator")
+            resp = streams_client.get_records(ShardIterator=at, Limit=1) if at else {}
+            first = (resp.get("Records") or [None])[0]
+            if first is None:
+                problem = "is past the shard's last record"
+            elif first["dynamodb"]["SequenceNumber"] != seq or (event_id and first.get("eventID") != event_id):
+                problem = "names another record than the one processed"
+            elif resp.get("NextShardIterator"):
+                return str(resp["NextShardIterator"])  # the record after the checkpoint
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "TrimmedDataAccessException":
+            code = err.response.get("Error", {}).get("Code")
+            if code == "TrimmedDataAccessException":
+                pass  # older than the stream's 24 h retention: read what is left, as Lambda does
+            elif code in ("ValidationException", "InvalidArgumentException", "ResourceNotFoundException"):
+                problem = f"is not in the stream ({code})"
+            else:
                 raise
-            # the checkpoint is older than the stream's 24 h retention: read what is left
+        if problem:
+            warnings.append(f"stream checkpoint of table {table!r}, shard {shard_id}, at sequence number {seq} {problem}: "
+                            "the twin's state is not the one it was taken on (restored or rewritten); reading the shard again from TRIM_HORIZON")
     return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON").get("ShardIterator")
 
 
-def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, stream_arn: str, shard_id: str, checkpoints: dict[str, str], save: Callable[[], None], counts: StreamCounts, batch_limit: int) -> bool:
+def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, stream_arn: str, shard_id: str, checkpoints: dict[str, Any], save: Callable[[], None], counts: StreamCounts, batch_limit: int) -> bool:
     """Process a shard from its checkpoint to its end; False when a record failed (the shard waits for it)."""
-    it = _iterator(streams_client, stream_arn, shard_id, checkpoints.get(shard_id))
+    it = _iterator(streams_client, table, stream_arn, shard_id, checkpoints.get(shard_id), counts.warnings)
     while it:
         resp = streams_client.get_records(ShardIterator=it, Limit=batch_limit)
         records = resp.get("Records", [])
@@ -173,9 +210,9 @@ def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, st
         for record, outcome in zip(records, outcomes, strict=True):
             if outcome.failed:
                 break
-            upto = record["dynamodb"]["SequenceNumber"]
+            upto = record
         if upto is not None:
-            checkpoints[shard_id] = upto
+            checkpoints[shard_id] = {"seq": upto["dynamodb"]["SequenceNumber"], "event_id": upto.get("eventID")}
             save()
         if any(o.failed for o in outcomes):
             return False
