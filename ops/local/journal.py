@@ -323,14 +323,16 @@ def install_determinism(services: tuple[str, ...]) -> None:
         mock_random.__class__ = RoutedRandom
 
         _real_utcnow = core_utils.utcnow
-        functions = {id(_real_utcnow): (_real_utcnow, _utcnow), id(uuid.uuid4): (uuid.uuid4, _uuid4)}
-        proxies = {id(time): (time, _TimeProxy()), id(os): (os, _OsProxy())}
+        everywhere = {id(_real_utcnow): (_real_utcnow, _utcnow)}
+        # only inside the persisted services: moto.core takes uuid4 for a backend's identity when
+        # a module is first imported, which may happen in the middle of any request
+        in_services = {id(uuid.uuid4): (uuid.uuid4, _uuid4), id(time): (time, _TimeProxy()), id(os): (os, _OsProxy())}
         for name, module in list(sys.modules.items()):
             if module is None or not (name == "moto" or name.startswith("moto.")):
                 continue
             in_service = any(name == p or name.startswith(p + ".") for p in packages)
             for attr, value in list(vars(module).items()):
-                hit = functions.get(id(value)) or (proxies.get(id(value)) if in_service else None)
+                hit = everywhere.get(id(value)) or (in_services.get(id(value)) if in_service else None)
                 if hit is not None and hit[0] is value:
                     setattr(module, attr, hit[1])
 
