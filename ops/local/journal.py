@@ -68,7 +68,9 @@ REPORT_FORMAT = 1
 ENV_ENABLED = "CRUDDUR_TWIN_JOURNAL"  # "0" turns journaling off (the cost measurement's baseline)
 ENV_FSYNC = "CRUDDUR_TWIN_JOURNAL_FSYNC"  # "1": fsync every record (survives a power loss, not only a crash)
 ENV_MAX_BYTES = "CRUDDUR_TWIN_JOURNAL_MAX_BYTES"  # compact once the active segment is this large
+ENV_MAX_ENTRIES = "CRUDDUR_TWIN_JOURNAL_MAX_ENTRIES"  # ... or holds this many writes (bounds the replay at start)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_ENTRIES = 5000  # a replay runs a few hundred writes a second: a restart stays within seconds
 
 # ---------------------------------------------------------------- paths and the restore report
 # (light: twin.py imports this module to read the report without importing moto)
@@ -457,6 +459,7 @@ class JournalWriter:
         self.path = segment_path(self.directory, first_seq)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.size = os.fstat(self._fd).st_size
+        self.count = 0  # records appended since this segment was opened
         if self.fsync:
             _fsync_dir(self.directory)  # the new file's name survives a power loss too
 
@@ -466,6 +469,7 @@ class JournalWriter:
             n = os.write(self._fd, data)
             data = data[n:]
             self.size += n
+        self.count += 1
         if self.fsync:
             os.fsync(self._fd)
 
@@ -693,15 +697,21 @@ class Settings:
     enabled: bool = True
     fsync: bool = False
     max_bytes: int = DEFAULT_MAX_BYTES
+    max_entries: int = DEFAULT_MAX_ENTRIES
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ) if env is None else env
-        raw = env.get(ENV_MAX_BYTES, "")
+
+        def positive(name: str, default: int) -> int:
+            raw = env.get(name, "")
+            return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
         return cls(
             enabled=env.get(ENV_ENABLED, "1").lower() not in ("0", "off", "no", "false"),
             fsync=env.get(ENV_FSYNC, "0").lower() in ("1", "on", "yes", "true"),
-            max_bytes=int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_BYTES,
+            max_bytes=positive(ENV_MAX_BYTES, DEFAULT_MAX_BYTES),
+            max_entries=positive(ENV_MAX_ENTRIES, DEFAULT_MAX_ENTRIES),
         )
 
 
@@ -762,11 +772,14 @@ class DurableApp:
         self._writer: JournalWriter | None = None
         self._next_seq = 1
         self._closed = False
+        self._replay_apps: dict[Any, Any] = {}
         self.compactions = 0
 
     # ------------------------------------------------------------ serving
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not self.settings.enabled or self._writer is None:
+            return self.app(environ, start_response)  # plain moto
         body = _read_body(environ)
         try:
             backend_app = self.app.get_application(environ)
@@ -814,7 +827,7 @@ class DurableApp:
                 self.log.error("journal append failed (%s): answering 503 to %s %s", err, service, action)
                 return _plain("503 SERVICE UNAVAILABLE", f"the twin could not journal this write: {err}")
             self._next_seq += 1
-            compact = self._writer.size >= self.settings.max_bytes
+            compact = self._writer.size >= self.settings.max_bytes or self._writer.count >= self.settings.max_entries
         if compact:
             self._compact_due.set()
         return answer
@@ -887,7 +900,10 @@ class DurableApp:
         where = {"seq": meta.get("seq"), "service": meta.get("svc"), "action": meta.get("act")}
         try:
             environ = _replay_environ(meta["env"], rec.body)
-            backend_app = self.app.get_application(environ)  # outside the pinned draws, as when it was served
+            # outside the pinned draws, as when it was served; moto's routing is a sixth of a replay, so once per service
+            backend_app = self._replay_apps.get(meta.get("svc"))
+            if backend_app is None:
+                backend_app = self._replay_apps[meta.get("svc")] = self.app.get_application(environ)
             draws = _Draws(float(meta["t"]), random.Random(int(meta["seed"])), deque(meta.get("tape") or []), replaying=True)
             with _pinned(draws):
                 answer = call_app(backend_app, environ)
@@ -942,6 +958,7 @@ class DurableApp:
     def compact(self, final: bool = False) -> int:
         """Snapshot the state and drop the journal it covers; ``final`` also stops journaling. Returns the seq covered."""
         with self._compact_lock:
+            t0 = time.monotonic()
             with self._quiet():
                 covered = self._next_seq - 1
                 data = self._pickle(covered, datetime.now(UTC).isoformat())
@@ -954,12 +971,14 @@ class DurableApp:
                     old = self._writer.rotate(self._next_seq)  # later writes go to a segment the snapshot does not cover
                 else:
                     old = segments(self.directory)
+            held = time.monotonic() - t0
             # outside the lock: writes go on while the snapshot reaches the disk
             write_atomically(self.snapshot, data)
             for seg in old:
                 seg.unlink(missing_ok=True)
             self.compactions += 1
-            self.log.info("compacted: snapshot covers write %d (%d bytes); %d journal segment(s) removed", covered, len(data), len(old))
+            self.log.info("compacted: snapshot covers write %d (%d bytes; writes held %.3fs, %.3fs in all); %d journal segment(s) removed",
+                          covered, len(data), held, time.monotonic() - t0, len(old))
             return covered
 
     def close(self) -> int:

@@ -189,7 +189,7 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
         )
     twin["aws"] = {"engine": "moto", "pid": proc.pid, "port": stack.local_aws_port, "endpoint": f"http://127.0.0.1:{stack.local_aws_port}"}
     _write_twin(stack.name, twin)  # record before waiting: a failed start can still be cleaned up by down
-    _wait_port(stack.local_aws_port, 120, proc, log, "AWS endpoint (moto server)")  # replaying a long journal takes a while
+    _wait_port(stack.local_aws_port, 180, proc, log, "AWS endpoint (moto server)")  # replaying a long journal takes a while
     restore = journal.read_report(report)
     restored = journal.restored_anything(restore)
 
