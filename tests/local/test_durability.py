@@ -329,3 +329,25 @@ def test_a_checkpoint_written_before_event_ids_still_resumes(durable: DurableTwi
     counts = process_stream(streams, ddb, table, GSI_NAME, checkpoints)
 
     assert (counts.records, counts.warnings) == (0, [])
+
+
+def test_reads_are_not_journaled(durable: DurableTwin) -> None:
+    target = durable.target()
+    ddb, streams, cognito, ec2 = (target.client(s) for s in ("dynamodb", "dynamodbstreams", "cognito-idp", "ec2"))
+    table = durable.fresh_table(ddb)
+    ddb.put_item(TableName=table, Item=to_ddb({"pk": "a", "sk": "1"}))
+
+    def entries() -> int:
+        return sum(1 for seg in journal.segments(durable.journal) for _ in journal.SegmentReader(seg))
+
+    before = entries()
+    ddb.describe_table(TableName=table)
+    ddb.scan(TableName=table)
+    ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})
+    ddb.get_item(TableName=table, Key=to_ddb({"pk": "a", "sk": "1"}))
+    table_state(ddb, streams, table)  # DescribeStream, GetShardIterator, GetRecords
+    cognito.list_user_pools(MaxResults=10)
+    ec2.describe_security_groups()
+    assert entries() == before
+    ddb.delete_item(TableName=table, Key=to_ddb({"pk": "a", "sk": "1"}))
+    assert entries() == before + 1
