@@ -14,12 +14,10 @@ def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
     import os
 
     from ops.local import twin
-    from ops.render import twin_lines
+    from ops.render import up_lines
     from ops.stacks import load_stack
 
-    result = twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL"))
-    say(f"twin of stack {stack} " + ("is already running" if result.already_running else "is up" + (" (data restored)" if result.restored else "")))
-    say("\n".join(twin_lines(result.status)))
+    say("\n".join(up_lines(stack, twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL")))))
 
 
 @task(name="down", help=helps(stack="stack_or_all"))

@@ -7,12 +7,14 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, fsync: bool = False) -> None:
     """Replace ``path`` with ``data`` in one step: a crash or a concurrent writer never leaves half a file.
 
     The temporary file is unique to this call (two processes writing the same path at once each
     rename their own, and the last one wins whole), created with ``mode`` from the start so a
-    file meant to be private (0600) is never readable by others, not even for a moment.
+    file meant to be private (0600) is never readable by others, not even for a moment. With
+    ``fsync`` the data and the rename reach the disk before this returns, so what the new file
+    replaces (a journal it covers) may be deleted safely even across a power loss.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
@@ -21,7 +23,26 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if fsync:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new file in ``directory`` survive a power loss (where the system allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems do not sync directories; the rename is still atomic
+    finally:
+        os.close(fd)

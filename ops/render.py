@@ -42,6 +42,13 @@ def twin_lines(status: Any) -> list[str]:
     return [f"  {c.name:<40} {c.engine:<15} {c.endpoint}" + ("" if c.running else "  (not answering)") for c in status.components]
 
 
+def up_lines(stack: str, result: Any) -> list[str]:
+    """local.up's report: running or started, what the AWS side restored, and where each part answers."""
+    head = f"twin of stack {stack} " + ("is already running" if result.already_running else "is up")
+    note = [f"aws state: {result.restore_note}"] if getattr(result, "restore_note", "") else []
+    return [head, *note, *twin_lines(result.status)]
+
+
 def status_table(statuses: Sequence[Any]) -> str:
     rows = []
     for st in statuses:
@@ -152,9 +159,10 @@ def item_lines(items: Iterable[dict[str, Any]], message_width: int = 60) -> Iter
 
 
 def stream_line(counts: Any) -> str:
-    """One line for a run of the twin's stream consumer (ddb.send-message, ddb.stream-process)."""
-    return (f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
-            f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else ""))
+    """One line for a run of the twin's stream consumer (ddb.send-message, ddb.stream-process), after its warnings."""
+    warnings = [f"warning: {w}\n" for w in getattr(counts, "warnings", [])]
+    return "".join(warnings) + (f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
+                                f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else ""))
 
 
 def sent_lines(sent: Any) -> list[str]:

@@ -27,6 +27,7 @@ os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = str(TEST_PORT_BASE)
 os.environ.setdefault("CRUDDUR_TEST_README_PORT_OFFSET", str(TEST_PORT_BASE + 100))
 os.environ.setdefault("CRUDDUR_TEST_IDENTITY_PORT_OFFSET", str(TEST_PORT_BASE + 200))
 os.environ.setdefault("CRUDDUR_BENCH_PORT_OFFSET", str(TEST_PORT_BASE + 400))
+os.environ.setdefault("CRUDDUR_TEST_DURABILITY_PORT_OFFSET", str(TEST_PORT_BASE + 500))
 os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, never a developer's server
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 

@@ -18,7 +18,7 @@ import functools
 import threading
 from typing import Any
 
-_LOCK = threading.RLock()
+_LOCK: threading.RLock = threading.RLock()
 
 
 def _serialised(method: Any) -> Any:
@@ -41,3 +41,8 @@ def serialise_dynamodb() -> None:
     # Streams too: GetRecords must not read a shard half-way through a transaction or its rollback
     for handler in (DynamoHandler, DynamoDBStreamsHandler):
         handler.call_action = _serialised(handler.call_action)  # type: ignore[method-assign]
+
+
+def dynamodb_lock() -> threading.RLock:
+    """The lock DynamoDB requests hold: a snapshot taken under it sees no request half-way."""
+    return _LOCK

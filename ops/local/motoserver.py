@@ -1,16 +1,18 @@
 """Entry point of the twin's background AWS endpoint: ``python -m ops.local.motoserver``.
 
-moto keeps everything in memory, so a restart would lose a developer's seeded data. This
-process restores the services' state from a snapshot when it starts and writes a new one
-when it is asked to stop (SIGTERM/SIGINT, which is what ``local.down`` sends). Pickling the
-backends keeps ids exactly (user pool id, Cognito subs, security-group rule ids, stream
-records), which a re-creation through the API could not.
+moto keeps everything in memory, so a restart would lose a developer's data. This process
+pickles the persisted backends to a snapshot when it is asked to stop (SIGTERM/SIGINT, which
+is what ``local.down`` sends) and journals every write in between (``ops.local.journal``), so
+a crash (kill -9) loses nothing that was acknowledged. At start it restores the snapshot,
+replays the journal over it and writes ``aws-restore.json`` (what it found) before it listens.
+Pickling the backends and replaying with pinned randomness keep ids exactly (user pool id,
+Cognito subs, security-group rule ids, stream ARNs and records), which a re-creation through
+the API could not.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import os
 import pickle
@@ -18,85 +20,88 @@ import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ops.files import write_atomic
+from ops.local import journal
 
 # The services the twin persists; everything else a developer pokes at is throwaway.
 SERVICES = ("dynamodb", "dynamodbstreams", "cognito-idp", "ec2", "sqs", "kms")
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: the snapshot names the last journaled write it covers
+READABLE_FORMATS = (1, 2)
 
 
-def _moto_jwk() -> Any:
-    # Cognito pools hold an RSA key that moto loads from a bundled file; it does not pickle,
-    # so the snapshot stores a call that reloads the same file.
-    from joserfc import jwk
-    from moto.utilities.utils import load_resource
-
-    return jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
-
-
-def _private_key(pem: bytes) -> Any:
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    return load_pem_private_key(pem, password=None)
-
-
-def _condition() -> threading.Condition:
-    return threading.Condition(threading.RLock())
-
-
-class _Pickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
-        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-        from joserfc import jwk
-
-        if isinstance(obj, jwk.RSAKey):
-            return (_moto_jwk, ())
-        if isinstance(obj, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-            # KMS keys hold their key material as cryptography objects, which do not pickle: PEM does
-            return (_private_key, (obj.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),))
-        if isinstance(obj, threading.Condition):
-            return (_condition, ())  # an SQS queue's lock: a fresh one, no waiter survives a restart anyway
-        return NotImplemented
-
-
-def snapshot_bytes() -> bytes:
+def snapshot_bytes(journal_seq: int = 0, taken_at: str | None = None) -> bytes:
     import moto
     from moto.backends import get_backend
 
-    buf = io.BytesIO()
-    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(
-        {"format": SNAPSHOT_FORMAT, "moto": moto.__version__, "backends": {n: dict(get_backend(n)) for n in SERVICES}}  # type: ignore[arg-type]
+    return journal.state_dumps(
+        {
+            "format": SNAPSHOT_FORMAT,
+            "moto": moto.__version__,
+            "journal_seq": journal_seq,
+            "taken_at": taken_at or datetime.now(UTC).isoformat(),
+            "backends": {n: dict(get_backend(n)) for n in SERVICES},  # type: ignore[call-overload]
+        }
     )
-    return buf.getvalue()
 
 
-def save_snapshot(path: Path) -> None:
-    write_atomic(path, snapshot_bytes(), mode=0o600)  # a crash mid-write never leaves half a snapshot
+def save_snapshot(path: Path, journal_seq: int = 0) -> None:
+    write_atomic(path, snapshot_bytes(journal_seq), mode=0o600, fsync=True)  # a crash mid-write never leaves half a snapshot
 
 
-def restore_snapshot(path: Path, log: logging.Logger) -> bool:
+def restore_snapshot(path: Path, log: logging.Logger) -> tuple[journal.SnapshotInfo | None, str | None]:
+    """Load the snapshot into moto: (what it covers, None), (None, None) when there is none, (None, why) when unreadable."""
     import moto
     from moto.backends import get_backend
 
     if not path.exists():
-        return False
+        return None, None
     try:
         data = pickle.loads(path.read_bytes())
-        if data.get("format") != SNAPSHOT_FORMAT or data.get("moto") != moto.__version__:
+        if data.get("format") not in READABLE_FORMATS or data.get("moto") != moto.__version__:
             raise ValueError(f"snapshot from moto {data.get('moto')}, running {moto.__version__}")
         for name, accounts in data["backends"].items():
-            get_backend(name).update(accounts)  # type: ignore[arg-type]
+            get_backend(name).update(accounts)  # type: ignore[call-overload]
     except Exception as err:  # keep the unreadable file for the developer, start empty
         aside = path.with_suffix(f".unreadable-{int(time.time())}")
         os.replace(path, aside)
         log.error("could not restore %s (%s); kept it as %s and started empty", path, err, aside)
-        return False
+        return None, f"snapshot unreadable ({err}), kept as {aside.name}"
+    taken = data.get("taken_at") or datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
     log.info("restored state from %s", path)
-    return True
+    return journal.SnapshotInfo(taken, int(data.get("journal_seq", 0))), None
+
+
+def _fixed_hash_seed(argv: list[str] | None) -> None:
+    # replay must walk sets and dicts of strings in the order the first run did
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        args = sys.argv[1:] if argv is None else argv
+        os.execve(sys.executable, [sys.executable, "-m", "ops.local.motoserver", *args], {**os.environ, "PYTHONHASHSEED": "0"})
+
+
+def build(snapshot: Path, log: logging.Logger, settings: journal.Settings | None = None) -> journal.DurableApp:
+    """moto's WSGI application inside the journal, its state restored (tests call this in-process)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from ops.local.moto_isolation import dynamodb_lock, serialise_dynamodb
+
+    serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks
+    journal.install_determinism(SERVICES)
+    app = journal.DurableApp(
+        DomainDispatcherApplication(create_backend_app),
+        snapshot,
+        services=SERVICES,
+        take_snapshot=snapshot_bytes,
+        load_snapshot=lambda path: restore_snapshot(path, log),
+        settings=settings,
+        extra_locks=(dynamodb_lock(),),
+        log=log,
+    )
+    app.restore()
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,20 +110,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--snapshot", type=Path, required=True)
     args = parser.parse_args(argv)
+    _fixed_hash_seed(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the log
     log = logging.getLogger("twin")
 
-    restore_snapshot(args.snapshot, log)
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
 
-    from ops.local.moto_isolation import serialise_dynamodb
-
-    serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks
-
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
+    app = build(args.snapshot, log)
+    log.info("%s", journal.restore_summary(journal.read_report(journal.report_path(args.snapshot))))
+    server: Any = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    serving = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    serving.start()
+    app.start_compactor()
     log.info("serving on %s:%s (pid %s)", args.host, args.port, os.getpid())
 
     stop = threading.Event()
@@ -126,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
-    server.stop()
-    save_snapshot(args.snapshot)
-    log.info("state saved to %s; stopped", args.snapshot)
+    server.shutdown()
+    serving.join()
+    covered = app.close()  # a write still in flight gets a 503 rather than vanish
+    log.info("state saved to %s (covers write %d); journal emptied; stopped", args.snapshot, covered)
     return 0
 
 

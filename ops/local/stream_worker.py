@@ -25,6 +25,7 @@ from ops.errors import OpsError
 
 POLL_SECONDS = 0.2  # a message moves its group rows within about this long, as Lambda's polling does
 IDLE_SECONDS = 1.0  # while the table or the twin is not there yet
+READ_LIMIT = 1000  # records per GetRecords (the API's maximum); the consumer still gets them a batch at a time
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from ops.local.streams import RetryPolicy, checkpoint_file, process_once
     from ops.messages.model import GSI_NAME
     from ops.outputs import STREAM_DLQ_URL, output
+    from ops.stream_mapping import matches_filter
     from ops.target import resolve_target
 
     target = resolve_target(args.stack)
@@ -62,11 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                 dead_letters.send(sqs, queue, dead_letters.pointer_message(stream, shard, records, condition, attempts, args.function_name))
                 log.warning("dead-lettered %d record(s) of shard %s (%s)", len(records), shard, condition)
 
-            policy = RetryPolicy(args.max_retry_attempts, args.max_record_age, park)
+            policy = RetryPolicy(args.max_retry_attempts, args.max_record_age, park, record_filter=matches_filter, read_limit=READ_LIMIT)
             counts = process_once(clients["dynamodbstreams"], clients["dynamodb"], target.stack.table_name, GSI_NAME, checkpoint_file(args.stack), args.batch_size, policy)
             if waiting_since:
                 log.info("the stream is back (waited since %s)", waiting_since)
                 waiting_since = None
+            for warning in counts.warnings:
+                log.warning(warning)
             if counts.records or counts.dead_lettered:
                 log.info("pass: %d records, %d processed, %d failed, %d rows moved, %d dead-lettered",
                          counts.records, counts.processed, counts.failed, counts.rows_moved, counts.dead_lettered)

@@ -13,6 +13,13 @@ settings) a record that still fails after its retries, or is older than the maxi
 is sent to the dead-letter queue as a pointer (``ops.dead_letters``) and the shard moves on.
 Re-reading is harmless because the consumer never moves a group back. Every pass holds a lock,
 so the worker, ``ddb.stream-process`` and ``ddb.send-message`` never interleave on a shard.
+
+A checkpoint belongs to the stream it was taken on: it keeps the stream ARN (a re-created
+table has a new one) and, per shard, the checkpointed record's eventID. Before resuming, the
+record is read back at its sequence number; when it is missing (the checkpoint is past the
+shard's end: the twin's state is older than the checkpoint) or is another record (the
+sequence numbers were reused by a different history), the shard is read again from
+TRIM_HORIZON with a warning, never skipped silently.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +72,8 @@ class RetryPolicy:
     max_retry_attempts: int | None = None  # retries after the first attempt, as Lambda counts them
     max_record_age_seconds: int | None = None
     dead_letter: Callable[[str, str, list[dict[str, Any]], str, int], None] | None = None  # (stream, shard, records, condition, attempts)
+    record_filter: Callable[[dict[str, Any]], bool] | None = None  # the mapping's filter: records it drops never reach the consumer
+    read_limit: int = 0  # records per GetRecords when more than a batch (the twin's worker reads 1000: far fewer requests)
 
 
 @dataclass
@@ -77,6 +86,7 @@ class StreamCounts:
     dead_lettered: int = 0
     rounds: int = 0
     interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)  # checkpoints found not to belong to the stream
 
     def add(self, other: StreamCounts) -> None:
         self.shards = other.shards  # the stream's current shard count, not a sum
@@ -86,6 +96,7 @@ class StreamCounts:
         self.rows_moved += other.rows_moved
         self.dead_lettered += other.dead_lettered
         self.rounds += other.rounds
+        self.warnings.extend(other.warnings)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -108,13 +119,27 @@ def save_checkpoints(path: Path, data: dict[str, Any]) -> None:
 
 
 def _table_checkpoints(data: dict[str, Any], table: str, stream_arn: str) -> dict[str, Any]:
-    """A table's entry for its current stream (shard checkpoints, retry counts); a new stream starts empty."""
+    """A table's entry for its current stream (shard checkpoints, retry counts); a new stream starts empty.
+
+    A shard's checkpoint is ``{"seq": ..., "event_id": ...}`` (a bare sequence number in files
+    written before event ids were kept: still honoured, checked by sequence number alone).
+    """
     entry = data["tables"].get(table)
     if not entry or entry.get("stream_arn") != stream_arn:
         entry = {"stream_arn": stream_arn, "shards": {}}
         data["tables"][table] = entry
     entry.setdefault("attempts", {})
     return entry  # type: ignore[no-any-return]
+
+
+def _checkpoint(value: Any) -> tuple[str | None, str | None]:
+    if isinstance(value, dict):
+        return value.get("seq"), value.get("event_id")
+    return (value if isinstance(value, str) else None), None
+
+
+def _mark(record: dict[str, Any]) -> dict[str, Any]:
+    return {"seq": record["dynamodb"]["SequenceNumber"], "event_id": record.get("eventID")}
 
 
 # ---------------------------------------------------------------- reading the stream
@@ -161,14 +186,32 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return dict(record) | {"dynamodb": ddb, "eventSourceARN": stream_arn}
 
 
-def _iterator(streams_client: Any, stream_arn: str, shard_id: str, after: str | None) -> str | None:
-    if after:
+def _iterator(streams_client: Any, table: str, stream_arn: str, shard_id: str, checkpoint: Any, warnings: list[str]) -> str | None:
+    """Where to resume a shard: after its checkpoint when the checkpointed record is still the one there."""
+    seq, event_id = _checkpoint(checkpoint)
+    if seq:
+        problem = None
         try:
-            return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after).get("ShardIterator")
+            at = streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=seq).get("ShardIterator")
+            resp = streams_client.get_records(ShardIterator=at, Limit=1) if at else {}
+            first = (resp.get("Records") or [None])[0]
+            if first is None:
+                problem = "is past the shard's last record"
+            elif first["dynamodb"]["SequenceNumber"] != seq or (event_id and first.get("eventID") != event_id):
+                problem = "names another record than the one processed"
+            elif resp.get("NextShardIterator"):
+                return str(resp["NextShardIterator"])  # the record after the checkpoint
         except ClientError as err:
-            if error_code(err) != "TrimmedDataAccessException":
+            code = error_code(err)
+            if code == "TrimmedDataAccessException":
+                pass  # older than the stream's 24 h retention: read what is left, as Lambda does
+            elif code in ("ValidationException", "InvalidArgumentException", "ResourceNotFoundException"):
+                problem = f"is not in the stream ({code})"
+            else:
                 raise
-            # the checkpoint is older than the stream's 24 h retention: read what is left
+        if problem:
+            warnings.append(f"stream checkpoint of table {table!r}, shard {shard_id}, at sequence number {seq} {problem}: "
+                            "the twin's state is not the one it was taken on (restored or rewritten); reading the shard again from TRIM_HORIZON")
     return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON").get("ShardIterator")
 
 
@@ -182,59 +225,74 @@ def _too_old(record: dict[str, Any], policy: RetryPolicy) -> bool:
 
 def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, stream_arn: str, shard_id: str, entry: dict[str, Any],
                 save: Callable[[], None], counts: StreamCounts, batch_limit: int, policy: RetryPolicy) -> bool:
-    """Process a shard from its checkpoint to its end; False when a record failed (the shard waits for it)."""
+    """Process a shard from its checkpoint to its end; False when a record failed (the shard waits for it).
+
+    Records are read up to ``policy.read_limit`` at a time and handed to the consumer in batches
+    of ``batch_limit`` (the mapping's batch size); records the mapping's filter drops are passed
+    over without a call, as Lambda never invokes the function for them.
+    """
     checkpoints, attempts = entry["shards"], entry["attempts"]
-    it = _iterator(streams_client, stream_arn, shard_id, checkpoints.get(shard_id))
+    it = _iterator(streams_client, table, stream_arn, shard_id, checkpoints.get(shard_id), counts.warnings)
     while it:
-        resp = streams_client.get_records(ShardIterator=it, Limit=batch_limit)
+        resp = streams_client.get_records(ShardIterator=it, Limit=max(batch_limit, policy.read_limit))
         records = resp.get("Records", [])
         if not records:
             return True  # caught up (open shard) or read to its end (closed shard)
-        if policy.dead_letter is not None:
-            # records past the mapping's maximum age go to the on-failure destination unprocessed; a
-            # shard is in time order, so they are the batch's first records
-            expired = 0
-            while expired < len(records) and _too_old(records[expired], policy):
-                expired += 1
-            if expired:
-                policy.dead_letter(stream_arn, shard_id, records[:expired], "RecordAgeExceeded", 0)
-                counts.dead_lettered += expired
-                checkpoints[shard_id] = records[expired - 1]["dynamodb"]["SequenceNumber"]
-                records = records[expired:]
-                save()
-                if not records:
-                    it = resp.get("NextShardIterator")
-                    continue
-        outcomes = process_batch(ddb_client, table, index, [lambda_record(r, stream_arn) for r in records])
-        counts.records += len(records)
-        counts.failed += sum(o.failed for o in outcomes)
-        counts.processed += sum(not o.failed for o in outcomes)
-        counts.rows_moved += sum(o.result.moved for o in outcomes if o.result)
-        # the checkpoint moves only up to the record before the first failure, as Lambda's does
-        failed_at = next((i for i, o in enumerate(outcomes) if o.failed), None)
-        done = records if failed_at is None else records[:failed_at]
-        if done:
-            checkpoints[shard_id] = done[-1]["dynamodb"]["SequenceNumber"]
-        if failed_at is None:
-            attempts.pop(shard_id, None)
+        for start in range(0, len(records), batch_limit):
+            chunk = records[start : start + batch_limit]
+            outcome = _handle_chunk(ddb_client, table, index, stream_arn, shard_id, chunk, checkpoints, attempts, counts, policy)
             save()
+            if outcome == "blocked":
+                return False  # the next pass reads again from the failed record onward
+            if outcome == "parked":  # the rest of what was read comes again after the parked record
+                break
+        else:
             it = resp.get("NextShardIterator")
             continue
-        bad = records[failed_at]
-        seq = bad["dynamodb"]["SequenceNumber"]
-        tried = attempts.get(shard_id, {}).get("count", 0) + 1 if attempts.get(shard_id, {}).get("seq") == seq else 1
-        if policy.dead_letter is None or policy.max_retry_attempts is None or tried <= policy.max_retry_attempts:
-            attempts[shard_id] = {"seq": seq, "count": tried}
-            save()
-            return False  # the next pass reads again from this record onward
-        # retries used up: park a pointer to the record and move past it, as the mapping does
-        policy.dead_letter(stream_arn, shard_id, [bad], "RetryAttemptsExhausted", tried)
-        counts.dead_lettered += 1
-        checkpoints[shard_id] = seq
-        attempts.pop(shard_id, None)
-        save()
-        it = _iterator(streams_client, stream_arn, shard_id, seq)
+        it = _iterator(streams_client, table, stream_arn, shard_id, checkpoints.get(shard_id), counts.warnings)
     return True
+
+
+def _handle_chunk(ddb_client: Any, table: str, index: str, stream_arn: str, shard_id: str, chunk: list[dict[str, Any]], checkpoints: dict[str, Any],
+                  attempts: dict[str, Any], counts: StreamCounts, policy: RetryPolicy) -> str:
+    """One batch of a shard through the consumer: "done", "blocked" (a failure waits for a retry) or "parked" (dead-lettered)."""
+    if policy.dead_letter is not None:
+        # records past the mapping's maximum age go to the on-failure destination unprocessed; a
+        # shard is in time order, so they are the batch's first records
+        expired = 0
+        while expired < len(chunk) and _too_old(chunk[expired], policy):
+            expired += 1
+        if expired:
+            policy.dead_letter(stream_arn, shard_id, chunk[:expired], "RecordAgeExceeded", 0)
+            counts.dead_lettered += expired
+            checkpoints[shard_id] = _mark(chunk[expired - 1])
+            chunk = chunk[expired:]
+    wanted = [r for r in chunk if policy.record_filter is None or policy.record_filter(r)]
+    outcomes = process_batch(ddb_client, table, index, [lambda_record(r, stream_arn) for r in wanted]) if wanted else []
+    counts.records += len(chunk)
+    counts.failed += sum(o.failed for o in outcomes)
+    counts.processed += len(chunk) - sum(o.failed for o in outcomes)
+    counts.rows_moved += sum(o.result.moved for o in outcomes if o.result)
+    failed = {id(r) for r, o in zip(wanted, outcomes, strict=True) if o.failed}
+    # the checkpoint moves only up to the record before the first failure, as Lambda's does
+    bad = next((r for r in chunk if id(r) in failed), None)
+    done = chunk if bad is None else chunk[: chunk.index(bad)]
+    if done:
+        checkpoints[shard_id] = _mark(done[-1])
+    if bad is None:
+        attempts.pop(shard_id, None)
+        return "done"
+    seq = bad["dynamodb"]["SequenceNumber"]
+    tried = attempts.get(shard_id, {}).get("count", 0) + 1 if attempts.get(shard_id, {}).get("seq") == seq else 1
+    if policy.dead_letter is None or policy.max_retry_attempts is None or tried <= policy.max_retry_attempts:
+        attempts[shard_id] = {"seq": seq, "count": tried}
+        return "blocked"
+    # retries used up: park a pointer to the record and move past it, as the mapping does
+    policy.dead_letter(stream_arn, shard_id, [bad], "RetryAttemptsExhausted", tried)
+    counts.dead_lettered += 1
+    checkpoints[shard_id] = _mark(bad)
+    attempts.pop(shard_id, None)
+    return "parked"
 
 
 def process_once(streams_client: Any, ddb_client: Any, table: str, index: str, checkpoint_path: Path, batch_limit: int = BATCH_LIMIT,

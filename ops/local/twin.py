@@ -21,7 +21,7 @@ from typing import Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
 from ops.files import write_atomic
-from ops.local import postgres
+from ops.local import journal, postgres
 from ops.proc import running as process_running
 from ops.stacks import PROJECT_ROOT, StackSettings
 from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, redact_url, stack_state_dir, twin_file
@@ -56,6 +56,7 @@ class UpResult:
     status: TwinStatus
     already_running: bool
     restored: bool
+    restore_note: str = ""  # the AWS server's restore report in one line (ops.local.journal.restore_summary)
 
 
 def docker_answers(timeout: float = 3.0) -> bool:
@@ -166,7 +167,8 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
 def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
     snapshot = state / "aws-state.pickle"
-    restored = snapshot.exists()
+    report = journal.report_path(snapshot)
+    report.unlink(missing_ok=True)  # the server writes a fresh one before it listens
     log = state / "aws.log"
     with open(log, "ab") as logf:
         proc = subprocess.Popen(
@@ -175,7 +177,9 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
         )
     twin["aws"] = {"engine": "moto", "pid": proc.pid, "port": stack.local_aws_port, "endpoint": f"http://127.0.0.1:{stack.local_aws_port}"}
     _write_twin(stack.name, twin)  # record before waiting: a failed start can still be cleaned up by down
-    _wait_port(stack.local_aws_port, 30, proc, log, "AWS endpoint (moto server)")
+    _wait_port(stack.local_aws_port, 180, proc, log, "AWS endpoint (moto server)")  # replaying a long journal takes a while
+    restore = journal.read_report(report)
+    restored = journal.restored_anything(restore)
 
     if use_docker:
         name = f"cruddur-{stack.name}-dynamodb"
@@ -213,7 +217,7 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     write_atomic(outputs_file(stack.name), json.dumps(outputs, indent=2, sort_keys=True))
     twin["stream_worker"] = _start_worker(stack, state)
     _write_twin(stack.name, twin)
-    return UpResult(status(stack), already_running=False, restored=restored)
+    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore))
 
 
 WORKER_MODULE = "ops.local.stream_worker"

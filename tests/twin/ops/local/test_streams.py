@@ -45,7 +45,7 @@ def test_a_failed_record_is_not_checkpointed_and_the_next_run_retries_it(ddb: An
 
     assert (failed.failed, failed.rows_moved) == (1, 0)
     [saved] = json.loads(checkpoints.read_text())["tables"][table]["shards"].values()
-    assert int(saved) < int(reply["dynamodb"]["SequenceNumber"]), "the checkpoint stops before the failed record"
+    assert int(saved["seq"]) < int(reply["dynamodb"]["SequenceNumber"]), "the checkpoint stops before the failed record"
     retried = process_stream(streams, ddb, table, GSI_NAME, checkpoints)
     assert (retried.failed, retried.rows_moved) == (0, 2)
     assert_one_row_each_at_newest(ddb, table, group, (ada, bram))
