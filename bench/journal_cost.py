@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from ops.patterns import Message, to_ddb
 
 from ops import ddb as ddbops
 from ops.local import journal
+from ops.messages.model import Message
 from ops.stacks import PROJECT_ROOT, load_stack
 from ops.table_spec import create_table_kwargs, table_spec
 from ops.target import LOCAL_CREDENTIALS, port_open
@@ -69,7 +69,7 @@ def items(n: int) -> Iterator[dict[str, Any]]:
     for i in range(n):
         m = Message(group, (t0 + timedelta(seconds=i)).isoformat(timespec="microseconds"), str(uuid.uuid4()), f"message {i} " + "x" * 80,
                     "a0000000-0000-4000-8000-00000000000a", "Ada", "ada")
-        yield to_ddb(m.item())
+        yield m.to_item()
 
 
 def seed_rate(client: Any, n: int) -> float:

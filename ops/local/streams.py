@@ -356,3 +356,22 @@ def process_target_stream(target: Any, follow: bool = False, on_round: Callable[
     """ddb.stream-process on a twin: every shard of the stack's table stream, from the stack's checkpoints."""
     return process_stream(target.client("dynamodbstreams"), target.client("dynamodb"), target.stack.table_name, GSI_NAME, checkpoint_file(target.stack.name),
                           follow=follow, on_round=on_round)
+
+
+def backlog(streams_client: Any, ddb_client: Any, table: str, checkpoint_path: Path, cap: int = 1000) -> int:
+    """How many records of the table's stream no pass has taken yet (counted up to ``cap``); reads only."""
+    with aws_errors(f"reading the stream of table {table!r}", not_found=missing_table(table)):
+        stream_arn = latest_stream_arn(ddb_client, table)
+        entry = _table_checkpoints(load_checkpoints(checkpoint_path), table, stream_arn)
+        waiting = 0
+        for shard in list_shards(streams_client, stream_arn):
+            seq, _ = _checkpoint(entry["shards"].get(shard["ShardId"]))
+            kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": seq} if seq else {"ShardIteratorType": "TRIM_HORIZON"}
+            it = streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], **kind).get("ShardIterator")
+            while it and waiting < cap:
+                got = streams_client.get_records(ShardIterator=it, Limit=1000)
+                if not got.get("Records"):
+                    break
+                waiting += len(got["Records"])
+                it = got.get("NextShardIterator")
+    return min(waiting, cap)

@@ -129,8 +129,11 @@ def _refuse_busy(port: int, what: str, key: str, stack: str) -> None:
         raise ConfigError(f"port {port} for the {what} of stack {stack!r} is already in use by another program: stop it or change cruddur:{key} in Pulumi.{stack}.yaml")
 
 
-def up(stack: StackSettings, engine: str = "auto", database_url: str | None = None) -> UpResult:
-    """Start the twin (idempotent): returns ``already_running=True`` when it was up."""
+def up(stack: StackSettings, engine: str = "auto", database_url: str | None = None, stream_worker: bool = True) -> UpResult:
+    """Start the twin (idempotent): returns ``already_running=True`` when it was up.
+
+    ``stream_worker=False`` leaves the stream to whoever processes it by hand (tests that count records).
+    """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     current = status(stack)
@@ -158,13 +161,13 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
     try:
-        return _start(stack, state, use_docker, database_url)
+        return _start(stack, state, use_docker, database_url, stream_worker)
     except BaseException:
         down(stack)  # never leave half a twin running: a retry would find its ports taken
         raise
 
 
-def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None) -> UpResult:
+def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None, stream_worker: bool) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
     snapshot = state / "aws-state.pickle"
     report = journal.report_path(snapshot)
@@ -215,8 +218,9 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     target = resolve_target(stack.name)
     outputs = ensure_cloud_side(target, _read_outputs(stack.name))
     write_atomic(outputs_file(stack.name), json.dumps(outputs, indent=2, sort_keys=True))
-    twin["stream_worker"] = _start_worker(stack, state)
-    _write_twin(stack.name, twin)
+    if stream_worker:
+        twin["stream_worker"] = _start_worker(stack, state)
+        _write_twin(stack.name, twin)
     return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore))
 
 

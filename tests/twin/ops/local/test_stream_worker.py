@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from ops import dead_letters
-from ops.local.streams import RetryPolicy, process_once
+from ops.local.streams import RetryPolicy, backlog, checkpoint_file, process_once
 from ops.messages.model import GSI_NAME
 from ops.messages.read import list_conversations
 from ops.messages.send import send_message
@@ -33,9 +33,16 @@ def _wait(check: Any, seconds: float) -> float:
     raise AssertionError(f"not within {seconds}s")
 
 
+def _caught_up(twin: Target, ddb: Any, table: str) -> None:
+    """Wait until the worker has taken every record earlier tests wrote (thousands, some of them)."""
+    streams = twin.client("dynamodbstreams")
+    _wait(lambda: backlog(streams, ddb, table, checkpoint_file("dev")) == 0, 120.0)
+
+
 def test_a_message_put_by_a_plain_boto3_script_reaches_both_lists_within_3_seconds(twin: Target, ddb: Any, stack_table: str) -> None:
     ada, dana = person("ada"), person("dana")
     group = send_message(ddb, stack_table, ada, "hello", receiver=dana).group_uuid
+    _caught_up(twin, ddb, stack_table)
     text = f"from a script {uuid.uuid4().hex[:6]}"
     OriginalBackend(ddb, stack_table, offset_hours=0).create_message(group, dana, text)  # a put_item, nothing else
 

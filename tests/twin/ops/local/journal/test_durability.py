@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-from ops.patterns import GSI_NAME, Person, group_rows, send_message, to_ddb
 
 from ops import cognito as cognitoops
 from ops import db as dbops
@@ -25,9 +24,13 @@ from ops import seed as seedops
 from ops.local import journal
 from ops.local import twin as twinops
 from ops.local.streams import checkpoint_file, process_stream
+from ops.messages.model import GSI_NAME, Person
+from ops.messages.read import group_rows
+from ops.messages.send import send_message
 from ops.stacks import PROJECT_ROOT
 from ops.table_spec import table_spec
 from tests.support.durable import DurableTwin, all_items, table_state
+from tests.support.helpers import s_item
 
 
 def _identity_state(target: Any) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def test_kill_9_right_after_seed_sends_users_and_rule_move_loses_nothing(durable
         ada, bram = seedops.people(conn, "ada", "bram")
         chidi = dbops.users_by_handle(conn, ["chidi"])["chidi"].person()
     conversation = seedops.parse_conversation(PROJECT_ROOT / "fixtures" / "conversations" / "trail-running.txt")
-    seedops.seed(ddb, table, seedops.plan(conversation, ada, bram))
+    seedops.seed(ddb, table, seedops.build(conversation, ada, bram))
     checkpoints = checkpoint_file(durable.stack.name)
     process_stream(streams, ddb, table, GSI_NAME, checkpoints)
     send_message(ddb, table, ada, "one", receiver=bram)
@@ -111,10 +114,10 @@ def test_replay_reproduces_the_ids_of_every_persisted_service(durable: DurableTw
 
     # GIVEN writes to each service that hand out ids moto draws at random or from the clock
     table = durable.fresh_table(ddb)
-    ddb.put_item(TableName=table, Item=to_ddb({"pk": "a", "sk": "1", "message": "x"}))
-    ddb.update_item(TableName=table, Key=to_ddb({"pk": "a", "sk": "1"}), UpdateExpression="SET message = :m", ExpressionAttributeValues={":m": {"S": "y"}})
-    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": to_ddb({"pk": "b", "sk": str(i)})}} for i in range(3)])
-    ddb.delete_item(TableName=table, Key=to_ddb({"pk": "b", "sk": "0"}))
+    ddb.put_item(TableName=table, Item=s_item({"pk": "a", "sk": "1", "message": "x"}))
+    ddb.update_item(TableName=table, Key=s_item({"pk": "a", "sk": "1"}), UpdateExpression="SET message = :m", ExpressionAttributeValues={":m": {"S": "y"}})
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": s_item({"pk": "b", "sk": str(i)})}} for i in range(3)])
+    ddb.delete_item(TableName=table, Key=s_item({"pk": "b", "sk": "0"}))
 
     pool = cognito.create_user_pool(PoolName="durable-pool")["UserPool"]["Id"]
     client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="c", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
@@ -181,11 +184,11 @@ def test_a_torn_last_record_is_ignored_with_a_note_and_a_clean_stop_empties_the_
     target = durable.target()
     ddb = target.client("dynamodb")
     table = durable.fresh_table(ddb)
-    ddbops.batch_write(ddb, table, (to_ddb({"pk": f"MSG#{i}", "sk": "2026-01-01T00:00:00.000000+00:00"}) for i in range(40)))
+    ddbops.batch_write(ddb, table, (s_item({"pk": f"MSG#{i}", "sk": "2026-01-01T00:00:00.000000+00:00"}) for i in range(40)))
     durable.kill9()
     # GIVEN a crash in the middle of appending a record: its first half is in the file
     segment = journal.segments(durable.journal)[-1]
-    body = json.dumps({"TableName": table, "Item": to_ddb({"pk": "MSG#ghost", "sk": "x"})}).encode()
+    body = json.dumps({"TableName": table, "Item": s_item({"pk": "MSG#ghost", "sk": "x"})}).encode()
     record = journal.encode_record({"seq": 10**9, "t": 0, "seed": 0, "env": {}, "status": 200, "digest": ""}, body)
     with open(segment, "ab") as f:
         f.write(record[: len(record) // 2])
@@ -223,12 +226,12 @@ def test_compaction_under_concurrent_writes_keeps_every_write(durable: DurableTw
     # WHEN writers keep writing while it compacts again and again
     def writer(n: int) -> None:
         for i in range(150):
-            ddb.put_item(TableName=table, Item=to_ddb({"pk": f"W#{n}", "sk": f"{i:04d}", "message": "x" * 200}))
+            ddb.put_item(TableName=table, Item=s_item({"pk": f"W#{n}", "sk": f"{i:04d}", "message": "x" * 200}))
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
     for t in threads:
         t.start()
-    ddbops.batch_write(ddb, table, (to_ddb({"pk": f"B#{i % 7}", "sk": f"{i:05d}", "message": "y" * 200}) for i in range(1000)))
+    ddbops.batch_write(ddb, table, (s_item({"pk": f"B#{i % 7}", "sk": f"{i:05d}", "message": "y" * 200}) for i in range(1000)))
     for t in threads:
         t.join()
     expected = sorted({(f"W#{n}", f"{i:04d}") for n in range(3) for i in range(150)} | {(f"B#{i % 7}", f"{i:05d}") for i in range(1000)})
@@ -336,7 +339,7 @@ def test_reads_are_not_journaled(durable: DurableTwin) -> None:
     target = durable.target()
     ddb, streams, cognito, ec2 = (target.client(s) for s in ("dynamodb", "dynamodbstreams", "cognito-idp", "ec2"))
     table = durable.fresh_table(ddb)
-    ddb.put_item(TableName=table, Item=to_ddb({"pk": "a", "sk": "1"}))
+    ddb.put_item(TableName=table, Item=s_item({"pk": "a", "sk": "1"}))
 
     def entries() -> int:
         return sum(1 for seg in journal.segments(durable.journal) for _ in journal.SegmentReader(seg))
@@ -345,10 +348,46 @@ def test_reads_are_not_journaled(durable: DurableTwin) -> None:
     ddb.describe_table(TableName=table)
     ddb.scan(TableName=table)
     ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})
-    ddb.get_item(TableName=table, Key=to_ddb({"pk": "a", "sk": "1"}))
+    ddb.get_item(TableName=table, Key=s_item({"pk": "a", "sk": "1"}))
     table_state(ddb, streams, table)  # DescribeStream, GetShardIterator, GetRecords
     cognito.list_user_pools(MaxResults=10)
     ec2.describe_security_groups()
     assert entries() == before
-    ddb.delete_item(TableName=table, Key=to_ddb({"pk": "a", "sk": "1"}))
+    ddb.delete_item(TableName=table, Key=s_item({"pk": "a", "sk": "1"}))
     assert entries() == before + 1
+
+
+def test_after_a_kill_9_the_twins_stream_worker_resumes_and_the_next_message_moves_its_rows(durable: DurableTwin) -> None:
+    # GIVEN the twin as local.up starts it, stream worker included, and a conversation it has fanned out
+    durable.down()
+    durable.up(stream_worker=True)
+    target = durable.target()
+    ddb = target.client("dynamodb")
+    table = durable.stack.table_name
+    ddbops.schema_load(ddb, table_spec(durable.stack))
+    ada, bram = Person(str(uuid.uuid4()), "Ada", "ada-w"), Person(str(uuid.uuid4()), "Bram", "bram-w")
+    group = send_message(ddb, table, ada, "before", receiver=bram).group_uuid
+    send_message(ddb, table, bram, "reply before the crash", group_uuid=group)
+    _until(lambda: {r.message for r in group_rows(ddb, table, group)} == {"reply before the crash"})
+
+    # WHEN the AWS server dies and local.up starts the twin again
+    durable.kill9()
+    result = durable.up(stream_worker=True)
+
+    # THEN the worker is back on its checkpoints and moves the next message's rows; nothing was lost
+    _assert_clean_restore(result, durable.report())
+    assert any(c.name == "stream consumer" and c.running for c in result.status.components)
+    ddb = durable.target().client("dynamodb")
+    sent = send_message(ddb, table, ada, "after the crash", group_uuid=group)
+    _until(lambda: {r.last_reply_at for r in group_rows(ddb, table, group)} == {sent.message.created_at})
+    log = (durable.state / "stream-worker.log").read_text()
+    assert "reading the shard again" not in log, "the restored stream is the one the checkpoint was taken on"
+    durable.down()
+    durable.up()
+
+
+def _until(check: Any, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds}s"
+        time.sleep(0.1)
