@@ -565,7 +565,7 @@ def _journal_env(environ: dict[str, Any]) -> dict[str, Any]:
 def _replay_environ(env: dict[str, Any], body: bytes) -> dict[str, Any]:
     environ: dict[str, Any] = {
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "0", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "SCRIPT_NAME": "", "QUERY_STRING": "", "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+        "SCRIPT_NAME": "", "QUERY_STRING": "", "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
         "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
     }
     environ.update(env)

@@ -61,7 +61,7 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir() -> None:
             return len([json.loads(line) for line in scan.stdout.splitlines()])
 
         count = item_count()
-        assert count == len(conversation) + 2
+        assert count == len(conversation) + 3  # the messages, both group rows and the pair entry
         second = run("quickstart")
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stdout
