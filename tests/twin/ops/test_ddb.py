@@ -41,15 +41,16 @@ def test_schema_load_names_each_difference_of_an_existing_table(twin: Any, ddb: 
 
 
 def test_schema_load_drop_and_list_tasks(database: Any, ddb: Any) -> None:
+    name = database.stack.table_name  # the dev stack's own (cruddur-messages-dev), not prod's
     proc = run_invoke("ddb.schema-load")
     assert proc.returncode == 0, proc.stderr
-    assert "cruddur-messages" in run_invoke("ddb.list-tables").stdout.split()
+    assert name in run_invoke("ddb.list-tables").stdout.split()
     again = run_invoke("ddb.schema-load")
     assert again.returncode == 0 and "already exists" in again.stdout
     drop = run_invoke("ddb.drop")
-    assert drop.returncode == 0 and "deleting table cruddur-messages" in drop.stderr
-    assert "cruddur-messages" not in ddbops.list_tables(ddb)
-    assert_one_line_error(run_invoke("ddb.drop"), "table 'cruddur-messages' does not exist")
+    assert drop.returncode == 0 and f"deleting table {name}" in drop.stderr
+    assert name not in ddbops.list_tables(ddb)
+    assert_one_line_error(run_invoke("ddb.drop"), f"table '{name}' does not exist")
 
 
 def _items(n: int, prefix: str = "MSG#bulk") -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ def test_stacks_are_the_pulumi_stack_files() -> None:
 
 def test_stack_file_overrides_project_defaults_and_nothing_else() -> None:
     dev, prod = load_stack("dev"), load_stack("prod")
-    assert dev.table_name == prod.table_name == "cruddur-messages"  # the default from Pulumi.yaml
+    assert prod.table_name == "cruddur-messages"  # pinned: the name the existing application reads
+    assert dev.table_name == "cruddur-messages-dev"  # derived: Pulumi.yaml's default is empty
     assert (dev.billing_mode, prod.billing_mode) == ("PROVISIONED", "PAY_PER_REQUEST")
     assert (dev.protected, prod.protected) == (False, True)
     assert prod.database_url_env == "PROD_CONNECTION_URL" and dev.database_url_env == "CONNECTION_URL"
