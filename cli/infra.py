@@ -56,11 +56,21 @@ def outputs(c: Context, stack: str = "dev", json: bool = False) -> None:
 @task(name="plan", help=helps("stack", json="plan_json"))
 @one_line_errors
 def plan(c: Context, stack: str = "dev", json: bool = False) -> None:
-    """List every resource the program declares for a stack, evaluated offline (no CLI, credentials or network)."""
-    from ops.plan import describe, plan_stack
+    """List every resource the program declares for a stack, offline, and check the policies on it; exit 1 on a mandatory violation."""
+    import json as jsonlib
+    from dataclasses import asdict
+
+    from ops.plan import check_policies, describe, describe_policies, plan_stack
 
     stack_plan = plan_stack(stack)
-    say(stack_plan.to_json() if json else "\n".join(describe(stack_plan)))
+    violations = check_policies(stack_plan)
+    if json:
+        say(jsonlib.dumps(stack_plan.to_dict() | {"violations": [asdict(v) for v in violations]}, indent=2, sort_keys=True, default=str))
+    else:
+        say("\n".join(describe(stack_plan) + describe_policies(violations)))
+    mandatory = [v for v in violations if v.mandatory]
+    if mandatory:
+        raise Exit(f"error: stack {stack}: {len(mandatory)} mandatory policy violation(s), first: {mandatory[0].line()}", code=1)
 
 
 @task(name="diagram", help=helps("stack", "output"))

@@ -34,7 +34,7 @@ HELP: dict[str, str] = {
     "json": "print JSON lines instead of a table",
     "scan_json": "print JSON lines (one item per line) for piping",
     "outputs_json": "print the outputs as one JSON object",
-    "plan_json": "print every resource with all its inputs, options and tags as JSON",
+    "plan_json": "print every resource with all its inputs, options and tags, and the policy violations, as JSON",
     "bench_json": "print one JSON line per result row instead of the table",
     "full": "show whole last messages",
     "full_messages": "show whole messages, not the first line's worth",

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import ConfigError
+from ops.policy import RULES, Resource, Violation, context_for
+from ops.policy import evaluate as evaluate_rules
 from ops.stacks import PROJECT_ROOT, load_stack, stack_config
 
 PROGRAM_DIR = PROJECT_ROOT / "infra"
@@ -160,6 +162,22 @@ def name_collisions(plans: list[StackPlan]) -> list[str]:
                 scope, type_, name = key
                 found.append(f"{type_} {name!r} ({scope}) is declared by stack {other.split(':')[0]} and stack {plan.stack}")
     return found
+
+
+# ---------------------------------------------------------------- policies over the plan
+
+
+def check_policies(plan: StackPlan, root: Path | None = None) -> list[Violation]:
+    """``ops.policy``'s rules over every resource of the plan: the same functions the policy pack runs."""
+    resources = [Resource(r.type, r.name, r.inputs, r.protect) for r in plan.resources if r.custom]
+    return evaluate_rules(resources, context_for(plan.stack, root))
+
+
+def describe_policies(violations: list[Violation]) -> list[str]:
+    """The policy check as lines for a terminal, after the plan."""
+    mandatory = sum(v.mandatory for v in violations)
+    head = f"policies: {len(RULES)} rules, " + (f"{len(violations)} violation(s), {mandatory} mandatory" if violations else "no violations")
+    return [head, *(f"  {v.line()}" for v in violations)]
 
 
 def describe(plan: StackPlan) -> list[str]:

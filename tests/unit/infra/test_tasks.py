@@ -114,6 +114,9 @@ def test_workflow_previews_both_stacks_with_the_pulumi_action() -> None:
     assert preview["permissions"]["pull-requests"] == "write"
     [pulumi] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["comment-on-pr"] is True
+    # the same rules as the offline plan, through the policy pack that calls them
+    assert pulumi["with"]["policyPacks"].split() == ["policy"]
+    assert (PROJECT_ROOT / "policy" / "PulumiPolicy.yaml").exists() and (PROJECT_ROOT / "policy" / "__main__.py").exists()
     assert "matrix.stack" in pulumi["with"]["stack-name"]
     assert pulumi["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
     [aws] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")]
