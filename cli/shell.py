@@ -27,6 +27,7 @@ HELP: dict[str, str] = {
     "pulumi_stack": "stack name, one Pulumi.<stack>.yaml each (default: dev); the Pulumi stack of the same name",
     "cloud": "talk to the stack's cloud resources instead of its local twin",
     "cloud_refused": "refused: in the cloud the stream consumer Lambda processes the stream",
+    "cloud_compare": "compare the stack's cloud table with the spec and the program's protections; never creates it (that is `invoke infra.up`)",
     "confirm_protected": "required with --cloud to write to or delete from a protected stack",
     "confirm_protected_up": "required with --yes on a protected stack (prod)",
     "engine": "AWS endpoint: auto (dynamodb-local container when Docker answers, else embedded moto), moto or docker",

@@ -57,7 +57,7 @@ def test_wrong_stack_name_is_one_line_error() -> None:
     assert_one_line_error(run_invoke("db.setup", "--stack", "nosuch"), "unknown stack 'nosuch'", "dev, prod")
 
 
-@pytest.mark.parametrize("task", [["ddb.drop"], ["ddb.seed"], ["db.setup"], ["ddb.schema-load"]])
+@pytest.mark.parametrize("task", [["ddb.drop"], ["ddb.seed"], ["db.setup"]])
 def test_destructive_task_on_protected_cloud_is_refused_before_any_request(task: list[str]) -> None:
     # Every AWS request and the database URL point at a listener we own: a refused task must not connect to it.
     listener = socket.socket()
