@@ -95,3 +95,9 @@ def test_a_secure_value_in_a_stack_file_is_marked_and_never_read_by_a_task(tmp_p
     assert settings == load_stack("dev") and "cruddur:apiToken" not in settings.raw  # the tasks' view is unchanged
     plan = plan_stack("dev", root=tmp_path)  # the program still runs: the key arrives secret, undecrypted
     assert ciphertext not in plan.to_json() + "\n".join(describe(plan))
+
+    # a setting both read, made secret in the file: the tasks refuse it too, in one line, as the program does
+    (tmp_path / "Pulumi.dev.yaml").write_text(dev + f"  cruddur:tableName:\n    secure: {ciphertext}\n")
+    with pytest.raises(ConfigError, match=r"cruddur:tableName of stack 'dev' is set as a secret") as err:
+        load_stack("dev", tmp_path)
+    assert ciphertext not in str(err.value)
