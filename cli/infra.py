@@ -1,25 +1,29 @@
 """infra.*: the Pulumi program's stacks: offline plan and diagram, and the Pulumi CLI's preview, up and outputs.
 
 Only ``infra.plan`` and ``infra.diagram`` import the Pulumi SDK (inside the task); every other
-module of cli/ stays free of it.
+module of cli/ stays free of it. preview, up and outputs run the ``pulumi`` CLI with the whole
+environment (so ``PULUMI_BACKEND_URL``, ``PULUMI_ACCESS_TOKEN`` and AWS credentials reach it) and
+say on stderr which state backend that means.
 """
 
 from __future__ import annotations
 
 from invoke import Collection, Context, Exit
 
-from cli.shell import helps, one_line_errors, say, task
+from cli.shell import helps, note, one_line_errors, say, task
 
 
 @task(name="preview", help=helps("diff", stack="pulumi_stack"))
 @one_line_errors
 def preview(c: Context, stack: str = "dev", diff: bool = False) -> None:
     """Preview what `up` would change (needs the Pulumi CLI, `pulumi login` and AWS credentials)."""
-    from ops.outputs import run_pulumi
+    from ops.outputs import policy_pack, pulumi_cli, run_pulumi, state_backend
     from ops.stacks import PROJECT_ROOT, load_stack
 
     load_stack(stack)  # a typo is one line here, not Pulumi offering to create a new stack
-    code = run_pulumi("preview", "--stack", stack, *(["--diff"] if diff else []), cwd=PROJECT_ROOT)
+    pulumi_cli()  # no CLI: that is the one error line, before anything else is said
+    note(state_backend())
+    code = run_pulumi("preview", "--stack", stack, *policy_pack(), *(["--diff"] if diff else []), cwd=PROJECT_ROOT)
     if code:
         raise Exit(code=code)  # Pulumi has said why, on the terminal
 
@@ -29,12 +33,14 @@ def preview(c: Context, stack: str = "dev", diff: bool = False) -> None:
 def up(c: Context, stack: str = "dev", yes: bool = False, confirm_protected: bool = False) -> None:
     """Create or update the stack's cloud resources with `pulumi up`."""
     from ops.errors import RefusedError
-    from ops.outputs import run_pulumi
+    from ops.outputs import policy_pack, pulumi_cli, run_pulumi, state_backend
     from ops.stacks import PROJECT_ROOT, load_stack
 
     if load_stack(stack).protected and yes and not confirm_protected:
         raise RefusedError(f"stack {stack!r} is protected: --yes also needs --confirm-protected")
-    code = run_pulumi("up", "--stack", stack, *(["--yes"] if yes else []), cwd=PROJECT_ROOT)
+    pulumi_cli()  # no CLI: that is the one error line, before anything else is said
+    note(state_backend())
+    code = run_pulumi("up", "--stack", stack, *policy_pack(), *(["--yes"] if yes else []), cwd=PROJECT_ROOT)
     if code:
         raise Exit(code=code)  # Pulumi has said why, on the terminal
 
@@ -45,10 +51,12 @@ def outputs(c: Context, stack: str = "dev", json: bool = False) -> None:
     """Show the stack's outputs (table name and ARNs, user pool, RDS rule id…) from `pulumi stack output`."""
     import json as jsonlib
 
-    from ops.outputs import read_cloud_outputs
+    from ops.outputs import pulumi_cli, read_cloud_outputs, state_backend
     from ops.stacks import PROJECT_ROOT, load_stack
 
     load_stack(stack)
+    pulumi_cli()  # no CLI: that is the one error line, before anything else is said
+    note(state_backend())
     values = read_cloud_outputs(stack, PROJECT_ROOT)
     say(jsonlib.dumps(values, indent=2, sort_keys=True) if json else "\n".join(f"{k} = {v}" for k, v in sorted(values.items())))
 
@@ -56,11 +64,21 @@ def outputs(c: Context, stack: str = "dev", json: bool = False) -> None:
 @task(name="plan", help=helps("stack", json="plan_json"))
 @one_line_errors
 def plan(c: Context, stack: str = "dev", json: bool = False) -> None:
-    """List every resource the program declares for a stack, evaluated offline (no CLI, credentials or network)."""
-    from ops.plan import describe, plan_stack
+    """List every resource the program declares for a stack, offline, and check the policies on it; exit 1 on a mandatory violation."""
+    import json as jsonlib
+    from dataclasses import asdict
+
+    from ops.plan import check_policies, describe, describe_policies, plan_stack
 
     stack_plan = plan_stack(stack)
-    say(stack_plan.to_json() if json else "\n".join(describe(stack_plan)))
+    violations = check_policies(stack_plan)
+    if json:
+        say(jsonlib.dumps(stack_plan.to_dict() | {"violations": [asdict(v) for v in violations]}, indent=2, sort_keys=True, default=str))
+    else:
+        say("\n".join(describe(stack_plan) + describe_policies(violations)))
+    mandatory = [v for v in violations if v.mandatory]
+    if mandatory:
+        raise Exit(f"error: stack {stack}: {len(mandatory)} mandatory policy violation(s), first: {mandatory[0].line()}", code=1)
 
 
 @task(name="diagram", help=helps("stack", "output"))

@@ -15,18 +15,17 @@ if REPO_ROOT not in sys.path:
 
 import pulumi  # noqa: E402
 
+from infra.config import read_settings  # noqa: E402
 from infra.identity import Identity, IdentityArgs  # noqa: E402
 from infra.messages import MessagesTable, MessagesTableArgs  # noqa: E402
 from infra.provider import create_provider  # noqa: E402
 from infra.rds_access import RdsAccessArgs, create_rds_access  # noqa: E402
 from infra.stream_consumer import StreamConsumer, StreamConsumerArgs  # noqa: E402
 from ops import outputs, stream_mapping  # noqa: E402
-from ops.stacks import load_stack  # noqa: E402
 from ops.table_spec import GSI_NAME, table_spec  # noqa: E402
 
-# The same merge of Pulumi.yaml and Pulumi.<stack>.yaml that the invoke tasks use.
-settings = load_stack(pulumi.get_stack())
-prefix = f"{settings.project}-{settings.name}"
+# Through pulumi.Config (so `--secret` values arrive as secrets), parsed as the invoke tasks parse the files.
+settings = read_settings()
 provider = create_provider(settings)
 in_stack = pulumi.ResourceOptions(providers=[provider])
 
@@ -47,7 +46,7 @@ consumer = StreamConsumer(
     in_stack,
 )
 
-identity = Identity("identity", IdentityArgs(pool_name=f"{prefix}-users", protected=settings.protected), in_stack)
+identity = Identity("identity", IdentityArgs(pool_name=settings.physical_name("users"), protected=settings.protected), in_stack)
 
 rds_rule = create_rds_access(
     "rds-postgres-ingress",

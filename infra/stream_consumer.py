@@ -29,11 +29,22 @@ RUNTIME = "python3.12"
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_CHOICES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
-STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+# What Lambda's poller calls with the function's role to read a DynamoDB stream (AWS documents these four).
+LAMBDA_STREAM_POLLER_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
+# Actions left out on purpose, with the reason (tests/twin/infra/test_consumer_iam.py reads this).
+NOT_GRANTED = {
+    # ListStreams takes no resource: only `Resource: "*"` would allow it (a grant on the stream ARN
+    # does nothing), and the mapping hands the poller the stream's ARN, so it never lists streams.
+    "dynamodb:ListStreams": "takes no resource; the mapping names the stream",
+}
+STREAM_ACTIONS = [a for a in LAMBDA_STREAM_POLLER_ACTIONS if a not in NOT_GRANTED]
 INDEX_ACTIONS = ["dynamodb:Query"]
-# TransactWriteItems is authorised per item action, so these three are what the move needs.
-TABLE_ACTIONS = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+# TransactWriteItems is authorised per item: the move is a Delete and a Put (no ConditionCheck),
+# and extra rows are removed with DeleteItem. Nothing reads an item by key (the image has it all).
+TABLE_ACTIONS = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+# Lambda's runtime writes the function's logs with its role; the group itself is declared here.
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+# The mapping sends the on-failure pointer to the queue with the function's role.
 DLQ_ACTIONS = ["sqs:SendMessage"]
 
 

@@ -19,17 +19,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.aws import call, delay, error_code, items, pages, translate
 from ops.errors import CloudError, ConfigError, ConflictError, NotFoundError
-from ops.table_spec import TableSpec, create_table_kwargs, differences, shape, shape_of_description
+from ops.table_spec import Protections, TableSpec, create_table_kwargs, differences, shape, shape_of_description
 
 BATCH_LIMIT = 25  # AWS's BatchWriteItem maximum; moto accepts more, so we enforce it here
 RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"}
 
 
 def missing_table(table: str, stack: str | None = None) -> str:
-    """What to say when the messages table is not there."""
+    """What to say when the messages table is not there (a twin's is schema-loaded, a cloud one is Pulumi's)."""
     where = f" on stack {stack!r}" if stack else ""
     flag = f" --stack {stack}" if stack else ""
-    return f"table {table!r} does not exist{where}: run `invoke ddb.schema-load{flag}`"
+    return f"table {table!r} does not exist{where}: run `invoke ddb.schema-load{flag}` on a twin, `invoke infra.up{flag}` in the cloud"
 
 
 def describe(client: Any, table: str) -> dict[str, Any] | None:
@@ -64,6 +64,69 @@ def schema_load(client: Any, spec: TableSpec, wait_seconds: float = 120) -> Sche
     call(client.create_table, f"CreateTable {spec.name}", **create_table_kwargs(spec))
     _wait(lambda: (describe(client, spec.name) or {}).get("TableStatus") == "ACTIVE", wait_seconds, f"table {spec.name} to become ACTIVE")
     return SchemaResult(spec.name, created=True)
+
+
+# The parts `check_table` compares, in the order it reports them.
+SHAPE_PARTS = ("key schema", "attribute definitions", "indexes", "stream view type", "billing mode")
+PROTECTION_PARTS = ("point-in-time recovery", "deletion protection", "encryption")
+
+
+@dataclass
+class TableCheck:
+    """A live table compared with the spec and the program's protections; nothing was changed."""
+
+    table: str
+    differences: list[str]
+    unseen: list[str]  # parts these credentials may not read (AccessDenied): neither matching nor differing
+
+    @property
+    def compared(self) -> list[str]:
+        return [p for p in (*SHAPE_PARTS, *PROTECTION_PARTS) if p not in self.unseen]
+
+
+def _live_protections(client: Any, table: str, desc: dict[str, Any]) -> dict[str, Any]:
+    """Point-in-time recovery, deletion protection and encryption as the table has them; None where not visible."""
+    sse = desc.get("SSEDescription") or {}
+    found: dict[str, Any] = {
+        "deletion protection": desc.get("DeletionProtectionEnabled"),
+        # no SSEDescription: DynamoDB's default, a key AWS owns (no KMS key to audit or revoke)
+        "encryption": sse.get("SSEType", "KMS") if sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING") else "DEFAULT",
+    }
+    try:
+        backups = call(client.describe_continuous_backups, f"DescribeContinuousBackups {table}", TableName=table)["ContinuousBackupsDescription"]
+        found["point-in-time recovery"] = (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
+    except CloudError as err:
+        if error_code(err) != "AccessDeniedException":
+            raise
+        found["point-in-time recovery"] = None
+    return found
+
+
+def check_table(client: Any, spec: TableSpec, expected: Protections, stack: str) -> TableCheck:
+    """Compare the live table with the spec (keys, GSI, stream, billing) and the protections; create nothing.
+
+    A missing table is a NotFoundError: in the cloud the table is the Pulumi program's.
+    """
+    desc = describe(client, spec.name)
+    if desc is None:
+        raise NotFoundError(f"table {spec.name!r} of stack {stack!r} does not exist in the cloud: it belongs to the Pulumi program, "
+                            f"create it with `invoke infra.up --stack {stack}` (schema-load --cloud only compares)")
+    diffs = differences(shape(spec), shape_of_description(desc))
+    want = {"point-in-time recovery": expected.point_in_time_recovery, "deletion protection": expected.deletion_protection, "encryption": expected.encryption}
+    have = _live_protections(client, spec.name, desc)
+    unseen = []
+    for part in PROTECTION_PARTS:
+        if have[part] is None:
+            unseen.append(part)
+        elif have[part] != want[part]:
+            diffs.append(f"{part}: expected {_shown(want[part])}, found {_shown(have[part])}")
+    return TableCheck(spec.name, diffs, unseen)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return {"KMS": "KMS key", "DEFAULT": "AWS owned key (DynamoDB's default)"}.get(str(value), str(value))
 
 
 def _wait(done: Callable[[], bool], seconds: float, what: str) -> None:

@@ -9,14 +9,16 @@ needs to know which one it is talking to.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ops.errors import CloudError, NotFoundError, ToolMissingError
 from ops.stacks import PROJECT_ROOT
-from ops.target import Target, outputs_file
+from ops.target import Target, outputs_file, redact_url
 
 TABLE_NAME = "tableName"
 TABLE_ARN = "tableArn"
@@ -31,6 +33,28 @@ STREAM_DLQ_URL = "streamDeadLetterQueueUrl"
 ALL = (TABLE_NAME, TABLE_ARN, STREAM_ARN, USER_POOL_ID, USER_POOL_CLIENT_ID, RDS_SECURITY_GROUP_ID, RDS_RULE_ID, STREAM_FUNCTION_NAME, STREAM_DLQ_URL)
 
 PULUMI_INSTALL_HINT = "install the Pulumi CLI (curl -fsSL https://get.pulumi.com | sh) and run `pulumi login`"
+# Where the CLI keeps the stacks' state when set (s3://bucket?region=…, https://api.pulumi.com, file://…);
+# otherwise whatever `pulumi login` chose last. The tasks pass it (and every other variable) through.
+BACKEND_ENV = "PULUMI_BACKEND_URL"
+
+
+def state_backend(environ: Mapping[str, str] | None = None) -> str:
+    """One line saying which state backend the Pulumi CLI will use, as far as the environment tells."""
+    env = os.environ if environ is None else environ
+    url = (env.get(BACKEND_ENV) or "").strip()
+    if url:
+        return f"state backend: {redact_url(url)} (from ${BACKEND_ENV})"
+    return f"state backend: the one `pulumi login` chose (${BACKEND_ENV} is unset; `pulumi whoami -v` names it)"
+
+
+def policy_pack() -> list[str]:
+    """The flags that run policy/ (ops/policy.py's rules) on a preview or up, as CI does."""
+    return ["--policy-pack", str(PROJECT_ROOT / "policy")]
+
+
+def pulumi_env() -> dict[str, str]:
+    """The environment the CLI runs with: ours, whole (backend, access token, passphrase, AWS credentials)."""
+    return dict(os.environ)
 
 
 def pulumi_cli() -> str:
@@ -42,15 +66,19 @@ def pulumi_cli() -> str:
 
 def run_pulumi(*args: str, cwd: Path) -> int:
     """Run the pulumi CLI in ``cwd`` with the terminal attached (its prompts and output pass straight through); returns its exit code."""
-    return subprocess.run([pulumi_cli(), *args], cwd=cwd, check=False).returncode
+    return subprocess.run([pulumi_cli(), *args], cwd=cwd, env=pulumi_env(), check=False).returncode
 
 
 def read_cloud_outputs(stack: str, cwd: Path) -> dict[str, Any]:
-    proc = subprocess.run([pulumi_cli(), "stack", "output", "--json", "--stack", stack], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([pulumi_cli(), "stack", "output", "--json", "--stack", stack], cwd=cwd, env=pulumi_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise CloudError(f"pulumi stack output --stack {stack} failed: {last}")
-    return json.loads(proc.stdout or "{}")
+    try:
+        return dict(json.loads(proc.stdout or "{}"))
+    except (ValueError, TypeError):
+        first = (proc.stdout.strip().splitlines() or [""])[0]
+        raise CloudError(f"pulumi stack output --stack {stack} did not print a JSON object: {first[:120]!r}") from None
 
 
 def read_local_outputs(path: Path) -> dict[str, Any]:

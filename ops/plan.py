@@ -24,13 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import ConfigError
-from ops.stacks import PROJECT_ROOT, load_stack
+from ops.policy import RULES, Resource, Violation, context_for
+from ops.policy import evaluate as evaluate_rules
+from ops.stacks import PROJECT_ROOT, load_stack, stack_config
 
 PROGRAM_DIR = PROJECT_ROOT / "infra"
 # A fixed fake account keeps every planned ARN, and so `plan --json`, stable between runs.
 MOCK_ACCOUNT = "123456789012"
 PROVIDER_PREFIX = "pulumi:providers:"
 TABLE_TYPE = "aws:dynamodb/table:Table"
+# How a secret input shows in the plan: its value stays out of every line and JSON `infra.plan` prints.
+SECRET_MASK = "[secret]"
+# The engine marks a secret value with this signature (pulumi.runtime.rpc); the mocks see it as is.
+_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 # Per resource type, the inputs worth a glance in `invoke infra.plan` (--json shows all of them).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -120,6 +126,60 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
+# ---------------------------------------------------------------- physical names across stacks
+
+# Types whose `name` need only be unique inside another resource: a pool's clients, a role's inline policies.
+NAMES_SCOPED_TO_A_PARENT = frozenset({"aws:cognito/userPoolClient:UserPoolClient", "aws:iam/rolePolicy:RolePolicy"})
+# IAM names are unique in the whole account, whatever the region.
+GLOBAL_TYPE_PREFIXES = ("aws:iam/",)
+
+
+def physical_names(plan: StackPlan) -> dict[tuple[str, str, str], str]:
+    """Every physical name the plan asks AWS for: (region or "global", type, name) -> logical name.
+
+    A resource without a ``name`` input gets one from Pulumi with a random suffix, so it cannot
+    collide; the names that can are the ones the program sets.
+    """
+    regions = {r.name: str(r.inputs.get("region") or "") for r in plan.resources if r.type.startswith(PROVIDER_PREFIX)}
+    names: dict[tuple[str, str, str], str] = {}
+    for r in plan.resources:
+        name = r.inputs.get("name")
+        if not r.custom or r.type.startswith(PROVIDER_PREFIX) or r.type in NAMES_SCOPED_TO_A_PARENT or not isinstance(name, str) or not name:
+            continue
+        scope = "global" if r.type.startswith(GLOBAL_TYPE_PREFIXES) else regions.get(r.provider or "", "") or "default region"
+        names[(scope, r.type, name)] = r.name
+    return names
+
+
+def name_collisions(plans: list[StackPlan]) -> list[str]:
+    """The physical names two stacks would both ask for, in one region (or account-wide for IAM)."""
+    claimed: dict[tuple[str, str, str], str] = {}
+    found = []
+    for plan in plans:
+        for key, logical in physical_names(plan).items():
+            other = claimed.setdefault(key, f"{plan.stack}:{logical}")
+            if not other.startswith(f"{plan.stack}:"):
+                scope, type_, name = key
+                found.append(f"{type_} {name!r} ({scope}) is declared by stack {other.split(':')[0]} and stack {plan.stack}")
+    return found
+
+
+# ---------------------------------------------------------------- policies over the plan
+
+
+def check_policies(plan: StackPlan, root: Path | None = None) -> list[Violation]:
+    """``ops.policy``'s rules over every resource of the plan: the same functions the policy pack runs."""
+    resources = [Resource(r.type, r.name, r.inputs, r.protect) for r in plan.resources if r.custom]
+    return evaluate_rules(resources, context_for(plan.stack, root))
+
+
+def describe_policies(violations: list[Violation]) -> list[str]:
+    """The policy check as lines for a terminal, after the plan."""
+    mandatory = sum(v.mandatory for v in violations)
+    head = f"policies: {len(RULES)} rules, " + (f"{len(violations)} violation(s), {mandatory} mandatory" if violations else "no violations")
+    return [head, *(f"  {v.line()}" for v in violations)]
+
+
 def describe(plan: StackPlan) -> list[str]:
     """The plan as lines for a terminal: one per resource with its key inputs, then the outputs."""
     custom = [r for r in plan.resources if r.custom]
@@ -142,23 +202,33 @@ def describe(plan: StackPlan) -> list[str]:
 # ---------------------------------------------------------------- running a program under mocks
 
 
-def plan_stack(stack: str) -> StackPlan:
-    """Evaluate ``infra/__main__.py`` for ``stack`` offline; an unknown stack is a ConfigError."""
-    settings = load_stack(stack)
+def plan_stack(stack: str, root: Path | None = None) -> StackPlan:
+    """Evaluate ``infra/__main__.py`` for ``stack`` offline; an unknown stack is a ConfigError.
+
+    The program gets the stack's configuration as the engine would hand it over (Pulumi.yaml's
+    defaults under the stack file's values, as text; ``secure:`` values marked secret, with a
+    placeholder since they cannot be decrypted here). ``root`` holds the stack files (default:
+    this repository's).
+    """
+    settings = load_stack(stack, root)
+    config = stack_config(stack, root)
     if not (PROGRAM_DIR / "__main__.py").exists():
         raise ConfigError(f"no Pulumi program at {PROGRAM_DIR}/__main__.py")
-    return evaluate(_run_program_dir, stack=stack, project=settings.project, region=settings.region)
+    return evaluate(_run_program_dir, stack=stack, project=settings.project, region=settings.region, config=config.values, secret_keys=config.secret_keys)
 
 
-def evaluate(program: Callable[[], object], *, stack: str, project: str, region: str = "us-east-1") -> StackPlan:
+def evaluate(program: Callable[[], object], *, stack: str, project: str, region: str = "us-east-1",
+             config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = ()) -> StackPlan:
     """Run ``program`` (anything that declares resources) under mocks and collect what it declared.
 
-    Each evaluation runs in its own thread: Pulumi keeps its settings and root stack in context
-    variables, and a new thread starts with none of them, so dev and prod can be planned one after
-    the other in a single process (the test session does exactly that).
+    ``config`` is what ``pulumi.Config`` answers inside (full key -> text), ``secret_keys`` the keys
+    that arrive as secrets. Each evaluation runs in its own thread: Pulumi keeps its settings,
+    configuration and root stack in context variables, and a new thread starts with none of
+    them, so dev and prod can be planned one after the other in a single process (the test
+    session does exactly that).
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"plan-{stack}") as pool:
-        return pool.submit(_evaluate_here, program, stack, project, region).result()
+        return pool.submit(_evaluate_here, program, stack, project, region, dict(config or {}), tuple(secret_keys)).result()
 
 
 def _run_program_dir() -> None:
@@ -168,12 +238,12 @@ def _run_program_dir() -> None:
     runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
 
 
-def _evaluate_here(program: Callable[[], object], stack: str, project: str, region: str) -> StackPlan:
+def _evaluate_here(program: Callable[[], object], stack: str, project: str, region: str, config: dict[str, str], secret_keys: tuple[str, ...]) -> StackPlan:
     # Pulumi's futures need a loop on this (new) thread; it is closed with the evaluation.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return _evaluate_in_loop(program, stack, project, region)
+        return _evaluate_in_loop(program, stack, project, region, config, secret_keys)
     finally:
         # The mock monitor answered from the loop's executor threads; join them before closing.
         loop.run_until_complete(loop.shutdown_default_executor())
@@ -181,16 +251,19 @@ def _evaluate_here(program: Callable[[], object], stack: str, project: str, regi
         loop.close()
 
 
-def _evaluate_in_loop(program: Callable[[], object], stack: str, project: str, region: str) -> StackPlan:
+def _evaluate_in_loop(program: Callable[[], object], stack: str, project: str, region: str, config: dict[str, str], secret_keys: tuple[str, ...]) -> StackPlan:
     import pulumi
     from pulumi.runtime import (
         get_root_resource,
         register_stack_transformation,
+        set_all_config,
         set_mocks,
     )
 
     mocks = _new_mocks(region)
     set_mocks(mocks, project=project, stack=stack, preview=False)
+    # What the engine passes a program (PULUMI_CONFIG and PULUMI_CONFIG_SECRET_KEYS), for this thread only.
+    set_all_config(config, list(secret_keys))
     options: dict[tuple[str, str], dict[str, Any]] = {}
 
     def record_options(args: pulumi.ResourceTransformationArgs) -> None:
@@ -207,12 +280,18 @@ def _evaluate_in_loop(program: Callable[[], object], stack: str, project: str, r
     register_stack_transformation(record_options)
     outputs: dict[str, Any] = {}
 
+    async def collect(exported: dict[str, Any]) -> None:
+        for name, value in exported.items():
+            out = pulumi.Output.from_input(value)
+            # a secret output is named in the plan, never shown
+            outputs[name] = SECRET_MASK if await out.is_secret() else await out.future()
+
     @pulumi.runtime.test
     def run() -> Any:
         program()
         root = get_root_resource()
         exported = dict(getattr(root, "outputs", {}) or {})
-        return pulumi.Output.all(**exported).apply(outputs.update) if exported else None
+        return pulumi.Output.from_input(collect(exported)) if exported else None
 
     run()
     return _assemble(stack, mocks.registered, options, outputs)
@@ -228,6 +307,7 @@ def _assemble(stack: str, registered: list[dict[str, Any]], options: dict[tuple[
         opt = options.get((reg["type"], reg["name"]), {})
         taggable = bool(opt.get("taggable"))
         own = reg["inputs"].get("tags") or {}
+        own = own if isinstance(own, dict) else {}  # secret tags are masked whole: only the defaults are known
         tags = {**default_tags.get(reg["provider"] or "", {}), **own} if taggable else {}
         resources.append(
             PlannedResource(
@@ -277,6 +357,8 @@ def _plain(value: Any) -> Any:
         return {"file": str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)}
     if isinstance(value, pulumi.FileArchive):
         return {"archive": str(value.path)}
+    if isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG:
+        return SECRET_MASK  # a secret input: the plan says there is one, never what it is
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -252,3 +252,14 @@ def dead_letter_lines(letters: Sequence[Any], foreign: int) -> list[str]:
 def redrive_line(result: Any) -> str:
     return (f"redrive: {result.redriven} pointer(s) done and removed ({result.records} records), {result.still_failing} still failing, "
             f"{result.expired} past the stream's retention" + (f", {result.foreign} foreign message(s) left alone" if result.foreign else ""))
+
+
+def table_check_lines(check: Any, stack: str) -> list[str]:
+    """``ddb.schema-load --cloud``: what was compared, and each difference."""
+    lines = [f"table {check.table} (cloud, stack {stack}) " + ("differs from what the program declares:" if check.differences else f"matches the spec: {', '.join(check.compared)}")]
+    lines += [f"  - {diff}" for diff in check.differences]
+    if check.unseen:
+        lines.append(f"not visible to these credentials, not compared: {', '.join(check.unseen)}")
+    if check.differences:
+        lines.append(f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` would set")
+    return lines

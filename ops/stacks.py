@@ -1,13 +1,24 @@
 """Per-stack settings, read from the same Pulumi.yaml / Pulumi.<stack>.yaml files Pulumi uses.
 
 Pulumi.yaml holds every default (project config with ``default:``/``value:``); a stack file
-holds only what differs. This module merges the two exactly like ``pulumi config`` would, so
-the tasks and the Pulumi program can never disagree about a stack's table name or region.
+holds only what differs. This module merges the two exactly like ``pulumi config`` would.
+
+The tasks call ``load_stack`` (the files, no Pulumi SDK); the Pulumi program gets the same
+values from the engine through ``pulumi.Config`` (``infra/config.py``), so a value set with
+``pulumi config set --secret`` reaches it as a secret. Both hand the values to one parser,
+``settings_from``, so they can never disagree about a stack's table name or region.
+
+Physical names that AWS wants unique in an account (tables, queues, functions, roles, log
+groups, pools, aliases…) are derived per stack by ``StackSettings.physical_name``; the table's
+name is ``<project>-messages-<stack>`` unless the stack file pins one (prod pins
+``cruddur-messages``, the name the existing application reads).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +32,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Shifts every local port of every stack: lets a second set of twins (the test suite's)
 # run beside a developer's own without touching the stack files.
 PORT_OFFSET_ENV = "CRUDDUR_LOCAL_PORT_OFFSET"
+
+# What the offline plan hands the program for a `secure:` value: it cannot decrypt one (that
+# needs the stack's secrets provider), and the ciphertext is nobody's business either.
+SECRET_PLACEHOLDER = "[secret: not decrypted offline]"
 
 
 @dataclass(frozen=True)
@@ -44,11 +59,19 @@ class StackSettings:
     rds_initial_ip: str
     stream_batch_size: int
     log_retention_days: int
-    raw: dict[str, Any]
+    raw: dict[str, str]  # every key Pulumi.yaml declares, as the engine hands it to the program (text)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A config value by its full key (``cruddur:foo`` or ``aws:region``)."""
         return self.raw.get(key, default)
+
+    def physical_name(self, part: str) -> str:
+        """``<project>-<stack>-<part>``: the name of a resource AWS wants unique in an account or region.
+
+        Two stacks in one account (dev beside prod, or a developer's own stack) then never ask
+        for the same function, queue, role, log group or pool name.
+        """
+        return f"{self.project}-{self.name}-{part}"
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -104,25 +127,84 @@ def _as_int(key: str, value: Any) -> int:
         raise ConfigError(f"config {key} must be a whole number, not {value!r}") from None
 
 
-def load_stack(name: str, root: Path | None = None) -> StackSettings:
-    """Merge Pulumi.yaml defaults with Pulumi.<name>.yaml; an unknown name lists the known ones."""
+def default_table_name(project: str, stack: str) -> str:
+    """The table name of a stack that pins none: one per stack, so stacks can share an account."""
+    return f"{project}-messages-{stack}"
+
+
+def config_text(value: Any) -> str:
+    """A config value as the engine hands it to a program: text (booleans lower-case, objects as JSON)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def declared_keys(project: dict[str, Any]) -> list[str]:
+    """Every key Pulumi.yaml declares, in full (``cruddur:tableName``, ``aws:region``)."""
+    name = project["name"]
+    return [key if ":" in key else f"{name}:{key}" for key in project.get("config") or {}]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """A stack's configuration as the Pulumi engine would hand it to the program."""
+
+    project: str
+    values: dict[str, str]  # full key -> text; project defaults merged under the stack file's values
+    secret_keys: tuple[str, ...]  # keys the stack file holds encrypted (`pulumi config set --secret`)
+    declared: tuple[str, ...]  # the keys Pulumi.yaml declares (the settings read only these)
+
+
+def stack_config(name: str, root: Path | None = None) -> StackConfig:
+    """Pulumi.yaml's defaults merged with Pulumi.<name>.yaml, as text; secure values only marked.
+
+    An unknown name lists the known ones.
+    """
     base = root or PROJECT_ROOT
     stacks = list_stacks(base)
     if name not in stacks:
         known = ", ".join(stacks) or "none"
         raise ConfigError(f"unknown stack {name!r}: the stacks are {known} (one Pulumi.<stack>.yaml each)")
     project = project_file(base)
-    ns = project["name"]
-    values = _project_defaults(project)
+    values = {key: config_text(value) for key, value in _project_defaults(project).items()}
+    secret: list[str] = []
     stack_cfg = _load_yaml(base / f"Pulumi.{name}.yaml").get("config") or {}
     for key, value in stack_cfg.items():
+        full = key if ":" in key else f"{project['name']}:{key}"
         if isinstance(value, dict) and "secure" in value:
-            continue  # encrypted by Pulumi; the tasks never need (or show) secrets from here
-        values[key] = value
+            # encrypted by Pulumi; the tasks never need (or show) it, and cannot decrypt it
+            values[full] = SECRET_PLACEHOLDER
+            secret.append(full)
+            continue
+        values[full] = config_text(value)
+    return StackConfig(project["name"], values, tuple(secret), tuple(declared_keys(project)))
 
-    def req(key: str) -> Any:
-        full = f"{ns}:{key}"
+
+def load_stack(name: str, root: Path | None = None) -> StackSettings:
+    """The settings of stack ``name`` from its files (what every task uses; no Pulumi SDK)."""
+    config = stack_config(name, root)
+    declared = {k: v for k, v in config.values.items() if k in config.declared}
+    return settings_from(name, config.project, declared, secret_keys=frozenset(config.secret_keys))
+
+
+def settings_from(name: str, project: str, values: Mapping[str, str], secret_keys: tuple[str, ...] | frozenset[str] = ()) -> StackSettings:
+    """Typed, checked settings from a stack's config values (full key -> text).
+
+    The one parser of both readers: ``load_stack`` (the files) and the Pulumi program
+    (``pulumi.Config``). A key it needs may not be a secret: both would then see different
+    values (the tasks cannot decrypt it), and names, ports and flags are no secrets anyway.
+    """
+    ns = project
+
+    def req(key: str, default: str | None = None) -> str:
+        full = key if ":" in key else f"{ns}:{key}"
+        if full in secret_keys:
+            raise ConfigError(f"{full} of stack {name!r} is set as a secret: set it in plain (`pulumi config set {full} … --stack {name}`); only values the program alone reads may be secrets")
         if full not in values:
+            if default is not None:
+                return default
             raise ConfigError(f"stack {name!r} has no {full}: set it in Pulumi.{name}.yaml")
         return values[full]
 
@@ -133,8 +215,8 @@ def load_stack(name: str, root: Path | None = None) -> StackSettings:
     return StackSettings(
         name=name,
         project=ns,
-        region=str(values.get("aws:region") or "us-east-1"),
-        table_name=str(req("tableName")),
+        region=req("aws:region", "") or "us-east-1",
+        table_name=str(req("tableName")).strip() or default_table_name(ns, name),
         billing_mode=billing,
         read_capacity=_as_int("readCapacity", req("readCapacity")),
         write_capacity=_as_int("writeCapacity", req("writeCapacity")),
@@ -148,5 +230,5 @@ def load_stack(name: str, root: Path | None = None) -> StackSettings:
         rds_initial_ip=str(req("rdsInitialIp")),
         stream_batch_size=_as_int("streamBatchSize", req("streamBatchSize")),
         log_retention_days=_as_int("logRetentionDays", req("logRetentionDays")),
-        raw=values,
+        raw=dict(values),
     )

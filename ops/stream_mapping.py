@@ -22,7 +22,7 @@ STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"p
 
 
 def function_name(stack: StackSettings) -> str:
-    return f"{stack.project}-{stack.name}-stream-consumer"
+    return stack.physical_name("stream-consumer")
 
 
 def dead_letter_queue_name(stack: StackSettings) -> str:

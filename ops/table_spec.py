@@ -12,7 +12,7 @@ from typing import Any
 from ops.messages.model import GSI_NAME
 from ops.stacks import StackSettings
 
-__all__ = ["GSI_NAME", "STREAM_VIEW_TYPE", "TableSpec", "table_spec", "create_table_kwargs"]
+__all__ = ["GSI_NAME", "STREAM_VIEW_TYPE", "Protections", "TableSpec", "create_table_kwargs", "protections", "table_spec"]
 STREAM_VIEW_TYPE = "NEW_IMAGE"
 
 
@@ -63,6 +63,24 @@ def table_spec(stack: StackSettings) -> TableSpec:
         write_capacity=stack.write_capacity,
         tags={"project": stack.project, "stack": stack.name},
     )
+
+
+@dataclass(frozen=True)
+class Protections:
+    """What the program declares on a stack's table beyond its shape (infra/messages.py; a test keeps them equal).
+
+    ``ddb.schema-load --cloud`` compares a live table with these too: a table made outside Pulumi
+    lacks them.
+    """
+
+    point_in_time_recovery: bool
+    deletion_protection: bool
+    encryption: str  # "KMS": a KMS key, AWS-managed or the stack's own; "DEFAULT": DynamoDB's AWS-owned key
+
+
+def protections(stack: StackSettings) -> Protections:
+    """A protected stack (prod) keeps its data; every stack encrypts its conversations with KMS."""
+    return Protections(point_in_time_recovery=stack.protected, deletion_protection=stack.protected, encryption="KMS")
 
 
 def _throughput(spec: TableSpec) -> dict[str, int]:

@@ -8,14 +8,22 @@ from cli.ddb import patterns
 from cli.shell import helps, note, one_line_errors, say, target_for, task
 
 
-@task(name="schema-load", help=helps("stack", "cloud", "confirm_protected"))
+@task(name="schema-load", help=helps("stack", cloud="cloud_compare"))
 @one_line_errors
-def schema_load(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False) -> None:
-    """Create the messages table from the one table spec and wait until it is active."""
+def schema_load(c: Context, stack: str = "dev", cloud: bool = False) -> None:
+    """Create the twin's messages table from the one table spec; with --cloud, only compare the cloud table with it."""
     from ops import ddb
-    from ops.table_spec import table_spec
+    from ops.render import table_check_lines
+    from ops.table_spec import protections, table_spec
 
-    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    if cloud:  # the cloud table is the Pulumi program's: compared, never created (so no --confirm-protected)
+        target = target_for(stack, cloud=True)
+        check = ddb.check_table(target.client("dynamodb"), table_spec(target.stack), protections(target.stack), stack)
+        say("\n".join(table_check_lines(check, stack)))
+        if check.differences:
+            raise Exit(code=1)
+        return
+    target = target_for(stack, writes=True)
     result = ddb.schema_load(target.client("dynamodb"), table_spec(target.stack))
     say(f"table {result.table} " + ("created and active" if result.created else "already exists and matches the spec"))
 

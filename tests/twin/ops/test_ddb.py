@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from ops import ddb as ddbops
 from ops.errors import CloudError, ConflictError, NotFoundError
+from ops.stacks import load_stack
 from ops.table_spec import KeyAttr, create_table_kwargs, table_spec
 from tests.support.helpers import assert_one_line_error, run_invoke, s_item
 
@@ -41,15 +42,53 @@ def test_schema_load_names_each_difference_of_an_existing_table(twin: Any, ddb: 
 
 
 def test_schema_load_drop_and_list_tasks(database: Any, ddb: Any) -> None:
+    name = database.stack.table_name  # the dev stack's own (cruddur-messages-dev), not prod's
     proc = run_invoke("ddb.schema-load")
     assert proc.returncode == 0, proc.stderr
-    assert "cruddur-messages" in run_invoke("ddb.list-tables").stdout.split()
+    assert name in run_invoke("ddb.list-tables").stdout.split()
     again = run_invoke("ddb.schema-load")
     assert again.returncode == 0 and "already exists" in again.stdout
     drop = run_invoke("ddb.drop")
-    assert drop.returncode == 0 and "deleting table cruddur-messages" in drop.stderr
-    assert "cruddur-messages" not in ddbops.list_tables(ddb)
-    assert_one_line_error(run_invoke("ddb.drop"), "table 'cruddur-messages' does not exist")
+    assert drop.returncode == 0 and f"deleting table {name}" in drop.stderr
+    assert name not in ddbops.list_tables(ddb)
+    assert_one_line_error(run_invoke("ddb.drop"), f"table '{name}' does not exist")
+
+
+def test_schema_load_cloud_compares_and_never_creates(twin: Any, ddb: Any) -> None:
+    # The twin's server stands in for AWS: --cloud sends its requests wherever AWS_ENDPOINT_URL says.
+    as_cloud = {"AWS_ENDPOINT_URL": str(twin.endpoint("dynamodb")), "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+    prod = load_stack("prod")
+
+    def schema_load_cloud() -> Any:
+        return run_invoke("ddb.schema-load", "--stack", "prod", "--cloud", env=as_cloud)  # reads only: no --confirm-protected
+
+    # GIVEN no cloud table: it is Pulumi's to create, and schema-load says so and creates nothing
+    assert prod.table_name not in ddbops.list_tables(ddb)
+    assert_one_line_error(schema_load_cloud(), f"table '{prod.table_name}' of stack 'prod' does not exist in the cloud", "invoke infra.up --stack prod")
+    assert prod.table_name not in ddbops.list_tables(ddb)
+
+    # GIVEN the table the old --cloud created (the spec's shape, none of the program's protections)
+    ddb.create_table(**create_table_kwargs(table_spec(prod)))
+    try:
+        proc = schema_load_cloud()
+        assert proc.returncode == 1, proc.stderr
+        assert f"table {prod.table_name} (cloud, stack prod) differs from what the program declares:" in proc.stdout
+        for line in ("point-in-time recovery: expected on, found off", "deletion protection: expected on, found off",
+                     "encryption: expected KMS key, found AWS owned key (DynamoDB's default)"):
+            assert f"  - {line}" in proc.stdout.splitlines()
+        assert "key schema" not in proc.stdout.split("declares:")[1], "the shape itself matches"
+
+        # GIVEN the table as the program declares it for prod
+        ddb.delete_table(TableName=prod.table_name)
+        ddb.create_table(**create_table_kwargs(table_spec(prod)), SSESpecification={"Enabled": True, "SSEType": "KMS"}, DeletionProtectionEnabled=True)
+        ddb.update_continuous_backups(TableName=prod.table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        proc = schema_load_cloud()
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.strip() == (f"table {prod.table_name} (cloud, stack prod) matches the spec: key schema, attribute definitions, indexes, "
+                                       "stream view type, billing mode, point-in-time recovery, deletion protection, encryption")
+    finally:
+        ddb.update_table(TableName=prod.table_name, DeletionProtectionEnabled=False)
+        ddb.delete_table(TableName=prod.table_name)
 
 
 def _items(n: int, prefix: str = "MSG#bulk") -> list[dict[str, Any]]:
@@ -76,7 +115,7 @@ def test_scan_stops_its_readers_when_the_consumer_stops(ddb: Any, table: str) ->
 
 def test_scan_task_prints_json_lines(database: Any, ddb: Any) -> None:
     assert run_invoke("ddb.schema-load").returncode == 0
-    ddbops.batch_write(ddb, "cruddur-messages", _items(30, "MSG#scan"))
+    ddbops.batch_write(ddb, database.stack.table_name, _items(30, "MSG#scan"))
     proc = run_invoke("ddb.scan", "--json", "--limit", "12")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -138,10 +138,10 @@ def test_missing_handle_and_missing_table_are_clear_errors(database: Any, ddb: A
     from tests.support.helpers import assert_one_line_error, run_invoke
 
     assert_one_line_error(run_invoke("ddb.seed", "--my-handle", "ada", "--other-handle", "nobody"), "no user with handle 'nobody'")
-    tables_before = ddbops.list_tables(ddb)
-    if "cruddur-messages" in tables_before:
-        ddb.delete_table(TableName="cruddur-messages")
-    assert_one_line_error(run_invoke("ddb.seed"), "table 'cruddur-messages' does not exist", "invoke ddb.schema-load")
+    name = database.stack.table_name
+    if name in ddbops.list_tables(ddb):
+        ddb.delete_table(TableName=name)
+    assert_one_line_error(run_invoke("ddb.seed"), f"table '{name}' does not exist", "invoke ddb.schema-load")
     assert_one_line_error(run_invoke("ddb.patterns.list-conversations", "--handle", "zed"), "no user with handle 'zed'")
 
 

@@ -43,7 +43,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
     "cognito.sync-ids": {"stack", "s", "cloud", "c", "confirm-protected", "o", "dry-run", "d"},
     "cognito.create-users": {"stack", "s"},
     "rds.update-sg-rule": {"stack", "s", "cloud", "c", "confirm-protected", "o", "ip", "i"},
-    "ddb.schema-load": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
+    "ddb.schema-load": {"stack", "s", "cloud", "c"},
     "ddb.list-tables": {"stack", "s", "cloud", "c"},
     "ddb.drop": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
     "ddb.scan": {"stack", "s", "cloud", "c", "json", "j", "limit", "l", "segments", "e"},

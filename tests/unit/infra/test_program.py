@@ -13,7 +13,7 @@ from ops import outputs
 from ops.errors import ConfigError
 from ops.plan import PlannedResource, StackPlan, evaluate, plan_stack, shape_of_table_inputs
 from ops.stacks import load_stack
-from ops.table_spec import GSI_NAME, create_table_kwargs, shape, shape_of_description, table_spec
+from ops.table_spec import GSI_NAME, create_table_kwargs, protections, shape, shape_of_description, table_spec
 from tests.support.plans import planned
 
 TABLE = "aws:dynamodb/table:Table"
@@ -90,6 +90,14 @@ def test_protected_stacks_keep_their_data_and_others_do_not(plan: StackPlan) -> 
     assert table.protect is protected, f"{plan.stack}: the table's `protect` option"
     assert pool.inputs["deletionProtection"] == ("ACTIVE" if protected else "INACTIVE"), f"{plan.stack}: user pool deletion protection"
     assert pool.protect is protected, f"{plan.stack}: the user pool's `protect` option"
+
+
+def test_declared_protections_are_what_schema_load_cloud_expects(plan: StackPlan) -> None:
+    want = protections(load_stack(plan.stack))
+    table = _table(plan).inputs
+    assert table["pointInTimeRecovery"] == {"enabled": want.point_in_time_recovery}
+    assert table["deletionProtectionEnabled"] is want.deletion_protection
+    assert table["serverSideEncryption"]["enabled"] is (want.encryption == "KMS")
 
 
 def test_prod_is_the_protected_stack() -> None:
@@ -222,10 +230,11 @@ def test_consumer_policy_is_exactly_what_the_consumer_does(plan: StackPlan) -> N
     table = _table(plan).state
     log_group = plan.one(LOG_GROUP).state["arn"]
     queue = plan.one(QUEUE).state["arn"]
-    stream_read = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+    # ListStreams takes no resource (a grant on the stream does nothing) and ConditionCheckItem is never used
+    stream_read = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
     expected: dict[str, set[str]] = {action: {table["streamArn"]} for action in stream_read}
     expected["dynamodb:Query"] = {f"{table['arn']}/index/{GSI_NAME}"}
-    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"):
+    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
         expected[action] = {table["arn"]}
     for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
         expected[action] = {log_group, f"{log_group}:log-stream:*"}

@@ -42,6 +42,48 @@ def test_preview_without_the_pulumi_cli_is_one_line_with_the_install_hint() -> N
     assert_one_line_error(proc, "pulumi CLI is not installed", "get.pulumi.com")
 
 
+FAKE_PULUMI = """#!/bin/sh
+# Stands in for the Pulumi CLI (not installable here): says what it was given and which backend it would use.
+echo "args=$*" >&2
+echo "backend=${PULUMI_BACKEND_URL:-unset}" >&2
+if [ "$1" = stack ] && [ -n "$FAKE_OUTPUTS" ]; then echo "$FAKE_OUTPUTS"; elif [ "$1" = stack ]; then echo '{"tableName": "cruddur-messages-dev"}'; fi
+"""
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path) -> dict[str, str]:
+    exe = tmp_path / "bin" / "pulumi"
+    exe.parent.mkdir()
+    exe.write_text(FAKE_PULUMI)
+    exe.chmod(0o755)
+    return {"PATH": f"{exe.parent}:{VENV_BIN}"}
+
+
+def test_cli_tasks_pass_the_backend_through_and_say_which_it_is(fake_pulumi: dict[str, str]) -> None:
+    backend = "s3://cruddur-pulumi-state?region=us-east-1"
+    preview = run_invoke("infra.preview", "--stack", "dev", env=fake_pulumi | {"PULUMI_BACKEND_URL": backend}, timeout=60)
+    assert preview.returncode == 0, preview.stderr
+    assert f"state backend: {backend} (from $PULUMI_BACKEND_URL)" in preview.stderr.splitlines()
+    assert f"backend={backend}" in preview.stderr.splitlines(), "the CLI got the variable"
+    assert f"args=preview --stack dev --policy-pack {PROJECT_ROOT / 'policy'}" in preview.stderr.splitlines(), "and runs the policy pack, as CI does"
+
+    shown = run_invoke("infra.outputs", "--stack", "dev", "--json", env=fake_pulumi | {"PULUMI_BACKEND_URL": backend}, timeout=60)
+    assert shown.returncode == 0 and json.loads(shown.stdout) == {"tableName": "cruddur-messages-dev"}, shown.stderr
+    assert f"state backend: {backend} (from $PULUMI_BACKEND_URL)" in shown.stderr
+    garbled = run_invoke("infra.outputs", "--stack", "dev", env=fake_pulumi | {"FAKE_OUTPUTS": "warning: something"}, timeout=60)
+    # the backend line first, then the one error line; no traceback
+    assert garbled.returncode == 1 and "Traceback" not in garbled.stderr
+    assert garbled.stderr.splitlines()[1:] == ["error: pulumi stack output --stack dev did not print a JSON object: 'warning: something'"]
+
+
+def test_without_a_backend_url_the_tasks_say_pulumi_login_decides(fake_pulumi: dict[str, str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PULUMI_BACKEND_URL"} | fake_pulumi
+    proc = subprocess.run([sys.executable, "-m", "invoke", "infra.up", "--stack", "dev"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "state backend: the one `pulumi login` chose ($PULUMI_BACKEND_URL is unset; `pulumi whoami -v` names it)" in proc.stderr
+    assert "backend=unset" in proc.stderr and f"args=up --stack dev --policy-pack {PROJECT_ROOT / 'policy'}" in proc.stderr
+
+
 def test_up_with_yes_on_a_protected_stack_needs_the_confirmation() -> None:
     proc = run_invoke("infra.up", "--stack", "prod", "--yes", env={"PATH": str(VENV_BIN)}, timeout=60)
     assert_one_line_error(proc, "protected", "--confirm-protected")
@@ -114,10 +156,30 @@ def test_workflow_previews_both_stacks_with_the_pulumi_action() -> None:
     assert preview["permissions"]["pull-requests"] == "write"
     [pulumi] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["comment-on-pr"] is True
+    # the same rules as the offline plan, through the policy pack that calls them
+    assert pulumi["with"]["policyPacks"].split() == ["policy"]
+    assert (PROJECT_ROOT / "policy" / "PulumiPolicy.yaml").exists() and (PROJECT_ROOT / "policy" / "__main__.py").exists()
     assert "matrix.stack" in pulumi["with"]["stack-name"]
     assert pulumi["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
     [aws] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")]
     assert aws["with"]["role-to-assume"].startswith("${{ secrets.")
+
+
+def test_workflow_lints_the_workflows_with_a_pinned_actionlint() -> None:
+    steps = [s for job in _workflow()["jobs"].values() for s in job["steps"] if str(s.get("uses", "")).startswith("docker://rhysd/actionlint")]
+    assert len(steps) == 1 and re.fullmatch(r"docker://rhysd/actionlint:\d+\.\d+\.\d+", steps[0]["uses"]), "one actionlint step, a pinned release"
+
+
+@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed here (CI's workflow job runs it)")
+def test_workflow_passes_actionlint() -> None:
+    proc = subprocess.run(["actionlint", "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_preview_honours_the_backend_variable() -> None:
+    [pulumi] = [s for s in _workflow()["jobs"]["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert pulumi["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"  # empty: Pulumi Cloud
+    assert pulumi["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
 
 
 def test_workflow_only_triggers_on_pull_requests() -> None:

@@ -19,7 +19,8 @@ def test_stacks_are_the_pulumi_stack_files() -> None:
 
 def test_stack_file_overrides_project_defaults_and_nothing_else() -> None:
     dev, prod = load_stack("dev"), load_stack("prod")
-    assert dev.table_name == prod.table_name == "cruddur-messages"  # the default from Pulumi.yaml
+    assert prod.table_name == "cruddur-messages"  # pinned: the name the existing application reads
+    assert dev.table_name == "cruddur-messages-dev"  # derived: Pulumi.yaml's default is empty
     assert (dev.billing_mode, prod.billing_mode) == ("PROVISIONED", "PAY_PER_REQUEST")
     assert (dev.protected, prod.protected) == (False, True)
     assert prod.database_url_env == "PROD_CONNECTION_URL" and dev.database_url_env == "CONNECTION_URL"
@@ -56,7 +57,7 @@ def test_wrong_stack_name_is_one_line_error() -> None:
     assert_one_line_error(run_invoke("db.setup", "--stack", "nosuch"), "unknown stack 'nosuch'", "dev, prod")
 
 
-@pytest.mark.parametrize("task", [["ddb.drop"], ["ddb.seed"], ["db.setup"], ["ddb.schema-load"]])
+@pytest.mark.parametrize("task", [["ddb.drop"], ["ddb.seed"], ["db.setup"]])
 def test_destructive_task_on_protected_cloud_is_refused_before_any_request(task: list[str]) -> None:
     # Every AWS request and the database URL point at a listener we own: a refused task must not connect to it.
     listener = socket.socket()
