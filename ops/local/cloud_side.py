@@ -101,7 +101,7 @@ def reconcile(target: Target, plan: StackPlan, outputs: dict[str, Any] | None = 
     ctx = Context(target, plan, recorded=ids, outputs=recorded_outputs)
     result = CloudSide()
     rules = plan.of_type(IngressRuleAdapter.type)
-    if rules and (only is None or IngressRuleAdapter.type in only):
+    if ctx.twin and rules and (only is None or IngressRuleAdapter.type in only):
         group = ensure_stand_in_group(ctx, recorded_outputs.get(out.RDS_SECURITY_GROUP_ID))
         for rule in rules:  # the rule the cloud adds to an existing group goes to the stand-in
             ctx.subst[str(rule.inputs.get("securityGroupId"))] = group
