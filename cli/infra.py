@@ -86,8 +86,7 @@ def drift(c: Context, stack: str = "dev", cloud: bool = False, json: bool = Fals
     from ops.target import resolve_target
 
     target = resolve_target(stack, cloud=cloud)
-    if cloud:
-        target.client("dynamodb")  # no credentials: the one-line error now, before the program is planned
+    target.client("dynamodb")  # no credentials, or no twin running: the one-line error now, before the program is planned
     report = driftops.check(cached_plan(stack, plan_file(stack))[0], target)
     say(dump_json(report.to_dict()) if json else "\n".join(driftops.lines(report)))
     if report.drift:
