@@ -138,15 +138,18 @@ def bench_paging(b: Bench) -> list[Row]:
 def bench_sync(b: Bench) -> list[Row]:
     from ops import cognito, db
     from ops.db import User
-    from ops.local.bootstrap import ensure_user_pool
-    from ops.outputs import USER_POOL_ID
+    from ops.local.cloud_side import reconcile
+    from ops.local.twin import load_plan
+    from ops.outputs import USER_POOL_CLIENT_ID, USER_POOL_ID
+    from ops.resources.cognito import UserPoolAdapter, UserPoolClientAdapter
     from ops.target import outputs_file
 
     s = b.sizes
     target = b.target
     reset_moto(target.endpoint("cognito-idp"))  # a fresh pool: moto's user lookups walk every user of it
     client = target.client("cognito-idp")
-    pool = ensure_user_pool(client, target.stack.name, {})
+    built = reconcile(target, load_plan(target.stack)[0], only=(UserPoolAdapter.type, UserPoolClientAdapter.type))  # the stack's pool, as declared
+    pool = {k: built.outputs[k] for k in (USER_POOL_ID, USER_POOL_CLIENT_ID)}
     path = outputs_file(target.stack.name)
     path.write_text(json.dumps(json.loads(path.read_text()) | pool, indent=2, sort_keys=True))  # keep the twin's outputs true
     pool_id = pool[USER_POOL_ID]

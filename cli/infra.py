@@ -1,9 +1,9 @@
 """infra.*: the Pulumi program's stacks: offline plan and diagram, and the Pulumi CLI's preview, up and outputs.
 
-Only ``infra.plan`` and ``infra.diagram`` import the Pulumi SDK (inside the task); every other
-module of cli/ stays free of it. preview, up and outputs run the ``pulumi`` CLI with the whole
-environment (so ``PULUMI_BACKEND_URL``, ``PULUMI_ACCESS_TOKEN`` and AWS credentials reach it) and
-say on stderr which state backend that means.
+Only ``infra.plan``, ``infra.diagram`` and ``infra.drift`` (when the program changed since its plan
+was cached) import the Pulumi SDK (inside the task); every other module of cli/ stays free of it.
+preview, up and outputs run the ``pulumi`` CLI with the whole environment (so ``PULUMI_BACKEND_URL``,
+``PULUMI_ACCESS_TOKEN`` and AWS credentials reach it) and say on stderr which state backend that means.
 """
 
 from __future__ import annotations
@@ -93,4 +93,22 @@ def diagram(c: Context, stack: str = "dev", output: str | None = None) -> None:
     say(f"wrote {draw(plan_stack(stack), Path(output or f'architecture-{stack}.png'))}")
 
 
-ns = Collection("infra", preview, up, outputs, plan, diagram)
+@task(name="drift", help=helps("stack", cloud="drift_cloud", json="drift_json"))
+@one_line_errors
+def drift(c: Context, stack: str = "dev", cloud: bool = False, json: bool = False) -> None:
+    """Compare what the program declares with what the twin (or, with --cloud, AWS) has; exits 2 on drift."""
+    from ops import drift as driftops
+    from ops.local.twin import plan_file
+    from ops.plan import cached_plan
+    from ops.render import dump_json
+    from ops.target import resolve_target
+
+    target = resolve_target(stack, cloud=cloud)
+    target.client("dynamodb")  # no credentials, or no twin running: the one-line error now, before the program is planned
+    report = driftops.check(cached_plan(stack, plan_file(stack))[0], target)
+    say(dump_json(report.to_dict()) if json else "\n".join(driftops.lines(report)))
+    if report.drift:
+        raise Exit(code=driftops.EXIT_DRIFT)
+
+
+ns = Collection("infra", preview, up, outputs, plan, diagram, drift)

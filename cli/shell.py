@@ -36,6 +36,8 @@ HELP: dict[str, str] = {
     "scan_json": "print JSON lines (one item per line) for piping",
     "outputs_json": "print the outputs as one JSON object",
     "plan_json": "print every resource with all its inputs, options and tags, and the policy violations, as JSON",
+    "drift_json": "print the whole report as one JSON object (resources, differences, expected movements)",
+    "drift_cloud": "compare with the stack's cloud resources (needs AWS credentials; ids from `pulumi stack output` when available)",
     "bench_json": "print one JSON line per result row instead of the table",
     "full": "show whole last messages",
     "full_messages": "show whole messages, not the first line's worth",

@@ -53,8 +53,12 @@ def package_files(handler: str, root: Path = ROOT) -> tuple[str, ...]:
     start = _module_file(module, root)
     if start is None:
         raise LookupError(f"the handler's module {module} is not in {root}")
-    package_dir = start.parent
-    todo = sorted(package_dir.glob("*.py"))  # the handler's whole package ships
+    return module_closure(sorted(start.parent.glob("*.py")), root)  # the handler's whole package ships
+
+
+def module_closure(start: list[Path], root: Path = ROOT) -> tuple[str, ...]:
+    """``start`` and every module of the repository they import, directly or not (repository-relative paths)."""
+    todo = list(start)
     seen: set[Path] = set()
     while todo:
         path = todo.pop()

@@ -99,6 +99,17 @@ class StackPlan:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StackPlan:
+        """The inverse of ``to_dict`` (a plan read back from its JSON, e.g. the cached one)."""
+        resources = tuple(
+            PlannedResource(**{**r, "ignore_changes": tuple(r.get("ignore_changes") or ())}) for r in data["resources"]
+        )
+        return cls(stack=data["stack"], resources=resources, outputs=dict(data.get("outputs") or {}))
+
+    def by_name(self, name: str) -> PlannedResource | None:
+        return next((r for r in self.resources if r.name == name), None)
+
 
 def shape_of_table_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """``ops.table_spec.shape`` of an ``aws.dynamodb.Table`` as the program declares it."""
@@ -199,22 +210,124 @@ def describe(plan: StackPlan) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------- the plan, cached by what it depends on
+
+# Bump when PlannedResource or the mocks change shape: an older cache is then evaluated again.
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PlanSource:
+    """Where a plan came from: its cache file (``cached``) or an evaluation that took ``seconds``."""
+
+    cached: bool
+    seconds: float
+    path: Path
+
+
+def program_files(stack: str, root: Path = PROJECT_ROOT) -> list[Path]:
+    """Every file the stack's plan depends on: the program, the repository modules it imports, the stack files."""
+    from ops.lambda_package import module_closure
+
+    program = sorted((root / "infra").rglob("*.py"))
+    files = [root / rel for rel in module_closure(program, root)]
+    return sorted({*files, root / "Pulumi.yaml", root / f"Pulumi.{stack}.yaml"})
+
+
+def _sdk_versions() -> list[str]:
+    """The installed Pulumi SDKs' dist-info names (``pulumi-3.272.0.dist-info``), found without importing them.
+
+    ``importlib.metadata.version`` scans every installed distribution (150 ms here); the
+    dist-info folder beside the package says the same in a directory listing.
+    """
+    import importlib.util
+
+    names: list[str] = []
+    for package in ("pulumi", "pulumi_aws"):
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.origin:
+            names.append(f"{package} missing")
+            continue
+        site = Path(spec.origin).resolve().parent.parent
+        names.extend(sorted(p.name for p in site.glob(f"{package}-*.dist-info")) or [f"{package} (no dist-info)"])
+    return names
+
+
+def _asset_files(value: Any, root: Path) -> set[Path]:
+    """The files a plan's assets name (the Lambda package).
+
+    The program lists the package's files at run time (``ops.lambda_package``), not by import,
+    so the import closure alone would miss an edit to one of them.
+    """
+    found: set[Path] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("file"), str):
+            found.add(root / value["file"])
+        for v in value.values():
+            found |= _asset_files(v, root)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _asset_files(v, root)
+    return found
+
+
+def plan_key(stack: str, root: Path = PROJECT_ROOT, extra: list[Path] | tuple[Path, ...] = ()) -> str:
+    """A hash of everything the stack's plan depends on: file contents and the SDK versions that evaluate them.
+
+    ``extra``: files found in a previous evaluation (its assets), hashed as well.
+    """
+    digest = hashlib.sha256(f"format {CACHE_FORMAT}\nstack {stack}\n".encode())
+    for dist in _sdk_versions():
+        digest.update(f"{dist}\n".encode())
+    for path in [*program_files(stack, root), *extra]:
+        data = path.read_bytes() if path.exists() else b"(missing)"
+        digest.update(f"{path.relative_to(root)} {hashlib.sha256(data).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def cached_plan(stack: str, cache_file: Path, root: Path = PROJECT_ROOT) -> tuple[StackPlan, PlanSource]:
+    """The stack's plan from ``cache_file`` when nothing it depends on changed; else evaluated and cached.
+
+    The key costs a few milliseconds (the program's files are read and hashed); an evaluation
+    costs the Pulumi SDK's import and a run of the program under mocks (seconds).
+    """
+    import time
+
+    from ops.files import write_atomic
+
+    started = time.perf_counter()
+    try:
+        saved = json.loads(cache_file.read_text())
+        extra = [root / rel for rel in saved.get("assets", [])]
+        if saved.get("key") == plan_key(stack, root, extra):
+            return StackPlan.from_dict(saved["plan"]), PlanSource(True, time.perf_counter() - started, cache_file)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no cache, one from another format, or a file it named is gone: evaluate
+    plan = plan_stack(stack)
+    assets = sorted(str(p.relative_to(root)) for p in _asset_files([r.inputs for r in plan.resources], root) if p.is_relative_to(root))
+    key = plan_key(stack, root, [root / rel for rel in assets])
+    write_atomic(cache_file, json.dumps({"key": key, "assets": assets, "plan": plan.to_dict()}, sort_keys=True, default=str))
+    return plan, PlanSource(False, time.perf_counter() - started, cache_file)
+
+
 # ---------------------------------------------------------------- running a program under mocks
 
 
-def plan_stack(stack: str, root: Path | None = None) -> StackPlan:
+def plan_stack(stack: str, root: Path | None = None, program_dir: Path = PROGRAM_DIR) -> StackPlan:
     """Evaluate ``infra/__main__.py`` for ``stack`` offline; an unknown stack is a ConfigError.
 
     The program gets the stack's configuration as the engine would hand it over (Pulumi.yaml's
     defaults under the stack file's values, as text; ``secure:`` values marked secret, with a
     placeholder since they cannot be decrypted here). ``root`` holds the stack files (default:
-    this repository's).
+    this repository's); ``program_dir`` is another copy of the program (a test edits one to prove
+    the twin follows it).
     """
     settings = load_stack(stack, root)
     config = stack_config(stack, root)
-    if not (PROGRAM_DIR / "__main__.py").exists():
-        raise ConfigError(f"no Pulumi program at {PROGRAM_DIR}/__main__.py")
-    return evaluate(_run_program_dir, stack=stack, project=settings.project, region=settings.region, config=config.values, secret_keys=config.secret_keys)
+    if not (program_dir / "__main__.py").exists():
+        raise ConfigError(f"no Pulumi program at {program_dir}/__main__.py")
+    return evaluate(lambda: _run_program_dir(program_dir), stack=stack, project=settings.project, region=settings.region,
+                    config=config.values, secret_keys=config.secret_keys)
 
 
 def evaluate(program: Callable[[], object], *, stack: str, project: str, region: str = "us-east-1",
@@ -231,11 +344,11 @@ def evaluate(program: Callable[[], object], *, stack: str, project: str, region:
         return pool.submit(_evaluate_here, program, stack, project, region, dict(config or {}), tuple(secret_keys)).result()
 
 
-def _run_program_dir() -> None:
+def _run_program_dir(program_dir: Path = PROGRAM_DIR) -> None:
     # Fresh copies of infra.* each time: the program must not see a previous stack's modules.
     for name in [m for m in sys.modules if m == "infra" or m.startswith("infra.")]:
         del sys.modules[name]
-    runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
+    runpy.run_path(str(program_dir), run_name="__main__")
 
 
 def _evaluate_here(program: Callable[[], object], stack: str, project: str, region: str, config: dict[str, str], secret_keys: tuple[str, ...]) -> StackPlan:
@@ -372,6 +485,12 @@ def _fake_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:17]
 
 
+def uuid_from(seed: str) -> str:
+    """A stable UUID-shaped id (KMS key ids look like this)."""
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
 def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
     """Deterministic ids and ARNs shaped like AWS's, so policies and outputs can be checked."""
     physical = str(inputs.get("name") or name)
@@ -400,6 +519,11 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         return pool_id, {"arn": f"arn:aws:cognito-idp:{region}:{acct}:userpool/{pool_id}", "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool_id}"}
     if type_ == "aws:cognito/userPoolClient:UserPoolClient":
         return _fake_id(type_, name)[:26], {}
+    if type_ == "aws:kms/key:Key":
+        key_id = str(uuid_from(_fake_id(type_, name)))
+        return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{acct}:key/{key_id}"}
+    if type_ == "aws:kms/alias:Alias":
+        return physical, {"arn": f"arn:aws:kms:{region}:{acct}:{physical}", "targetKeyArn": f"arn:aws:kms:{region}:{acct}:key/{inputs.get('targetKeyId')}"}
     if type_ == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
         rule_id = f"sgr-{_fake_id(type_, name)}"
         return rule_id, {"securityGroupRuleId": rule_id, "arn": f"arn:aws:ec2:{region}:{acct}:security-group-rule/{rule_id}"}

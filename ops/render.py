@@ -43,10 +43,35 @@ def twin_lines(status: Any) -> list[str]:
 
 
 def up_lines(stack: str, result: Any) -> list[str]:
-    """local.up's report: running or started, what the AWS side restored, and where each part answers."""
+    """local.up's report: running or started, what the AWS side restored, the plan's resources, and where each part answers."""
     head = f"twin of stack {stack} " + ("is already running" if result.already_running else "is up")
     note = [f"aws state: {result.restore_note}"] if getattr(result, "restore_note", "") else []
-    return [head, *note, *twin_lines(result.status)]
+    return [head, *note, *cloud_side_lines(getattr(result, "cloud_side", None), getattr(result, "plan_source", None)), *twin_lines(result.status)]
+
+
+def cloud_side_lines(cloud: Any, source: Any) -> list[str]:
+    """What the plan's reconcile did: created, updated, replaced, could not change; one line each kind."""
+    if cloud is None:
+        return []
+    where = "" if source is None else (" (cached plan)" if source.cached else f" (plan evaluated in {source.seconds:.1f}s)")
+    lines = [f"aws resources from the program's plan{where}: {len(cloud.created)} created, {len(cloud.updated)} updated, {len(cloud.unchanged)} unchanged"]
+    lines.extend(f"  created {c}" for c in cloud.created)
+    lines.extend(f"  updated {c}" for c in cloud.updated)
+    lines.extend(f"  replaced {c}" for c in cloud.replaced)
+    lines.extend(f"  warning: {c} (delete it on the twin and run local.up again to re-create it as declared)" for c in cloud.stuck)
+    return lines
+
+
+def not_on_twin_line(status: Any) -> str:
+    """``stack dev: not on the twin: …; played by the stream worker: …`` (empty before the first local.up)."""
+    if not status.not_on_twin and not status.played:
+        return ""
+    parts = []
+    if status.not_on_twin:
+        parts.append("not on the twin: " + ", ".join(status.not_on_twin))
+    if status.played:
+        parts.append("played by a twin process: " + ", ".join(status.played))
+    return f"stack {status.stack}: " + "; ".join(parts)
 
 
 def status_table(statuses: Sequence[Any]) -> str:
@@ -56,7 +81,8 @@ def status_table(statuses: Sequence[Any]) -> str:
             rows.append({"stack": st.stack, "component": "-", "engine": "-", "endpoint": "-", "pid": None, "state": "stopped"})
         for comp in st.components:
             rows.append({"stack": st.stack, "component": comp.name, "engine": comp.engine, "endpoint": comp.endpoint, "pid": comp.pid, "state": "running" if comp.running else "not answering"})
-    return table(rows)
+    notes = [line for line in (not_on_twin_line(st) for st in statuses if st.components) if line]
+    return "\n".join([table(rows), *notes])
 
 
 def users_table(users: Sequence[Any]) -> str:

@@ -86,9 +86,11 @@ def build(snapshot: Path, log: logging.Logger, settings: journal.Settings | None
     """moto's WSGI application inside the journal, its state restored (tests call this in-process)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from ops.local import moto_gaps
     from ops.local.moto_isolation import dynamodb_lock, serialise_dynamodb
 
     serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks
+    moto_gaps.install()  # UpdateUserPool and UpdateTable as AWS answers them, so local.up can update in place
     journal.install_determinism(SERVICES)
     app = journal.DurableApp(
         DomainDispatcherApplication(create_backend_app),

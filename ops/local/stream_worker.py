@@ -14,11 +14,13 @@ to ``<state>/<stack>/stream-worker.log``. SIGTERM ends it after the current pass
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ops.errors import OpsError
@@ -31,10 +33,12 @@ READ_LIMIT = 1000  # records per GetRecords (the API's maximum); the consumer st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stack", required=True)
+    # local.up passes the settings of the plan's event source mapping (ops.local.twin.worker_argv)
     parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--max-retry-attempts", type=int, required=True)
-    parser.add_argument("--max-record-age", type=int, required=True, help="seconds")
+    parser.add_argument("--max-retry-attempts", type=int, required=True, help="-1: until the record expires, as Lambda's -1")
+    parser.add_argument("--max-record-age", type=int, required=True, help="seconds; -1: any age, as Lambda's -1")
     parser.add_argument("--function-name", required=True, help="named in the dead-letter pointers, as Lambda names its function")
+    parser.add_argument("--filters", default=None, help="the mapping's filter patterns, a JSON list of JSON documents (default: ops.stream_mapping's)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -51,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     from ops.target import resolve_target
 
     target = resolve_target(args.stack)
+    retries = None if args.max_retry_attempts < 0 else args.max_retry_attempts
+    max_age = None if args.max_record_age < 0 else args.max_record_age
+    record_filter = matches_filter if args.filters is None else any_pattern([json.loads(p) for p in json.loads(args.filters)])
     clients: dict[str, Any] = {}
     waiting_since: str | None = None
     log.info("polling the stream of table %s (stack %s) every %.1fs", target.stack.table_name, args.stack, POLL_SECONDS)
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 dead_letters.send(sqs, queue, dead_letters.pointer_message(stream, shard, records, condition, attempts, args.function_name))
                 log.warning("dead-lettered %d record(s) of shard %s (%s)", len(records), shard, condition)
 
-            policy = RetryPolicy(args.max_retry_attempts, args.max_record_age, park, record_filter=matches_filter, read_limit=READ_LIMIT)
+            policy = RetryPolicy(retries, max_age, park, record_filter=record_filter, read_limit=READ_LIMIT)
             counts = process_once(clients["dynamodbstreams"], clients["dynamodb"], target.stack.table_name, GSI_NAME, checkpoint_file(args.stack), args.batch_size, policy)
             if waiting_since:
                 log.info("the stream is back (waited since %s)", waiting_since)
@@ -87,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
             stop.wait(IDLE_SECONDS)
     log.info("stopped")
     return 0
+
+
+def any_pattern(patterns: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bool]:
+    """Lambda's filter criteria: a record goes through when any pattern matches it; no pattern lets all through."""
+    from ops.stream_mapping import matches_filter
+
+    if not patterns:
+        return lambda record: True
+    return lambda record: any(matches_filter(record, pattern) for pattern in patterns)
 
 
 if __name__ == "__main__":

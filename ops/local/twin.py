@@ -15,16 +15,20 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
 from ops.files import write_atomic
 from ops.local import journal, postgres
+from ops.plan import PlanSource, StackPlan
 from ops.proc import running as process_running
 from ops.stacks import PROJECT_ROOT, StackSettings
 from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, redact_url, stack_state_dir, twin_file
+
+if TYPE_CHECKING:
+    from ops.local.cloud_side import CloudSide
 
 ENGINES = ("auto", "moto", "docker")
 DYNAMODB_LOCAL_IMAGE = "amazon/dynamodb-local"
@@ -45,6 +49,8 @@ class TwinStatus:
     stack: str
     state_dir: str
     components: list[ComponentStatus]
+    not_on_twin: list[str] = field(default_factory=list)  # resources of the plan the engine cannot serve
+    played: list[str] = field(default_factory=list)  # resources of the plan a twin process plays
 
     @property
     def running(self) -> bool:
@@ -57,6 +63,8 @@ class UpResult:
     already_running: bool
     restored: bool
     restore_note: str = ""  # the AWS server's restore report in one line (ops.local.journal.restore_summary)
+    cloud_side: CloudSide | None = None  # what the plan's reconcile created, updated or could not change
+    plan_source: PlanSource | None = None  # the plan from its cache, or evaluated (and how long that took)
 
 
 def docker_answers(timeout: float = 3.0) -> bool:
@@ -104,7 +112,8 @@ def status(stack: StackSettings) -> TwinStatus:
     if worker:
         alive = process_running(worker.get("pid"), WORKER_MODULE)
         comps.append(ComponentStatus("stream consumer", "twin process", f"stream of {stack.table_name} → {worker.get('log')}", worker.get("pid"), alive, True))
-    return TwinStatus(stack.name, str(stack_state_dir(stack.name)), comps)
+    cloud = twin.get("cloud_side") or {}
+    return TwinStatus(stack.name, str(stack_state_dir(stack.name)), comps, list(cloud.get("not_served", [])), list(cloud.get("played", [])))
 
 
 def _pg_answers(url: str) -> bool:
@@ -129,22 +138,44 @@ def _refuse_busy(port: int, what: str, key: str, stack: str) -> None:
         raise ConfigError(f"port {port} for the {what} of stack {stack!r} is already in use by another program: stop it or change cruddur:{key} in Pulumi.{stack}.yaml")
 
 
-def up(stack: StackSettings, engine: str = "auto", database_url: str | None = None, stream_worker: bool = True) -> UpResult:
+def plan_file(stack: str) -> Path:
+    return stack_state_dir(stack) / "plan.json"
+
+
+def load_plan(stack: StackSettings) -> tuple[StackPlan, PlanSource]:
+    """The stack's plan, from the state directory's cache while the program is unchanged (else evaluated)."""
+    from ops.plan import cached_plan
+
+    return cached_plan(stack.name, plan_file(stack.name))
+
+
+def up(stack: StackSettings, engine: str = "auto", database_url: str | None = None, stream_worker: bool = True, plan: StackPlan | None = None) -> UpResult:
     """Start the twin (idempotent): returns ``already_running=True`` when it was up.
 
-    ``stream_worker=False`` leaves the stream to whoever processes it by hand (tests that count records).
+    Either way its AWS resources are brought to the stack's plan (``ops.local.cloud_side``), so a
+    change to ``infra/`` reaches a running twin at the next ``local.up``. ``plan`` replaces the
+    stack's own (a test's edited program). ``stream_worker=False`` leaves the stream to whoever
+    processes it by hand (tests that count records).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    source = None
+    if plan is None:
+        plan, source = load_plan(stack)  # before anything starts: a program that fails to plan starts nothing
     current = status(stack)
-    if current.running:
-        return UpResult(current, already_running=True, restored=False)
     down_now = [c.name for c in current.components if not c.running]
-    if down_now == ["stream consumer"]:  # the rest answers: start the consumer again, keep the data servers
+    if current.running or down_now == ["stream consumer"]:
+        # the data servers answer: follow the plan, and (re)start the consumer if it is down or its settings changed
+        cloud = _reconcile(stack, plan)
         twin = read_twin(stack.name) or {}
-        twin["stream_worker"] = _start_worker(stack, stack_state_dir(stack.name))
+        twin["cloud_side"] = _cloud_record(cloud)
+        worker = twin.get("stream_worker")
+        if worker and cloud.worker is not None and (not process_running(worker.get("pid"), WORKER_MODULE) or worker.get("mapping") != cloud.worker):
+            if process_running(worker.get("pid"), WORKER_MODULE):
+                _stop(worker["pid"], WORKER_MODULE, "stream consumer", 30)
+            twin["stream_worker"] = _start_worker(stack, stack_state_dir(stack.name), cloud.worker)
         _write_twin(stack.name, twin)
-        return UpResult(status(stack), already_running=True, restored=False)
+        return UpResult(status(stack), already_running=True, restored=False, cloud_side=cloud, plan_source=source)
     if current.components:
         down(stack)  # a half-dead twin (crash, reboot): clear it and start clean
 
@@ -161,13 +192,15 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
     try:
-        return _start(stack, state, use_docker, database_url, stream_worker)
+        result = _start(stack, state, use_docker, database_url, stream_worker, plan)
+        result.plan_source = source
+        return result
     except BaseException:
         down(stack)  # never leave half a twin running: a retry would find its ports taken
         raise
 
 
-def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None, stream_worker: bool) -> UpResult:
+def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None, stream_worker: bool, plan: StackPlan) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
     snapshot = state / "aws-state.pickle"
     report = journal.report_path(snapshot)
@@ -212,16 +245,27 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
         postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log")
     _write_twin(stack.name, twin)
 
-    from ops.local.bootstrap import ensure_cloud_side
+    cloud = _reconcile(stack, plan)
+    twin["cloud_side"] = _cloud_record(cloud)
+    _write_twin(stack.name, twin)
+    if stream_worker and cloud.worker is not None:
+        twin["stream_worker"] = _start_worker(stack, state, cloud.worker)
+        _write_twin(stack.name, twin)
+    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore), cloud_side=cloud)
+
+
+def _reconcile(stack: StackSettings, plan: StackPlan) -> CloudSide:
+    """Bring the twin's AWS resources to the plan and record their outputs and ids."""
+    from ops.local import cloud_side
     from ops.target import resolve_target
 
-    target = resolve_target(stack.name)
-    outputs = ensure_cloud_side(target, _read_outputs(stack.name))
-    write_atomic(outputs_file(stack.name), json.dumps(outputs, indent=2, sort_keys=True))
-    if stream_worker:
-        twin["stream_worker"] = _start_worker(stack, state)
-        _write_twin(stack.name, twin)
-    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore))
+    result = cloud_side.reconcile(resolve_target(stack.name), plan, _read_outputs(stack.name), cloud_side.read_ids(stack.name))
+    cloud_side.save(stack.name, result)
+    return result
+
+
+def _cloud_record(cloud: CloudSide) -> dict[str, Any]:
+    return {"not_served": cloud.not_served, "played": cloud.played}
 
 
 WORKER_MODULE = "ops.local.stream_worker"
@@ -233,17 +277,28 @@ def stream_worker_running(stack: str) -> bool:
     return process_running(worker.get("pid"), WORKER_MODULE)
 
 
-def _start_worker(stack: StackSettings, state: Path) -> dict[str, Any]:
-    """The twin's event source mapping: a process that feeds the table's stream to the consumer."""
-    from ops import stream_mapping
+def worker_argv(stack: StackSettings, mapping: dict[str, Any]) -> list[str]:
+    """The stream worker's command line from the plan's mapping (``ops.resources.mapping.WORKER_FIELDS``).
 
+    Lambda's -1 (retry until the record expires, any age) is passed as it is; the worker reads it as no limit.
+    """
+    return [
+        sys.executable, "-m", WORKER_MODULE, "--stack", stack.name,
+        "--batch-size", str(mapping["BatchSize"]),
+        "--max-retry-attempts", str(mapping.get("MaximumRetryAttempts", -1)),
+        "--max-record-age", str(mapping.get("MaximumRecordAgeInSeconds", -1)),
+        "--function-name", str(mapping["FunctionArn"]),
+        "--filters", json.dumps(mapping.get("FilterCriteria.Filters") or []),
+    ]
+
+
+def _start_worker(stack: StackSettings, state: Path, mapping: dict[str, Any]) -> dict[str, Any]:
+    """The twin's event source mapping: a process that feeds the table's stream to the consumer, with the plan's settings."""
     log = state / "stream-worker.log"
-    argv = [sys.executable, "-m", WORKER_MODULE, "--stack", stack.name, "--batch-size", str(stack.stream_batch_size),
-            "--max-retry-attempts", str(stream_mapping.MAX_RETRY_ATTEMPTS), "--max-record-age", str(stream_mapping.MAX_RECORD_AGE_SECONDS),
-            "--function-name", stream_mapping.function_name(stack)]
     with open(log, "ab") as logf:
-        proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    return {"pid": proc.pid, "log": str(log)}
+        proc = subprocess.Popen(worker_argv(stack, mapping), cwd=PROJECT_ROOT, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    # the settings it runs with, so infra.drift compares them with the plan and local.up sees when they change
+    return {"pid": proc.pid, "log": str(log), "mapping": mapping}
 
 
 def _stop(pid: int, needle: str, what: str, seconds: float) -> None:

@@ -29,6 +29,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
     "infra.outputs": {"stack", "s", "json", "j"},
     "infra.plan": {"stack", "s", "json", "j"},
     "infra.diagram": {"stack", "s", "output", "o"},
+    "infra.drift": {"stack", "s", "cloud", "c", "json", "j"},
     "local.up": {"stack", "s", "engine", "e"},
     "local.down": {"stack", "s"},
     "local.status": {"json", "j"},

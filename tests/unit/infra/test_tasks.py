@@ -84,6 +84,17 @@ def test_without_a_backend_url_the_tasks_say_pulumi_login_decides(fake_pulumi: d
     assert "backend=unset" in proc.stderr and f"args=up --stack dev --policy-pack {PROJECT_ROOT / 'policy'}" in proc.stderr
 
 
+def test_cloud_drift_without_credentials_is_the_one_line_error_before_any_planning(tmp_path: Path) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": f"{tmp_path}/none",
+           "AWS_CONFIG_FILE": f"{tmp_path}/none", "AWS_EC2_METADATA_DISABLED": "true", "CRUDDUR_STATE_DIR": str(tmp_path)}
+    assert_one_line_error(run_invoke("infra.drift", "--stack", "prod", "--cloud", env=env, timeout=60), "--cloud needs AWS credentials", "AWS_PROFILE")
+    assert not (tmp_path / "prod" / "plan.json").exists(), "refused before the program was planned"
+
+
+def test_drift_of_an_unknown_stack_is_one_line() -> None:
+    assert_one_line_error(run_invoke("infra.drift", "--stack", "staging", timeout=60), "unknown stack 'staging'")
+
+
 def test_up_with_yes_on_a_protected_stack_needs_the_confirmation() -> None:
     proc = run_invoke("infra.up", "--stack", "prod", "--yes", env={"PATH": str(VENV_BIN)}, timeout=60)
     assert_one_line_error(proc, "protected", "--confirm-protected")

@@ -126,10 +126,12 @@ def test_missing_database_is_a_clear_error(twin: Any) -> None:
 
 
 def test_lost_outputs_file_finds_the_twins_pool_and_rule_again(twin: Any) -> None:
-    from ops.local.bootstrap import ensure_cloud_side
+    from ops.local import cloud_side
     from ops.target import outputs_file
 
     recorded = twinops._read_outputs("dev")
     assert outputs_file("dev").exists()
-    again = ensure_cloud_side(resolve_target("dev"), {})
-    assert again == recorded, "no second pool or security group"
+    plan, _ = twinops.load_plan(twin.stack)
+    again = cloud_side.reconcile(resolve_target("dev"), plan, {}, {})  # neither outputs nor ids: found by name
+    assert again.outputs == recorded, "no second pool, client, queue or security group"
+    assert not again.created

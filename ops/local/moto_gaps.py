@@ -1,0 +1,70 @@
+"""Two places where moto's API differs from AWS's in what the twin's reconcile relies on.
+
+``local.up`` changes the twin's resources in place when the program changes them, with the
+same update calls AWS takes. moto gets two of those wrong:
+
+- ``UpdateUserPool``: AWS keeps what can only be set at creation (``UsernameAttributes``,
+  ``AliasAttributes``, ``UsernameConfiguration``; the request has no field for them). moto
+  replaces the whole settings dict with the request, so after an update the pool forgets that
+  users sign in by email and ``AdminGetUser`` by email stops finding them.
+- ``UpdateTable`` with ``SSESpecification``: AWS switches the table's encryption; moto drops the
+  field, so the twin's table could never follow the program's encryption setting.
+
+``install()`` is idempotent and must run in the process that serves moto (``ops.local.motoserver``,
+or a test's in-process ``mock_aws``). Each patch is tested against the AWS behaviour it restores.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+# UpdateUserPool has no parameter for these, so AWS leaves them as they were created.
+CREATION_ONLY_POOL_SETTINGS = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
+
+
+def _keeps_creation_settings(update_user_pool: Any) -> Any:
+    if getattr(update_user_pool, "_cruddur_patched", False):
+        return update_user_pool
+
+    @functools.wraps(update_user_pool)
+    def patched(self: Any, user_pool_id: str, extended_config: dict[str, Any]) -> None:
+        before = dict(self.describe_user_pool(user_pool_id).extended_config)
+        update_user_pool(self, user_pool_id, extended_config)
+        after = self.describe_user_pool(user_pool_id).extended_config
+        for key in CREATION_ONLY_POOL_SETTINGS:
+            if key in before:
+                after[key] = before[key]
+            else:
+                after.pop(key, None)
+
+    patched._cruddur_patched = True  # type: ignore[attr-defined]
+    return patched
+
+
+def _applies_encryption(update_table: Any) -> Any:
+    if getattr(update_table, "_cruddur_patched", False):
+        return update_table
+
+    @functools.wraps(update_table)
+    def patched(self: Any) -> Any:
+        spec = self.body.get("SSESpecification")
+        if spec is not None:
+            table = self.dynamodb_backend.get_table(self.body["TableName"])  # a missing table fails as the update would
+            spec = dict(spec)
+            if spec.get("Enabled") and "KMSMasterKeyId" not in spec:
+                # no key named: AWS uses the account's AWS managed key (alias/aws/dynamodb), as CreateTable does
+                spec["KMSMasterKeyId"] = table._get_default_encryption_key(table.account_id, table.region_name)
+            table.sse_specification = spec
+        return update_table(self)  # answers with the table's description, encryption included
+
+    patched._cruddur_patched = True  # type: ignore[attr-defined]
+    return patched
+
+
+def install() -> None:
+    from moto.cognitoidp.models import CognitoIdpBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    CognitoIdpBackend.update_user_pool = _keeps_creation_settings(CognitoIdpBackend.update_user_pool)  # type: ignore[method-assign]
+    DynamoHandler.update_table = _applies_encryption(DynamoHandler.update_table)  # type: ignore[method-assign]

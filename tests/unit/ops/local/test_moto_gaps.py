@@ -1,0 +1,87 @@
+"""The twin server's patches of moto's UpdateUserPool and UpdateTable: they answer as AWS does.
+
+GIVEN a pool that signs users in by email (or a table without encryption), WHEN it is updated the
+way local.up updates it, THEN what AWS keeps is kept (the sign-in attribute) and what AWS changes is
+changed (the encryption). Each test also shows unpatched moto gets it wrong, so a moto release that
+fixes it (or changes the code patched) shows up here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ops.local import moto_gaps
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", REGION)):
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def unpatched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto as released, for the duration of one test (the patches are installed process-wide)."""
+    from moto.cognitoidp.models import CognitoIdpBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    for owner, name in ((CognitoIdpBackend, "update_user_pool"), (DynamoHandler, "update_table")):
+        method = getattr(owner, name)
+        monkeypatch.setattr(owner, name, getattr(method, "__wrapped__", method))
+
+
+def _email_pool(cognito: Any) -> str:
+    pool = cognito.create_user_pool(PoolName="p", UsernameAttributes=["email"], UsernameConfiguration={"CaseSensitive": False})["UserPool"]["Id"]
+    cognito.admin_create_user(UserPoolId=pool, Username="ada@example.com", UserAttributes=[{"Name": "email", "Value": "ada@example.com"}], MessageAction="SUPPRESS")
+    return str(pool)
+
+
+def test_update_user_pool_keeps_what_only_creation_sets(aws: None) -> None:
+    moto_gaps.install()
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool = _email_pool(cognito)
+    cognito.update_user_pool(UserPoolId=pool, Policies={"PasswordPolicy": {"MinimumLength": 14}})
+    described = cognito.describe_user_pool(UserPoolId=pool)["UserPool"]
+    assert described["Policies"]["PasswordPolicy"]["MinimumLength"] == 14, "the update itself still applies"
+    assert described["UsernameAttributes"] == ["email"] and described["UsernameConfiguration"] == {"CaseSensitive": False}
+    assert cognito.admin_get_user(UserPoolId=pool, Username="ada@example.com")["Username"], "users still found by email"
+
+
+def test_unpatched_moto_forgets_the_sign_in_attribute(aws: None, unpatched: None) -> None:
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool = _email_pool(cognito)
+    cognito.update_user_pool(UserPoolId=pool, Policies={"PasswordPolicy": {"MinimumLength": 14}})
+    assert "UsernameAttributes" not in cognito.describe_user_pool(UserPoolId=pool)["UserPool"]
+
+
+def _plain_table(ddb: Any) -> None:
+    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+
+
+def test_update_table_switches_encryption_on_and_off(aws: None) -> None:
+    moto_gaps.install()
+    ddb, kms = boto3.client("dynamodb", region_name=REGION), boto3.client("kms", region_name=REGION)
+    _plain_table(ddb)
+    on = ddb.update_table(TableName="t", SSESpecification={"Enabled": True})["TableDescription"]["SSEDescription"]
+    assert on["Status"] == "ENABLED" and on["KMSMasterKeyArn"] == kms.describe_key(KeyId="alias/aws/dynamodb")["KeyMetadata"]["Arn"]
+    key = kms.create_key(Description="mine")["KeyMetadata"]["Arn"]
+    ddb.update_table(TableName="t", SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key})
+    assert ddb.describe_table(TableName="t")["Table"]["SSEDescription"]["KMSMasterKeyArn"] == key
+    ddb.update_table(TableName="t", SSESpecification={"Enabled": False})
+    assert "SSEDescription" not in ddb.describe_table(TableName="t")["Table"]
+
+
+def test_unpatched_moto_ignores_an_encryption_update(aws: None, unpatched: None) -> None:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    _plain_table(ddb)
+    ddb.update_table(TableName="t", SSESpecification={"Enabled": True})
+    assert "SSEDescription" not in ddb.describe_table(TableName="t")["Table"]
