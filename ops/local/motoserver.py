@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     restore_snapshot(args.snapshot, log)
     from moto.server import ThreadedMotoServer
 
-    from ops.local.moto_isolation import serialise_dynamodb
+    from ops.local.moto_patches.isolation import serialise_dynamodb
 
     serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks
 
