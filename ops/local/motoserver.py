@@ -94,12 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the log
     log = logging.getLogger("twin")
 
-    restore_snapshot(args.snapshot, log)
-    from moto.server import ThreadedMotoServer
-
+    from ops.local.moto_patches import MotoVersionError, install
     from ops.local.moto_patches.isolation import serialise_dynamodb
 
-    serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks
+    try:
+        # before the snapshot is read: on another moto version the server must not start at all
+        install()  # reads that cost the page, not the table (ops/local/moto_patches)
+    except MotoVersionError as err:
+        print(f"motoserver: {err}", file=sys.stderr)
+        return 2
+    serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks (install() does it too)
+
+    restore_snapshot(args.snapshot, log)
+    from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
