@@ -195,3 +195,17 @@ def test_uninstall_gives_moto_back_its_own_methods(patched: None) -> None:
     uninstall()
     assert not hasattr(Table.query, "__wrapped__") and "query" in Table.__dict__
     install()  # the fixture uninstalls again
+
+
+def test_query_and_scan_items_are_written_without_motos_shape_walker(client: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.local.moto_patches import wire
+
+    written: list[str] = []
+    original = wire.attribute_map
+    monkeypatch.setattr(wire, "attribute_map", lambda attrs: (written.append("item") if type(attrs).__name__ == "LimitedSizeDict" else None) or original(attrs))
+    item = {"pk": {"S": "a"}, "sk": {"S": "b"}, "bin": {"B": b"\x00\xff"}, "m": {"M": {"l": {"L": [{"N": "1"}, {"NULL": True}]}}}, "ss": {"SS": ["x", "y"]}}
+    client.put_item(TableName=table, Item=item)
+    got = client.query(TableName=table, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "a"}})["Items"]
+    assert got == [item] and written == ["item"]
+    assert client.scan(TableName=table)["Items"] == [item] and written == ["item", "item"]
+    assert client.get_item(TableName=table, Key={"pk": {"S": "a"}, "sk": {"S": "b"}})["Item"] == item and len(written) == 2  # other answers: moto's way
