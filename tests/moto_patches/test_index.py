@@ -186,14 +186,26 @@ def test_requests_outside_the_patches_reach_moto_unchanged(client: Any, table: s
     assert spy.left == ["fast_scan"]
 
 
+def test_moto_keeps_no_item_or_table_it_made(client: Any, table: str) -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    before = len(Item.instances_tracked), len(Table.instances_tracked)
+    for i in range(20):
+        client.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"S": str(i)}}}}])
+        client.query(TableName=table, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "a"}}, ProjectionExpression="sk")
+    assert (len(Item.instances_tracked), len(Table.instances_tracked)) == before
+
+
 def test_uninstall_gives_moto_back_its_own_methods(patched: None) -> None:
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
     from ops.local.moto_patches import install, uninstall
 
     assert getattr(Table.query, "__wrapped__", None) is not None
     uninstall()
-    assert not hasattr(Table.query, "__wrapped__") and "query" in Table.__dict__
+    assert not hasattr(Table.query, "__wrapped__") and "__new__" not in Item.__dict__ and "query" in Table.__dict__
     install()  # the fixture uninstalls again
 
 

@@ -10,7 +10,8 @@ seconds per page. Each module patches one thing and says why:
 - ``index``: every table's items kept sorted per partition and per GSI partition, re-filed by
   each write;
 - ``reads``: Query and Scan read from those sorted entries, with moto's page logic;
-- ``wire``: Query and Scan items written to JSON directly, same bytes.
+- ``wire``: Query and Scan items written to JSON directly, same bytes;
+- ``untracked``: moto stops keeping every item and table object it ever made.
 
 The answers are moto's own, byte for byte: ``tests/moto_patches`` compares a patched server
 with a plain one on random tables, items and requests. The patches reach into moto's
@@ -53,11 +54,12 @@ def replace(owner: Any, name: str, value: Any) -> None:
 def install() -> None:
     """Install every patch into this process (the one that serves moto); idempotent."""
     check_version()
-    from ops.local.moto_patches import index, isolation, reads, wire
+    from ops.local.moto_patches import index, isolation, reads, untracked, wire
 
     isolation.serialise_dynamodb()  # stays when the others are uninstalled: concurrency tests rely on it
     if _REPLACED:
         return
+    untracked.install()
     index.install()
     reads.install()
     wire.install()
