@@ -94,6 +94,7 @@ def shape_of(table: Table, index_name: str | None) -> Shape | None:
 class Partition:
     """One hash value's entries, ascending; ``keys[i]`` is the table key of ``order[i]``."""
 
+    hash_value: DynamoType
     order: list[Sort] = field(default_factory=list)
     keys: list[Key] = field(default_factory=list)
     # members whose range value is not of the declared type: moto would compare it with the
@@ -115,10 +116,12 @@ class SortedIndex:
         h, r = item.attrs.get(s.hash_attr), item.attrs.get(s.range_attr)
         if h is None or r is None or h.type != s.hash_kind or raw(h, s.hash_kind) is None:
             return None  # a query's hash value has the declared type, so it can never match this item
+        part = self.partitions.get(h)
+        h = part.hash_value if part is not None else DynamoType(h)  # one key object per partition, never the item's own
         range_raw = raw(r, s.range_kind)
         if range_raw is None:
-            return DynamoType(h), None
-        return DynamoType(h), (range_raw, raw(key[0], s.table_hash_kind), raw(key[1], s.table_range_kind))
+            return h, None
+        return h, (range_raw, raw(key[0], s.table_hash_kind), raw(key[1], s.table_range_kind))
 
     def file(self, key: Key, item: Item | None) -> None:
         """Put ``key`` where ``item`` (its current state, None if deleted) belongs."""
@@ -131,7 +134,9 @@ class SortedIndex:
             self.filed[key] = new
 
     def _add(self, key: Key, hash_value: DynamoType, sort: Sort | None) -> None:
-        part = self.partitions.setdefault(hash_value, Partition())
+        part = self.partitions.get(hash_value)
+        if part is None:
+            part = self.partitions[hash_value] = Partition(hash_value)
         if sort is None:
             part.odd += 1
             return
@@ -162,13 +167,16 @@ class SortedIndex:
                 if where is None:
                     continue
                 index.filed[(h, r)] = where
+                part = index.partitions.get(where[0])
+                if part is None:
+                    part = index.partitions[where[0]] = Partition(where[0])
                 if where[1] is None:
-                    index.partitions.setdefault(where[0], Partition()).odd += 1
+                    part.odd += 1
                 else:
                     found.setdefault(where[0], []).append((where[1], (h, r)))
         for hash_value, entries in found.items():
             entries.sort(key=lambda e: e[0])
-            part = index.partitions.setdefault(hash_value, Partition())
+            part = index.partitions[hash_value]
             part.order = [e[0] for e in entries]
             part.keys = [e[1] for e in entries]
         return index
