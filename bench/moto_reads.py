@@ -122,14 +122,20 @@ def _group_of(item: dict[str, Any]) -> str:
     return str(item["pk"]["S"])[len("MSG#") :]
 
 
-def _p50(call: Any, samples: int = 25) -> float:
-    call()
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+class Meter:
+    """Wall time, and the CPU seconds the server process and this client spent, over a block."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pid = server_pid
+        self.wall = self.server = self.client = 0.0
+
+    def __enter__(self) -> Meter:
+        self._start = (time.perf_counter(), _cpu_s(self.pid), time.process_time())
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        wall, server, client = self._start
+        self.wall, self.server, self.client = time.perf_counter() - wall, _cpu_s(self.pid) - server, time.process_time() - client
 
 
 def _cpu_s(pid: int) -> float:
@@ -137,29 +143,37 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _p50_query(client: Any, table: str, groups: list[str], samples: int = 25) -> float:
-    from ops.patterns import get_conversation
-
-    get_conversation(client, table, groups[0], 20)  # warm the connection
+def _per_call(pid: int, call: Any, samples: int) -> dict[str, float]:
+    """p50 wall time of ``call`` in ms, and the mean server and client CPU ms per call."""
+    call()  # warm: connection open, index built
     times = []
-    for i in range(samples):
-        started = time.perf_counter()
-        page = get_conversation(client, table, groups[i * 7919 % len(groups)], 20)
-        times.append(time.perf_counter() - started)
-        assert len(page.items) == 20
-    return statistics.median(times) * 1000
+    with Meter(pid) as m:
+        for i in range(samples):
+            started = time.perf_counter()
+            call(i)
+            times.append(time.perf_counter() - started)
+    return {"p50_ms": statistics.median(times) * 1000, "server_cpu_ms": m.server * 1000 / samples, "client_cpu_ms": m.client * 1000 / samples}
 
 
-def _page_all(client: Any, table: str, group: str) -> tuple[float, int, int]:
+def _query(client: Any, table: str, groups: list[str]) -> Any:
     from ops.patterns import get_conversation
 
-    started = time.perf_counter()
+    def newest_20(i: int = 0) -> None:
+        page = get_conversation(client, table, groups[i * 7919 % len(groups)], 20)
+        assert len(page.items) == 20
+
+    return newest_20
+
+
+def _page_all(client: Any, table: str, group: str) -> tuple[int, int]:
+    from ops.patterns import get_conversation
+
     n, pages, cursor = 0, 0, None
     while True:
         page = get_conversation(client, table, group, 100, cursor)
         n, pages, cursor = n + len(page.items), pages + 1, page.next_cursor
         if not cursor:
-            return time.perf_counter() - started, n, pages
+            return n, pages
 
 
 def _txn_p50(client: Any, table: str, samples: int = 3) -> float:
@@ -176,14 +190,19 @@ def measure(mode: str, port: int, workdir: Path, progress: Any) -> dict[str, Any
     from ops import ddb
 
     out: dict[str, Any] = {"mode": mode}
+
+    def record(name: str, m: Meter, note: str = "") -> None:
+        out[f"{name}_s"], out[f"{name}_server_cpu_s"], out[f"{name}_client_cpu_s"] = m.wall, m.server, m.client
+        progress(f"{mode}: {name} {m.wall:.2f} s (CPU: server {m.server:.2f} s, client {m.client:.2f} s){note}")
+
     with server(mode, port, workdir) as (client, proc):
         client = boto3.client("dynamodb", endpoint_url=client.meta.endpoint_url, config=Config(max_pool_connections=16, read_timeout=900, retries={"max_attempts": 1}), **CREDENTIALS)
+        pid = proc.pid
         seed_items = _messages(200, 0, first_group=5_000)
         _table(client, "seed")
-        started = time.perf_counter()
-        ddb.batch_write(client, "seed", iter(seed_items))
-        out["seed_20k_s"] = time.perf_counter() - started
-        progress(f"{mode}: seed 20,000 in {out['seed_20k_s']:.1f} s")
+        with Meter(pid) as m:
+            ddb.batch_write(client, "seed", iter(seed_items))
+        record("seed_20k", m)
         out["txn_p50_ms_20k"] = _txn_p50(client, "seed")
         progress(f"{mode}: transaction p50 at 20,000 items {out['txn_p50_ms_20k']:.0f} ms")
         client.delete_table(TableName="seed")
@@ -191,41 +210,39 @@ def measure(mode: str, port: int, workdir: Path, progress: Any) -> dict[str, Any
         alone = _messages(0, BIG_GROUP)
         _table(client, "alone")
         ddb.batch_write(client, "alone", iter(alone))
-        out["paging_alone_s"], n, pages = _page_all(client, "alone", _group_of(alone[0]))
+        with Meter(pid) as m:
+            n, pages = _page_all(client, "alone", _group_of(alone[0]))
         assert n == BIG_GROUP, n
+        record("paging_alone", m, f": {n} messages in {pages} pages")
         client.delete_table(TableName="alone")
-        progress(f"{mode}: paged {n} messages ({pages} pages) alone in {out['paging_alone_s']:.2f} s")
 
         small = _messages(100, 0)
         _table(client, "reads")
         ddb.batch_write(client, "reads", iter(small))
         groups = sorted({_group_of(i) for i in small})
-        out["query_p50_ms_10k"] = _p50_query(client, "reads", groups)
-        progress(f"{mode}: query p50 at 10,000 items {out['query_p50_ms_10k']:.1f} ms")
+        out["query_10k"] = _per_call(pid, _query(client, "reads", groups), 40)
+        progress(f"{mode}: query at 10,000 items {out['query_10k']}")
 
         rest = _messages(100_000 // PER_GROUP - 100 - BIG_GROUP // PER_GROUP, BIG_GROUP, first_group=100)
         ddb.batch_write(client, "reads", iter(rest))
         groups = sorted({_group_of(i) for i in small + rest})
         total = len(small) + len(rest)
         assert total == 100_000, total
-        out["query_p50_ms_100k"] = _p50_query(client, "reads", groups)
-        out["floor_p50_ms"] = _p50(lambda: client.list_tables(Limit=1))
-        progress(f"{mode}: query p50 at 100,000 items {out['query_p50_ms_100k']:.1f} ms (ListTables, the cheapest request: {out['floor_p50_ms']:.1f} ms)")
+        out["query_100k"] = _per_call(pid, _query(client, "reads", groups), 40)
+        out["list_tables"] = _per_call(pid, lambda i=0: client.list_tables(Limit=1), 40)
+        progress(f"{mode}: query at 100,000 items {out['query_100k']}; ListTables, the cheapest request: {out['list_tables']}")
 
-        out["paging_in_100k_s"], n, pages = _page_all(client, "reads", _group_of(rest[-1]))
+        with Meter(pid) as m:
+            n, pages = _page_all(client, "reads", _group_of(rest[-1]))
         assert n == BIG_GROUP, n
-        progress(f"{mode}: paged {n} messages ({pages} pages) in the 100,000-item table in {out['paging_in_100k_s']:.2f} s")
+        record("paging_in_100k", m, f": {n} messages in {pages} pages")
 
-        started, server_cpu, client_cpu = time.perf_counter(), _cpu_s(proc.pid), time.process_time()
-        scanned = sum(1 for _ in ddb.scan(client, "reads"))
-        scan_s = time.perf_counter() - started
+        with Meter(pid) as m:
+            scanned = sum(1 for _ in ddb.scan(client, "reads"))
         assert scanned == total, scanned
-        out["scan_items_per_s"] = scanned / scan_s
-        out["scan_server_cpu_s"], out["scan_client_cpu_s"] = _cpu_s(proc.pid) - server_cpu, time.process_time() - client_cpu
-        progress(f"{mode}: scanned {scanned} items in {scan_s:.1f} s ({out['scan_items_per_s']:.0f} items/s; "
-                 f"CPU: server {out['scan_server_cpu_s']:.1f} s, client {out['scan_client_cpu_s']:.1f} s)")
-
-        out["server_rss_mb"] = _rss_mb(proc.pid)
+        out["scan_items_per_s"] = scanned / m.wall
+        record("scan_100k", m, f": {out['scan_items_per_s']:.0f} items/s")
+        out["server_rss_mb"] = _rss_mb(pid)
     return out
 
 
@@ -240,6 +257,16 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _flat(result: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in result.items():
+        if isinstance(value, dict):
+            out.update({f"{key}_{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,11 +288,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure(mode, port, Path(tmp), lambda line: print(line, file=sys.stderr, flush=True)))
     if args.json:
         print(json.dumps(results, indent=2))
-    else:
-        keys = [k for k in results[0] if k != "mode"]
-        print(f"{'':22}" + "".join(f"{r['mode']:>14}" for r in results))
-        for k in keys:
-            print(f"{k:22}" + "".join(f"{r[k]:>14.2f}" for r in results))
+        return 0
+    flat = [_flat(r) for r in results]
+    print(f"{'':30}" + "".join(f"{r['mode']:>14}" for r in flat))
+    for k in (k for k in flat[0] if k != "mode"):
+        print(f"{k:30}" + "".join(f"{r[k]:>14.2f}" for r in flat))
     return 0
 
 

@@ -22,9 +22,9 @@ on an index found out of step with its table (logged as a warning, then rebuilt)
 Deliberate differences, none visible in an answer: moto deep-copies the items of a page before
 returning them; here the items go to the response as they are, since nothing downstream changes
 them (the projections build new items, the serializer new dicts). And moto checks the 1 MB
-limit also for items it skips before the first match, which could only fail (an IndexError, a
-500) for a single item over 1 MB: moto refuses items over 400 KB, except that nested updates
-can grow one past it.
+limit also for the items it walks past while nothing has matched yet, which can only fail (an
+IndexError, a 500) on a single item over 1 MB: moto refuses items over 405,000 bytes, except
+that nested updates can grow one past it.
 """
 
 from __future__ import annotations
