@@ -21,7 +21,7 @@ request is pinned to the request:
   resources (EC2's default VPC and security group) get the same ids whichever request
   happens to create the backend, a read live or a replayed write later;
 - journal order is apply order: journaled requests run one at a time under one lock (moto's
-  DynamoDB requests were serialised already, see ``moto_isolation``); reads do not take it.
+  DynamoDB requests were serialised already, see ``moto_patches.isolation``); reads do not take it.
 
 Each record keeps the response's status and a digest of its body; replay compares them, so a
 restore proves its own determinism (a mismatch is reported, never hidden).

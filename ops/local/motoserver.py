@@ -86,8 +86,8 @@ def build(snapshot: Path, log: logging.Logger, settings: journal.Settings | None
     """moto's WSGI application inside the journal, its state restored (tests call this in-process)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from ops.local import moto_gaps
-    from ops.local.moto_isolation import dynamodb_lock, serialise_dynamodb
+    from ops.local.moto_patches import gaps as moto_gaps
+    from ops.local.moto_patches.isolation import dynamodb_lock, serialise_dynamodb
 
     serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks
     moto_gaps.install()  # UpdateUserPool and UpdateTable as AWS answers them, so local.up can update in place
@@ -121,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
+    from ops.local.moto_patches import MotoVersionError, install
+
+    try:
+        # before the snapshot is read: on another moto version the server must not start at all
+        install()  # reads that cost the page, not the table (ops/local/moto_patches)
+    except MotoVersionError as err:
+        log.error("motoserver: %s", err)
+        return 2
     app = build(args.snapshot, log)
     log.info("%s", journal.restore_summary(journal.read_report(journal.report_path(args.snapshot))))
     server: Any = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -47,14 +47,14 @@ class IsolatedMoto:
 
 @pytest.fixture(scope="session")
 def isolated_moto() -> Iterator[IsolatedMoto]:
-    """An in-process moto server with DynamoDB's isolation (ops.local.moto_isolation), for the concurrency tests.
+    """An in-process moto server with DynamoDB's isolation (ops.local.moto_patches.isolation), for the concurrency tests.
 
     The twin's server runs without it unless ops.local.motoserver installs it, and plain moto
     lets two concurrent transactions both pass a condition that DynamoDB lets only one pass.
     """
     from moto.server import ThreadedMotoServer
 
-    from ops.local.moto_isolation import serialise_dynamodb
+    from ops.local.moto_patches.isolation import serialise_dynamodb
 
     serialise_dynamodb()
     with socket.socket() as s:

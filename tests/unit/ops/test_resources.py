@@ -24,7 +24,8 @@ from moto import mock_aws
 from ops import outputs as out
 from ops import stream_mapping
 from ops.drift import IN_LINE, MISSING, check
-from ops.local import cloud_side, moto_gaps
+from ops.local import cloud_side
+from ops.local.moto_patches import gaps as moto_gaps
 from ops.plan import PlannedResource, StackPlan
 from ops.resources import ADAPTERS, Context, Live
 from ops.resources.kms import AliasAdapter, KeyAdapter

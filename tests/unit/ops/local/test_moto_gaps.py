@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ops.local import moto_gaps
+from ops.local.moto_patches import gaps as moto_gaps
 
 REGION = "us-east-1"
 
