@@ -100,9 +100,8 @@ def _table(client: Any, name: str) -> str:
 def _messages(groups: int, big_group: int, first_group: int = 0) -> list[dict[str, Any]]:
     """Messages of ``groups`` conversations of 100 (and one of ``big_group``), as DynamoDB JSON."""
     from ops.bench import SEED_START, person
-    from ops.patterns import to_ddb
 
-    from ops.seed import DEFAULT_CONVERSATION, parse_conversation, plan
+    from ops.seed import DEFAULT_CONVERSATION, build, parse_conversation
 
     base = parse_conversation(DEFAULT_CONVERSATION)
 
@@ -113,9 +112,9 @@ def _messages(groups: int, big_group: int, first_group: int = 0) -> list[dict[st
 
     out = []
     for g in range(first_group, first_group + groups):
-        out.extend(to_ddb(m.item()) for m in plan(conversation(PER_GROUP), person(2 * g), person(2 * g + 1), SEED_START).messages)
+        out.extend(m.to_item() for m in build(conversation(PER_GROUP), person(2 * g), person(2 * g + 1), SEED_START).messages)
     if big_group:
-        out.extend(to_ddb(m.item()) for m in plan(conversation(big_group), person(999_998), person(999_999), SEED_START).messages)
+        out.extend(m.to_item() for m in build(conversation(big_group), person(999_998), person(999_999), SEED_START).messages)
     return out
 
 
@@ -157,7 +156,7 @@ def _per_call(pid: int, call: Any, samples: int) -> dict[str, float]:
 
 
 def _query(client: Any, table: str, groups: list[str]) -> Any:
-    from ops.patterns import get_conversation
+    from ops.messages.read import get_conversation
 
     def newest_20(i: int = 0) -> None:
         page = get_conversation(client, table, groups[i * 7919 % len(groups)], 20)
@@ -167,7 +166,7 @@ def _query(client: Any, table: str, groups: list[str]) -> Any:
 
 
 def _page_all(client: Any, table: str, group: str) -> tuple[int, int]:
-    from ops.patterns import get_conversation
+    from ops.messages.read import get_conversation
 
     n, pages, cursor = 0, 0, None
     while True:

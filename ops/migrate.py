@@ -29,7 +29,8 @@ from ops.files import write_atomic
 from ops.messages.model import GroupRow, LegacyPairMarker, Person, pair_key
 from ops.messages.pairs import find_group, get_entry
 
-Step = Callable[[Any, str, dict[str, Any], bool], str | None]  # (client, table, item, dry_run) -> what it did, or None
+# (client, table, item, dry_run) -> what it did to the item (one or more actions), or None
+Step = Callable[[Any, str, dict[str, Any], bool], "str | tuple[str | None, ...] | None"]
 
 
 @dataclass
@@ -48,15 +49,15 @@ class _PairIndex:
         self.settled: set[str] = set()
         self.lock = threading.Lock()
 
-    def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> str | None:
+    def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> str | tuple[str | None, ...] | None:
         if LegacyPairMarker.matches(item):
             marker = LegacyPairMarker.from_item(item)
-            if len(marker.participant_uuids) == 2:
-                self._settle(client, table, *marker.participant_uuids, dry_run=dry_run)
+            # the marker's pair is settled here (counted here), whichever of the marker and its rows the scan meets first
+            settled = self._settle(client, table, *marker.participant_uuids, dry_run=dry_run) if len(marker.participant_uuids) == 2 else None
             if dry_run:
-                return "would remove an old pair marker"
+                return settled, "would remove an old pair marker"
             client.delete_item(TableName=table, Key=marker.key())
-            return "removed an old pair marker"
+            return settled, "removed an old pair marker"
         if not (GroupRow.matches(item) and "message_group_uuid" in item and "user_uuid" in item):
             return None
         row = GroupRow.from_item(item)
@@ -132,7 +133,7 @@ def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_
             did = [step(client, table, item, dry_run) for item in page.get("Items", [])]
             with lock:
                 result.scanned += len(did)
-                result.changed.update(d for d in did if d)
+                result.changed.update(a for d in did for a in ((d,) if isinstance(d, str) else d or ()) if a)
                 progress["segments"][str(n)] = {"next": page.get("LastEvaluatedKey"), "done": not page.get("LastEvaluatedKey")}
                 save()
             if on_progress is not None:

@@ -17,15 +17,15 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from ops import ddb as ddbops
-from ops import patterns
 from ops.local.moto_patches import index as ix
 from ops.local.moto_patches import reads
+from ops.messages import model, read
 from ops.stacks import load_stack
 from ops.table_spec import create_table_kwargs, table_spec
 from tests.twin.ops.local.moto_patches.pair import Pair
 from tests.twin.ops.local.moto_patches.scenario import Scenario, layout_of, numbers_table
 
-GSI = patterns.GSI_NAME
+GSI = model.GSI_NAME
 
 
 @pytest.fixture
@@ -158,16 +158,16 @@ def test_the_projects_reads_take_the_fast_path(client: Any, table: str, monkeypa
     def at(i: int) -> str:
         return f"2026-01-01T00:00:{i:02d}.000000+00:00"
 
-    items = [patterns.to_ddb(patterns.Message("g1", at(i), f"m{i}", "hi", "u1", "U", "u").item()) for i in range(50)]
-    items.append(patterns.to_ddb(patterns.GroupRow("u1", at(49), "g1", "hi", "u2", "V", "v").item()))
+    items = [model.Message("g1", at(i), f"m{i}", "hi", "u1", "U", "u").to_item() for i in range(50)]
+    items.append(model.GroupRow("u1", at(49), "g1", "hi", "u2", "V", "v").to_item())
     ddbops.batch_write(client, table, iter(items))
-    page = patterns.get_conversation(client, table, "g1", 20)
-    older = patterns.get_conversation(client, table, "g1", 20, page.next_cursor)
-    before = patterns.get_conversation(client, table, "g1", 20, before="2026-01-01T00:00:10")
+    page = read.get_conversation(client, table, "g1", 20)
+    older = read.get_conversation(client, table, "g1", 20, page.next_cursor)
+    before = read.get_conversation(client, table, "g1", 20, before="2026-01-01T00:00:10")
     assert [m.created_at[17:19] for m in older.items] == [f"{i:02d}" for i in range(10, 30)]
     assert len(before.items) == 10
-    assert patterns.list_conversations(client, table, "u1").items[0].message_group_uuid == "g1"
-    assert len(patterns.group_row_items(client, table, "g1")) == 1
+    assert read.list_conversations(client, table, "u1").items[0].message_group_uuid == "g1"
+    assert len(read.group_row_items(client, table, "g1")) == 1
     assert ddbops.count_items(client, table, "MSG#g1") == 50
     assert sum(1 for _ in ddbops.scan(client, table, page_size=7)) == 51
     assert sum(1 for _ in ddbops.scan(client, table, segments=3, page_size=7)) == 51

@@ -65,20 +65,20 @@ def test_a_partition_over_1_mb_pages_at_1_mb_both_ways_and_through_the_gsi(pair:
     assert _page_sizes(last) == [9, 0]
 
 
-def test_paging_a_conversation_with_ops_patterns_gives_the_same_pages(pair: Pair) -> None:
+def test_paging_a_conversation_with_the_read_patterns_gives_the_same_pages(pair: Pair) -> None:
     # GIVEN a conversation of 250 messages and the group rows, written as the project writes them
-    from ops.patterns import get_conversation, list_conversations
+    from ops.messages.read import get_conversation, list_conversations
     scenario = Scenario(random.Random(5000), pair, layout_of(messages_table()))
     name = scenario.t.name
-    from ops.patterns import GroupRow, Message, to_ddb
+    from ops.messages.model import GroupRow, Message
 
     def at(i: int) -> str:
         return f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000000+00:00"
 
     for i in range(250):
-        pair.call("put_item", TableName=name, Item=to_ddb(Message("g1", at(i), f"m{i}", f"message {i}", "u1", "U", "u").item()))
+        pair.call("put_item", TableName=name, Item=Message("g1", at(i), f"m{i}", f"message {i}", "u1", "U", "u").to_item())
     for owner, other in (("u1", "u2"), ("u2", "u1")):
-        pair.call("put_item", TableName=name, Item=to_ddb(GroupRow(owner, at(249), "g1", "message 249", other, other.upper(), other).item()))
+        pair.call("put_item", TableName=name, Item=GroupRow(owner, at(249), "g1", "message 249", other, other.upper(), other).to_item())
     # WHEN both servers are paged through with the project's own functions
     answers = []
     for client in (pair.plain, pair.patched):
