@@ -112,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--snapshot", type=Path, required=True)
     args = parser.parse_args(argv)
+    from ops.local.moto_patches import MotoVersionError, check_version, install
+
+    try:
+        # first of all (before the restart with a fixed hash seed, before the snapshot is read): on
+        # another moto version the server must not start at all
+        check_version()
+    except MotoVersionError as err:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        logging.getLogger("twin").error("motoserver: %s", err)  # the log is the process's stderr: local.up shows its last line
+        return 2
     _fixed_hash_seed(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -121,14 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    from ops.local.moto_patches import MotoVersionError, install
-
-    try:
-        # before the snapshot is read: on another moto version the server must not start at all
-        install()  # reads that cost the page, not the table (ops/local/moto_patches)
-    except MotoVersionError as err:
-        log.error("motoserver: %s", err)
-        return 2
+    install()  # reads and transactions that cost the page, not the table (ops/local/moto_patches)
     app = build(args.snapshot, log)
     log.info("%s", journal.restore_summary(journal.read_report(journal.report_path(args.snapshot))))
     server: Any = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -11,7 +11,9 @@ seconds per page. Each module patches one thing and says why:
   each write;
 - ``reads``: Query and Scan read from those sorted entries, with moto's page logic;
 - ``wire``: Query and Scan items written to JSON directly, same bytes;
-- ``untracked``: moto stops keeping every item and table object it ever made.
+- ``untracked``: moto stops keeping every item and table object it ever made;
+- ``transactions``: TransactWriteItems checks every item, then writes, instead of copying whole tables;
+- ``gaps``: two answers ``local.up`` relies on (UpdateUserPool, UpdateTable) made as AWS gives them.
 
 The answers are moto's own, byte for byte: ``tests/twin/ops/local/moto_patches`` compares a patched server
 with a plain one on random tables, items and requests. The patches reach into moto's
@@ -54,7 +56,7 @@ def replace(owner: Any, name: str, value: Any) -> None:
 def install() -> None:
     """Install every patch into this process (the one that serves moto); idempotent."""
     check_version()
-    from ops.local.moto_patches import index, isolation, reads, untracked, wire
+    from ops.local.moto_patches import index, isolation, reads, transactions, untracked, wire
 
     isolation.serialise_dynamodb()  # stays when the others are uninstalled: concurrency tests rely on it
     if _REPLACED:
@@ -63,6 +65,7 @@ def install() -> None:
     index.install()
     reads.install()
     wire.install()
+    transactions.install()
 
 
 def uninstall() -> None:

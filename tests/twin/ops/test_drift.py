@@ -112,7 +112,7 @@ def test_drift_names_changes_made_behind_the_programs_back_and_up_puts_them_back
     proc = run_invoke("infra.drift")
     assert proc.returncode == EXIT_DRIFT, proc.stdout + proc.stderr
     text = proc.stdout
-    assert "DynamoDB table messages → cruddur-messages: DIFFERS" in text
+    assert f"DynamoDB table messages → {twin.stack.table_name}: DIFFERS" in text
     assert "pointInTimeRecovery.enabled: declared false, actual true" in text
     assert "Cognito user pool identity-users" in text and "passwordPolicy.minimumLength: declared 12, actual 6" in text
     assert "DRIFT: 2 of 6 resources differ" in text

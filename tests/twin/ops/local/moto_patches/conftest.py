@@ -17,7 +17,7 @@ from botocore.config import Config
 from ops.target import LOCAL_CREDENTIALS
 from tests.twin.ops.local.moto_patches.pair import Pair
 
-REPO = Path(__file__).resolve().parent.parent.parent
+REPO = Path(__file__).resolve().parents[5]
 
 
 def free_port() -> int:
