@@ -46,7 +46,8 @@ def up_lines(stack: str, result: Any) -> list[str]:
     """local.up's report: running or started, what the AWS side restored, and where each part answers."""
     head = f"twin of stack {stack} " + ("is already running" if result.already_running else "is up")
     note = [f"aws state: {result.restore_note}"] if getattr(result, "restore_note", "") else []
-    return [head, *note, *twin_lines(result.status)]
+    links = links_line(getattr(result, "links", None), stack)
+    return [head, *note, *([links] if links else []), *twin_lines(result.status)]
 
 
 def status_table(statuses: Sequence[Any]) -> str:
@@ -138,11 +139,24 @@ def sync_report_lines(report: Any, limit: int = 8) -> list[str]:
         ("handles not in the database", report.not_in_database),
         ("database users not in Cognito", report.not_in_cognito),
         ("handles claimed by several Cognito users (skipped)", report.ambiguous),
+        ("links to no Cognito user", report.stale_links),
     ]
     width = max(len(label) for label, _ in rows)
     lines = [f"cognito id sync: {report.cognito_users} Cognito users, {report.database_users} database users; {head}"]
     lines += [f"  {label:<{width}}  {len(names):>5}  {_names(names, limit)}".rstrip() for label, names in rows]
     return lines
+
+
+def links_line(report: Any, stack: str, limit: int = 4) -> str:
+    """After a restore: one line when PostgreSQL's Cognito links disagree with the restored pool, else ''."""
+    if report is None or not report.drift:
+        return ""
+    parts = [f"{len(names)} {label} ({_names(names, limit)})" for label, names in (
+        ("link(s) to no Cognito user", report.stale_links), ("would be updated", report.updated),
+        ("would be unlinked (sub moved)", report.unlinked), ("handle(s) claimed by several Cognito users", report.ambiguous)) if names]
+    missing = report.stale_links and report.not_in_cognito
+    fix = (f"`invoke cognito.create-users --stack {stack}` then " if missing else "") + f"`invoke cognito.sync-ids --stack {stack}`"
+    return f"cognito links: the restored pool disagrees with PostgreSQL: {', '.join(parts)}; see `invoke cognito.sync-ids --stack {stack} --dry-run`, fix with {fix}"
 
 
 def create_result_line(result: Any) -> str:

@@ -57,6 +57,7 @@ class UpResult:
     already_running: bool
     restored: bool
     restore_note: str = ""  # the AWS server's restore report in one line (ops.local.journal.restore_summary)
+    links: Any = None  # after a restore: the Cognito id sync's dry-run report (ops.cognito.SyncReport), when it could run
 
 
 def docker_answers(timeout: float = 3.0) -> bool:
@@ -221,7 +222,24 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     if stream_worker:
         twin["stream_worker"] = _start_worker(stack, state)
         _write_twin(stack.name, twin)
-    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore))
+    links = _check_links(target) if journal.restored_anything(restore) else None
+    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore), links=links)
+
+
+def _check_links(target: Any) -> Any:
+    """The id sync's dry run after the AWS side was restored: PostgreSQL's links against the restored pool.
+
+    PostgreSQL keeps its own data directory, so a restore that brought back less than it had seen
+    (a crash before the journal existed, a snapshot put back by hand) leaves links to users the pool
+    no longer has. None when there is nothing to check yet (no database, no users table).
+    """
+    from ops.cognito import sync_target
+    from ops.errors import OpsError
+
+    try:
+        return sync_target(target, dry_run=True)
+    except OpsError:
+        return None
 
 
 WORKER_MODULE = "ops.local.stream_worker"
