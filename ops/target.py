@@ -13,9 +13,10 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ops.errors import ConfigError, OpsError, RefusedError, TwinDownError
+from ops.redact import redact, remember
 from ops.stacks import PROJECT_ROOT, StackSettings, load_stack
 
 STATE_DIR_ENV = "CRUDDUR_STATE_DIR"
@@ -46,18 +47,6 @@ def read_twin(stack: str) -> dict[str, Any] | None:
     if not path.exists():
         return None
     return json.loads(path.read_text())
-
-
-def redact_url(url: str) -> str:
-    """A connection string safe to print: the password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
@@ -91,7 +80,7 @@ class Target:
         """The one line printed before a task changes data."""
         if service == "postgres":
             try:
-                endpoint = redact_url(self.database_url())
+                endpoint = redact(self.database_url())
             except OpsError:
                 endpoint = f"${self.stack.database_url_env} (not set)" if self.cloud else "PostgreSQL (twin not running)"
         else:
@@ -128,11 +117,13 @@ class Target:
             url = os.environ.get(env)
             if not url:
                 raise ConfigError(f"stack {self.stack.name!r} reads its database URL from ${env}, which is not set: export {env}=postgresql://…")
+            remember(url)  # from here on its password is masked in every line this process prints
             return url
         twin = read_twin(self.stack.name) or {}
         url = (twin.get("postgres") or {}).get("url")
         if not url:
             raise TwinDownError(f"the local twin of stack {self.stack.name!r} is not running: run `invoke local.up --stack {self.stack.name}`")
+        remember(url)
         return url
 
 

@@ -23,8 +23,9 @@ from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownErro
 from ops.files import write_atomic
 from ops.local import journal, postgres
 from ops.proc import running as process_running
+from ops.redact import parse, redact, remember, with_database
 from ops.stacks import PROJECT_ROOT, StackSettings
-from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, redact_url, stack_state_dir, twin_file
+from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_state_dir, twin_file
 
 ENGINES = ("auto", "moto", "docker")
 DYNAMODB_LOCAL_IMAGE = "amazon/dynamodb-local"
@@ -100,7 +101,7 @@ def status(stack: StackSettings) -> TwinStatus:
         else:
             pid = None
             alive = _pg_answers(pg["url"])
-        comps.append(ComponentStatus("postgres", pg["engine"], redact_url(pg["url"]), pid, alive, pg["engine"] == "embedded"))
+        comps.append(ComponentStatus("postgres", pg["engine"], redact(pg["url"]), pid, alive, pg["engine"] == "embedded"))
     worker = twin.get("stream_worker")
     if worker:
         alive = process_running(worker.get("pid"), WORKER_MODULE)
@@ -109,20 +110,20 @@ def status(stack: StackSettings) -> TwinStatus:
 
 
 def _pg_answers(url: str) -> bool:
+    return _pg_problem(url) is None
+
+
+def _pg_problem(url: str) -> str | None:
+    """Why the server at ``url`` does not let us in (redacted, one line), or None when it does."""
     import psycopg
 
     try:
-        with psycopg.connect(_with_db(url, "postgres"), connect_timeout=3):
-            return True
-    except psycopg.Error:
-        return False
-
-
-def _with_db(url: str, dbname: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
+        with psycopg.connect(with_database(url, "postgres"), connect_timeout=3):
+            return None
+    except ConfigError as err:
+        return str(err)
+    except psycopg.Error as err:
+        return redact((str(err).strip().splitlines() or [type(err).__name__])[0])
 
 
 def _refuse_busy(port: int, what: str, key: str, stack: str) -> None:
@@ -137,6 +138,9 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if database_url:
+        remember(database_url)
+        parse(database_url)  # malformed: one line now, before anything starts
     current = status(stack)
     if current.running:
         return UpResult(current, already_running=True, restored=False)
@@ -201,8 +205,9 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
         _wait_port(stack.local_dynamo_port, 60, None, None, "dynamodb-local container")
 
     if database_url:
-        if not _pg_answers(database_url):
-            raise TwinDownError(f"DATABASE_URL ({redact_url(database_url)}) does not answer: start that server or unset DATABASE_URL to use the embedded one")
+        problem = _pg_problem(database_url)
+        if problem:
+            raise TwinDownError(f"DATABASE_URL ({redact(database_url)}) does not let us in: {problem} (fix it, or unset DATABASE_URL to use the embedded server)")
         twin["postgres"] = {"engine": "external", "url": database_url}
     else:
         pgdata = state / "pgdata"
