@@ -170,7 +170,11 @@ task = functools.partial(invoke.task, klass=Task)
 
 
 def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
-    """The error boundary of every task: a problem the user can fix ends as one line on stderr and a non-zero exit."""
+    """The error boundary of every task: a problem the user can fix ends as one line on stderr and a non-zero exit.
+
+    The line is ``safe_line``'d: a password it may repeat (libpq does) is masked, control characters it
+    may carry (a handle typed with an escape sequence) are shown, not obeyed.
+    """
 
     @functools.wraps(body)
     def boundary(*args: Any, **kwargs: Any) -> Any:
@@ -183,7 +187,11 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             sys.stdout.flush()
             return result
         except OpsError as err:
-            raise Exit(f"error: {err}", code=err.exit_code) from None
+            raise Exit(safe_line(f"error: {err}"), code=err.exit_code) from None
+        except Exit as done:
+            if isinstance(done.message, str):
+                done.message = safe_line(done.message)
+            raise
         except BrokenPipeError:
             # `invoke ddb.scan --json | head -1`: the reader left, which is not an error. Point stdout at
             # /dev/null so what is still buffered can be flushed at exit without a second error.
@@ -196,19 +204,54 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             # anything else is a bug in this program, and its traceback is what a report needs
             if not type(err).__module__.startswith("botocore"):
                 raise
-            raise Exit(f"error: AWS: {str(err).splitlines()[0] if str(err) else type(err).__name__}", code=1) from None
+            raise Exit(safe_line(f"error: AWS: {str(err).splitlines()[0] if str(err) else type(err).__name__}"), code=1) from None
 
     boundary.one_line_errors = True  # type: ignore[attr-defined]  # tests/cli checks every task has it
     return boundary
 
 
-def say(text: str = "") -> None:
-    print(text, flush=True)
+def safe_line(text: str) -> str:
+    """A line of ours made safe to print: passwords masked (ops.redact), control characters made visible (ops.render)."""
+    from ops.redact import redact
+    from ops.render import visible
+
+    return visible(redact(text), keep_newlines=True)
+
+
+def say(text: str = "", exact: bool = False) -> None:
+    """stdout. Every line goes through ``redact``: the one place no connection string can slip past.
+
+    ``exact`` is for JSON of the table's data, which stays exactly what is stored (JSON escapes
+    control characters itself, and a message that reads like a connection string is still data).
+    """
+    if exact:
+        print(text, flush=True)
+        return
+    from ops.redact import redact
+
+    print(redact(text), flush=True)
 
 
 def note(text: str) -> None:
     """Progress and target lines go to stderr, so --json output stays pipeable."""
-    print(text, file=sys.stderr, flush=True)
+    from ops.redact import redact
+
+    print(redact(text), file=sys.stderr, flush=True)
+
+
+def _redacted_traceback(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """A bug's traceback is still printed (a report needs it), with every password in it masked."""
+    import traceback
+
+    try:
+        from ops.redact import redact
+    except Exception:  # noqa: BLE001 - never lose the traceback itself
+        redact = str  # type: ignore[assignment]
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+
+# an uncaught exception (a bug) may carry a connection string in its message or its chained causes
+sys.excepthook = _redacted_traceback
 
 
 def target_for(stack: str, cloud: bool = False, writes: bool = False, confirm_protected: bool = False, service: str = "dynamodb") -> Any:

@@ -119,7 +119,7 @@ def doctor(c: Context, stack: str = "dev", cloud: bool = False, confirm_protecte
     target = target_for(stack, cloud, writes=fix, confirm_protected=confirm_protected)
     checkup = check_target(target, fix=fix, segments=segments, progress=partial(Progress, stream=sys.stderr, label="items read"),
                            before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)))
-    say(doctor_report(checkup, as_json=json))
+    say(doctor_report(checkup, as_json=json), exact=json)
     if not checkup.final.clean:
         raise Exit(code=1)
 
