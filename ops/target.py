@@ -120,11 +120,30 @@ class Target:
             remember(url)  # from here on its password is masked in every line this process prints
             return url
         twin = read_twin(self.stack.name) or {}
-        url = (twin.get("postgres") or {}).get("url")
+        pg = twin.get("postgres") or {}
+        url = pg.get("url")
         if not url:
             raise TwinDownError(f"the local twin of stack {self.stack.name!r} is not running: run `invoke local.up --stack {self.stack.name}`")
+        if pg.get("password_file"):  # the embedded server's password lives in its own 0600 file, not in twin.json
+            url = _with_url_password(url, _read_secret(Path(pg["password_file"]), self.stack.name))
         remember(url)
         return url
+
+
+def _read_secret(path: Path, stack: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        raise TwinDownError(f"the password of stack {stack!r}'s twin PostgreSQL ({path}) cannot be read: run `invoke local.up --stack {stack}` as the user who started it") from None
+
+
+def _with_url_password(url: str, password: str) -> str:
+    """A URL we wrote (``postgresql://user@host:port/db``) with the password put in."""
+    from urllib.parse import quote, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = f"{parts.username}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def local_endpoints(stack: StackSettings) -> dict[str, str]:

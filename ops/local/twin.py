@@ -25,7 +25,7 @@ from ops.local import journal, postgres
 from ops.proc import running as process_running
 from ops.redact import parse, redact, remember, with_database
 from ops.stacks import PROJECT_ROOT, StackSettings
-from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_state_dir, twin_file
+from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_state_dir, state_root, twin_file
 
 ENGINES = ("auto", "moto", "docker")
 DYNAMODB_LOCAL_IMAGE = "amazon/dynamodb-local"
@@ -101,7 +101,8 @@ def status(stack: StackSettings) -> TwinStatus:
         else:
             pid = None
             alive = _pg_answers(pg["url"])
-        comps.append(ComponentStatus("postgres", pg["engine"], redact(pg["url"]), pid, alive, pg["engine"] == "embedded"))
+        shown = pg["url"].replace("://postgres@", "://postgres:***@", 1) if pg.get("password_file") else redact(pg["url"])
+        comps.append(ComponentStatus("postgres", pg["engine"], shown, pid, alive, pg["engine"] == "embedded"))
     worker = twin.get("stream_worker")
     if worker:
         alive = process_running(worker.get("pid"), WORKER_MODULE)
@@ -143,6 +144,7 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
         parse(database_url)  # malformed: one line now, before anything starts
     current = status(stack)
     if current.running:
+        _secure_running(stack)
         return UpResult(current, already_running=True, restored=False)
     down_now = [c.name for c in current.components if not c.running]
     if down_now == ["stream consumer"]:  # the rest answers: start the consumer again, keep the data servers
@@ -212,10 +214,9 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     else:
         pgdata = state / "pgdata"
         restored = restored or (pgdata / "PG_VERSION").exists()
-        twin["postgres"] = {"engine": "embedded", "pgdata": str(pgdata), "port": stack.local_postgres_port,
-                            "url": f"postgresql://postgres@127.0.0.1:{stack.local_postgres_port}/{LOCAL_DB_NAME}"}
+        twin["postgres"] = _embedded_record(pgdata, stack.local_postgres_port)
         _write_twin(stack.name, twin)
-        postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log")
+        postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log", ours=state_root())
     _write_twin(stack.name, twin)
 
     from ops.local.bootstrap import ensure_cloud_side
@@ -245,6 +246,25 @@ def _check_links(target: Any) -> Any:
         return sync_target(target, dry_run=True)
     except OpsError:
         return None
+
+
+def _embedded_record(pgdata: Path, port: int) -> dict[str, Any]:
+    """What twin.json keeps of the embedded server: its URL without the password, and where the password is (0600)."""
+    return {"engine": "embedded", "pgdata": str(pgdata), "port": port, "url": postgres.url(port, LOCAL_DB_NAME, None),
+            "password_file": str(postgres.password_file(pgdata.parent))}
+
+
+def _secure_running(stack: StackSettings) -> None:
+    """A twin started by an earlier version, still running with a server that trusts everyone: upgrade it in place."""
+    twin = read_twin(stack.name) or {}
+    pg = twin.get("postgres") or {}
+    if pg.get("engine") != "embedded" or pg.get("password_file"):
+        return
+    pgdata = Path(pg["pgdata"])
+    if postgres.trusts_anyone(pgdata):
+        postgres.secure(pgdata, int(pg["port"]), postgres.ensure_password(pgdata.parent))
+    twin["postgres"] = _embedded_record(pgdata, int(pg["port"]))
+    _write_twin(stack.name, twin)
 
 
 WORKER_MODULE = "ops.local.stream_worker"
