@@ -79,11 +79,18 @@ def up_lines(stack: str, result: Any) -> list[str]:
 def status_table(statuses: Sequence[Any]) -> str:
     rows = []
     for st in statuses:
+        stack = st.stack + (" (stack file broken)" if getattr(st, "problem", "") else "")
         if not st.components:
-            rows.append({"stack": st.stack, "component": "-", "engine": "-", "endpoint": "-", "pid": None, "state": "stopped"})
+            rows.append({"stack": stack, "component": "-", "engine": "-", "endpoint": "-", "pid": None, "state": "stopped"})
         for comp in st.components:
-            rows.append({"stack": st.stack, "component": comp.name, "engine": comp.engine, "endpoint": comp.endpoint, "pid": comp.pid, "state": "running" if comp.running else "not answering"})
+            rows.append({"stack": stack, "component": comp.name, "engine": comp.engine, "endpoint": comp.endpoint, "pid": comp.pid, "state": "running" if comp.running else "not answering"})
     return table(rows)
+
+
+def status_problems(statuses: Sequence[Any]) -> str:
+    """local.status's error line(s): which stack files do not read (their twins are shown all the same)."""
+    return "\n".join(f"error: stack {st.stack}: {st.problem}" + (f" (`invoke local.down --stack {st.stack}` still stops its twin)" if st.components else "")
+                     for st in statuses if getattr(st, "problem", ""))
 
 
 def users_table(users: Sequence[Any]) -> str:

@@ -8,6 +8,7 @@ the tasks and the Pulumi program can never disagree about a stack's table name o
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,29 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path.name} is not valid YAML: {err}") from None
+        # the parser's message spans lines (the offending line, a caret): keep its first, with the position
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path.name} is not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path.name} cannot be read: {err}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path.name} must be a YAML mapping")
+        raise ConfigError(f"{path.name} must be a YAML mapping (key: value lines), not a {type(data).__name__}")
     return data
+
+
+def _config_of(path: Path) -> dict[str, Any]:
+    """A stack file's ``config:`` mapping; anything else is one line naming the file."""
+    config = _load_yaml(path).get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path.name}: config must be a mapping of key: value, not a {type(config).__name__}")
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{path.name}: config key {key!r} must be text (e.g. cruddur:tableName)")
+        if isinstance(value, list) or (isinstance(value, dict) and "secure" not in value):
+            raise ConfigError(f"{path.name}: config {key} must be a single value, not a {type(value).__name__}")
+    return config
 
 
 def project_file(root: Path | None = None) -> dict[str, Any]:
@@ -86,7 +106,7 @@ def _project_defaults(project: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _as_bool(key: str, value: Any) -> bool:
+def _as_bool(key: str, value: Any, where: str = "") -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -94,14 +114,31 @@ def _as_bool(key: str, value: Any) -> bool:
         return True
     if text in ("false", "no", "0", ""):
         return False
-    raise ConfigError(f"config {key} must be true or false, not {value!r}")
+    raise ConfigError(f"{where}config {key} must be true or false, not {value!r}")
 
 
-def _as_int(key: str, value: Any) -> int:
+def _as_int(key: str, value: Any, low: int | None = None, high: int | None = None, where: str = "") -> int:
     try:
-        return int(str(value))
+        number = int(str(value).strip()) if not isinstance(value, bool) else None
     except ValueError:
-        raise ConfigError(f"config {key} must be a whole number, not {value!r}") from None
+        number = None
+    span = f" from {low} to {high}" if low is not None and high is not None else (f" of at least {low}" if low is not None else "")
+    if number is None or (low is not None and number < low) or (high is not None and number > high):
+        raise ConfigError(f"{where}config {key} must be a whole number{span}, not {value!r}")
+    return number
+
+
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")  # DynamoDB's rule for table names
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+MAX_PORT = 65535
+
+
+def _port(key: str, value: Any, offset: int, where: str) -> int:
+    port = _as_int(key, value, 1, MAX_PORT, where)
+    if not 1 <= port + offset <= MAX_PORT:
+        raise ConfigError(f"{where}config {key} is {port}, and with {PORT_OFFSET_ENV}={offset} it becomes {port + offset}: a port is 1 to {MAX_PORT}")
+    return port + offset
 
 
 def load_stack(name: str, root: Path | None = None) -> StackSettings:
@@ -114,7 +151,13 @@ def load_stack(name: str, root: Path | None = None) -> StackSettings:
     project = project_file(base)
     ns = project["name"]
     values = _project_defaults(project)
-    stack_cfg = _load_yaml(base / f"Pulumi.{name}.yaml").get("config") or {}
+    stack_file = f"Pulumi.{name}.yaml"
+    stack_cfg = _config_of(base / stack_file)
+
+    def where(key: str) -> str:
+        """The file a value came from, for the error that names it."""
+        return f"{stack_file}: " if key in stack_cfg or f"{ns}:{key}" in stack_cfg else "Pulumi.yaml: "
+
     for key, value in stack_cfg.items():
         if isinstance(value, dict) and "secure" in value:
             continue  # encrypted by Pulumi; the tasks never need (or show) secrets from here
@@ -126,27 +169,38 @@ def load_stack(name: str, root: Path | None = None) -> StackSettings:
             raise ConfigError(f"stack {name!r} has no {full}: set it in Pulumi.{name}.yaml")
         return values[full]
 
-    offset = _as_int(PORT_OFFSET_ENV, os.environ.get(PORT_OFFSET_ENV, "0") or "0")
+    try:
+        offset = int(os.environ.get(PORT_OFFSET_ENV, "0") or "0")
+    except ValueError:
+        raise ConfigError(f"{PORT_OFFSET_ENV} must be a whole number, not {os.environ.get(PORT_OFFSET_ENV)!r}") from None
     billing = str(req("billingMode"))
     if billing not in ("PAY_PER_REQUEST", "PROVISIONED"):
-        raise ConfigError(f"{ns}:billingMode of stack {name!r} must be PAY_PER_REQUEST or PROVISIONED, not {billing!r}")
+        raise ConfigError(f"{where('billingMode')}{ns}:billingMode of stack {name!r} must be PAY_PER_REQUEST or PROVISIONED, not {billing!r}")
+    checked = {key: str(req(key)) for key in ("tableName", "databaseUrlEnv")}
+    if not TABLE_NAME.match(checked["tableName"]):
+        raise ConfigError(f"{where('tableName')}config {ns}:tableName must be 3 to 255 letters, digits, '_', '-' or '.', not {checked['tableName']!r}")
+    if not ENV_NAME.match(checked["databaseUrlEnv"]):
+        raise ConfigError(f"{where('databaseUrlEnv')}config {ns}:databaseUrlEnv must name an environment variable (e.g. CONNECTION_URL), not {checked['databaseUrlEnv']!r}")
+    region = str(values.get("aws:region") or "us-east-1")
+    if not REGION.match(region):
+        raise ConfigError(f"{where('aws:region')}config aws:region must be an AWS region such as us-east-1, not {region!r}")
     return StackSettings(
         name=name,
         project=ns,
-        region=str(values.get("aws:region") or "us-east-1"),
-        table_name=str(req("tableName")),
+        region=region,
+        table_name=checked["tableName"],
         billing_mode=billing,
-        read_capacity=_as_int("readCapacity", req("readCapacity")),
-        write_capacity=_as_int("writeCapacity", req("writeCapacity")),
-        protected=_as_bool(f"{ns}:protected", req("protected")),
-        database_url_env=str(req("databaseUrlEnv")),
-        local_aws_port=_as_int("localAwsPort", req("localAwsPort")) + offset,
-        local_dynamo_port=_as_int("localDynamoPort", req("localDynamoPort")) + offset,
-        local_postgres_port=_as_int("localPostgresPort", req("localPostgresPort")) + offset,
+        read_capacity=_as_int(f"{ns}:readCapacity", req("readCapacity"), 1, None, where("readCapacity")),
+        write_capacity=_as_int(f"{ns}:writeCapacity", req("writeCapacity"), 1, None, where("writeCapacity")),
+        protected=_as_bool(f"{ns}:protected", req("protected"), where("protected")),
+        database_url_env=checked["databaseUrlEnv"],
+        local_aws_port=_port(f"{ns}:localAwsPort", req("localAwsPort"), offset, where("localAwsPort")),
+        local_dynamo_port=_port(f"{ns}:localDynamoPort", req("localDynamoPort"), offset, where("localDynamoPort")),
+        local_postgres_port=_port(f"{ns}:localPostgresPort", req("localPostgresPort"), offset, where("localPostgresPort")),
         rds_security_group_id=str(req("rdsSecurityGroupId") or ""),
         rds_rule_description=str(req("rdsRuleDescription")),
         rds_initial_ip=str(req("rdsInitialIp")),
-        stream_batch_size=_as_int("streamBatchSize", req("streamBatchSize")),
-        log_retention_days=_as_int("logRetentionDays", req("logRetentionDays")),
+        stream_batch_size=_as_int(f"{ns}:streamBatchSize", req("streamBatchSize"), 1, 10000, where("streamBatchSize")),
+        log_retention_days=_as_int(f"{ns}:logRetentionDays", req("logRetentionDays"), 1, None, where("logRetentionDays")),
         raw=values,
     )

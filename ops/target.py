@@ -46,7 +46,13 @@ def read_twin(stack: str) -> dict[str, Any] | None:
     path = twin_file(stack)
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path} cannot be read ({err.__class__.__name__}): stop what still runs of the twin by hand, then remove the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not what local.up writes: stop what still runs of the twin by hand, then remove the file")
+    return data
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:

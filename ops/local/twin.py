@@ -46,6 +46,7 @@ class TwinStatus:
     stack: str
     state_dir: str
     components: list[ComponentStatus]
+    problem: str = ""  # the stack file's error, when it cannot be read (what twin.json recorded is still shown)
 
     @property
     def running(self) -> bool:
@@ -82,8 +83,10 @@ def _wait_port(port: int, seconds: float, proc: subprocess.Popen[bytes] | None =
     raise TwinDownError(f"the {what} did not answer on port {port} within {seconds:.0f}s (log: {log})")
 
 
-def status(stack: StackSettings) -> TwinStatus:
-    twin = read_twin(stack.name) or {}
+def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
+    """What runs for a stack's twin, from what ``up`` recorded; a name is enough (its stack file may be broken)."""
+    name = stack if isinstance(stack, str) else stack.name
+    twin = read_twin(name) or {}
     comps: list[ComponentStatus] = []
     aws = twin.get("aws")
     if aws:
@@ -106,8 +109,42 @@ def status(stack: StackSettings) -> TwinStatus:
     worker = twin.get("stream_worker")
     if worker:
         alive = process_running(worker.get("pid"), WORKER_MODULE)
-        comps.append(ComponentStatus("stream consumer", "twin process", f"stream of {stack.table_name} → {worker.get('log')}", worker.get("pid"), alive, True))
-    return TwinStatus(stack.name, str(stack_state_dir(stack.name)), comps)
+        table = worker.get("table") or (stack if isinstance(stack, str) else stack.table_name)
+        comps.append(ComponentStatus("stream consumer", "twin process", f"stream of {table} → {worker.get('log')}", worker.get("pid"), alive, True))
+    return TwinStatus(name, str(stack_state_dir(name)), comps, problem)
+
+
+def all_statuses() -> list[TwinStatus]:
+    """local.status: every stack file's twin and every recorded one; a stack file that does not read is that stack's problem only."""
+    from ops.stacks import list_stacks, load_stack
+
+    statuses = []
+    for name in sorted(set(list_stacks()) | set(recorded_stacks())):
+        try:
+            statuses.append(status(load_stack(name)))
+        except ConfigError as err:
+            statuses.append(status(name, problem=str(err)))
+    return statuses
+
+
+def stoppable(stack: str | None) -> list[str]:
+    """The stacks local.down stops: the one named (known by its file or by what up recorded), or all of them."""
+    from ops.stacks import list_stacks, load_stack
+
+    if stack is None:
+        return sorted(set(list_stacks()) | set(recorded_stacks()))
+    if stack in recorded_stacks():
+        return [stack]
+    load_stack(stack)  # an unknown name lists the stacks; a broken file of a stack with no twin says what is wrong
+    return [stack]
+
+
+def recorded_stacks() -> list[str]:
+    """The stacks whose twin ``up`` recorded in the state root, whether or not their stack file still reads."""
+    root = state_root()
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if (d / "twin.json").is_file())
 
 
 def _pg_answers(url: str) -> bool:
@@ -286,7 +323,7 @@ def _start_worker(stack: StackSettings, state: Path) -> dict[str, Any]:
             "--function-name", stream_mapping.function_name(stack)]
     with open(log, "ab") as logf:
         proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    return {"pid": proc.pid, "log": str(log)}
+    return {"pid": proc.pid, "log": str(log), "table": stack.table_name}
 
 
 def _stop(pid: int, needle: str, what: str, seconds: float) -> None:
@@ -316,9 +353,13 @@ def _write_twin(stack: str, twin: dict[str, Any]) -> None:
     write_atomic(twin_file(stack), json.dumps(twin, indent=2), mode=0o600)  # may hold DATABASE_URL
 
 
-def down(stack: StackSettings) -> list[str]:
-    """Stop what ``up`` recorded (by pid / container name); returns what was stopped."""
-    twin = read_twin(stack.name)
+def down(stack: StackSettings | str) -> list[str]:
+    """Stop what ``up`` recorded (by pid / container name); returns what was stopped.
+
+    Needs nothing but twin.json, so a stack whose file no longer reads can still be stopped by name.
+    """
+    name = stack if isinstance(stack, str) else stack.name
+    twin = read_twin(name)
     if not twin:
         return []
     stopped: list[str] = []
@@ -342,7 +383,7 @@ def down(stack: StackSettings) -> list[str]:
         if pid:
             postgres.stop(pgdata)
             stopped.append(f"postgres (pid {pid}, data kept in {pgdata})")
-    twin_file(stack.name).unlink(missing_ok=True)
+    twin_file(name).unlink(missing_ok=True)
     return stopped
 
 
