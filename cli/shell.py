@@ -77,6 +77,7 @@ HELP: dict[str, str] = {
     "diff": "show the property-level diff of every change",
     "yes": "skip Pulumi's confirmation prompt",
     "output": "PNG file to write (default: architecture-<stack>.png)",
+    "dependencies": "draw every resource and what depends on what, instead of the data flow",
     # bench
     "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about 15 minutes)",
     "only": "a workload to run, of: seed, scan, paging, sync, cli; repeat it or give a,b (default: all)",
