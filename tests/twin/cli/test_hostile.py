@@ -138,3 +138,38 @@ def test_a_text_that_starts_with_a_dash_is_sent_with_text_or_from_stdin(pair: st
         assert sent.returncode == 0, sent.stderr
         newest = run_invoke("ddb.patterns.get-conversation", "--group", pair, "--page-size", "1", "--json")
         assert json.loads(newest.stdout)["message"] == text
+
+
+def test_twenty_senders_at_once_all_succeed_and_every_message_is_stored_once(pair: str, database: Target, ddb: Any) -> None:
+    """Twenty `ddb.send-message` at once on a twin without its stream worker: each processes the stream inline and
+    writes the shared checkpoint file. None may fail after its message was stored (a retry would store it twice)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ops.local.twin import stream_worker_running
+    from ops.target import read_twin
+    from tests.support.helpers import REPO
+
+    worker = (read_twin("dev") or {}).get("stream_worker") or {}
+    if worker.get("pid"):
+        os.kill(worker["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while stream_worker_running("dev"):
+            assert time.monotonic() < deadline, "the stream worker did not stop"
+            time.sleep(0.1)
+    try:
+        tag = uuid.uuid4().hex[:8]
+        procs = [subprocess.Popen([sys.executable, "-m", "invoke", "ddb.send-message", "--from", ("ada", "bram")[i % 2], "--group", pair,
+                                   "--text", f"at once {tag} {i}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in range(20)]
+        results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+        assert [code for code, _, _ in results] == [0] * 20, [err for code, _, err in results if code]
+        assert not [err for _, _, err in results if "Traceback" in err]
+        assert all("stream:" in out + err for _, out, err in results), "each processed the stream itself"
+        texts = [i["message"]["S"] for i in all_items(ddb, database.stack.table_name) if i["pk"]["S"] == f"MSG#{pair}" and tag in i["message"]["S"]]
+        assert sorted(texts) == sorted(f"at once {tag} {i}" for i in range(20))
+    finally:
+        assert run_invoke("local.up").returncode == 0  # the stream worker again
