@@ -235,9 +235,6 @@ class CheckedArgument(Argument):
         return f"--{self.names[0]}"
 
 
-NumberArgument = CheckedArgument  # the earlier name
-
-
 class Task(invoke.Task):
     """invoke's Task, plus: flags checked at parse time (CHECKS), and older flag spellings kept.
 
