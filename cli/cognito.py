@@ -15,7 +15,7 @@ def list_users(c: Context, stack: str = "dev", cloud: bool = False, json: bool =
     from ops.render import cognito_users_table, json_lines
 
     users = list_target_users(target_for(stack, cloud))
-    say("\n".join(json_lines(users)) if json else cognito_users_table(users))
+    say("\n".join(json_lines(users)) if json else cognito_users_table(users), exact=json)
 
 
 @task(name="sync-ids", help=helps("stack", "cloud", "confirm_protected", "dry_run"))

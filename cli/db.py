@@ -65,12 +65,13 @@ def setup(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected
 @one_line_errors
 def connect(c: Context, stack: str = "dev", cloud: bool = False) -> None:
     """Open psql on the stack's database (says how to install psql when it is missing)."""
-    import os
+    from invoke import Exit
 
     from ops import db
 
-    argv = db.psql_argv(target_for(stack, cloud))
-    os.execv(argv[0], argv)  # hand the terminal to psql; the URL is in argv, never printed
+    code = db.run_psql(target_for(stack, cloud))  # the password reaches psql through a 0600 passfile, never its argv
+    if code:
+        raise Exit(code=code)  # psql has said why
 
 
 @task(name="sessions", help=helps("stack", "cloud", "json"))

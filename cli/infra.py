@@ -81,16 +81,17 @@ def plan(c: Context, stack: str = "dev", json: bool = False) -> None:
         raise Exit(f"error: stack {stack}: {len(mandatory)} mandatory policy violation(s), first: {mandatory[0].line()}", code=1)
 
 
-@task(name="diagram", help=helps("stack", "output"))
+@task(name="diagram", help=helps("stack", "output", "dependencies"))
 @one_line_errors
-def diagram(c: Context, stack: str = "dev", output: str | None = None) -> None:
-    """Draw the stack's architecture from its offline plan into a PNG (needs Graphviz's `dot`)."""
+def diagram(c: Context, stack: str = "dev", output: str | None = None, dependencies: bool = False) -> None:
+    """Draw the stack's data flow (or, with --dependencies, what depends on what) from its offline plan into a PNG (needs Graphviz's `dot`)."""
     from pathlib import Path
 
     from ops.diagram import draw
     from ops.plan import plan_stack
 
-    say(f"wrote {draw(plan_stack(stack), Path(output or f'architecture-{stack}.png'))}")
+    view = "dependencies" if dependencies else "flow"
+    say(f"wrote {draw(plan_stack(stack), Path(output or f'architecture-{stack}.png'), view)}")
 
 
 @task(name="drift", help=helps("stack", cloud="drift_cloud", json="drift_json"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from invoke import Collection, Context
+from invoke import Collection, Context, Exit
 
 from cli.shell import helps, one_line_errors, say, task
 
@@ -25,10 +25,9 @@ def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
 def down(c: Context, stack: str | None = None) -> None:
     """Stop what local.up started (by pid), saving the twin's data for the next local.up."""
     from ops.local import twin
-    from ops.stacks import list_stacks, load_stack
 
-    for name in [stack] if stack else list_stacks():
-        stopped = twin.down(load_stack(name))
+    for name in twin.stoppable(stack):  # by what local.up recorded: a broken stack file does not keep its twin running
+        stopped = twin.down(name)
         if stopped or stack:
             say(f"stack {name}: " + ("; ".join(stopped) if stopped else "nothing running"))
 
@@ -36,13 +35,14 @@ def down(c: Context, stack: str | None = None) -> None:
 @task(name="status", help=helps("json"))
 @one_line_errors
 def status(c: Context, json: bool = False) -> None:
-    """Show what runs for each stack's twin, and where."""
+    """Show what runs for each stack's twin, and where (a stack whose file is broken is marked, the others shown)."""
     from ops.local import twin
-    from ops.render import dump_json, status_table
-    from ops.stacks import list_stacks, load_stack
+    from ops.render import dump_json, status_problems, status_table
 
-    statuses = [twin.status(load_stack(name)) for name in list_stacks()]
+    statuses = twin.all_statuses()
     say(dump_json([twin.status_dict(s) for s in statuses]) if json else status_table(statuses))
+    if status_problems(statuses):
+        raise Exit(status_problems(statuses), code=1)
 
 
 ns = Collection("local", up, down, status)

@@ -60,7 +60,7 @@ HELP: dict[str, str] = {
     "before_groups": "only groups whose last reply is before this ISO time",
     "before_messages": "only messages created before this ISO time",
     # ddb.send-message / ddb.stream-process
-    "text": "the message (quote it; at most 4000 characters)",
+    "text": "the message (quote it; at most 4000 characters); --text TEXT also takes one that starts with '-', --text - reads it from stdin",
     "from": "handle of the sender, a user of the stack's database",
     "to": "handle of the receiver: their group with the sender is created on the first message",
     "into_group": "or the uuid of an existing group the sender belongs to",
@@ -80,6 +80,7 @@ HELP: dict[str, str] = {
     "diff": "show the property-level diff of every change",
     "yes": "skip Pulumi's confirmation prompt",
     "output": "PNG file to write (default: architecture-<stack>.png)",
+    "dependencies": "draw every resource and what depends on what, instead of the data flow",
     # bench
     "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about 15 minutes)",
     "only": "a workload to run, of: seed, scan, paging, sync, cli; repeat it or give a,b (default: all)",
@@ -122,21 +123,123 @@ NUMBERS: dict[str, WholeNumber] = {
 }
 
 
-class NumberArgument(Argument):
-    """An int flag whose text is checked against its range, so `--limit abc` is a ParseError, not invoke's int() traceback."""
+@dataclass(frozen=True)
+class Moment:
+    """An ISO-8601 time with a zone, compared as a moment: handed to the task as UTC with microseconds (the keys' form).
 
-    def __init__(self, whole: WholeNumber, **kwargs: Any) -> None:
+    A time without a zone is refused rather than read as UTC or local time: the same text would
+    name different moments on two laptops, and `# start:` in a seed file already requires one.
+    """
+
+    def parse(self, flag: str, text: str) -> str:
+        from datetime import UTC, datetime
+
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise ParseError(f"{flag} must be an ISO-8601 time with a zone, e.g. 2026-01-05T09:00:00Z, not {text!r}") from None
+        if moment.tzinfo is None:
+            raise ParseError(f"{flag} {text!r} has no time zone: add Z for UTC or an offset such as +02:00")
+        try:
+            return moment.astimezone(UTC).isoformat(timespec="microseconds")
+        except OverflowError:
+            raise ParseError(f"{flag} {text!r} is out of range: a time between the years 1 and 9999 in UTC") from None
+
+
+@dataclass(frozen=True)
+class GroupId:
+    """A message group's id: a uuid (8-4-4-4-12 hex digits), kept as typed (other writers' ids are looked up as stored)."""
+
+    def parse(self, flag: str, text: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", text.strip()):
+            raise ParseError(f"{flag} must be a message group uuid such as 5f0c4a1e-9d2b-4c3a-8e7f-1a2b3c4d5e6f, not {text!r}")
+        return text.strip()
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A user's handle: printable, no spaces; a list flag may hold 'a,b'."""
+
+    def parse(self, flag: str, text: str) -> str:
+        for part in text.split(","):
+            if not part.strip() or any(not ch.isprintable() or ch.isspace() for ch in part.strip()):
+                raise ParseError(f"{flag} must be a user's handle (printable, no spaces), not {text!r}")
+        return text.strip()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A next-page token as a previous page printed it (which listing it belongs to is checked by the task)."""
+
+    def parse(self, flag: str, text: str) -> str:
+        from ops.errors import ConfigError
+        from ops.messages.paging import cursor_key
+
+        try:
+            cursor_key(text.strip())
+        except ConfigError as err:
+            raise ParseError(str(err)) from None
+        return text.strip()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of words; ``registry`` names where the set lives when it is not written here."""
+
+    choices: tuple[str, ...] = ()
+    registry: str = ""
+
+    def parse(self, flag: str, text: str) -> str:
+        choices = self.choices
+        if self.registry:
+            import importlib
+
+            module, name = self.registry.rsplit(".", 1)
+            choices = tuple(getattr(importlib.import_module(module), name))
+        if text.strip() not in choices:
+            raise ParseError(f"{flag} must be one of {', '.join(choices)}, not {text!r}")
+        return text.strip()
+
+
+# Every checked flag by its name in the tasks' signatures (numbers above, the rest here): checked while
+# invoke parses, so a bad value is one line before any connection or request.
+CHECKS: dict[str, Any] = NUMBERS | {
+    "before": Moment(),
+    "start": Moment(),
+    "group": GroupId(),
+    "cursor": Cursor(),
+    "handle": Handle(),
+    "from_": Handle(),
+    "to": Handle(),
+    "my_handle": Handle(),
+    "other_handle": Handle(),
+    "engine": Choice(("auto", "moto", "docker")),  # ops.local.twin.ENGINES
+    "size": Choice(("smoke", "full")),  # bench.harness.SIZES
+    "name": Choice(registry="ops.migrate.MIGRATIONS"),
+}
+
+
+class CheckedArgument(Argument):
+    """A flag whose text is checked (CHECKS) as invoke parses it: `--limit abc` or `--before garbage` is a ParseError, one line."""
+
+    def __init__(self, check: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.whole = whole
+        self.check = check
 
     def set_value(self, value: Any, cast: bool = True) -> None:
         if cast and isinstance(value, str):
-            value = self.whole.parse(f"--{self.names[0]}", value)
-        super().set_value(value, cast=False)
+            value = self.check.parse(f"--{self.names[0]}", value)
+        super().set_value(value, cast=self.kind is list)  # a list flag appends the checked value
+
+    def __repr__(self) -> str:
+        # invoke names the flag with repr() in its own one-line errors ("Flag --limit needed value and was not given one!")
+        return f"--{self.names[0]}"
 
 
 class Task(invoke.Task):
-    """invoke's Task, plus: number flags (NUMBERS) checked at parse time, and older flag spellings kept.
+    """invoke's Task, plus: flags checked at parse time (CHECKS), and older flag spellings kept.
 
     ``flag_aliases={"handle": ["handles"]}`` makes ``--handles`` a second name of ``--handle``.
     """
@@ -158,14 +261,15 @@ class Task(invoke.Task):
             args = super().get_arguments(ignore_unknown_help)
         finally:
             self.help = help_given
-        return [_numbered(arg) for arg in args]
+        return [_checked(arg) for arg in args]
 
 
-def _numbered(arg: Argument) -> Argument:
-    whole = NUMBERS.get(arg.attr_name or arg.names[0])
-    if whole is None:
+def _checked(arg: Argument) -> Argument:
+    check = CHECKS.get(arg.attr_name or arg.names[0])
+    if check is None or arg.kind is bool:
         return arg
-    return NumberArgument(whole, names=arg.names, kind=int, default=arg.default, help=arg.help, positional=arg.positional, optional=arg.optional, attr_name=arg.attr_name)
+    return CheckedArgument(check, names=arg.names, kind=arg.kind, default=arg.default, help=arg.help, positional=arg.positional, optional=arg.optional,
+                           attr_name=arg.attr_name)
 
 
 # The decorator every task module uses: invoke's @task, building our Task.
@@ -173,7 +277,11 @@ task = functools.partial(invoke.task, klass=Task)
 
 
 def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
-    """The error boundary of every task: a problem the user can fix ends as one line on stderr and a non-zero exit."""
+    """The error boundary of every task: a problem the user can fix ends as one line on stderr and a non-zero exit.
+
+    The line is ``safe_line``'d: a password it may repeat (libpq does) is masked, control characters it
+    may carry (a handle typed with an escape sequence) are shown, not obeyed.
+    """
 
     @functools.wraps(body)
     def boundary(*args: Any, **kwargs: Any) -> Any:
@@ -186,7 +294,11 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             sys.stdout.flush()
             return result
         except OpsError as err:
-            raise Exit(f"error: {err}", code=err.exit_code) from None
+            raise Exit(safe_line(f"error: {err}"), code=err.exit_code) from None
+        except Exit as done:
+            if isinstance(done.message, str):
+                done.message = safe_line(done.message)
+            raise
         except BrokenPipeError:
             # `invoke ddb.scan --json | head -1`: the reader left, which is not an error. Point stdout at
             # /dev/null so what is still buffered can be flushed at exit without a second error.
@@ -199,19 +311,54 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             # anything else is a bug in this program, and its traceback is what a report needs
             if not type(err).__module__.startswith("botocore"):
                 raise
-            raise Exit(f"error: AWS: {str(err).splitlines()[0] if str(err) else type(err).__name__}", code=1) from None
+            raise Exit(safe_line(f"error: AWS: {str(err).splitlines()[0] if str(err) else type(err).__name__}"), code=1) from None
 
     boundary.one_line_errors = True  # type: ignore[attr-defined]  # tests/cli checks every task has it
     return boundary
 
 
-def say(text: str = "") -> None:
-    print(text, flush=True)
+def safe_line(text: str) -> str:
+    """A line of ours made safe to print: passwords masked (ops.redact), control characters made visible (ops.render)."""
+    from ops.redact import redact
+    from ops.render import visible
+
+    return visible(redact(text), keep_newlines=True)
+
+
+def say(text: str = "", exact: bool = False) -> None:
+    """stdout. Every line goes through ``redact``: the one place no connection string can slip past.
+
+    ``exact`` is for JSON of the table's data, which stays exactly what is stored (JSON escapes
+    control characters itself, and a message that reads like a connection string is still data).
+    """
+    if exact:
+        print(text, flush=True)
+        return
+    from ops.redact import redact
+
+    print(redact(text), flush=True)
 
 
 def note(text: str) -> None:
     """Progress and target lines go to stderr, so --json output stays pipeable."""
-    print(text, file=sys.stderr, flush=True)
+    from ops.redact import redact
+
+    print(redact(text), file=sys.stderr, flush=True)
+
+
+def _redacted_traceback(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """A bug's traceback is still printed (a report needs it), with every password in it masked."""
+    import traceback
+
+    try:
+        from ops.redact import redact
+    except Exception:  # noqa: BLE001 - never lose the traceback itself
+        redact = str  # type: ignore[assignment]
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+
+# an uncaught exception (a bug) may carry a connection string in its message or its chained causes
+sys.excepthook = _redacted_traceback
 
 
 def target_for(stack: str, cloud: bool = False, writes: bool = False, confirm_protected: bool = False, service: str = "dynamodb") -> Any:
@@ -222,6 +369,12 @@ def target_for(stack: str, cloud: bool = False, writes: bool = False, confirm_pr
     if writes:
         note(target.describe(service))
     return target
+
+
+def stdin_text() -> str:
+    """What `--text -` reads: all of stdin, less the one newline that ends what was typed or echoed."""
+    text = sys.stdin.read()
+    return text[:-1] if text.endswith("\n") else text
 
 
 def comma_separated(values: Iterable[str]) -> list[str]:

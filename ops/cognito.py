@@ -84,6 +84,12 @@ class SyncReport:
     not_in_database: list[str] = field(default_factory=list)  # Cognito handles with no users row
     not_in_cognito: list[str] = field(default_factory=list)  # users rows no Cognito user claims
     ambiguous: list[str] = field(default_factory=list)  # handles claimed by several Cognito users: left alone
+    stale_links: list[str] = field(default_factory=list)  # handles whose cognito_user_id is the sub of no Cognito user
+
+    @property
+    def drift(self) -> bool:
+        """Whether PostgreSQL's links disagree with the pool (what local.up reports after a restore)."""
+        return bool(self.updated or self.unlinked or self.stale_links or self.ambiguous)
 
     @property
     def changed(self) -> bool:
@@ -135,6 +141,7 @@ def _decide(cognito_users: list[CognitoUser], db_rows: list[tuple[str, str | Non
         not_in_database=sorted(h for h in counts if h not in current),
         not_in_cognito=sorted(h for h in current if h not in counts),
         ambiguous=ambiguous,
+        stale_links=sorted(h for h, sub in current.items() if sub and sub not in {u.sub for u in cognito_users}),
     )
     return report, pairs
 

@@ -6,7 +6,11 @@ errors that never contain the password.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
 from ops.errors import CloudError, ConfigError, NotFoundError, ToolMissingError, TwinDownError
 from ops.messages.model import Person
-from ops.target import Target, redact_url
+from ops.redact import database_name, parse, redact, split_password, with_database
+from ops.target import Target
 
 SCHEMA_FILE = Path(__file__).parent / "sql" / "schema.sql"
 # Fixed namespace: seeded users get the same uuid on every machine and every re-seed, so
@@ -56,31 +60,24 @@ SEED_USERS: tuple[User, ...] = (
 )
 
 
-def database_name(url: str) -> str:
-    name = urlsplit(url).path.lstrip("/")
-    if not name:
-        raise ConfigError(f"the database URL {redact_url(url)} names no database (…/dbname)")
-    return name
-
-
-def with_database(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
-
-
 def _translate(err: psycopg.Error, target: Target, url: str) -> Exception:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    # libpq's messages may repeat the connection string or its password (a bad % escape): redact both
+    text = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
     if isinstance(err, psycopg.OperationalError) and "does not exist" in text and "database" in text:
         return NotFoundError(f"database {database_name(url)!r} does not exist on stack {target.stack.name!r}: run `invoke db.setup --stack {target.stack.name}`")
+    if isinstance(err, psycopg.OperationalError) and "password authentication failed" in text:
+        where = f"${target.stack.database_url_env}" if target.cloud else "the twin's URL (twin.json)"
+        return ConfigError(f"PostgreSQL at {redact(url)} refused the password: {text} (check {where})")
     if not target.cloud and isinstance(err, psycopg.OperationalError):
-        return TwinDownError(f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact_url(url)}): run `invoke local.up --stack {target.stack.name}`")
-    return CloudError(f"PostgreSQL at {redact_url(url)}: {text.replace(url, redact_url(url))}")
+        return TwinDownError(f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact(url)}): run `invoke local.up --stack {target.stack.name}`")
+    return CloudError(f"PostgreSQL at {redact(url)}: {text}")
 
 
 @contextmanager
 def connect(target: Target, maintenance: bool = False, autocommit: bool = False) -> Iterator[psycopg.Connection[Any]]:
     """A connection to the stack's database (or the server's ``postgres`` database for create/drop)."""
     url = target.database_url()
+    parse(url)  # a malformed connection string is one line naming the problem, before any connection
     if maintenance:
         url = with_database(url, "postgres")
     try:
@@ -177,14 +174,49 @@ def sessions(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
 
 
-def psql_argv(target: Target) -> list[str]:
+def psql_command(target: Target) -> tuple[list[str], str | None]:
+    """psql's command line (the connection string without its password) and the password, kept apart.
+
+    A command line is visible to every user of the machine (``ps``, ``/proc/*/cmdline``), so the
+    password never goes there: ``psql`` gets it from a passfile (see ``run_psql``).
+    """
     exe = shutil.which("psql")
     if not exe:
         raise ToolMissingError(
             "psql is not installed: apt-get install postgresql-client (or brew install libpq); "
-            f"the database is {redact_url(target.database_url())}"
+            f"the database is {redact(target.database_url())}"
         )
-    return [exe, target.database_url()]
+    conninfo, password = split_password(target.database_url())
+    return [exe, conninfo], password
+
+
+def _passfile_line(password: str) -> str:
+    # any host, port, database and user: the one connection psql makes; ':' and '\' are escaped by the format
+    return "*:*:*:*:" + password.replace("\\", "\\\\").replace(":", "\\:") + "\n"
+
+
+def run_psql(target: Target) -> int:
+    """Open psql on the stack's database, on this terminal; returns psql's exit status.
+
+    The password goes through a passfile (mode 0600, in a private directory, removed when psql
+    exits) named by PGPASSFILE: not argv, which ``ps`` shows, and not PGPASSWORD, which every
+    program psql starts (``\\!``) would inherit.
+    """
+    argv, password = psql_command(target)
+    env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "PGPASSFILE")}
+    with tempfile.TemporaryDirectory(prefix="cruddur-psql-") as private:  # 0700
+        if password is not None:
+            passfile = os.path.join(private, "pgpass")
+            fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(_passfile_line(password))
+            env["PGPASSFILE"] = passfile
+        # Ctrl-C belongs to psql (it cancels the running query); we only wait and clean up
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return subprocess.run(argv, env=env).returncode
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 @dataclass(frozen=True)

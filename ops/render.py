@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Any
+
+# What a terminal obeys instead of showing: C0 controls (newline, carriage return, ESC…), DEL, C1
+# controls (U+009B is a one-byte CSI), the bidi marks, embeddings, overrides and isolates that reorder
+# what follows them, and the line and paragraph separators.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def visible(text: Any, keep_newlines: bool = False) -> str:
+    """Text that came from outside (the table, the database, Cognito) as the terminal should show it.
+
+    Every control character is written out (``\\n``, ``\\x1b``, ``\\u202e``), so a message cannot
+    start a line of its own, colour the screen, set the window title or reorder what follows it.
+    The one function every renderer here uses; JSON output does not need it (json escapes them).
+    ``keep_newlines`` is for our own multi-line texts only.
+    """
+    text = str(text)
+    if keep_newlines:
+        return "\n".join(_INVISIBLE.sub(lambda m: _escape(m.group()), line) for line in text.split("\n"))
+    return _INVISIBLE.sub(lambda m: _escape(m.group()), text)
 
 
 def _cell(value: Any) -> str:
@@ -14,7 +40,7 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value).replace("\n", " ")
+    return visible(value)
 
 
 def table(rows: Sequence[dict[str, Any]] | Sequence[Any], columns: Sequence[str] | None = None, empty: str = "(none)") -> str:
@@ -46,7 +72,9 @@ def up_lines(stack: str, result: Any) -> list[str]:
     """local.up's report: running or started, what the AWS side restored, the plan's resources, and where each part answers."""
     head = f"twin of stack {stack} " + ("is already running" if result.already_running else "is up")
     note = [f"aws state: {result.restore_note}"] if getattr(result, "restore_note", "") else []
-    return [head, *note, *cloud_side_lines(getattr(result, "cloud_side", None), getattr(result, "plan_source", None)), *twin_lines(result.status)]
+    links = links_line(getattr(result, "links", None), stack)
+    return [head, *note, *([links] if links else []), *cloud_side_lines(getattr(result, "cloud_side", None), getattr(result, "plan_source", None)),
+            *twin_lines(result.status)]
 
 
 def cloud_side_lines(cloud: Any, source: Any) -> list[str]:
@@ -77,12 +105,19 @@ def not_on_twin_line(status: Any) -> str:
 def status_table(statuses: Sequence[Any]) -> str:
     rows = []
     for st in statuses:
+        stack = st.stack + (" (stack file broken)" if getattr(st, "problem", "") else "")
         if not st.components:
-            rows.append({"stack": st.stack, "component": "-", "engine": "-", "endpoint": "-", "pid": None, "state": "stopped"})
+            rows.append({"stack": stack, "component": "-", "engine": "-", "endpoint": "-", "pid": None, "state": "stopped"})
         for comp in st.components:
-            rows.append({"stack": st.stack, "component": comp.name, "engine": comp.engine, "endpoint": comp.endpoint, "pid": comp.pid, "state": "running" if comp.running else "not answering"})
+            rows.append({"stack": stack, "component": comp.name, "engine": comp.engine, "endpoint": comp.endpoint, "pid": comp.pid, "state": "running" if comp.running else "not answering"})
     notes = [line for line in (not_on_twin_line(st) for st in statuses if st.components) if line]
     return "\n".join([table(rows), *notes])
+
+
+def status_problems(statuses: Sequence[Any]) -> str:
+    """local.status's error line(s): which stack files do not read (their twins are shown all the same)."""
+    return "\n".join(f"error: stack {st.stack}: {st.problem}" + (f" (`invoke local.down --stack {st.stack}` still stops its twin)" if st.components else "")
+                     for st in statuses if getattr(st, "problem", ""))
 
 
 def users_table(users: Sequence[Any]) -> str:
@@ -121,24 +156,30 @@ class Progress:
 
 
 def local_time(iso_text: str) -> str:
-    """An item's UTC timestamp in the reader's local time zone."""
-    return datetime.fromisoformat(iso_text).astimezone().strftime("%Y-%m-%d %H:%M")
+    """An item's UTC timestamp in the reader's local time zone (a key that is no time is shown as it is)."""
+    try:
+        moment = datetime.fromisoformat(iso_text)
+    except (TypeError, ValueError):
+        return visible(iso_text)
+    return (moment.astimezone() if moment.tzinfo else moment).strftime("%Y-%m-%d %H:%M")
 
 
 def conversation_lines(messages: Sequence[Any], full: bool = False, width: int = 72) -> str:
     if not messages:
         return "(no messages)"
-    handle_w = max(len(m.user_handle) for m in messages)
+    handles = [visible(m.user_handle) for m in messages]
+    handle_w = max(len(h) for h in handles)
     out = []
-    for m in messages:
-        text = m.message if full else shorten(m.message, width)
-        out.append(f"{m.user_handle:<{handle_w}}  {local_time(m.created_at)}  {text}")
+    for m, handle in zip(messages, handles, strict=True):
+        text = visible(m.message)
+        out.append(f"{handle:<{handle_w}}  {local_time(m.created_at)}  {text if full else shorten(text, width)}")
     return "\n".join(out)
 
 
 def groups_table(rows: Sequence[Any], full: bool = False) -> str:
     return table(
-        [{"with": r.user_handle, "name": r.user_display_name, "last reply": local_time(r.last_reply_at), "group": r.message_group_uuid, "last message": r.message if full else shorten(r.message, 48)} for r in rows],
+        [{"with": r.user_handle, "name": r.user_display_name, "last reply": local_time(r.last_reply_at), "group": r.message_group_uuid,
+          "last message": visible(r.message) if full else shorten(visible(r.message), 48)} for r in rows],
         empty="(no conversations)",
     )
 
@@ -149,7 +190,7 @@ def cognito_users_table(users: Sequence[Any]) -> str:
 
 
 def _names(names: Sequence[str], limit: int) -> str:
-    shown = ", ".join(names[:limit])
+    shown = ", ".join(visible(n) for n in names[:limit])
     return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
 
 
@@ -164,11 +205,24 @@ def sync_report_lines(report: Any, limit: int = 8) -> list[str]:
         ("handles not in the database", report.not_in_database),
         ("database users not in Cognito", report.not_in_cognito),
         ("handles claimed by several Cognito users (skipped)", report.ambiguous),
+        ("links to no Cognito user", report.stale_links),
     ]
     width = max(len(label) for label, _ in rows)
     lines = [f"cognito id sync: {report.cognito_users} Cognito users, {report.database_users} database users; {head}"]
     lines += [f"  {label:<{width}}  {len(names):>5}  {_names(names, limit)}".rstrip() for label, names in rows]
     return lines
+
+
+def links_line(report: Any, stack: str, limit: int = 4) -> str:
+    """After a restore: one line when PostgreSQL's Cognito links disagree with the restored pool, else ''."""
+    if report is None or not report.drift:
+        return ""
+    parts = [f"{len(names)} {label} ({_names(names, limit)})" for label, names in (
+        ("link(s) to no Cognito user", report.stale_links), ("would be updated", report.updated),
+        ("would be unlinked (sub moved)", report.unlinked), ("handle(s) claimed by several Cognito users", report.ambiguous)) if names]
+    missing = report.stale_links and report.not_in_cognito
+    fix = (f"`invoke cognito.create-users --stack {stack}` then " if missing else "") + f"`invoke cognito.sync-ids --stack {stack}`"
+    return f"cognito links: the restored pool disagrees with PostgreSQL: {', '.join(parts)}; see `invoke cognito.sync-ids --stack {stack} --dry-run`, fix with {fix}"
 
 
 def create_result_line(result: Any) -> str:
@@ -186,7 +240,7 @@ def item_lines(items: Iterable[dict[str, Any]], message_width: int = 60) -> Iter
 
 def stream_line(counts: Any) -> str:
     """One line for a run of the twin's stream consumer (ddb.send-message, ddb.stream-process), after its warnings."""
-    warnings = [f"warning: {w}\n" for w in getattr(counts, "warnings", [])]
+    warnings = [f"warning: {visible(w)}\n" for w in getattr(counts, "warnings", [])]
     return "".join(warnings) + (f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
                                 f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else ""))
 
@@ -219,7 +273,7 @@ def setup_step_line(step: str, result: Any) -> str:
 def seeded_line(seeded: Any) -> str:
     """ddb.seed's summary of ``ops.seed.seed_target``'s result."""
     r = seeded.result
-    return (f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({seeded.me.handle} <-> {seeded.other.handle}, group {r.group_uuid}) "
+    return (f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({visible(seeded.me.handle)} <-> {visible(seeded.other.handle)}, group {r.group_uuid}) "
             f"in {r.batches} batches; verified: the group holds {r.messages_in_table} messages")
 
 
@@ -243,13 +297,13 @@ def doctor_lines(ex: Any) -> list[str]:
     if ex.clean:
         return [head, "healthy: nothing breaks the access patterns"]
     rows = [{"finding": f.title, "count": f.count, "fix": "--fix" if f.fixable else "by hand",
-             "example": shorten(" ".join(f"{k}={v}" for k, v in f.examples[0].items()), 90) if f.examples else "-"} for f in ex.findings]
+             "example": shorten(visible(" ".join(f"{k}={v}" for k, v in f.examples[0].items())), 90) if f.examples else "-"} for f in ex.findings]
     return [head, table(rows)]
 
 
 def repair_lines(repairs: Sequence[Any], limit: int = 20) -> list[str]:
     lines = [f"will change {len(repairs)} thing(s):" if repairs else "nothing can be repaired automatically"]
-    lines += [f"  {r.describe}" for r in repairs[:limit]]
+    lines += [f"  {visible(r.describe)}" for r in repairs[:limit]]
     if len(repairs) > limit:
         lines.append(f"  … and {len(repairs) - limit} more")
     return lines

@@ -7,6 +7,7 @@ the pair are reconciled so a re-seed never leaves two rows for one participant.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ LINE = re.compile(r"^Person ([12]):[ \t]*(.*?)\s*$")
 DIRECTIVE = re.compile(r"^#\s*(\w+)\s*:\s*(.+?)\s*$")
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 MAX_MESSAGE_CHARS = 4000
+MIN_SPACING = timedelta(microseconds=1)  # keys are microseconds apart: a smaller step would give two messages one key
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,44 @@ def _parse_time(path: Path, lineno: int, value: str) -> datetime:
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{path}:{lineno}: start {value!r} is not an ISO-8601 time (e.g. 2026-01-05T09:00:00Z)") from None
+        raise InputError(f"{_where(path, lineno)}start {value!r} is not an ISO-8601 time (e.g. 2026-01-05T09:00:00Z)") from None
     if dt.tzinfo is None:
-        raise InputError(f"{path}:{lineno}: start {value!r} needs a timezone (add Z for UTC)")
+        raise InputError(f"{_where(path, lineno)}start {value!r} needs a timezone (add Z for UTC)")
+    try:
+        iso(dt)
+    except OverflowError:
+        raise InputError(f"{_where(path, lineno)}start {value!r} is out of range: a time between the years 1 and 9999 in UTC") from None
     return dt
+
+
+def _where(path: Path, lineno: int) -> str:
+    return f"{path}:{lineno}: " if lineno else f"{path} "
+
+
+def _parse_spacing(path: Path, lineno: int, value: str) -> timedelta:
+    """``# spacing_seconds:``: a finite number of seconds, at least a microsecond (later messages, distinct keys)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InputError(f"{path}:{lineno}: spacing_seconds must be a number, not {value!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"{path}:{lineno}: spacing_seconds must be a finite number greater than 0 (each message after the one before), not {value!r}")
+    try:
+        spacing = timedelta(seconds=seconds)
+    except OverflowError:
+        raise InputError(f"{path}:{lineno}: spacing_seconds {value!r} is too large: the conversation would end after the year 9999") from None
+    if spacing < MIN_SPACING:
+        raise InputError(f"{path}:{lineno}: spacing_seconds must be at least 0.000001 (keys are a microsecond apart at least), not {value!r}")
+    return spacing
+
+
+def check_room(conv: Conversation, start: datetime, where: str) -> None:
+    """The last message's time must exist (year 9999 at most, in UTC): refused before anything is written."""
+    try:
+        iso(start + conv.spacing * (len(conv.lines) - 1))
+    except OverflowError:
+        raise InputError(f"{where}leaves no room for {len(conv.lines)} messages {conv.spacing.total_seconds():g} s apart: "
+                         "the last one would fall after the year 9999") from None
 
 
 def parse_conversation(path: Path) -> Conversation:
@@ -56,6 +92,7 @@ def parse_conversation(path: Path) -> Conversation:
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     start, spacing = DEFAULT_START, timedelta(minutes=1)
+    start_line = 0
     lines: list[tuple[int, str]] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
@@ -63,12 +100,9 @@ def parse_conversation(path: Path) -> Conversation:
         if raw.lstrip().startswith("#"):
             m = DIRECTIVE.match(raw.strip())
             if m and m.group(1) == "start":
-                start = _parse_time(path, lineno, m.group(2))
+                start, start_line = _parse_time(path, lineno, m.group(2)), lineno
             elif m and m.group(1) == "spacing_seconds":
-                try:
-                    spacing = timedelta(seconds=float(m.group(2)))
-                except ValueError:
-                    raise InputError(f"{path}:{lineno}: spacing_seconds must be a number, not {m.group(2)!r}") from None
+                spacing = _parse_spacing(path, lineno, m.group(2))
             continue  # other comments are notes for the reader
         m = LINE.match(raw)
         if not m:
@@ -80,7 +114,9 @@ def parse_conversation(path: Path) -> Conversation:
         lines.append((int(m.group(1)), m.group(2)))
     if not lines:
         raise InputError(f"{path}: no 'Person 1:' / 'Person 2:' lines")
-    return Conversation(path, start, spacing, tuple(lines))
+    conv = Conversation(path, start, spacing, tuple(lines))
+    check_room(conv, start, f"{path}:{start_line}: start {iso(start)} " if start_line else f"{path}: the default start {iso(start)} ")
+    return conv
 
 
 @dataclass
@@ -96,6 +132,7 @@ def build(conv: Conversation, me: Person, other: Person, start: datetime | None 
     """The items of a seeded conversation, in the pair's ``group`` (default: the id this suite derives for the pair)."""
     group = group or group_uuid_for(me.uuid, other.uuid)
     t0 = start or conv.start
+    check_room(conv, t0, f"--start {iso(t0)} ")
     people = {1: me, 2: other}
     messages = []
     for i, (speaker, text) in enumerate(conv.lines):
@@ -158,6 +195,13 @@ def parse_start(value: str | None) -> datetime | None:
     if not value:
         return None
     return _parse_time(Path("--start"), 0, value)
+
+
+def check_start(conv: Conversation, value: str | None) -> None:
+    """ddb.seed's --start against the file, before any connection: a time that leaves room for every message."""
+    start = parse_start(value)
+    if start is not None:
+        check_room(conv, start, f"--start {value} ")
 
 
 def people(conn: Any, my_handle: str | None, other_handle: str | None) -> tuple[Person, Person]:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,29 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path.name} is not valid YAML: {err}") from None
+        # the parser's message spans lines (the offending line, a caret): keep its first, with the position
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path.name} is not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path.name} cannot be read: {err}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path.name} must be a YAML mapping")
+        raise ConfigError(f"{path.name} must be a YAML mapping (key: value lines), not a {type(data).__name__}")
     return data
+
+
+def _config_of(path: Path) -> dict[str, Any]:
+    """A stack file's ``config:`` mapping; anything else is one line naming the file."""
+    config = _load_yaml(path).get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path.name}: config must be a mapping of key: value, not a {type(config).__name__}")
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{path.name}: config key {key!r} must be text (e.g. cruddur:tableName)")
+        if isinstance(value, list) or (isinstance(value, dict) and "secure" not in value):
+            raise ConfigError(f"{path.name}: config {key} must be a single value, not a {type(value).__name__}")
+    return config
 
 
 def project_file(root: Path | None = None) -> dict[str, Any]:
@@ -109,7 +129,7 @@ def _project_defaults(project: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _as_bool(key: str, value: Any) -> bool:
+def _as_bool(key: str, value: Any, where: str = "") -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -117,14 +137,31 @@ def _as_bool(key: str, value: Any) -> bool:
         return True
     if text in ("false", "no", "0", ""):
         return False
-    raise ConfigError(f"config {key} must be true or false, not {value!r}")
+    raise ConfigError(f"{where}config {key} must be true or false, not {value!r}")
 
 
-def _as_int(key: str, value: Any) -> int:
+def _as_int(key: str, value: Any, low: int | None = None, high: int | None = None, where: str = "") -> int:
     try:
-        return int(str(value))
+        number = int(str(value).strip()) if not isinstance(value, bool) else None
     except ValueError:
-        raise ConfigError(f"config {key} must be a whole number, not {value!r}") from None
+        number = None
+    span = f" from {low} to {high}" if low is not None and high is not None else (f" of at least {low}" if low is not None else "")
+    if number is None or (low is not None and number < low) or (high is not None and number > high):
+        raise ConfigError(f"{where}config {key} must be a whole number{span}, not {value!r}")
+    return number
+
+
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")  # DynamoDB's rule for table names
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+MAX_PORT = 65535
+
+
+def _port(key: str, value: Any, offset: int, where: str) -> int:
+    port = _as_int(key, value, 1, MAX_PORT, where)
+    if not 1 <= port + offset <= MAX_PORT:
+        raise ConfigError(f"{where}config {key} is {port}, and with {PORT_OFFSET_ENV}={offset} it becomes {port + offset}: a port is 1 to {MAX_PORT}")
+    return port + offset
 
 
 def default_table_name(project: str, stack: str) -> str:
@@ -155,6 +192,7 @@ class StackConfig:
     values: dict[str, str]  # full key -> text; project defaults merged under the stack file's values
     secret_keys: tuple[str, ...]  # keys the stack file holds encrypted (`pulumi config set --secret`)
     declared: tuple[str, ...]  # the keys Pulumi.yaml declares (the settings read only these)
+    in_stack_file: tuple[str, ...] = ()  # the keys the stack file sets (an error names the file a value came from)
 
 
 def stack_config(name: str, root: Path | None = None) -> StackConfig:
@@ -170,7 +208,7 @@ def stack_config(name: str, root: Path | None = None) -> StackConfig:
     project = project_file(base)
     values = {key: config_text(value) for key, value in _project_defaults(project).items()}
     secret: list[str] = []
-    stack_cfg = _load_yaml(base / f"Pulumi.{name}.yaml").get("config") or {}
+    stack_cfg = _config_of(base / f"Pulumi.{name}.yaml")
     for key, value in stack_cfg.items():
         full = key if ":" in key else f"{project['name']}:{key}"
         if isinstance(value, dict) and "secure" in value:
@@ -179,17 +217,21 @@ def stack_config(name: str, root: Path | None = None) -> StackConfig:
             secret.append(full)
             continue
         values[full] = config_text(value)
-    return StackConfig(project["name"], values, tuple(secret), tuple(declared_keys(project)))
+    in_stack_file = tuple(key if ":" in key else f"{project['name']}:{key}" for key in stack_cfg)
+    return StackConfig(project["name"], values, tuple(secret), tuple(declared_keys(project)), in_stack_file)
 
 
 def load_stack(name: str, root: Path | None = None) -> StackSettings:
     """The settings of stack ``name`` from its files (what every task uses; no Pulumi SDK)."""
     config = stack_config(name, root)
     declared = {k: v for k, v in config.values.items() if k in config.declared}
-    return settings_from(name, config.project, declared, secret_keys=frozenset(config.secret_keys))
+    stack_file = f"Pulumi.{name}.yaml"
+    return settings_from(name, config.project, declared, secret_keys=frozenset(config.secret_keys),
+                         origin=lambda key: f"{stack_file}: " if key in config.in_stack_file else "Pulumi.yaml: ")
 
 
-def settings_from(name: str, project: str, values: Mapping[str, str], secret_keys: tuple[str, ...] | frozenset[str] = ()) -> StackSettings:
+def settings_from(name: str, project: str, values: Mapping[str, str], secret_keys: tuple[str, ...] | frozenset[str] = (),
+                  origin: Callable[[str], str] | None = None) -> StackSettings:
     """Typed, checked settings from a stack's config values (full key -> text).
 
     The one parser of both readers: ``load_stack`` (the files) and the Pulumi program
@@ -208,27 +250,43 @@ def settings_from(name: str, project: str, values: Mapping[str, str], secret_key
             raise ConfigError(f"stack {name!r} has no {full}: set it in Pulumi.{name}.yaml")
         return values[full]
 
-    offset = _as_int(PORT_OFFSET_ENV, os.environ.get(PORT_OFFSET_ENV, "0") or "0")
+    def where(key: str) -> str:
+        """The file a value came from, for the error that names it."""
+        return origin(key if ":" in key else f"{ns}:{key}") if origin else ""
+
+    try:
+        offset = int(os.environ.get(PORT_OFFSET_ENV, "0") or "0")
+    except ValueError:
+        raise ConfigError(f"{PORT_OFFSET_ENV} must be a whole number, not {os.environ.get(PORT_OFFSET_ENV)!r}") from None
     billing = str(req("billingMode"))
     if billing not in ("PAY_PER_REQUEST", "PROVISIONED"):
-        raise ConfigError(f"{ns}:billingMode of stack {name!r} must be PAY_PER_REQUEST or PROVISIONED, not {billing!r}")
+        raise ConfigError(f"{where('billingMode')}{ns}:billingMode of stack {name!r} must be PAY_PER_REQUEST or PROVISIONED, not {billing!r}")
+    table_name = str(req("tableName")).strip() or default_table_name(ns, name)
+    if not TABLE_NAME.match(table_name):
+        raise ConfigError(f"{where('tableName')}config {ns}:tableName must be 3 to 255 letters, digits, '_', '-' or '.', not {table_name!r}")
+    url_env = str(req("databaseUrlEnv"))
+    if not ENV_NAME.match(url_env):
+        raise ConfigError(f"{where('databaseUrlEnv')}config {ns}:databaseUrlEnv must name an environment variable (e.g. CONNECTION_URL), not {url_env!r}")
+    region = req("aws:region", "") or "us-east-1"
+    if not REGION.match(region):
+        raise ConfigError(f"{where('aws:region')}config aws:region must be an AWS region such as us-east-1, not {region!r}")
     return StackSettings(
         name=name,
         project=ns,
-        region=req("aws:region", "") or "us-east-1",
-        table_name=str(req("tableName")).strip() or default_table_name(ns, name),
+        region=region,
+        table_name=table_name,
         billing_mode=billing,
-        read_capacity=_as_int("readCapacity", req("readCapacity")),
-        write_capacity=_as_int("writeCapacity", req("writeCapacity")),
-        protected=_as_bool(f"{ns}:protected", req("protected")),
-        database_url_env=str(req("databaseUrlEnv")),
-        local_aws_port=_as_int("localAwsPort", req("localAwsPort")) + offset,
-        local_dynamo_port=_as_int("localDynamoPort", req("localDynamoPort")) + offset,
-        local_postgres_port=_as_int("localPostgresPort", req("localPostgresPort")) + offset,
+        read_capacity=_as_int(f"{ns}:readCapacity", req("readCapacity"), 1, None, where("readCapacity")),
+        write_capacity=_as_int(f"{ns}:writeCapacity", req("writeCapacity"), 1, None, where("writeCapacity")),
+        protected=_as_bool(f"{ns}:protected", req("protected"), where("protected")),
+        database_url_env=url_env,
+        local_aws_port=_port(f"{ns}:localAwsPort", req("localAwsPort"), offset, where("localAwsPort")),
+        local_dynamo_port=_port(f"{ns}:localDynamoPort", req("localDynamoPort"), offset, where("localDynamoPort")),
+        local_postgres_port=_port(f"{ns}:localPostgresPort", req("localPostgresPort"), offset, where("localPostgresPort")),
         rds_security_group_id=str(req("rdsSecurityGroupId") or ""),
         rds_rule_description=str(req("rdsRuleDescription")),
         rds_initial_ip=str(req("rdsInitialIp")),
-        stream_batch_size=_as_int("streamBatchSize", req("streamBatchSize")),
-        log_retention_days=_as_int("logRetentionDays", req("logRetentionDays")),
+        stream_batch_size=_as_int(f"{ns}:streamBatchSize", req("streamBatchSize"), 1, 10000, where("streamBatchSize")),
+        log_retention_days=_as_int(f"{ns}:logRetentionDays", req("logRetentionDays"), 1, None, where("logRetentionDays")),
         raw=dict(values),
     )

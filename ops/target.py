@@ -13,9 +13,10 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ops.errors import ConfigError, OpsError, RefusedError, TwinDownError
+from ops.redact import redact, remember
 from ops.stacks import PROJECT_ROOT, StackSettings, load_stack
 
 STATE_DIR_ENV = "CRUDDUR_STATE_DIR"
@@ -45,19 +46,13 @@ def read_twin(stack: str) -> dict[str, Any] | None:
     path = twin_file(stack)
     if not path.exists():
         return None
-    return json.loads(path.read_text())
-
-
-def redact_url(url: str) -> str:
-    """A connection string safe to print: the password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path} cannot be read ({err.__class__.__name__}): stop what still runs of the twin by hand, then remove the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not what local.up writes: stop what still runs of the twin by hand, then remove the file")
+    return data
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
@@ -91,7 +86,7 @@ class Target:
         """The one line printed before a task changes data."""
         if service == "postgres":
             try:
-                endpoint = redact_url(self.database_url())
+                endpoint = redact(self.database_url())
             except OpsError:
                 endpoint = f"${self.stack.database_url_env} (not set)" if self.cloud else "PostgreSQL (twin not running)"
         else:
@@ -128,12 +123,33 @@ class Target:
             url = os.environ.get(env)
             if not url:
                 raise ConfigError(f"stack {self.stack.name!r} reads its database URL from ${env}, which is not set: export {env}=postgresql://…")
+            remember(url)  # from here on its password is masked in every line this process prints
             return url
         twin = read_twin(self.stack.name) or {}
-        url = (twin.get("postgres") or {}).get("url")
+        pg = twin.get("postgres") or {}
+        url = pg.get("url")
         if not url:
             raise TwinDownError(f"the local twin of stack {self.stack.name!r} is not running: run `invoke local.up --stack {self.stack.name}`")
+        if pg.get("password_file"):  # the embedded server's password lives in its own 0600 file, not in twin.json
+            url = _with_url_password(url, _read_secret(Path(pg["password_file"]), self.stack.name))
+        remember(url)
         return url
+
+
+def _read_secret(path: Path, stack: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        raise TwinDownError(f"the password of stack {stack!r}'s twin PostgreSQL ({path}) cannot be read: run `invoke local.up --stack {stack}` as the user who started it") from None
+
+
+def _with_url_password(url: str, password: str) -> str:
+    """A URL we wrote (``postgresql://user@host:port/db``) with the password put in."""
+    from urllib.parse import quote, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = f"{parts.username}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def local_endpoints(stack: StackSettings) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Collection, Context, Exit
 
 from cli.ddb import patterns
-from cli.shell import helps, note, one_line_errors, say, target_for, task
+from cli.shell import helps, note, one_line_errors, say, stdin_text, target_for, task
 
 
 @task(name="schema-load", help=helps("stack", cloud="cloud_compare"))
@@ -79,6 +79,7 @@ def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
     from ops.render import Progress, seeded_line
 
     conv = seeding.parse_conversation(Path(conversation) if conversation else seeding.DEFAULT_CONVERSATION)  # a bad file fails before any request
+    seeding.check_start(conv, start)  # and so does a --start that leaves no room for it
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
     say(seeded_line(seeding.seed_target(target, conv, my_handle, other_handle, start, progress=partial(Progress, stream=sys.stderr))))
 
@@ -91,6 +92,7 @@ def send_message(c: Context, text: str, stack: str = "dev", from_: str = "", to:
     from ops.conversations import send_by_handles
     from ops.render import sent_lines, stream_line
 
+    text = stdin_text() if text == "-" else text  # `--text -`: a text of any form, piped or typed
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
     sent = send_by_handles(target, from_, text, to=to or None, group_uuid=group or None, process=not no_process)
     say("\n".join(sent_lines(sent)))
@@ -127,7 +129,7 @@ def doctor(c: Context, stack: str = "dev", cloud: bool = False, confirm_protecte
     target = target_for(stack, cloud, writes=fix, confirm_protected=confirm_protected)
     checkup = check_target(target, fix=fix, segments=segments, progress=partial(Progress, stream=sys.stderr, label="items read"),
                            before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)))
-    say(doctor_report(checkup, as_json=json))
+    say(doctor_report(checkup, as_json=json), exact=json)
     if not checkup.final.clean:
         raise Exit(code=1)
 

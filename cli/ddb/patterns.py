@@ -16,7 +16,7 @@ def list_conversations(c: Context, handle: str, stack: str = "dev", cloud: bool 
     from ops.render import groups_table, json_lines
 
     page = conversations_of(target_for(stack, cloud), handle, page_size, cursor, before)
-    say("\n".join(json_lines(page.items)) if json else groups_table(page.items, full))
+    say("\n".join(json_lines(page.items)) if json else groups_table(page.items, full), exact=json)
     if page.next_cursor:
         note(f"next page: --cursor {page.next_cursor}")
 
@@ -31,7 +31,7 @@ def get_conversation(c: Context, stack: str = "dev", cloud: bool = False, group:
     from ops.render import conversation_lines, json_lines
 
     page = conversation(target_for(stack, cloud), group, comma_separated(handle or []), page_size, cursor, before)
-    say("\n".join(json_lines(page.items)) if json else conversation_lines(page.items, full))
+    say("\n".join(json_lines(page.items)) if json else conversation_lines(page.items, full), exact=json)
     if page.next_cursor:
         note(f"older messages: --cursor {page.next_cursor}")
 

@@ -3,20 +3,32 @@
 We drive ``initdb``/``pg_ctl`` ourselves (rather than the package's Python layer) so the
 server listens on the stack's own TCP port, like any PostgreSQL a developer would use.
 The data directory stays on disk, so data survives ``local.down`` + ``local.up``.
+
+The server asks every connection for the stack's password (scram-sha-256), which is generated
+once and kept 0600 in the stack's state directory, and listens on 127.0.0.1 only: another
+account on the machine can neither connect as ``postgres`` nor reach the Unix socket.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
-from ops.errors import CloudError, ToolMissingError
+from ops.errors import CloudError, ConfigError, ToolMissingError
+from ops.files import write_atomic
+from ops.redact import redact
 
 # PostgreSQL refuses to run as root; as root we run it as this system user (created once).
 SYSTEM_USER = "cruddur_pg"
+SUPERUSER = "postgres"
+PASSWORD_FILE = "postgres-password"
+STATE_DIR_ENV = "CRUDDUR_STATE_DIR"  # ops.target's; named here for the error that suggests it
 
 
 def bin_dir() -> Path:
@@ -45,14 +57,6 @@ def _open_up(path: Path, files_mode: int) -> None:
             os.chmod(full, os.stat(full).st_mode | files_mode)
 
 
-def _traversable(path: Path) -> None:
-    """Every parent of the data directory must be traversable by the server's user."""
-    for parent in path.resolve().parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
-
-
 def _run_as() -> str | None:
     if os.geteuid() != 0:
         return None
@@ -67,57 +71,203 @@ def _run_as() -> str | None:
     return SYSTEM_USER
 
 
-def _prepare_dir(path: Path, user: str | None) -> None:
-    path.mkdir(parents=True, exist_ok=True)
+def _ids(user: str | None) -> dict[str, object]:
+    if not user:
+        return {}
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    # the group too: with root's group kept, a root-owned 0701 parent denies traversal
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _chown(path: Path, user: str | None) -> None:
     if user:
         import pwd
 
-        _traversable(path)
         entry = pwd.getpwnam(user)
         os.chown(path, entry.pw_uid, entry.pw_gid)
-        path.chmod(0o700)
+
+
+def _blocking_parent(path: Path) -> Path | None:
+    """The first directory above ``path`` that others cannot traverse (what a system user trips on)."""
+    for parent in reversed(path.resolve().parents):
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+def _reachable(state: Path, ours: Path, user: str | None) -> None:
+    """The server's user must reach the stack's state directory; we open up only the directories that are ours.
+
+    ``ours`` is the state root (``CRUDDUR_STATE_DIR`` or ``.twin``): it and what lies below it
+    get o+x (traverse, not list: the files in it keep their own modes). Nothing above it is
+    touched: when a parent stops the server's user, say so and how to fix it.
+    """
+    if not user:
+        return
+    ours, state = ours.resolve(), state.resolve()
+    for directory in [ours, *(d for d in state.parents if ours in d.parents), state]:
+        directory.chmod(directory.stat().st_mode | 0o001)
+    probe = subprocess.run(["test", "-x", str(state)], capture_output=True, timeout=30, **_ids(user))  # type: ignore[call-overload]
+    if probe.returncode != 0:
+        blocking = _blocking_parent(ours)
+        why = f"{blocking} is not traversable by other users" if blocking else f"a directory above {ours} denies it"
+        raise ConfigError(
+            f"the twin's PostgreSQL runs as the system user {user} (PostgreSQL refuses to run as root) and cannot reach {state}: {why}; "
+            f"set {STATE_DIR_ENV} to a directory {user} can traverse (e.g. export {STATE_DIR_ENV}=/var/tmp/cruddur-twin)"
+            + (f" or allow it with `chmod o+x {blocking}`" if blocking else "")
+        )
 
 
 def _pg(cmd: list[str], user: str | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    ids: dict[str, object] = {}
-    if user:
-        import pwd
-
-        entry = pwd.getpwnam(user)
-        # the group too: with root's group kept, a root-owned 0701 parent denies traversal
-        ids = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **ids)  # type: ignore[call-overload]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **_ids(user))  # type: ignore[call-overload]
 
 
-def start(pgdata: Path, port: int, logfile: Path) -> int:
-    """initdb when needed, then start on 127.0.0.1:port and wait until it accepts connections; returns the postmaster pid."""
+# ---------------------------------------------------------------- the password
+
+
+def password_file(state: Path) -> Path:
+    return state / PASSWORD_FILE
+
+
+def read_password(state: Path) -> str | None:
+    try:
+        return password_file(state).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def ensure_password(state: Path) -> str:
+    """The stack's PostgreSQL password: generated once, kept 0600 in its state directory."""
+    found = read_password(state)
+    if found:
+        return found
+    password = secrets.token_urlsafe(24)  # URL-safe: the twin's URL carries it without escaping
+    write_atomic(password_file(state), password + "\n", mode=0o600)
+    return password
+
+
+def url(port: int, dbname: str, password: str | None) -> str:
+    """The twin's connection URL (with the password: never print it raw, ops.redact masks it)."""
+    credentials = f"{SUPERUSER}:{quote(password, safe='')}" if password else SUPERUSER
+    return f"postgresql://{credentials}@127.0.0.1:{port}/{dbname}"
+
+
+HBA = """# Written by the cruddur ops suite: every connection proves the password (scram-sha-256).
+# The server listens on 127.0.0.1 only; its Unix socket lives in the 0700 data directory.
+local   all             all                                     scram-sha-256
+host    all             all             127.0.0.1/32            scram-sha-256
+host    all             all             ::1/128                 scram-sha-256
+local   replication     all                                     scram-sha-256
+host    replication     all             127.0.0.1/32            scram-sha-256
+host    replication     all             ::1/128                 scram-sha-256
+"""
+
+
+def trusts_anyone(pgdata: Path) -> bool:
+    """Whether pg_hba.conf lets a connection in without a password (how earlier versions initialised twins)."""
+    try:
+        lines = (pgdata / "pg_hba.conf").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split()[-1:] in (["trust"], ["password"]) for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def _require_password(port: int, password: str) -> None:
+    """Prove the server now wants the password: with it we get in, without it we do not."""
+    import psycopg
+
+    with psycopg.connect(url(port, "postgres", password), connect_timeout=10):
+        pass
+    try:
+        psycopg.connect(url(port, "postgres", None), connect_timeout=10).close()
+    except psycopg.OperationalError:
+        return
+    raise CloudError(f"the twin's PostgreSQL on port {port} still lets a connection in without a password: see its pg_hba.conf")
+
+
+def secure(pgdata: Path, port: int, password: str) -> None:
+    """Upgrade a running twin server that trusts everyone: set the password, require it, reload; no data moves.
+
+    The password goes over as a SCRAM verifier computed here, so not even a statement logged by
+    the server (log_statement, an error's STATEMENT line) holds it.
+    """
+    import psycopg
+    from psycopg import sql
+
+    user = SYSTEM_USER if os.geteuid() == 0 else None
+    try:
+        with psycopg.connect(url(port, "postgres", None), connect_timeout=10, autocommit=True) as conn:
+            verifier = conn.pgconn.encrypt_password(password.encode(), SUPERUSER.encode(), b"scram-sha-256").decode()
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(SUPERUSER), sql.Literal(verifier)))
+            hba = pgdata / "pg_hba.conf"
+            write_atomic(hba, HBA, mode=0o600)
+            _chown(hba, user)
+            conn.execute("SELECT pg_reload_conf()")
+    except psycopg.Error as err:
+        raise CloudError(f"could not set the password of the twin's PostgreSQL (port {port}): {redact((str(err).strip().splitlines() or ['?'])[0])}") from None
+    deadline = time.monotonic() + 10  # the reload is asynchronous: wait until the new rules apply
+    while True:
+        try:
+            _require_password(port, password)
+            return
+        except CloudError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def start(pgdata: Path, port: int, logfile: Path, ours: Path) -> str:
+    """initdb when needed, then start on 127.0.0.1:port and wait until it accepts connections; returns the password.
+
+    A new cluster is created with scram-sha-256 and the stack's password; one created by an
+    earlier version (trust) is upgraded in place once it runs. ``ours`` is the state root.
+    """
     user = _run_as()
     bins = bin_dir()
+    state = pgdata.parent
+    state.mkdir(parents=True, exist_ok=True)
+    _reachable(state, ours, user)
+    password = read_password(state)
     if not (pgdata / "PG_VERSION").exists():
-        _prepare_dir(pgdata, user)
-        proc = _pg([str(bins / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-instructions"], user)
-        if proc.returncode != 0:
-            raise CloudError(f"initdb failed in {pgdata}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        password = ensure_password(state)
+        pgdata.mkdir(parents=True, exist_ok=True)
+        _chown(pgdata, user)
+        pgdata.chmod(0o700)
+        _initdb(bins, pgdata, state, password, user)
+    elif password is None and not trusts_anyone(pgdata):
+        raise ConfigError(f"the twin's PostgreSQL in {pgdata} wants a password and its file {password_file(state)} is gone: "
+                          f"put it back, or remove {pgdata} to start with an empty database")
     sockdir = pgdata / "sock"
     if not sockdir.exists():
         sockdir.mkdir()
-        if user:
-            import pwd
-
-            entry = pwd.getpwnam(user)
-            os.chown(sockdir, entry.pw_uid, entry.pw_gid)
+        _chown(sockdir, user)
     logfile.touch()
-    if user:
-        import pwd
-
-        entry = pwd.getpwnam(user)
-        os.chown(logfile, entry.pw_uid, entry.pw_gid)
-    opts = f"-h 127.0.0.1 -p {port} -k {sockdir}"
+    _chown(logfile, user)
+    opts = f"-h 127.0.0.1 -p {port} -k {sockdir}"  # TCP on loopback only
     proc = _pg([str(bins / "pg_ctl"), "-D", str(pgdata), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"], user, timeout=90)
     if proc.returncode != 0:
         tail = logfile.read_text(errors="replace").strip().splitlines()[-1:] or [proc.stderr.strip()]
         raise CloudError(f"PostgreSQL did not start on port {port}: {tail[0]} (log: {logfile})")
-    return postmaster_pid(pgdata) or 0
+    if trusts_anyone(pgdata):  # initialised by an earlier version with --auth=trust
+        secure(pgdata, port, ensure_password(state))
+    return ensure_password(state)
+
+
+def _initdb(bins: Path, pgdata: Path, state: Path, password: str, user: str | None) -> None:
+    # initdb reads the password from a file: one only the server's user can read, removed right after
+    fd, pwfile = tempfile.mkstemp(prefix=".initdb-", dir=state)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        _chown(Path(pwfile), user)
+        proc = _pg([str(bins / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, "--auth=scram-sha-256", f"--pwfile={pwfile}",
+                    "--encoding=UTF8", "--no-instructions"], user)
+    finally:
+        Path(pwfile).unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise CloudError(f"initdb failed in {pgdata}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
 
 
 def postmaster_pid(pgdata: Path) -> int | None:

@@ -24,8 +24,9 @@ from ops.files import write_atomic
 from ops.local import journal, postgres
 from ops.plan import PlanSource, StackPlan
 from ops.proc import running as process_running
+from ops.redact import parse, redact, remember, with_database
 from ops.stacks import PROJECT_ROOT, StackSettings
-from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, redact_url, stack_state_dir, twin_file
+from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_state_dir, state_root, twin_file
 
 if TYPE_CHECKING:
     from ops.local.cloud_side import CloudSide
@@ -51,6 +52,7 @@ class TwinStatus:
     components: list[ComponentStatus]
     not_on_twin: list[str] = field(default_factory=list)  # resources of the plan the engine cannot serve
     played: list[str] = field(default_factory=list)  # resources of the plan a twin process plays
+    problem: str = ""  # the stack file's error, when it cannot be read (what twin.json recorded is still shown)
 
     @property
     def running(self) -> bool:
@@ -65,6 +67,7 @@ class UpResult:
     restore_note: str = ""  # the AWS server's restore report in one line (ops.local.journal.restore_summary)
     cloud_side: CloudSide | None = None  # what the plan's reconcile created, updated or could not change
     plan_source: PlanSource | None = None  # the plan from its cache, or evaluated (and how long that took)
+    links: Any = None  # after a restore: the Cognito id sync's dry-run report (ops.cognito.SyncReport), when it could run
 
 
 def docker_answers(timeout: float = 3.0) -> bool:
@@ -88,8 +91,10 @@ def _wait_port(port: int, seconds: float, proc: subprocess.Popen[bytes] | None =
     raise TwinDownError(f"the {what} did not answer on port {port} within {seconds:.0f}s (log: {log})")
 
 
-def status(stack: StackSettings) -> TwinStatus:
-    twin = read_twin(stack.name) or {}
+def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
+    """What runs for a stack's twin, from what ``up`` recorded; a name is enough (its stack file may be broken)."""
+    name = stack if isinstance(stack, str) else stack.name
+    twin = read_twin(name) or {}
     comps: list[ComponentStatus] = []
     aws = twin.get("aws")
     if aws:
@@ -107,30 +112,65 @@ def status(stack: StackSettings) -> TwinStatus:
         else:
             pid = None
             alive = _pg_answers(pg["url"])
-        comps.append(ComponentStatus("postgres", pg["engine"], redact_url(pg["url"]), pid, alive, pg["engine"] == "embedded"))
+        shown = pg["url"].replace("://postgres@", "://postgres:***@", 1) if pg.get("password_file") else redact(pg["url"])
+        comps.append(ComponentStatus("postgres", pg["engine"], shown, pid, alive, pg["engine"] == "embedded"))
     worker = twin.get("stream_worker")
     if worker:
         alive = process_running(worker.get("pid"), WORKER_MODULE)
-        comps.append(ComponentStatus("stream consumer", "twin process", f"stream of {stack.table_name} → {worker.get('log')}", worker.get("pid"), alive, True))
+        table = worker.get("table") or (stack if isinstance(stack, str) else stack.table_name)
+        comps.append(ComponentStatus("stream consumer", "twin process", f"stream of {table} → {worker.get('log')}", worker.get("pid"), alive, True))
     cloud = twin.get("cloud_side") or {}
-    return TwinStatus(stack.name, str(stack_state_dir(stack.name)), comps, list(cloud.get("not_served", [])), list(cloud.get("played", [])))
+    return TwinStatus(name, str(stack_state_dir(name)), comps, list(cloud.get("not_served", [])), list(cloud.get("played", [])), problem)
+
+
+def all_statuses() -> list[TwinStatus]:
+    """local.status: every stack file's twin and every recorded one; a stack file that does not read is that stack's problem only."""
+    from ops.stacks import list_stacks, load_stack
+
+    statuses = []
+    for name in sorted(set(list_stacks()) | set(recorded_stacks())):
+        try:
+            statuses.append(status(load_stack(name)))
+        except ConfigError as err:
+            statuses.append(status(name, problem=str(err)))
+    return statuses
+
+
+def stoppable(stack: str | None) -> list[str]:
+    """The stacks local.down stops: the one named (known by its file or by what up recorded), or all of them."""
+    from ops.stacks import list_stacks, load_stack
+
+    if stack is None:
+        return sorted(set(list_stacks()) | set(recorded_stacks()))
+    if stack in recorded_stacks():
+        return [stack]
+    load_stack(stack)  # an unknown name lists the stacks; a broken file of a stack with no twin says what is wrong
+    return [stack]
+
+
+def recorded_stacks() -> list[str]:
+    """The stacks whose twin ``up`` recorded in the state root, whether or not their stack file still reads."""
+    root = state_root()
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if (d / "twin.json").is_file())
 
 
 def _pg_answers(url: str) -> bool:
+    return _pg_problem(url) is None
+
+
+def _pg_problem(url: str) -> str | None:
+    """Why the server at ``url`` does not let us in (redacted, one line), or None when it does."""
     import psycopg
 
     try:
-        with psycopg.connect(_with_db(url, "postgres"), connect_timeout=3):
-            return True
-    except psycopg.Error:
-        return False
-
-
-def _with_db(url: str, dbname: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
+        with psycopg.connect(with_database(url, "postgres"), connect_timeout=3):
+            return None
+    except ConfigError as err:
+        return str(err)
+    except psycopg.Error as err:
+        return redact((str(err).strip().splitlines() or [type(err).__name__])[0])
 
 
 def _refuse_busy(port: int, what: str, key: str, stack: str) -> None:
@@ -159,10 +199,15 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if database_url:
+        remember(database_url)
+        parse(database_url)  # malformed: one line now, before anything starts
     source = None
     if plan is None:
         plan, source = load_plan(stack)  # before anything starts: a program that fails to plan starts nothing
     current = status(stack)
+    if current.running:
+        _secure_running(stack)
     down_now = [c.name for c in current.components if not c.running]
     if current.running or down_now == ["stream consumer"]:
         # the data servers answer: follow the plan, and (re)start the consumer if it is down or its settings changed
@@ -233,16 +278,16 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
         _wait_port(stack.local_dynamo_port, 60, None, None, "dynamodb-local container")
 
     if database_url:
-        if not _pg_answers(database_url):
-            raise TwinDownError(f"DATABASE_URL ({redact_url(database_url)}) does not answer: start that server or unset DATABASE_URL to use the embedded one")
+        problem = _pg_problem(database_url)
+        if problem:
+            raise TwinDownError(f"DATABASE_URL ({redact(database_url)}) does not let us in: {problem} (fix it, or unset DATABASE_URL to use the embedded server)")
         twin["postgres"] = {"engine": "external", "url": database_url}
     else:
         pgdata = state / "pgdata"
         restored = restored or (pgdata / "PG_VERSION").exists()
-        twin["postgres"] = {"engine": "embedded", "pgdata": str(pgdata), "port": stack.local_postgres_port,
-                            "url": f"postgresql://postgres@127.0.0.1:{stack.local_postgres_port}/{LOCAL_DB_NAME}"}
+        twin["postgres"] = _embedded_record(pgdata, stack.local_postgres_port)
         _write_twin(stack.name, twin)
-        postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log")
+        postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log", ours=state_root())
     _write_twin(stack.name, twin)
 
     cloud = _reconcile(stack, plan)
@@ -251,7 +296,8 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     if stream_worker and cloud.worker is not None:
         twin["stream_worker"] = _start_worker(stack, state, cloud.worker)
         _write_twin(stack.name, twin)
-    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore), cloud_side=cloud)
+    links = _check_links(stack.name) if journal.restored_anything(restore) else None
+    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore), cloud_side=cloud, links=links)
 
 
 def _reconcile(stack: StackSettings, plan: StackPlan) -> CloudSide:
@@ -266,6 +312,42 @@ def _reconcile(stack: StackSettings, plan: StackPlan) -> CloudSide:
 
 def _cloud_record(cloud: CloudSide) -> dict[str, Any]:
     return {"not_served": cloud.not_served, "played": cloud.played}
+
+
+def _check_links(stack: str) -> Any:
+    """The id sync's dry run after the AWS side was restored: PostgreSQL's links against the restored pool.
+
+    PostgreSQL keeps its own data directory, so a restore that brought back less than it had seen
+    (a crash before the journal existed, a snapshot put back by hand) leaves links to users the pool
+    no longer has. None when there is nothing to check yet (no database, no users table).
+    """
+    from ops.cognito import sync_target
+    from ops.errors import OpsError
+    from ops.target import resolve_target
+
+    try:
+        return sync_target(resolve_target(stack), dry_run=True)
+    except OpsError:
+        return None
+
+
+def _embedded_record(pgdata: Path, port: int) -> dict[str, Any]:
+    """What twin.json keeps of the embedded server: its URL without the password, and where the password is (0600)."""
+    return {"engine": "embedded", "pgdata": str(pgdata), "port": port, "url": postgres.url(port, LOCAL_DB_NAME, None),
+            "password_file": str(postgres.password_file(pgdata.parent))}
+
+
+def _secure_running(stack: StackSettings) -> None:
+    """A twin started by an earlier version, still running with a server that trusts everyone: upgrade it in place."""
+    twin = read_twin(stack.name) or {}
+    pg = twin.get("postgres") or {}
+    if pg.get("engine") != "embedded" or pg.get("password_file"):
+        return
+    pgdata = Path(pg["pgdata"])
+    if postgres.trusts_anyone(pgdata):
+        postgres.secure(pgdata, int(pg["port"]), postgres.ensure_password(pgdata.parent))
+    twin["postgres"] = _embedded_record(pgdata, int(pg["port"]))
+    _write_twin(stack.name, twin)
 
 
 WORKER_MODULE = "ops.local.stream_worker"
@@ -298,7 +380,7 @@ def _start_worker(stack: StackSettings, state: Path, mapping: dict[str, Any]) ->
     with open(log, "ab") as logf:
         proc = subprocess.Popen(worker_argv(stack, mapping), cwd=PROJECT_ROOT, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     # the settings it runs with, so infra.drift compares them with the plan and local.up sees when they change
-    return {"pid": proc.pid, "log": str(log), "mapping": mapping}
+    return {"pid": proc.pid, "log": str(log), "mapping": mapping, "table": stack.table_name}
 
 
 def _stop(pid: int, needle: str, what: str, seconds: float) -> None:
@@ -328,9 +410,13 @@ def _write_twin(stack: str, twin: dict[str, Any]) -> None:
     write_atomic(twin_file(stack), json.dumps(twin, indent=2), mode=0o600)  # may hold DATABASE_URL
 
 
-def down(stack: StackSettings) -> list[str]:
-    """Stop what ``up`` recorded (by pid / container name); returns what was stopped."""
-    twin = read_twin(stack.name)
+def down(stack: StackSettings | str) -> list[str]:
+    """Stop what ``up`` recorded (by pid / container name); returns what was stopped.
+
+    Needs nothing but twin.json, so a stack whose file no longer reads can still be stopped by name.
+    """
+    name = stack if isinstance(stack, str) else stack.name
+    twin = read_twin(name)
     if not twin:
         return []
     stopped: list[str] = []
@@ -354,7 +440,7 @@ def down(stack: StackSettings) -> list[str]:
         if pid:
             postgres.stop(pgdata)
             stopped.append(f"postgres (pid {pid}, data kept in {pgdata})")
-    twin_file(stack.name).unlink(missing_ok=True)
+    twin_file(name).unlink(missing_ok=True)
     return stopped
 
 

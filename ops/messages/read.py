@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ops.aws import items
+from ops.errors import NotFoundError
 from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX, GroupRow, Message
 from ops.messages.paging import Page, iter_pages, newest_first
 
@@ -23,10 +24,17 @@ def list_conversations(client: Any, table: str, user_uuid: str, page_size: int =
 def get_conversation(client: Any, table: str, group_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None) -> Page[Message]:
     """Access pattern 2: one page of a group's messages, read from the newest, returned oldest to newest.
 
-    ``next_cursor`` leads to the page of older messages.
+    ``next_cursor`` leads to the page of older messages. A group with no message at all does not
+    exist (a group is made by its first message): that is a NotFoundError naming it, not an empty page.
     """
     found, nxt = newest_first(client, table, MSG_PREFIX + group_uuid, page_size, cursor, before)
+    if not found and cursor is None and (before is None or not _has_messages(client, table, group_uuid)):
+        raise NotFoundError(f"there is no message group {group_uuid} in table {table!r}")
     return Page([Message.from_item(i) for i in reversed(found)], nxt)
+
+
+def _has_messages(client: Any, table: str, group_uuid: str) -> bool:
+    return bool(newest_first(client, table, MSG_PREFIX + group_uuid, 1, None, None)[0])
 
 
 def iter_conversations(client: Any, table: str, user_uuid: str, page_size: int = 100) -> Iterator[GroupRow]:

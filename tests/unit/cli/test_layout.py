@@ -28,7 +28,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
     "infra.up": {"stack", "s", "yes", "y", "confirm-protected", "c"},
     "infra.outputs": {"stack", "s", "json", "j"},
     "infra.plan": {"stack", "s", "json", "j"},
-    "infra.diagram": {"stack", "s", "output", "o"},
+    "infra.diagram": {"stack", "s", "output", "o", "dependencies", "d"},
     "infra.drift": {"stack", "s", "cloud", "c", "json", "j"},
     "local.up": {"stack", "s", "engine", "e"},
     "local.down": {"stack", "s"},

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from ops import outputs
-from ops.diagram import GRAPHVIZ_HINT, draw, references
-from ops.errors import ToolMissingError
+from ops.diagram import GRAPHVIZ_HINT, VIEWS, draw, flow_labels, references
+from ops.errors import ConfigError, ToolMissingError
 from ops.stacks import PROJECT_ROOT
 from tests.support.helpers import assert_one_line_error, run_invoke
 from tests.support.plans import planned
@@ -115,11 +115,35 @@ def test_diagram_edges_follow_the_references_in_the_plan() -> None:
     assert ("identity-users", "identity-web-client") in edges
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (CI installs it)")
-def test_diagram_is_a_png_drawn_from_the_plan(tmp_path: Path) -> None:
-    written = draw(planned("dev"), tmp_path / "out" / "architecture-dev.png")
+@pytest.mark.parametrize("view", VIEWS)
+def test_diagram_is_a_png_drawn_from_the_plan(tmp_path: Path, view: str) -> None:
+    written = draw(planned("dev"), tmp_path / "out" / "architecture-dev.png", view)
     assert written == (tmp_path / "out" / "architecture-dev.png").resolve()
-    assert written.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = _png_size(written)
+    assert 800 < width < 4000 and 600 < height < 3000, "a picture one can read on a screen"
+
+
+def test_the_flow_view_says_what_the_plan_says_and_marks_the_protections() -> None:
+    prod, dev = flow_labels(planned("prod")), flow_labels(planned("dev"))
+    assert "PROTECTED:\npoint-in-time recovery, deletion protection, Pulumi protect" in prod["table"]
+    assert "PROTECTED:\ndeletion protection, Pulumi protect" in prod["pool"]
+    assert not [key for key, label in dev.items() if "PROTECTED" in label], "dev protects nothing"
+    assert prod["mapping"] == "event source mapping\nbatches of 25, 5 retries"
+    assert "kept 14 days" in prod["queue"] and "90 days" in prod["logs"] and "14 days" in dev["logs"]
+    assert "192.0.2.10/32 → tcp 5432" in dev["rule"] and "sg-0a1b2c3d4e5f60001" in dev["postgres"]
+    assert {"writers", "people", "developer", "postgres", "table", "mapping", "function", "queue", "logs", "pool", "client", "rule"} <= set(prod)
+
+
+def test_a_diagram_name_that_is_no_png_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ending in .png"):
+        draw(planned("dev"), tmp_path / "architecture.svg")
 
 
 # ---------------------------------------------------------------- the CI workflow

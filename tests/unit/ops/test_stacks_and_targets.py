@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
 from ops.errors import ConfigError, RefusedError
-from ops.stacks import list_stacks, load_stack
-from ops.target import redact_url, resolve_target
+from ops.stacks import PROJECT_ROOT, list_stacks, load_stack
+from ops.target import resolve_target
 from tests.support.helpers import assert_one_line_error, run_invoke
 
 
@@ -44,13 +46,6 @@ def test_protected_cloud_write_needs_the_confirmation_flag() -> None:
     assert resolve_target("prod", cloud=True, writes=True, confirm_protected=True).cloud
     assert resolve_target("prod", cloud=True, writes=False).cloud  # reads are not gated
     assert not resolve_target("prod", writes=True).cloud  # the twin is the default, even of prod
-
-
-def test_redacted_url_never_shows_the_password() -> None:
-    url = "postgresql://cruddur:s3cr3t-pa55@db.example.internal:5432/cruddur"
-    shown = redact_url(url)
-    assert "s3cr3t-pa55" not in shown and shown == "postgresql://cruddur:***@db.example.internal:5432/cruddur"
-    assert redact_url("postgresql://postgres@127.0.0.1:5442/cruddur") == "postgresql://postgres@127.0.0.1:5442/cruddur"
 
 
 def test_wrong_stack_name_is_one_line_error() -> None:
@@ -94,3 +89,43 @@ def test_cloud_without_aws_credentials_is_one_line_not_a_traceback(tmp_path: obj
     env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": f"{tmp_path}/none",
            "AWS_CONFIG_FILE": f"{tmp_path}/none", "AWS_EC2_METADATA_DISABLED": "true"}
     assert_one_line_error(run_invoke("ddb.scan", "--stack", "prod", "--cloud", "--limit", "1", env=env), "--cloud needs AWS credentials", "AWS_PROFILE")
+
+
+def _project(tmp_path: Path, dev: str) -> Path:
+    shutil.copyfile(PROJECT_ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copyfile(PROJECT_ROOT / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    (tmp_path / "Pulumi.dev.yaml").write_text(dev)
+    return tmp_path
+
+
+DEV_PORTS = 'config:\n  cruddur:localAwsPort: "8000"\n  cruddur:localDynamoPort: "8010"\n  cruddur:localPostgresPort: "5442"\n'
+
+
+@pytest.mark.parametrize(("dev", "needle"), [
+    ("config: [1, 2]\n", "Pulumi.dev.yaml: config must be a mapping of key: value, not a list"),
+    ("- just\n- a list\n", "Pulumi.dev.yaml must be a YAML mapping"),
+    ("config:\n  cruddur:tableName: [a, b]\n", "Pulumi.dev.yaml: config cruddur:tableName must be a single value, not a list"),
+    ("config:\n  cruddur:localAwsPort: 8000\n   bad: indent\n", "Pulumi.dev.yaml is not valid YAML at line 3"),
+    (DEV_PORTS.replace('"8000"', '"99999"'), "Pulumi.dev.yaml: config cruddur:localAwsPort must be a whole number from 1 to 65535, not '99999'"),
+    (DEV_PORTS.replace('"8000"', '"0"'), "from 1 to 65535, not '0'"),
+    (DEV_PORTS.replace('"8000"', '"80.5"'), "cruddur:localAwsPort must be a whole number"),
+    (DEV_PORTS.replace('"8000"', "true"), "cruddur:localAwsPort must be a whole number"),
+    (DEV_PORTS + '  cruddur:tableName: "a b"\n', "cruddur:tableName must be 3 to 255 letters"),
+    (DEV_PORTS + '  cruddur:streamBatchSize: "0"\n', "cruddur:streamBatchSize must be a whole number from 1 to 10000"),
+    (DEV_PORTS + '  cruddur:databaseUrlEnv: "X=1"\n', "databaseUrlEnv must name an environment variable"),
+    (DEV_PORTS + '  aws:region: "mars"\n', "aws:region must be an AWS region"),
+    (DEV_PORTS + '  cruddur:protected: "maybe"\n', "Pulumi.dev.yaml: config cruddur:protected must be true or false"),
+])
+def test_a_bad_stack_file_is_one_line_naming_the_file_and_the_other_stack_still_loads(tmp_path: Path, dev: str, needle: str) -> None:
+    root = _project(tmp_path, dev)
+    with pytest.raises(ConfigError) as caught:
+        load_stack("dev", root)
+    assert needle in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+    assert load_stack("prod", root).name == "prod", "one broken file is an error for its own stack only"
+
+
+def test_a_port_pushed_past_65535_by_the_offset_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path, DEV_PORTS)
+    monkeypatch.setenv("CRUDDUR_LOCAL_PORT_OFFSET", "60000")
+    with pytest.raises(ConfigError, match="becomes 68000: a port is 1 to 65535"):
+        load_stack("dev", root)

@@ -391,3 +391,65 @@ def _until(check: Any, seconds: float = 15.0) -> None:
     while not check():
         assert time.monotonic() < deadline, f"not within {seconds}s"
         time.sleep(0.1)
+
+
+def test_local_up_reports_links_to_users_the_restored_pool_lacks_and_nothing_when_they_agree(durable: DurableTwin, tmp_path: Path) -> None:
+    from ops.render import links_line, up_lines
+
+    target = durable.target()
+    cognitoops.create_target_users(target)
+    cognitoops.sync_target(target)
+    # GIVEN a snapshot of the pool taken now (the start after a crash compacts), kept aside
+    durable.kill9()
+    durable.up()
+    durable.wait_compacted()
+    old = tmp_path / "old-state.pickle"
+    shutil.copy(durable.snapshot, old)
+    # AND later a user who signed up and was linked in PostgreSQL
+    target = durable.target()
+    with dbops.connect(target) as conn:
+        dbops.seed_users(conn, (dbops.seed_user("Erin Vale", "erin", "erin@cruddur.test"),))
+    assert cognitoops.create_target_users(target).created == ["erin"]
+    assert cognitoops.sync_target(target).updated == ["erin"]
+
+    # WHEN the twin comes back with the older pool (a snapshot put back by hand, no journal), PostgreSQL as it was
+    durable.kill9()
+    shutil.rmtree(durable.journal)
+    shutil.copy(old, durable.snapshot)
+    result = durable.up()
+
+    # THEN local.up says which links name no user of the restored pool, and how to repair them
+    assert result.links is not None and result.links.stale_links == ["erin"] and result.links.dry_run
+    line = links_line(result.links, "dev")
+    assert line in up_lines("dev", result)
+    assert "1 link(s) to no Cognito user (erin)" in line and "cognito.create-users --stack dev" in line, line
+    with dbops.connect(durable.target()) as conn:
+        assert dbops.users_by_handle(conn, ["erin"])["erin"].cognito_user_id, "the dry run wrote nothing"
+
+    # AND once repaired, a restore finds nothing to say
+    assert cognitoops.create_target_users(durable.target()).created == ["erin"]
+    cognitoops.sync_target(durable.target())
+    durable.kill9()
+    again = durable.up()
+    assert again.links is not None and not again.links.drift and links_line(again.links, "dev") == ""
+    assert not any(line.startswith("cognito links:") for line in up_lines("dev", again))
+    with dbops.connect(durable.target()) as conn:
+        conn.execute("DELETE FROM users WHERE handle = 'erin'")
+
+
+def test_local_up_says_nothing_about_links_when_the_database_does_not_exist(durable: DurableTwin) -> None:
+    target = durable.target()
+    dbops.drop_database(target)
+    try:
+        durable.kill9()
+        result = durable.up()
+        assert result.restore_note.startswith("restored: ") and result.links is None
+        assert not any(line.startswith("cognito links:") for line in up_lines_of(result))
+    finally:
+        durable.setup_database()
+
+
+def up_lines_of(result: twinops.UpResult) -> list[str]:
+    from ops.render import up_lines
+
+    return up_lines("dev", result)
