@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import CloudError, NotFoundError, ToolMissingError
+from ops.redact import redact
 from ops.stacks import PROJECT_ROOT
-from ops.target import Target, outputs_file, redact_url
+from ops.target import Target, outputs_file
 
 TABLE_NAME = "tableName"
 TABLE_ARN = "tableArn"
@@ -43,7 +44,7 @@ def state_backend(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     url = (env.get(BACKEND_ENV) or "").strip()
     if url:
-        return f"state backend: {redact_url(url)} (from ${BACKEND_ENV})"
+        return f"state backend: {redact(url)} (from ${BACKEND_ENV})"
     return f"state backend: the one `pulumi login` chose (${BACKEND_ENV} is unset; `pulumi whoami -v` names it)"
 
 
