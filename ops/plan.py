@@ -31,6 +31,7 @@ PROGRAM_DIR = PROJECT_ROOT / "infra"
 MOCK_ACCOUNT = "123456789012"
 PROVIDER_PREFIX = "pulumi:providers:"
 TABLE_TYPE = "aws:dynamodb/table:Table"
+KMS_KEY_TYPE = "aws:kms/key:Key"
 
 # Per resource type, the inputs worth a glance in `invoke infra.plan` (--json shows all of them).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -45,6 +46,8 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "aws:cognito/userPool:UserPool": ("name", "usernameAttributes", "deletionProtection"),
     "aws:cognito/userPoolClient:UserPoolClient": ("name", "generateSecret", "explicitAuthFlows"),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("securityGroupId", "ipProtocol", "fromPort", "toPort", "cidrIpv4", "description"),
+    KMS_KEY_TYPE: ("description", "customerMasterKeySpec", "enableKeyRotation", "rotationPeriodInDays", "deletionWindowInDays", "policy"),
+    "aws:kms/alias:Alias": ("name",),
 }
 
 
@@ -120,6 +123,30 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
+def _condition_text(condition: dict[str, Any] | None) -> str:
+    """A policy condition in one phrase: ``if kms:EncryptionContext:table = t and kms:EncryptionContext:group is set``."""
+    parts = []
+    for operator, pairs in (condition or {}).items():
+        for key, value in pairs.items():
+            if operator == "Null":
+                parts.append(f"{key} is {'missing' if str(value).lower() == 'true' else 'set'}")
+            else:
+                parts.append(f"{key} {'=' if operator.startswith('String') else operator} {', '.join(_as_list(value))}")
+    return f" if {' and '.join(parts)}" if parts else ""
+
+
+def statement_line(statement: dict[str, Any]) -> str:
+    """One policy statement: who (a resource policy's principals) may do what, on what, under which condition."""
+    verb = "allow" if statement.get("Effect", "Allow") == "Allow" else "deny"
+    actions = ", ".join(_as_list(statement.get("Action")))
+    condition = _condition_text(statement.get("Condition"))
+    principal = statement.get("Principal")
+    if principal is not None:  # a key policy: the resource is the key itself, the point is who
+        who = ", ".join(p for v in (principal.values() if isinstance(principal, dict) else [principal]) for p in _as_list(v))
+        return f"{verb} {who}: {actions}{condition}"
+    return f"{verb} {actions} on {', '.join(_as_list(statement.get('Resource')))}{condition}"
+
+
 def describe(plan: StackPlan) -> list[str]:
     """The plan as lines for a terminal: one per resource with its key inputs, then the outputs."""
     custom = [r for r in plan.resources if r.custom]
@@ -130,7 +157,7 @@ def describe(plan: StackPlan) -> list[str]:
         lines.append(f"  {r.type}  {r.name}{where}{'  [' + ' '.join(flags) + ']' if flags else ''}")
         for key, value in r.key_inputs().items():
             if key == "policy" and isinstance(value, str):
-                lines.extend(f"      allow {', '.join(_as_list(st.get('Action')))} on {', '.join(_as_list(st.get('Resource')))}" for st in json.loads(value).get("Statement", []))
+                lines.extend(f"      {statement_line(st)}" for st in json.loads(value).get("Statement", []))
                 continue
             shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             lines.append(f"      {key}: {shown}")
@@ -290,6 +317,13 @@ def _fake_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:17]
 
 
+def uuid_from(seed: str) -> str:
+    """A KMS-shaped key id (a uuid) that stays the same from run to run."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+
+
 def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
     """Deterministic ids and ARNs shaped like AWS's, so policies and outputs can be checked."""
     physical = str(inputs.get("name") or name)
@@ -318,6 +352,11 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         return pool_id, {"arn": f"arn:aws:cognito-idp:{region}:{acct}:userpool/{pool_id}", "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool_id}"}
     if type_ == "aws:cognito/userPoolClient:UserPoolClient":
         return _fake_id(type_, name)[:26], {}
+    if type_ == KMS_KEY_TYPE:
+        key_id = str(uuid_from(_fake_id(type_, name)))
+        return key_id, {"arn": f"arn:aws:kms:{region}:{acct}:key/{key_id}", "keyId": key_id}
+    if type_ == "aws:kms/alias:Alias":
+        return physical, {"arn": f"arn:aws:kms:{region}:{acct}:{physical}", "name": physical}
     if type_ == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
         rule_id = f"sgr-{_fake_id(type_, name)}"
         return rule_id, {"securityGroupRuleId": rule_id, "arn": f"arn:aws:ec2:{region}:{acct}:security-group-rule/{rule_id}"}

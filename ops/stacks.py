@@ -44,6 +44,8 @@ class StackSettings:
     rds_initial_ip: str
     stream_batch_size: int
     log_retention_days: int
+    encrypt_messages: bool  # message bodies sealed under a per-group data key wrapped by the stack's KMS key
+    messages_key_users: tuple[str, ...]  # IAM roles (names or ARNs) that may use that key
     raw: dict[str, Any]
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -104,6 +106,17 @@ def _as_int(key: str, value: Any) -> int:
         raise ConfigError(f"config {key} must be a whole number, not {value!r}") from None
 
 
+def _as_names(key: str, value: Any) -> tuple[str, ...]:
+    """A list of names: a YAML list (``pulumi config set --path 'k[0]' …``) or one comma-separated string."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"config {key} must be a list of names, not {value!r}")
+    return tuple(v.strip() for v in value if v.strip())
+
+
 def load_stack(name: str, root: Path | None = None) -> StackSettings:
     """Merge Pulumi.yaml defaults with Pulumi.<name>.yaml; an unknown name lists the known ones."""
     base = root or PROJECT_ROOT
@@ -148,5 +161,7 @@ def load_stack(name: str, root: Path | None = None) -> StackSettings:
         rds_initial_ip=str(req("rdsInitialIp")),
         stream_batch_size=_as_int("streamBatchSize", req("streamBatchSize")),
         log_retention_days=_as_int("logRetentionDays", req("logRetentionDays")),
+        encrypt_messages=_as_bool(f"{ns}:encryptMessages", req("encryptMessages")),
+        messages_key_users=_as_names(f"{ns}:messagesKeyUsers", req("messagesKeyUsers")),
         raw=values,
     )
