@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from ops.aws import pages
 from ops.errors import ConfigError
+from ops.messages.model import TIME_CEILING
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000  # DynamoDB returns at most 1 MB a page anyway; bigger asks are mistakes
@@ -58,8 +59,9 @@ def newest_first(client: Any, table: str, pk: str, page_size: int, cursor: str |
     want = page_size + 1  # one item more than asked: tells whether an older page exists
     request: dict[str, Any] = {
         "TableName": table,
-        "KeyConditionExpression": "pk = :pk" + (" AND sk < :before" if before else ""),
-        "ExpressionAttributeValues": {":pk": {"S": pk}} | ({":before": {"S": before}} if before else {}),
+        # always bounded: items keyed by no time (a group's KEY item) sort above every timestamp
+        "KeyConditionExpression": "pk = :pk AND sk < :before",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":before": {"S": before or TIME_CEILING}},
         "ScanIndexForward": False,  # newest first: the page a person wants to see first
         "Limit": want,
     }

@@ -158,7 +158,7 @@ def test_the_lambda_package_imports_nothing_beyond_its_own_files(tmp_path: Path)
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ops', 'yaml', 'psycopg', 'pulumi', 'infra'))))")
     proc = _run_in_package(_lambda_package(tmp_path), code, {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "TABLE_NAME": "t", "GSI_NAME": GSI_NAME})
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == ["ops", "ops.aws", "ops.errors", "ops.messages", "ops.messages.consumer", "ops.messages.fanout", "ops.messages.model", "ops.messages.paging", "ops.messages.read"]
+    assert json.loads(proc.stdout) == ["ops", "ops.aws", "ops.errors", "ops.messages", "ops.messages.bodies", "ops.messages.consumer", "ops.messages.fanout", "ops.messages.model", "ops.messages.paging", "ops.messages.read"]
 
 
 def test_a_cold_start_without_the_table_variable_fails_with_one_clear_line(tmp_path: Path) -> None:
