@@ -225,6 +225,11 @@ class MessageCipher:
 
     # ------------------------------------------------------------------ bodies
 
+    def sealed_body(self, table: str, group: str, message_uuid: str, text: str, key: bytes, what: str) -> dict[str, Any]:
+        """The body attributes of ``text`` sealed for ``message_uuid`` of ``group`` under ``key`` (an encrypted data key)."""
+        sealed = seal_text(self.keys.plain(table, group, key, what), text, group, message_uuid)
+        return {bodies.SEALED: {"B": sealed}, bodies.KEY: {"B": key}, bodies.UUID: {"S": message_uuid}}
+
     def seal(self, client: Any, table: str, item: dict[str, Any], *, key: bytes | None = None) -> dict[str, Any]:
         """A message item with its text sealed under ``key`` (an encrypted data key) or its group's key."""
         if bodies.TEXT not in item:
@@ -234,9 +239,7 @@ class MessageCipher:
             raise EncryptionError(f"{bodies.describe(item)} cannot be sealed: only a message (with its uuid) is sealed; group rows copy its body")
         group = pk[len(MSG_PREFIX) :]
         blob = key if key is not None else self.group_key(client, table, group)
-        plain_key = self.keys.plain(table, group, blob, bodies.describe(item))
-        sealed = seal_text(plain_key, item[bodies.TEXT]["S"], group, item[bodies.UUID]["S"])
-        return bodies.with_body(item, {bodies.SEALED: {"B": sealed}, bodies.KEY: {"B": blob}}) | {bodies.UUID: item[bodies.UUID]}
+        return bodies.with_body(item, self.sealed_body(table, group, item[bodies.UUID]["S"], item[bodies.TEXT]["S"], blob, bodies.describe(item)))
 
     def open(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
         """``item`` with its sealed body replaced by the plain text; a plain item is returned as it is."""

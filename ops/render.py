@@ -214,6 +214,7 @@ def doctor_report(checkup: Any, repairs: Sequence[Any] | None = None, as_json: b
 def doctor_lines(ex: Any) -> list[str]:
     """ddb.doctor's report: what was read, then one row per kind of finding with a few examples."""
     head = f"read {ex.items} items: {ex.messages} messages, {ex.group_rows} group rows, {ex.pair_entries} pair entries, {ex.groups} groups"
+    head += f", {ex.group_keys} group keys" if getattr(ex, "group_keys", 0) else ""
     if ex.clean:
         return [head, "healthy: nothing breaks the access patterns"]
     rows = [{"finding": f.title, "count": f.count, "fix": "--fix" if f.fixable else "by hand",

@@ -1,7 +1,8 @@
 """The cloud side of a twin: what ``pulumi up`` creates in the cloud, created in the embedded server.
 
 ``local.up`` calls ``ensure_cloud_side`` so every ``cognito.*`` and ``rds.*`` task works on a
-twin exactly as in the cloud: same output names, read back the same way. Idempotent: ids that
+twin exactly as in the cloud (and, on a stack that encrypts messages, its KMS key exists): same
+output names, read back the same way. Idempotent: ids that
 were recorded and still exist are kept (the twin's state survives restarts).
 """
 
@@ -11,9 +12,11 @@ from typing import Any
 
 from ops import outputs as out
 from ops.aws import items
+from ops.stacks import StackSettings
 from ops.target import Target
 
 RDS_PORT = 5432
+TWIN_ACCOUNT = "123456789012"  # moto's account id: the key policy's root and role ARNs name it
 
 
 def _pool_exists(cognito: Any, pool_id: str | None) -> bool:
@@ -83,10 +86,32 @@ def ensure_dead_letter_queue(sqs: Any, stack: Any) -> dict[str, str]:
     return {out.STREAM_DLQ_URL: url}
 
 
+def ensure_messages_key(kms: Any, stack: StackSettings) -> dict[str, str]:
+    """The stack's messages key (``ops.key_spec``), found by its alias or created: empty outputs where bodies are plain text.
+
+    The same spec as ``infra/keys.py``: description, usage, key spec, yearly rotation and the key
+    policy (moto stores it without enforcing it; the cloud does). moto's account is the mocks'.
+    """
+    from ops.key_spec import key_policy, key_spec
+
+    spec = key_spec(stack)
+    if spec is None:
+        return {out.MESSAGES_KEY_ARN: "", out.MESSAGES_KEY_ALIAS: ""}
+    try:
+        arn = kms.describe_key(KeyId=spec.alias)["KeyMetadata"]["Arn"]  # the twin's state kept it (or outputs.json was lost)
+    except kms.exceptions.NotFoundException:
+        meta = kms.create_key(Description=spec.description, KeyUsage=spec.key_usage, KeySpec=spec.key_spec, Policy=key_policy(spec, TWIN_ACCOUNT))["KeyMetadata"]
+        kms.enable_key_rotation(KeyId=meta["KeyId"], RotationPeriodInDays=spec.rotation_days)
+        kms.create_alias(AliasName=spec.alias, TargetKeyId=meta["KeyId"])
+        arn = meta["Arn"]
+    return {out.MESSAGES_KEY_ARN: arn, out.MESSAGES_KEY_ALIAS: spec.alias}
+
+
 def ensure_cloud_side(target: Target, recorded: dict[str, Any]) -> dict[str, Any]:
     stack = target.stack
     outputs: dict[str, Any] = dict(recorded)
     outputs[out.TABLE_NAME] = stack.table_name
+    outputs.update(ensure_messages_key(target.client("kms"), stack))
     outputs.update(ensure_dead_letter_queue(target.client("sqs"), stack))
     outputs.update(ensure_user_pool(target.client("cognito-idp"), stack.name, recorded))
     outputs.update(ensure_rds_rule(target.client("ec2"), stack.name, stack.rds_initial_ip, stack.rds_rule_description, recorded))

@@ -138,6 +138,7 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     current = status(stack)
     if current.running:
+        _ensure_key(stack)  # encryptMessages may have been turned on since this twin started
         return UpResult(current, already_running=True, restored=False)
     down_now = [c.name for c in current.components if not c.running]
     if down_now == ["stream consumer"]:  # the rest answers: start the consumer again, keep the data servers
@@ -222,6 +223,21 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
         twin["stream_worker"] = _start_worker(stack, state)
         _write_twin(stack.name, twin)
     return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore))
+
+
+def _ensure_key(stack: StackSettings) -> None:
+    """The messages key of a running twin, made when the stack encrypts and the twin has none yet."""
+    from ops.key_spec import key_spec
+    from ops.local.bootstrap import ensure_messages_key
+    from ops.outputs import MESSAGES_KEY_ALIAS
+    from ops.target import resolve_target
+
+    recorded = _read_outputs(stack.name)
+    spec = key_spec(stack)
+    if (spec.alias if spec else "") == recorded.get(MESSAGES_KEY_ALIAS, ""):
+        return
+    recorded.update(ensure_messages_key(resolve_target(stack.name).client("kms"), stack))
+    write_atomic(outputs_file(stack.name), json.dumps(recorded, indent=2, sort_keys=True))
 
 
 WORKER_MODULE = "ops.local.stream_worker"

@@ -15,6 +15,7 @@ from ops.errors import EncryptionError
 from ops.key_spec import encryption_context
 from ops.messages import bodies
 from ops.messages.model import GroupKey, Message
+from tests.support.kms import KmsCalls
 
 KEY = bytes(range(32))
 GROUP, OTHER_GROUP = "g-1", "g-2"
@@ -25,25 +26,13 @@ def _message(uuid: str = "m-1", text: str = "hello Bram", group: str = GROUP) ->
     return Message(group, "2026-01-05T09:00:00.000000+00:00", uuid, text, "u-ada", "Ada", "ada").to_item()
 
 
-class Counting:
-    """Counts a client's KMS requests through botocore's before-call event (retries excluded)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.calls: dict[str, int] = {}
-        client.meta.events.register("before-call.kms.*", self._count)
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] = self.calls.get(model.name, 0) + 1
-
-
 @pytest.fixture
-def kms() -> Iterator[Counting]:
+def kms() -> Iterator[KmsCalls]:
     with mock_aws():
         client = boto3.client("kms", region_name="us-east-1")
         key = client.create_key(Description="test")["KeyMetadata"]["KeyId"]
         client.create_alias(AliasName="alias/test-messages", TargetKeyId=key)
-        yield Counting(client)
+        yield KmsCalls(client)
 
 
 # ---------------------------------------------------------------- the format
@@ -91,7 +80,7 @@ def test_an_unknown_version_or_a_truncated_body_says_so() -> None:
 # ---------------------------------------------------------------- the cipher with KMS
 
 
-def test_seal_and_open_round_trip_and_the_stored_item_has_no_text(kms: Counting) -> None:
+def test_seal_and_open_round_trip_and_the_stored_item_has_no_text(kms: KmsCalls) -> None:
     cipher = crypto.MessageCipher(kms.client, "alias/test-messages")
     blob = cipher.new_group_key(TABLE, GROUP)
     item = cipher.seal(None, TABLE, _message(text="secret plans"), key=blob)
@@ -102,7 +91,7 @@ def test_seal_and_open_round_trip_and_the_stored_item_has_no_text(kms: Counting)
     assert crypto.MessageCipher(kms.client, "alias/test-messages").open(TABLE, item)["message"] == {"S": "secret plans"}
 
 
-def test_a_page_of_one_group_costs_one_decrypt_and_a_second_group_one_more(kms: Counting) -> None:
+def test_a_page_of_one_group_costs_one_decrypt_and_a_second_group_one_more(kms: KmsCalls) -> None:
     writer = crypto.MessageCipher(kms.client, "alias/test-messages")
     keys = {g: writer.new_group_key(TABLE, g) for g in (GROUP, OTHER_GROUP)}
     items = [writer.seal(None, TABLE, _message(f"m-{i}", f"text {i}", g), key=keys[g]) for g in (GROUP, OTHER_GROUP) for i in range(100)]
@@ -114,7 +103,7 @@ def test_a_page_of_one_group_costs_one_decrypt_and_a_second_group_one_more(kms: 
     assert kms.calls == {"Decrypt": 2}
 
 
-def test_the_cache_is_bounded_and_forgets_the_least_recently_used(kms: Counting) -> None:
+def test_the_cache_is_bounded_and_forgets_the_least_recently_used(kms: KmsCalls) -> None:
     writer = crypto.MessageCipher(kms.client, "alias/test-messages")
     items = [writer.seal(None, TABLE, _message(text=g, group=g), key=writer.new_group_key(TABLE, g)) for g in ("a", "b", "c")]
     reader = crypto.MessageCipher(kms.client, "alias/test-messages", cache_size=2)
@@ -124,7 +113,7 @@ def test_the_cache_is_bounded_and_forgets_the_least_recently_used(kms: Counting)
     assert kms.calls == {"Decrypt": 4}
 
 
-def test_a_key_of_another_group_or_table_does_not_open_and_the_error_names_the_message(kms: Counting) -> None:
+def test_a_key_of_another_group_or_table_does_not_open_and_the_error_names_the_message(kms: KmsCalls) -> None:
     cipher = crypto.MessageCipher(kms.client, "alias/test-messages")
     other_key = cipher.new_group_key(TABLE, OTHER_GROUP)
     moved = cipher.seal(None, TABLE, _message("m-7"), key=cipher.new_group_key(TABLE, GROUP)) | {bodies.KEY: {"B": other_key}}
@@ -136,7 +125,7 @@ def test_a_key_of_another_group_or_table_does_not_open_and_the_error_names_the_m
         crypto.MessageCipher(kms.client, "alias/test-messages").open("another-table", sealed)
 
 
-def test_a_body_moved_to_another_message_of_the_same_group_fails_clearly(kms: Counting) -> None:
+def test_a_body_moved_to_another_message_of_the_same_group_fails_clearly(kms: KmsCalls) -> None:
     cipher = crypto.MessageCipher(kms.client, "alias/test-messages")
     blob = cipher.new_group_key(TABLE, GROUP)
     first, second = (cipher.seal(None, TABLE, _message(u, t), key=blob) for u, t in (("m-1", "first"), ("m-2", "second")))
@@ -145,7 +134,7 @@ def test_a_body_moved_to_another_message_of_the_same_group_fails_clearly(kms: Co
         cipher.open(TABLE, swapped)
 
 
-def test_a_missing_key_is_a_clear_error_not_a_traceback(kms: Counting) -> None:
+def test_a_missing_key_is_a_clear_error_not_a_traceback(kms: KmsCalls) -> None:
     cipher = crypto.MessageCipher(kms.client, "alias/test-messages")
     sealed = cipher.seal(None, TABLE, _message("m-3"), key=cipher.new_group_key(TABLE, GROUP))
     kms.client.delete_alias(AliasName="alias/test-messages")  # moto does not refuse a disabled key; a missing one it does
@@ -155,7 +144,7 @@ def test_a_missing_key_is_a_clear_error_not_a_traceback(kms: Counting) -> None:
         crypto.MessageCipher(kms.client, "alias/test-messages").new_group_key(TABLE, "g-9")
 
 
-def test_a_key_from_another_kms_key_is_refused_when_the_stack_names_its_own(kms: Counting) -> None:
+def test_a_key_from_another_kms_key_is_refused_when_the_stack_names_its_own(kms: KmsCalls) -> None:
     stranger = kms.client.create_key(Description="someone else's")["KeyMetadata"]["KeyId"]
     foreign = crypto.MessageCipher(kms.client, stranger)
     sealed = foreign.seal(None, TABLE, _message("m-4"), key=foreign.new_group_key(TABLE, GROUP))
@@ -163,14 +152,14 @@ def test_a_key_from_another_kms_key_is_refused_when_the_stack_names_its_own(kms:
         crypto.MessageCipher(kms.client, "alias/test-messages").open(TABLE, sealed)
 
 
-def test_the_data_key_is_made_with_the_table_and_group_as_context(kms: Counting) -> None:
+def test_the_data_key_is_made_with_the_table_and_group_as_context(kms: KmsCalls) -> None:
     blob = crypto.MessageCipher(kms.client, "alias/test-messages").new_group_key(TABLE, GROUP)
     assert len(kms.client.decrypt(CiphertextBlob=blob, EncryptionContext=encryption_context(TABLE, GROUP))["Plaintext"]) == 32
     with pytest.raises(kms.client.exceptions.InvalidCiphertextException):
         kms.client.decrypt(CiphertextBlob=blob, EncryptionContext=encryption_context(TABLE, OTHER_GROUP))
 
 
-def test_a_plain_text_cipher_seals_nothing_but_still_opens(kms: Counting) -> None:
+def test_a_plain_text_cipher_seals_nothing_but_still_opens(kms: KmsCalls) -> None:
     sealed = (c := crypto.MessageCipher(kms.client, "alias/test-messages")).seal(None, TABLE, _message(), key=c.new_group_key(TABLE, GROUP))
     plain = crypto.MessageCipher(kms.client, None)
     assert not plain.encrypting
