@@ -155,7 +155,8 @@ def item_lines(items: Iterable[dict[str, Any]], message_width: int = 60) -> Iter
     yield f"{'pk':<44}  {'sk':<32}  {'user_handle':<12}  message"
     yield f"{'-' * 44}  {'-' * 32}  {'-' * 12}  {'-' * 7}"
     for item in items:
-        yield f"{_cell(item.get('pk')):<44}  {_cell(item.get('sk')):<32}  {_cell(item.get('user_handle')):<12}  {shorten(_cell(item.get('message')), message_width)}"
+        text = "(encrypted)" if "message" not in item and "message_sealed" in item else _cell(item.get("message"))  # a scan never opens a body
+        yield f"{_cell(item.get('pk')):<44}  {_cell(item.get('sk')):<32}  {_cell(item.get('user_handle')):<12}  {shorten(text, message_width)}"
 
 
 def stream_line(counts: Any) -> str:
