@@ -79,7 +79,7 @@ HELP: dict[str, str] = {
     "output": "PNG file to write (default: architecture-<stack>.png)",
     # bench
     "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about 15 minutes)",
-    "only": "a workload to run, of: seed, scan, paging, sync, cli; repeat it or give a,b (default: all)",
+    "only": "a workload to run, of: seed, scan, paging, encryption, sync, cli; repeat it or give a,b (default: all)",
 }
 
 

@@ -53,8 +53,8 @@ _KEY_UNUSABLE = {"NotFoundException", "DisabledException", "KMSInvalidStateExcep
 
 
 @functools.cache
-def _aead() -> tuple[Any, type[Exception]]:
-    # imported on first use: a plain-text stack's tasks never load it
+def aead() -> tuple[Any, type[Exception]]:
+    """``cryptography``'s AESGCM and InvalidTag, imported on first use: a plain-text stack's tasks never load them (~140 ms)."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -68,7 +68,7 @@ def associated_data(group: str, message_uuid: str) -> bytes:
 
 def seal_text(key: bytes, text: str, group: str, message_uuid: str, *, nonce: bytes | None = None) -> bytes:
     """A format-1 body: version byte, a fresh nonce, then AES-256-GCM of the text (UTF-8) with its tag."""
-    aesgcm, _ = _aead()
+    aesgcm, _ = aead()
     nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
     return bytes([FORMAT_V1]) + nonce + aesgcm(key).encrypt(nonce, text.encode("utf-8"), associated_data(group, message_uuid))
 
@@ -85,7 +85,7 @@ def open_text(key: bytes, sealed: bytes, group: str, message_uuid: str) -> str:
         raise BodyError(f"its body is in format version {sealed[0]}, which this version cannot read")
     if len(sealed) < 1 + NONCE_BYTES + TAG_BYTES:
         raise BodyError(f"its body is truncated ({len(sealed)} bytes)")
-    aesgcm, invalid_tag = _aead()
+    aesgcm, invalid_tag = aead()
     nonce, ciphertext = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
     try:
         plain = aesgcm(key).decrypt(nonce, ciphertext, associated_data(group, message_uuid))
