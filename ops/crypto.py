@@ -176,8 +176,7 @@ class MessageCipher:
                                       f"({error_code(err)}): start the twin with `invoke local.up`, or check the key in the cloud") from None
             raise
         blob: bytes = resp["CiphertextBlob"]
-        self.keys.remember(table, group, blob, resp["Plaintext"])
-        self._remember_group(table, group, blob)
+        self.keys.remember(table, group, blob, resp["Plaintext"])  # not yet the group's key: that is whichever key item is stored first
         self.kms_key_arn = str(resp.get("KeyId") or self.key_id)
         return blob
 
@@ -213,13 +212,12 @@ class MessageCipher:
         blob = self.new_group_key(table, group)
         try:
             client.put_item(TableName=table, Item=self.key_item(group, blob).to_item(), ConditionExpression="attribute_not_exists(pk)")
+            self._remember_group(table, group, blob)
             return blob
         except ClientError as err:
             if error_code(err) != "ConditionalCheckFailedException":
                 raise
-        with self._lock:  # another writer made the key item first: theirs is the group's key
-            self._group_keys.pop((table, group), None)
-        stored = self.stored_group_key(client, table, group)
+        stored = self.stored_group_key(client, table, group)  # another writer made the key item first: theirs is the group's key
         assert stored is not None
         return stored
 

@@ -119,3 +119,15 @@ def test_a_tampered_body_is_one_line_naming_the_group_and_the_message(prod: Shel
     got = prod.run("ddb.patterns.get-conversation", "--stack", "prod", "--handle", "ada,bram")
     assert got.returncode == 1 and got.stdout == "" and "Traceback" not in got.stderr
     assert got.stderr.strip() == f"error: message {uuid} of group {group} cannot be read: its body does not authenticate: it was altered, or moved from another message or group"
+
+
+@pytest.mark.slow
+def test_send_message_seals_and_the_twins_consumer_moves_the_rows_without_opening_them(prod: Shell) -> None:
+    sent = prod.run("ddb.send-message", "--stack", "prod", "--from", "chidi", "--to", "dana", "a sealed hello to dana")
+    assert sent.returncode == 0 and "created by this first message" in sent.stdout and "group rows moved" in sent.stdout, sent.stdout + sent.stderr
+    reply = prod.run("ddb.send-message", "--stack", "prod", "--from", "dana", "--to", "chidi", "and a sealed answer")
+    assert reply.returncode == 0, reply.stderr
+    listed = prod.run("ddb.patterns.list-conversations", "--stack", "prod", "--handle", "chidi", "--full")
+    assert listed.returncode == 0 and "and a sealed answer" in listed.stdout
+    scan = prod.run("ddb.scan", "--stack", "prod", "--json").stdout
+    assert "sealed hello" not in scan and "sealed answer" not in scan

@@ -346,8 +346,12 @@ def test_two_first_messages_at_once_seal_under_one_key_per_group(isolated_moto: 
     assert not errors, errors
 
     reader = MessageCipher(isolated_moto.client("kms"), alias)
-    keys = [GroupKey.from_item(i) for i in _raw(ddb, table) if GroupKey.matches(i)]
-    assert sorted(k.group for k in keys) == sorted(group_uuid_for(a.uuid, b.uuid) for a, b in pairs)
+    items = _raw(ddb, table)
+    keys = {k.group: k.message_key for k in (GroupKey.from_item(i) for i in items if GroupKey.matches(i))}
+    assert sorted(keys) == sorted(group_uuid_for(a.uuid, b.uuid) for a, b in pairs)
+    sealed = [i for i in items if "message_sealed" in i]
+    assert len(sealed) == 4 * len(pairs) and all(bytes(i["message_key"]["B"]) == keys[i["pk"]["S"][4:] if i["pk"]["S"].startswith("MSG#") else i["message_group_uuid"]["S"]]
+                                                 for i in sealed), "every body of a group carries the group's one key"
     for a, b in pairs:
         texts = sorted(m.message or "" for m in get_conversation(ddb, table, group_uuid_for(a.uuid, b.uuid), cipher=reader).items)
         assert texts == sorted([f"first from {a.handle}", f"first from {b.handle}"]), "the loser sealed under the winner's key"
