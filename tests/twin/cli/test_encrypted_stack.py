@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ def prod() -> Iterator[Shell]:
         down = shell.run("local.down", "--stack", "prod")
         assert down.returncode == 0, down.stderr
     assert not list(Path(shell.state).glob("*/twin.json"))
+    shutil.rmtree(shell.state, ignore_errors=True)
 
 
 @pytest.mark.slow
