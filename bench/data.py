@@ -34,6 +34,15 @@ def plans(groups: int, per_group: int, big_group: int, start: datetime) -> list[
     return out
 
 
+def conversation_plan(messages: int, a: int, b: int, start: datetime) -> SeedItems:
+    """One conversation of ``messages`` between ``person(a)`` and ``person(b)``, from the fixture's lines repeated."""
+    from ops import seed
+
+    base = seed.parse_conversation(seed.DEFAULT_CONVERSATION)
+    lines = tuple(base.lines[i % len(base.lines)] for i in range(messages))
+    return seed.build(dataclasses.replace(base, lines=lines), person(a), person(b), start)
+
+
 def ddb_items(ps: list[SeedItems]) -> list[dict[str, Any]]:
     """Every message and group row of the conversations, in DynamoDB's attribute-value form."""
     return [kind.to_item() for p in ps for kind in (*p.messages, *p.rows)]

@@ -51,14 +51,20 @@ def dynamodb(**config: Any) -> Any:
     return client
 
 
-def count_requests(client: Any, operation: str) -> list[int]:
+def kms_client() -> Any:
+    client = target().client("kms")
+    client.list_aliases(Limit=1)  # loads the service model and opens a connection before the clock starts
+    return client
+
+
+def count_requests(client: Any, operation: str, service: str = "dynamodb") -> list[int]:
     """Counts the requests a client makes (botocore's before-call event), retries excluded."""
     calls = [0]
 
     def count(**_: Any) -> None:
         calls[0] += 1
 
-    client.meta.events.register(f"before-call.dynamodb.{operation}", count)
+    client.meta.events.register(f"before-call.{service}.{operation}", count)
     return calls
 
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from bench.data import ddb_items
-from bench.jobs import Job, JobFactory, count_requests, dynamodb, seed_plans, sync_prepare
+from bench.jobs import Job, JobFactory, count_requests, dynamodb, kms_client, seed_plans, sync_prepare
 
 
 def seed(table: str, groups: int, per_group: int, big_group: int, start: str, workers: int) -> Job:
@@ -67,6 +67,34 @@ def page_to_first(table: str, group: str, page_size: int) -> Job:
     return run
 
 
+def page_sealed(table: str, group: str, page_size: int, key_alias: str) -> Job:
+    """``page_to_first`` on a group whose bodies are sealed: every page opened, the data key fetched from KMS once."""
+    from ops.crypto import MessageCipher, aead
+    from ops.messages.read import get_conversation
+
+    aead()  # cryptography imported before the clock (a reader pays it once per process: about what `python -X importtime` says)
+    client = dynamodb()
+    kms = kms_client()
+    cipher = MessageCipher(kms, key_alias)  # an empty data-key cache: the one Decrypt this read needs is timed
+    calls = count_requests(client, "Query")
+    decrypts = count_requests(kms, "Decrypt", service="kms")
+
+    def run() -> dict[str, Any]:
+        started = time.perf_counter()
+        first_page_s = 0.0
+        n, cursor, oldest = 0, None, ""
+        while True:
+            page = get_conversation(client, table, group, page_size, cursor, cipher=cipher)
+            first_page_s = first_page_s or time.perf_counter() - started
+            n += len(page.items)
+            oldest = page.items[0].created_at if page.items else oldest
+            cursor = page.next_cursor
+            if not cursor:
+                return {"items": n, "requests": calls[0], "kms_decrypts": decrypts[0], "first_page_ms": round(first_page_s * 1000, 3), "oldest": oldest}
+
+    return run
+
+
 def page_newest(table: str, group: str, page_size: int) -> Job:
     from ops.messages.read import get_conversation
 
@@ -99,5 +127,6 @@ JOBS: dict[str, JobFactory] = {
     "scan_ours": scan,
     "page_ours": page_to_first,
     "page_first": page_newest,
+    "page_sealed": page_sealed,
     "sync_ours": sync,
 }

@@ -70,7 +70,7 @@ HELP: dict[str, str] = {
     "fix": "repair what loses no message (extra and lagging group rows, missing pair entries); shows what it changes first",
     "doctor_json": "print the whole report as one JSON object",
     "scan_segments": "parallel scan segments, 1 to 64 (default 4)",
-    "migration": "which migration: pair-index (a pair entry for every pair that has a group)",
+    "migration": "which migration: pair-index (a pair entry for every pair that has a group) or encrypt-messages (seal the plain-text bodies of a stack that encrypts)",
     "dry_run_migrate": "count what would change, write nothing (needs no --confirm-protected)",
     "restart": "start over instead of resuming an interrupted run",
     # cognito / rds
@@ -83,7 +83,7 @@ HELP: dict[str, str] = {
     "dependencies": "draw every resource and what depends on what, instead of the data flow",
     # bench
     "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about 15 minutes)",
-    "only": "a workload to run, of: seed, scan, paging, sync, cli; repeat it or give a,b (default: all)",
+    "only": "a workload to run, of: seed, scan, paging, encryption, sync, cli; repeat it or give a,b (default: all)",
 }
 
 

@@ -17,11 +17,13 @@ import pulumi  # noqa: E402
 
 from infra.config import read_settings  # noqa: E402
 from infra.identity import Identity, IdentityArgs  # noqa: E402
+from infra.keys import MessagesKey, MessagesKeyArgs  # noqa: E402
 from infra.messages import MessagesTable, MessagesTableArgs  # noqa: E402
 from infra.provider import create_provider  # noqa: E402
 from infra.rds_access import RdsAccessArgs, create_rds_access  # noqa: E402
 from infra.stream_consumer import StreamConsumer, StreamConsumerArgs  # noqa: E402
 from ops import outputs, stream_mapping  # noqa: E402
+from ops.key_spec import key_spec  # noqa: E402
 from ops.table_spec import GSI_NAME, table_spec  # noqa: E402
 
 # Through pulumi.Config (so `--secret` values arrive as secrets), parsed as the invoke tasks parse the files.
@@ -30,6 +32,10 @@ provider = create_provider(settings)
 in_stack = pulumi.ResourceOptions(providers=[provider])
 
 messages = MessagesTable("messages", MessagesTableArgs(spec=table_spec(settings), protected=settings.protected), in_stack)
+
+# Only where message bodies are stored encrypted (encryptMessages): the key that wraps each group's data key.
+spec = key_spec(settings)
+messages_key = MessagesKey("messages-key", MessagesKeyArgs(spec=spec, table_arn=messages.arn, protected=settings.protected), in_stack) if spec else None
 
 consumer = StreamConsumer(
     "stream-consumer",
@@ -68,3 +74,6 @@ pulumi.export(outputs.STREAM_DLQ_URL, consumer.queue.url)
 # Empty when the stack names no security group, so `require()` reports it as missing.
 pulumi.export(outputs.RDS_SECURITY_GROUP_ID, rds_rule.security_group_id if rds_rule else "")
 pulumi.export(outputs.RDS_RULE_ID, rds_rule.security_group_rule_id if rds_rule else "")
+# Empty on a stack that stores plain text: the tasks then write bodies unencrypted.
+pulumi.export(outputs.MESSAGES_KEY_ARN, messages_key.arn if messages_key else "")
+pulumi.export(outputs.MESSAGES_KEY_ALIAS, messages_key.alias.name if messages_key else "")

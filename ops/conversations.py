@@ -2,7 +2,8 @@
 
 On a twin, sending also reports what became of the group rows: moved by the twin's stream
 worker (``local.up`` starts it), or by one stream pass here when no worker runs (in the cloud
-the Lambda does that part). Not part of the Lambda package (it needs ``ops.db`` and ``ops.target``).
+the Lambda does that part). Bodies are sealed and opened with the stack's cipher (``ops.crypto``).
+Not part of the Lambda package (it needs ``ops.db``, ``ops.target`` and ``ops.crypto``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ops.crypto import cipher_for
 from ops.db import connect, users_by_handle
 from ops.errors import ConfigError, NotFoundError, OpsError
 from ops.local.streams import StreamCounts, checkpoint_file, process_stream
@@ -71,7 +73,8 @@ def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = 
     with connect(target) as conn:
         users = users_by_handle(conn, [h for h in (sender, to) if h])
     client = target.client("dynamodb")
-    result = send_message(client, target.stack.table_name, users[sender].person(), text, receiver=users[to].person() if to else None, group_uuid=group_uuid, index=index)
+    result = send_message(client, target.stack.table_name, users[sender].person(), text, receiver=users[to].person() if to else None, group_uuid=group_uuid, index=index,
+                          cipher=cipher_for(target))
     if target.cloud or not process:
         return Sent(result)  # in the cloud the Lambda moves the rows
     return _follow_up(target, client, result, index)
@@ -100,11 +103,11 @@ def group_of_handles(target: Target, handles: Iterable[str]) -> str:
 def conversation(target: Target, group_uuid: str | None, handles: Iterable[str], page_size: int, cursor: str | None, before: str | None) -> Page[Message]:
     """Access pattern 2 for a task: by group id, or by the two participants' handles."""
     group = group_uuid or group_of_handles(target, handles)
-    return get_conversation(target.client("dynamodb"), target.stack.table_name, group, page_size, cursor, before)
+    return get_conversation(target.client("dynamodb"), target.stack.table_name, group, page_size, cursor, before, cipher=cipher_for(target))
 
 
 def conversations_of(target: Target, handle: str, page_size: int, cursor: str | None, before: str | None) -> Page[GroupRow]:
     """Access pattern 1 for a task: the user by handle from PostgreSQL, their groups from the table."""
     with connect(target) as conn:
         user = users_by_handle(conn, [handle])[handle]
-    return list_conversations(target.client("dynamodb"), target.stack.table_name, user.uuid, page_size, cursor, before)
+    return list_conversations(target.client("dynamodb"), target.stack.table_name, user.uuid, page_size, cursor, before, cipher=cipher_for(target))

@@ -149,9 +149,10 @@ def drop(client: Any, table: str, stack: str, wait_seconds: float = 120) -> None
     _wait(lambda: describe(client, table) is None, wait_seconds, f"table {table} to be deleted")
 
 
-def count_items(client: Any, table: str, pk: str) -> int:
-    """How many items a partition holds (COUNT query, every page)."""
-    request = {"TableName": table, "KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}}, "Select": "COUNT"}
+def count_items(client: Any, table: str, pk: str, below: str | None = None) -> int:
+    """How many items a partition holds (COUNT query, every page); ``below``: only those whose sort key is less."""
+    request = {"TableName": table, "KeyConditionExpression": "pk = :pk" + (" AND sk < :below" if below else ""),
+               "ExpressionAttributeValues": {":pk": {"S": pk}} | ({":below": {"S": below}} if below else {}), "Select": "COUNT"}
     return sum(page["Count"] for page in pages(client, "query", f"Query COUNT {pk} on {table}", not_found=missing_table(table), **request))
 
 

@@ -34,6 +34,8 @@ NODE_CLASSES: dict[str, str] = {
     "aws:cognito/userPool:UserPool": "diagrams.aws.security:Cognito",
     "aws:cognito/userPoolClient:UserPoolClient": "diagrams.aws.general:Client",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "diagrams.aws.network:Nacl",
+    "aws:kms/key:Key": "diagrams.aws.security:KMS",
+    "aws:kms/alias:Alias": "diagrams.aws.general:GenericSamlToken",
 }
 FALLBACK_CLASS = "diagrams.aws.general:General"
 # Inputs that name a resource the program does not own (drawn as an external node).

@@ -8,7 +8,11 @@ groups, never with the number of messages) and reports:
 - group rows behind their group's newest message (a consumer that missed records);
 - keys whose timestamps are not UTC with microseconds (other writers' host offsets);
 - pairs without a pair entry, and pair markers of earlier versions;
-- items of no known shape.
+- items of no known shape;
+- on a stack that encrypts messages: bodies still stored as plain text (``ddb.migrate --name
+  encrypt-messages`` seals them); on any stack, given a cipher: sealed bodies that do not open
+  (tampered, copied from another message or group, or their key missing). Only the item's keys
+  and the reason are reported, never a message's text.
 
 ``repairs`` turns what can be fixed without losing a message into a list of ``Repair``s
 (extra rows deleted, lagging rows moved to the newest message, missing pair entries added,
@@ -27,8 +31,10 @@ from typing import Any
 
 from ops.aws import aws_errors
 from ops.ddb import missing_table, scan
+from ops.errors import EncryptionError
+from ops.messages import bodies
 from ops.messages.fanout import move_group_rows
-from ops.messages.model import GSI_NAME, NEVER, GroupRow, LegacyPairMarker, Message, PairEntry, instant, instant_or_never, is_canonical, pair_key
+from ops.messages.model import GSI_NAME, NEVER, GroupKey, GroupRow, LegacyPairMarker, Message, PairEntry, instant, instant_or_never, is_canonical, pair_key
 from ops.messages.pairs import put_entry
 
 SAMPLE = 5  # examples kept per kind of finding; the counts are always whole
@@ -39,7 +45,7 @@ class GroupFacts:
     messages: int = 0
     newest_sk: str | None = None
     newest_at: datetime | None = None
-    newest_text: str | None = None
+    newest_body: dict[str, Any] | None = None  # the newest message's body attributes, sealed or not: what its rows carry
     rows: list[GroupRow] = field(default_factory=list)
 
 
@@ -61,6 +67,7 @@ class Examination:
     group_rows: int = 0
     pair_entries: int = 0
     groups: int = 0
+    group_keys: int = 0
     findings: list[Finding] = field(default_factory=list)
     # every instance of the fixable findings (the report shows samples), and what the pass kept
     instances: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
@@ -73,7 +80,7 @@ class Examination:
     def to_dict(self) -> dict[str, Any]:
         return {
             "clean": self.clean, "items": self.items, "messages": self.messages, "group_rows": self.group_rows,
-            "pair_entries": self.pair_entries, "groups": self.groups,
+            "pair_entries": self.pair_entries, "groups": self.groups, "group_keys": self.group_keys,
             "findings": [{"kind": f.kind, "title": f.title, "count": f.count, "fixable": f.fixable, "examples": f.examples} for f in self.findings],
         }
 
@@ -87,14 +94,19 @@ class Repair:
     key: dict[str, Any] | None = None  # delete-row, delete-marker
     group: str | None = None  # move-rows
     newest_sk: str | None = None
-    newest_text: str | None = None
+    newest_body: dict[str, Any] | None = None  # move-rows: copied as it is, sealed or not (no key needed)
     entry: PairEntry | None = None  # put-entry
 
 
 class _Collector:
     """Everything one pass keeps: per group, per pair; samples of the odd items."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: str = "", cipher: bodies.Cipher | None = None) -> None:
+        self.table, self.cipher = table, cipher
+        self.plain: list[dict[str, str]] = []  # plain-text bodies, where the stack encrypts
+        self.plain_count = 0
+        self.unreadable: list[dict[str, str]] = []
+        self.unreadable_count = 0
         self.groups: dict[str, GroupFacts] = {}
         self.entries: dict[str, PairEntry] = {}  # pair key -> entry
         self.legacy: list[LegacyPairMarker] = []
@@ -109,9 +121,13 @@ class _Collector:
         pk, sk = item.get("pk", {}).get("S", "?"), item.get("sk", {}).get("S", "?")
         try:
             if Message.matches(item) and "message_uuid" in item:
-                self._message(Message.from_item(item))
+                self._message(Message.from_item(item), item)
+                self._body(item, pk, sk)
             elif GroupRow.matches(item) and "message_group_uuid" in item:
                 self._row(GroupRow.from_item(item))
+                self._body(item, pk, sk)
+            elif GroupKey.matches(item):
+                self.counts["group_keys"] += 1
             elif PairEntry.matches(item):
                 entry = PairEntry.from_item(item)
                 self.entries[entry.pair] = entry
@@ -136,13 +152,32 @@ class _Collector:
         except ValueError:
             return None
 
-    def _message(self, m: Message) -> None:
+    def _body(self, item: dict[str, Any], pk: str, sk: str) -> None:
+        """Plain text where the stack encrypts; a sealed body that does not open (never the text itself)."""
+        if self.cipher is None:
+            return
+        if bodies.is_plain(item):
+            if self.cipher.encrypting:
+                self.plain_count += 1
+                if len(self.plain) < SAMPLE:
+                    self.plain.append({"pk": pk, "sk": sk})
+            return
+        if not bodies.is_sealed(item):
+            return
+        try:
+            self.cipher.open(self.table, item)
+        except EncryptionError as err:
+            self.unreadable_count += 1
+            if len(self.unreadable) < SAMPLE:
+                self.unreadable.append({"pk": pk, "sk": sk, "error": str(err).partition("cannot be read: ")[2] or str(err)})
+
+    def _message(self, m: Message, item: dict[str, Any]) -> None:
         self.counts["messages"] += 1
         facts = self.groups.setdefault(m.message_group_uuid, GroupFacts())
         facts.messages += 1
         at = self._time(f"MSG#{m.message_group_uuid}", m.created_at)
         if at is not None and (facts.newest_at is None or at > facts.newest_at):
-            facts.newest_at, facts.newest_sk, facts.newest_text = at, m.created_at, m.message
+            facts.newest_at, facts.newest_sk, facts.newest_body = at, m.created_at, bodies.body_of(item)
 
     def _row(self, row: GroupRow) -> None:
         self.counts["group_rows"] += 1
@@ -150,9 +185,13 @@ class _Collector:
         self.groups.setdefault(row.message_group_uuid, GroupFacts()).rows.append(row)
 
 
-def examine(client: Any, table: str, *, segments: int = 4, on_progress: Callable[[int], None] | None = None) -> Examination:
-    """One pass over the table; every finding with its count and a few examples."""
-    found = _Collector()
+def examine(client: Any, table: str, *, segments: int = 4, on_progress: Callable[[int], None] | None = None, cipher: bodies.Cipher | None = None) -> Examination:
+    """One pass over the table; every finding with its count and a few examples.
+
+    With a ``cipher`` every sealed body is opened (one KMS Decrypt per group, cached), and plain
+    bodies are reported when it encrypts.
+    """
+    found = _Collector(table, cipher)
     with aws_errors(f"Scan {table}", not_found=missing_table(table)):
         for n, item in enumerate(scan(client, table, segments=segments, raw=True), start=1):
             found.add(item)
@@ -164,7 +203,7 @@ def examine(client: Any, table: str, *, segments: int = 4, on_progress: Callable
 
 
 def _judge(c: _Collector) -> Examination:
-    out = Examination(c.counts["items"], c.counts["messages"], c.counts["group_rows"], c.counts["pair_entries"], len(c.groups))
+    out = Examination(c.counts["items"], c.counts["messages"], c.counts["group_rows"], c.counts["pair_entries"], len(c.groups), c.counts["group_keys"])
     extra, lagging, orphans, missing_row = [], [], [], []
     pairs: dict[str, dict[str, GroupFacts]] = {}
     for group, facts in sorted(c.groups.items()):
@@ -209,6 +248,8 @@ def _judge(c: _Collector) -> Examination:
         ("legacy-markers", "pair markers of earlier versions (replaced by pair entries)", [m.__dict__ | {"participant_uuids": list(m.participant_uuids)} for m in c.legacy], None, True),
         ("non-utc-keys", "keys whose time is not UTC with microseconds (string order is not time order)", c.odd_keys, c.odd_key_count, False),
         ("unknown-items", "items of no known shape", c.unknown, c.unknown_count, False),
+        ("plain-text-bodies", "bodies stored as plain text on a stack that encrypts messages (run ddb.migrate --name encrypt-messages)", c.plain, c.plain_count, False),
+        ("unreadable-bodies", "sealed bodies that do not open (altered, moved, or their key missing)", c.unreadable, c.unreadable_count, False),
     ]
     for kind, title, found, count, fixable in kinds:
         total = len(found) if count is None else count
@@ -236,7 +277,7 @@ def repairs(ex: Examination) -> list[Repair]:
                 continue
             moved.add(group)
             out.append(Repair("move-rows", f"group {group}: move its rows to the newest message ({facts.newest_sk}) and keep one row per participant",
-                              group=group, newest_sk=facts.newest_sk, newest_text=facts.newest_text))
+                              group=group, newest_sk=facts.newest_sk, newest_body=facts.newest_body))
     for example in ex.instances.get("extra-rows", []):
         if example["group"] in moved:
             continue  # move-rows keeps the newest row and removes the others
@@ -260,8 +301,8 @@ def apply(client: Any, table: str, todo: Iterable[Repair], index: str = GSI_NAME
     with aws_errors(f"repair {table}", not_found=missing_table(table)):
         for r in todo:
             if r.action == "move-rows":
-                assert r.group and r.newest_sk is not None and r.newest_text is not None
-                move_group_rows(client, table, r.group, r.newest_sk, r.newest_text, index)
+                assert r.group and r.newest_sk is not None and r.newest_body
+                move_group_rows(client, table, r.group, r.newest_sk, r.newest_body, index)
             elif r.action in ("delete-row", "delete-marker"):
                 client.delete_item(TableName=table, Key=r.key)
             elif r.action == "put-entry":
@@ -290,12 +331,14 @@ class Checkup:
 def check_target(target: Any, *, fix: bool = False, segments: int = 4, progress: Callable[[int], Callable[[int], None]] | None = None,
                  before_repairs: Callable[[list[Repair]], None] | None = None) -> Checkup:
     """ddb.doctor on a stack: examine; with ``fix``, say what will change (``before_repairs``), repair, examine again."""
+    from ops.crypto import cipher_for
     from ops.ddb import require_table
 
     client = target.client("dynamodb", max_pool_connections=max(10, segments))
     table = target.stack.table_name
     estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
-    first = examine(client, table, segments=segments, on_progress=progress(estimate) if progress else None)
+    cipher = cipher_for(target)
+    first = examine(client, table, segments=segments, on_progress=progress(estimate) if progress else None, cipher=cipher)
     checkup = Checkup(first)
     if not fix:
         return checkup
@@ -304,5 +347,5 @@ def check_target(target: Any, *, fix: bool = False, segments: int = 4, progress:
         before_repairs(checkup.repairs)
     if checkup.repairs:
         checkup.applied = apply(client, table, checkup.repairs)
-        checkup.after = examine(client, table, segments=segments)
+        checkup.after = examine(client, table, segments=segments, cipher=cipher)
     return checkup

@@ -44,3 +44,7 @@ class CloudError(OpsError):
 
 class ToolMissingError(OpsError):
     """An external program (pulumi, psql, dot) is not installed."""
+
+
+class EncryptionError(OpsError):
+    """A sealed message body cannot be opened (missing or wrong key, tampered body or associated data) or sealed; names the group and the message."""

@@ -9,6 +9,13 @@ scans again and finds nothing left to do.
 Migrations:
 - ``pair-index``: a pair entry for every pair of users that has a group (the groups other
   writers made, and those of earlier versions with a group-keyed marker, which is removed).
+- ``encrypt-messages``: on a stack that encrypts messages, seals every body still stored as
+  plain text (written before encryption was turned on, or by the original backend): messages,
+  and group rows (which then carry the uuid of the message whose text they hold, the one at
+  their own time when there is one). A group without a key item gets one first. Each item is
+  changed by one ``UpdateItem`` whose condition is the plain text it read, so a concurrent
+  change (a row the consumer moved meanwhile, a message rewritten) is left alone and counted,
+  never overwritten; a second run finds nothing left to seal.
 """
 
 from __future__ import annotations
@@ -22,11 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.aws import aws_errors, pages
+from botocore.exceptions import ClientError
+
+from ops.aws import aws_errors, call, error_code, pages
 from ops.ddb import missing_table
 from ops.errors import ConfigError, InputError
 from ops.files import write_atomic
-from ops.messages.model import GroupRow, LegacyPairMarker, Person, pair_key
+from ops.messages import bodies
+from ops.messages.model import MSG_PREFIX, GroupRow, LegacyPairMarker, Message, Person, message_uuid_for, pair_key
 from ops.messages.pairs import find_group, get_entry
 
 # (client, table, item, dry_run) -> what it did to the item (one or more actions), or None
@@ -45,7 +55,7 @@ class MigrationResult:
 class _PairIndex:
     """Step of ``pair-index``; remembers the pairs it has settled so each costs one lookup."""
 
-    def __init__(self) -> None:
+    def __init__(self, cipher: bodies.Cipher | None = None) -> None:
         self.settled: set[str] = set()
         self.lock = threading.Lock()
 
@@ -79,7 +89,53 @@ class _PairIndex:
         return "added a pair entry" if lookup.entry_added else "pair already indexed"
 
 
-MIGRATIONS: dict[str, Callable[[], Step]] = {"pair-index": _PairIndex}
+class _EncryptMessages:
+    """Step of ``encrypt-messages``: one plain body sealed in place, under a condition on the text it read."""
+
+    def __init__(self, cipher: bodies.Cipher | None) -> None:
+        if cipher is None or not cipher.encrypting:
+            raise ConfigError("encrypt-messages seals bodies under the stack's messages key, and this stack has none: "
+                              "set cruddur:encryptMessages to true in its Pulumi.<stack>.yaml, then `invoke infra.up` (or `invoke local.up` for the twin)")
+        self.cipher = cipher
+
+    def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> str | None:
+        if not bodies.is_plain(item):
+            return None
+        if Message.matches(item) and bodies.UUID in item:
+            kind, group, uuid = "message", item["pk"]["S"][len(MSG_PREFIX) :], item[bodies.UUID]["S"]
+        elif GroupRow.matches(item) and "message_group_uuid" in item:
+            kind, group = "group row", item["message_group_uuid"]["S"]
+            uuid = self._row_message_uuid(client, table, group, item["sk"]["S"])
+        else:
+            return None
+        if dry_run:
+            return f"would encrypt a {kind}"
+        key = self.cipher.group_key(client, table, group)  # made (with its key item) the first time a group needs one
+        body = self.cipher.sealed_body(table, group, uuid, item[bodies.TEXT]["S"], key, bodies.describe(item))
+        try:
+            client.update_item(
+                TableName=table, Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET #sealed = :sealed, #key = :key, #uuid = :uuid REMOVE #text",
+                # the text it read is still there: a row moved or a message changed meanwhile is not overwritten
+                ConditionExpression="#text = :text" + (" AND #uuid = :uuid" if kind == "message" else ""),
+                ExpressionAttributeNames={"#sealed": bodies.SEALED, "#key": bodies.KEY, "#uuid": bodies.UUID, "#text": bodies.TEXT},
+                ExpressionAttributeValues={":sealed": body[bodies.SEALED], ":key": body[bodies.KEY], ":uuid": body[bodies.UUID], ":text": item[bodies.TEXT]},
+            )
+        except ClientError as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
+            return f"left a {kind} that changed meanwhile (run again)"
+        return f"encrypted a {kind}"
+
+    @staticmethod
+    def _row_message_uuid(client: Any, table: str, group: str, at: str) -> str:
+        """The uuid of the message a row shows (the one at the row's time); rows of other writers may have none."""
+        found = call(client.get_item, f"GetItem message {at} of group {group}", TableName=table, Key={"pk": {"S": MSG_PREFIX + group}, "sk": {"S": at}},
+                     ProjectionExpression="message_uuid", ConsistentRead=True).get("Item") or {}
+        return str((found.get(bodies.UUID) or {}).get("S") or message_uuid_for(group, f"row:{at}"))
+
+
+MIGRATIONS: dict[str, Callable[[bodies.Cipher | None], Step]] = {"pair-index": _PairIndex, "encrypt-messages": _EncryptMessages}
 
 
 def state_file(state_dir: Path, name: str, where: str) -> Path:
@@ -102,13 +158,13 @@ def _load_state(path: Path, name: str, table: str, segments: int) -> dict[str, A
 
 
 def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_run: bool = False, restart: bool = False, segments: int = 4,
-        page_size: int | None = None, on_progress: Callable[[int], None] | None = None) -> MigrationResult:
-    """Run migration ``name`` over ``table``; resumes an interrupted run unless ``restart``."""
+        page_size: int | None = None, on_progress: Callable[[int], None] | None = None, cipher: bodies.Cipher | None = None) -> MigrationResult:
+    """Run migration ``name`` over ``table``; resumes an interrupted run unless ``restart``. ``cipher``: the stack's (encrypt-messages)."""
     if name not in MIGRATIONS:
         raise ConfigError(f"unknown migration {name!r}: the migrations are {', '.join(MIGRATIONS)}")
     if not 1 <= segments <= 64:
         raise ConfigError(f"--segments must be a whole number from 1 to 64, not {segments}")
-    step = MIGRATIONS[name]()
+    step = MIGRATIONS[name](cipher)
     path = state_file(state_dir, name, where)
     state = None if restart or dry_run else _load_state(path, name, table, segments)
     result = MigrationResult(name, dry_run, resumed=state is not None)
@@ -157,6 +213,7 @@ def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_
 def run_target(target: Any, name: str, *, dry_run: bool = False, restart: bool = False, segments: int = 4,
                progress: Callable[[int], Callable[[int], None]] | None = None) -> MigrationResult:
     """ddb.migrate on a stack; its resume state lives in the stack's state directory, apart for twin and cloud."""
+    from ops.crypto import cipher_for
     from ops.ddb import require_table
     from ops.target import stack_state_dir
 
@@ -164,4 +221,4 @@ def run_target(target: Any, name: str, *, dry_run: bool = False, restart: bool =
     table = target.stack.table_name
     estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
     return run(client, table, name, stack_state_dir(target.stack.name), "cloud" if target.cloud else "twin", dry_run=dry_run, restart=restart,
-               segments=segments, on_progress=progress(estimate) if progress else None)
+               segments=segments, on_progress=progress(estimate) if progress else None, cipher=cipher_for(target))

@@ -30,8 +30,11 @@ RDS_SECURITY_GROUP_ID = "rdsSecurityGroupId"
 RDS_RULE_ID = "rdsSecurityGroupRuleId"
 STREAM_FUNCTION_NAME = "streamFunctionName"
 STREAM_DLQ_URL = "streamDeadLetterQueueUrl"
+MESSAGES_KEY_ARN = "messagesKeyArn"  # the KMS key that wraps the groups' data keys ("" where bodies are plain text)
+MESSAGES_KEY_ALIAS = "messagesKeyAlias"
 
-ALL = (TABLE_NAME, TABLE_ARN, STREAM_ARN, USER_POOL_ID, USER_POOL_CLIENT_ID, RDS_SECURITY_GROUP_ID, RDS_RULE_ID, STREAM_FUNCTION_NAME, STREAM_DLQ_URL)
+ALL = (TABLE_NAME, TABLE_ARN, STREAM_ARN, USER_POOL_ID, USER_POOL_CLIENT_ID, RDS_SECURITY_GROUP_ID, RDS_RULE_ID, STREAM_FUNCTION_NAME, STREAM_DLQ_URL,
+       MESSAGES_KEY_ARN, MESSAGES_KEY_ALIAS)
 
 PULUMI_INSTALL_HINT = "install the Pulumi CLI (curl -fsSL https://get.pulumi.com | sh) and run `pulumi login`"
 # Where the CLI keeps the stacks' state when set (s3://bucket?region=…, https://api.pulumi.com, file://…);

@@ -37,6 +37,7 @@ TABLE_TYPE = "aws:dynamodb/table:Table"
 SECRET_MASK = "[secret]"
 # The engine marks a secret value with this signature (pulumi.runtime.rpc); the mocks see it as is.
 _SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+KMS_KEY_TYPE = "aws:kms/key:Key"
 
 # Per resource type, the inputs worth a glance in `invoke infra.plan` (--json shows all of them).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -51,6 +52,8 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "aws:cognito/userPool:UserPool": ("name", "usernameAttributes", "deletionProtection"),
     "aws:cognito/userPoolClient:UserPoolClient": ("name", "generateSecret", "explicitAuthFlows"),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("securityGroupId", "ipProtocol", "fromPort", "toPort", "cidrIpv4", "description"),
+    KMS_KEY_TYPE: ("description", "customerMasterKeySpec", "enableKeyRotation", "rotationPeriodInDays", "deletionWindowInDays", "policy"),
+    "aws:kms/alias:Alias": ("name",),
 }
 
 
@@ -191,6 +194,30 @@ def describe_policies(violations: list[Violation]) -> list[str]:
     return [head, *(f"  {v.line()}" for v in violations)]
 
 
+def _condition_text(condition: dict[str, Any] | None) -> str:
+    """A policy condition in one phrase: ``if kms:EncryptionContext:table = t and kms:EncryptionContext:group is set``."""
+    parts = []
+    for operator, pairs in (condition or {}).items():
+        for key, value in pairs.items():
+            if operator == "Null":
+                parts.append(f"{key} is {'missing' if str(value).lower() == 'true' else 'set'}")
+            else:
+                parts.append(f"{key} {'=' if operator.startswith('String') else operator} {', '.join(_as_list(value))}")
+    return f" if {' and '.join(parts)}" if parts else ""
+
+
+def statement_line(statement: dict[str, Any]) -> str:
+    """One policy statement: who (a resource policy's principals) may do what, on what, under which condition."""
+    verb = "allow" if statement.get("Effect", "Allow") == "Allow" else "deny"
+    actions = ", ".join(_as_list(statement.get("Action")))
+    condition = _condition_text(statement.get("Condition"))
+    principal = statement.get("Principal")
+    if principal is not None:  # a key policy: the resource is the key itself, the point is who
+        who = ", ".join(p for v in (principal.values() if isinstance(principal, dict) else [principal]) for p in _as_list(v))
+        return f"{verb} {who}: {actions}{condition}"
+    return f"{verb} {actions} on {', '.join(_as_list(statement.get('Resource')))}{condition}"
+
+
 def describe(plan: StackPlan) -> list[str]:
     """The plan as lines for a terminal: one per resource with its key inputs, then the outputs."""
     custom = [r for r in plan.resources if r.custom]
@@ -201,7 +228,7 @@ def describe(plan: StackPlan) -> list[str]:
         lines.append(f"  {r.type}  {r.name}{where}{'  [' + ' '.join(flags) + ']' if flags else ''}")
         for key, value in r.key_inputs().items():
             if key == "policy" and isinstance(value, str):
-                lines.extend(f"      allow {', '.join(_as_list(st.get('Action')))} on {', '.join(_as_list(st.get('Resource')))}" for st in json.loads(value).get("Statement", []))
+                lines.extend(f"      {statement_line(st)}" for st in json.loads(value).get("Statement", []))
                 continue
             shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             lines.append(f"      {key}: {shown}")
@@ -523,7 +550,7 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         key_id = str(uuid_from(_fake_id(type_, name)))
         return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{acct}:key/{key_id}"}
     if type_ == "aws:kms/alias:Alias":
-        return physical, {"arn": f"arn:aws:kms:{region}:{acct}:{physical}", "targetKeyArn": f"arn:aws:kms:{region}:{acct}:key/{inputs.get('targetKeyId')}"}
+        return physical, {"arn": f"arn:aws:kms:{region}:{acct}:{physical}", "targetKeyArn": f"arn:aws:kms:{region}:{acct}:key/{inputs.get('targetKeyId')}", "name": physical}
     if type_ == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
         rule_id = f"sgr-{_fake_id(type_, name)}"
         return rule_id, {"securityGroupRuleId": rule_id, "arn": f"arn:aws:ec2:{region}:{acct}:security-group-rule/{rule_id}"}

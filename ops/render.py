@@ -235,7 +235,8 @@ def item_lines(items: Iterable[dict[str, Any]], message_width: int = 60) -> Iter
     yield f"{'pk':<44}  {'sk':<32}  {'user_handle':<12}  message"
     yield f"{'-' * 44}  {'-' * 32}  {'-' * 12}  {'-' * 7}"
     for item in items:
-        yield f"{_cell(item.get('pk')):<44}  {_cell(item.get('sk')):<32}  {_cell(item.get('user_handle')):<12}  {shorten(_cell(item.get('message')), message_width)}"
+        text = "(encrypted)" if "message" not in item and "message_sealed" in item else _cell(item.get("message"))  # a scan never opens a body
+        yield f"{_cell(item.get('pk')):<44}  {_cell(item.get('sk')):<32}  {_cell(item.get('user_handle')):<12}  {shorten(text, message_width)}"
 
 
 def stream_line(counts: Any) -> str:
@@ -294,6 +295,7 @@ def doctor_report(checkup: Any, repairs: Sequence[Any] | None = None, as_json: b
 def doctor_lines(ex: Any) -> list[str]:
     """ddb.doctor's report: what was read, then one row per kind of finding with a few examples."""
     head = f"read {ex.items} items: {ex.messages} messages, {ex.group_rows} group rows, {ex.pair_entries} pair entries, {ex.groups} groups"
+    head += f", {ex.group_keys} group keys" if getattr(ex, "group_keys", 0) else ""
     if ex.clean:
         return [head, "healthy: nothing breaks the access patterns"]
     rows = [{"finding": f.title, "count": f.count, "fix": "--fix" if f.fixable else "by hand",

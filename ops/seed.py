@@ -2,7 +2,9 @@
 
 The whole file is parsed and validated before the first write, ids and timestamps are
 deterministic (same file, same users, same start → same keys), and existing group rows of
-the pair are reconciled so a re-seed never leaves two rows for one participant.
+the pair are reconciled so a re-seed never leaves two rows for one participant. On a stack
+that encrypts messages every body is sealed under the group's data key (made, with the
+group's key item, when the group has none); a re-seed rewrites the same keys with new nonces.
 """
 
 from __future__ import annotations
@@ -18,7 +20,21 @@ from typing import Any
 from ops.aws import aws_errors
 from ops.ddb import batch_write, count_items, delete_keys, require_table
 from ops.errors import CloudError, InputError, NotFoundError
-from ops.messages.model import MSG_PREFIX, GroupRow, Message, Person, group_rows_for, group_uuid_for, instant, instant_or_never, iso, message_uuid_for, pair_entry_for
+from ops.messages.bodies import Cipher, body_of, with_body
+from ops.messages.model import (
+    MSG_PREFIX,
+    TIME_CEILING,
+    GroupRow,
+    Message,
+    Person,
+    group_rows_for,
+    group_uuid_for,
+    instant,
+    instant_or_never,
+    iso,
+    message_uuid_for,
+    pair_entry_for,
+)
 from ops.messages.pairs import find_group, put_entry
 from ops.messages.read import group_rows
 
@@ -154,8 +170,20 @@ class SeedResult:
     verified: bool
 
 
-def seed(client: Any, table: str, p: SeedItems, workers: int = 4, on_progress: Callable[[int], None] | None = None) -> SeedResult:
-    """Write the items and the pair entry; verify the table now holds every message and one row per participant."""
+def seed(client: Any, table: str, p: SeedItems, workers: int = 4, on_progress: Callable[[int], None] | None = None, cipher: Cipher | None = None) -> SeedResult:
+    """Write the items and the pair entry; verify the table now holds every message and one row per participant.
+
+    With an encrypting ``cipher`` the messages and the rows' last message are stored sealed.
+    """
+    key = None
+    if cipher is not None and cipher.encrypting:
+        with aws_errors(f"get the data key of group {p.group_uuid}", not_found=f"table {table!r} does not exist: create it with `invoke ddb.schema-load`"):
+            key = cipher.group_key(client, table, p.group_uuid)  # one GenerateDataKey the first time, none after: the rest is cached
+
+    def stored(m: Message) -> dict[str, Any]:
+        return cipher.seal(client, table, m.to_item(), key=key) if cipher is not None and key is not None else m.to_item()
+
+    last = stored(p.messages[-1])  # sealed first: the group rows carry its body
     existing = group_rows(client, table, p.group_uuid)
     rows: list[GroupRow] = []
     stale: list[GroupRow] = []
@@ -166,15 +194,16 @@ def seed(client: Any, table: str, p: SeedItems, workers: int = 4, on_progress: C
         if keep is row:
             rows.append(row)
         stale.extend(r for r in mine if r.last_reply_at != keep.last_reply_at)
-    items = (m.to_item() for m in p.messages)
-    stats = batch_write(client, table, _chain(items, (r.to_item() for r in rows)), workers=workers, on_progress=on_progress)
+    items = _chain((stored(m) for m in p.messages[:-1]), [last])
+    row_items = (with_body(r.to_item(), body_of(last)) for r in rows)
+    stats = batch_write(client, table, _chain(items, row_items), workers=workers, on_progress=on_progress)
     if stale:
         delete_keys(client, table, [r.key() for r in stale])
     first = p.rows[0]
     a, b = Person(first.owner_uuid, "", ""), Person(first.user_uuid, "", "")
     with aws_errors(f"PutItem pair entry on {table}"):  # the pair's one group: a later send finds it in one read
         put_entry(client, table, pair_entry_for(p.group_uuid, a, b, p.messages[0].created_at))
-    in_table = count_items(client, table, MSG_PREFIX + p.group_uuid)
+    in_table = count_items(client, table, MSG_PREFIX + p.group_uuid, below=TIME_CEILING)  # messages only, not the key item
     after = group_rows(client, table, p.group_uuid)
     owners = [r.owner_uuid for r in after]
     verified = stats.written == len(p.messages) + len(rows) and in_table >= len(p.messages) and sorted(owners) == sorted({r.owner_uuid for r in p.rows})
@@ -237,6 +266,7 @@ def seed_target(
     total is only known once the items are built).
     """
     from ops import db
+    from ops.crypto import cipher_for
 
     with db.connect(target) as conn:
         me, other = people(conn, my_handle, other_handle)
@@ -245,4 +275,4 @@ def seed_target(
     group = find_group(client, target.stack.table_name, me, other).group_uuid  # the pair's group, whoever made it
     p = build(conv, me, other, parse_start(start), group=group)
     on_progress = progress(len(p.messages) + 2) if progress else None
-    return SeededConversation(me, other, seed(client, target.stack.table_name, p, on_progress=on_progress))
+    return SeededConversation(me, other, seed(client, target.stack.table_name, p, on_progress=on_progress, cipher=cipher_for(target)))

@@ -60,6 +60,8 @@ class StackSettings:
     rds_initial_ip: str
     stream_batch_size: int
     log_retention_days: int
+    encrypt_messages: bool  # message bodies sealed under a per-group data key wrapped by the stack's KMS key
+    messages_key_users: tuple[str, ...]  # IAM roles (names or ARNs) that may use that key
     raw: dict[str, str]  # every key Pulumi.yaml declares, as the engine hands it to the program (text)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -99,6 +101,8 @@ def _config_of(path: Path) -> dict[str, Any]:
     for key, value in config.items():
         if not isinstance(key, str):
             raise ConfigError(f"{path.name}: config key {key!r} must be text (e.g. cruddur:tableName)")
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            continue  # a list of names (cruddur:messagesKeyUsers); each setting says what it takes
         if isinstance(value, list) or (isinstance(value, dict) and "secure" not in value):
             raise ConfigError(f"{path.name}: config {key} must be a single value, not a {type(value).__name__}")
     return config
@@ -162,6 +166,22 @@ def _port(key: str, value: Any, offset: int, where: str) -> int:
     if not 1 <= port + offset <= MAX_PORT:
         raise ConfigError(f"{where}config {key} is {port}, and with {PORT_OFFSET_ENV}={offset} it becomes {port + offset}: a port is 1 to {MAX_PORT}")
     return port + offset
+
+
+def _as_names(key: str, value: Any, where: str = "") -> tuple[str, ...]:
+    """A list of names: a YAML list (as text: JSON, the way the engine hands it over) or one comma-separated string."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigError(f"{where}config {key} must be a list of names, not {value!r}") from None
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}config {key} must be a list of names, not {value!r}")
+    return tuple(v.strip() for v in value if v.strip())
 
 
 def default_table_name(project: str, stack: str) -> str:
@@ -288,5 +308,7 @@ def settings_from(name: str, project: str, values: Mapping[str, str], secret_key
         rds_initial_ip=str(req("rdsInitialIp")),
         stream_batch_size=_as_int(f"{ns}:streamBatchSize", req("streamBatchSize"), 1, 10000, where("streamBatchSize")),
         log_retention_days=_as_int(f"{ns}:logRetentionDays", req("logRetentionDays"), 1, None, where("logRetentionDays")),
+        encrypt_messages=_as_bool(f"{ns}:encryptMessages", req("encryptMessages"), where("encryptMessages")),
+        messages_key_users=_as_names(f"{ns}:messagesKeyUsers", req("messagesKeyUsers"), where("messagesKeyUsers")),
         raw=dict(values),
     )

@@ -16,6 +16,9 @@ What it guarantees, where the seeds' consumer did not:
 
 Each record leaves one JSON log line: event id, sequence number, group, action. Never the
 event itself or the message text (people's conversations do not belong in logs).
+
+On a stack that encrypts messages the consumer sees only sealed bodies and copies them to the
+group rows as they are (``ops.messages.bodies``): it has no KMS permission and never needs one.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 from ops.aws import error_code
 from ops.errors import ConfigError
+from ops.messages.bodies import body_of
 from ops.messages.fanout import MoveResult, move_group_rows
 from ops.messages.model import MSG_PREFIX, instant
 
@@ -129,12 +133,12 @@ def handle_record(client: Any, table: str, index: str, record: StreamRecord) -> 
     """
     if not record.is_new_message:
         return None
-    text = (record.new_image.get("message") or {}).get("S")
-    if text is None:
+    body = body_of(record.new_image)
+    if not body:
         # the stream is declared NEW_IMAGE; anything else is a misconfiguration that must reach
         # the dead-letter queue, not a reason to grant the function GetItem
-        raise ValueError("record has no NewImage.message: the table's stream must be NEW_IMAGE")
-    return move_group_rows(client, table, record.group, record.sk, text, index)
+        raise ValueError("record has no message body in its NewImage: the table's stream must be NEW_IMAGE")
+    return move_group_rows(client, table, record.group, record.sk, body, index)
 
 
 def process_record(client: Any, table: str, index: str, raw: Mapping[str, Any]) -> RecordOutcome:

@@ -5,6 +5,11 @@ one transaction (delete the old row, put the new one), so a participant never ha
 rows; a row already at or past the message stays, so duplicate, late or out-of-order records
 never move a group back in time; extra rows of one participant (left by older, non-atomic
 writers) are removed, keeping the newest.
+
+A row takes the message's body attributes as they are (``ops.messages.bodies.body_of``): the
+text, or a sealed body with its encrypted data key and message uuid, copied byte for byte. So
+moving rows never needs a key, and the old body goes with the old row: a row never keeps the
+plain text of an earlier message beside a sealed one.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.aws import error_code, pause
+from ops.messages.bodies import TEXT, with_body
 from ops.messages.model import GSI_NAME, instant, instant_or_never
 from ops.messages.read import group_row_items
 
@@ -51,8 +57,8 @@ def _delete_if_there(client: Any, table: str, item: dict[str, Any]) -> bool:
         raise
 
 
-def _move_row(client: Any, table: str, row: dict[str, Any], created_at: str, text: str) -> None:
-    moved = dict(row) | {"sk": {"S": created_at}, "message": {"S": text}}
+def _move_row(client: Any, table: str, row: dict[str, Any], created_at: str, body: dict[str, Any]) -> None:
+    moved = with_body(row, body) | {"sk": {"S": created_at}}
     # one transaction: the participant has exactly one row before and after, never zero or two
     client.transact_write_items(
         TransactItems=[
@@ -62,13 +68,17 @@ def _move_row(client: Any, table: str, row: dict[str, Any], created_at: str, tex
     )
 
 
-def move_group_rows(client: Any, table: str, group_uuid: str, created_at: str, text: str, index: str = GSI_NAME) -> MoveResult:
+def move_group_rows(client: Any, table: str, group_uuid: str, created_at: str, body: dict[str, Any] | str, index: str = GSI_NAME) -> MoveResult:
     """Move every participant's row of a group to a message, never back in time.
+
+    ``body`` is the message's body attributes (``bodies.body_of``), or its plain text.
 
     A move that loses a race with a concurrent move is re-read and retried; the last
     ``ClientError`` escapes after ``MOVE_ATTEMPTS`` so the caller can report the record as failed.
     """
     result = MoveResult()
+    if isinstance(body, str):
+        body = {TEXT: {"S": body}}
     at = instant(created_at)  # a message key that is no time is a failed record, not a guess
     for attempt in range(1, MOVE_ATTEMPTS + 1):
         by_owner: dict[str, list[dict[str, Any]]] = {}
@@ -83,7 +93,7 @@ def move_group_rows(client: Any, table: str, group_uuid: str, created_at: str, t
                 result.skipped += 1
                 continue
             try:
-                _move_row(client, table, newest, created_at, text)
+                _move_row(client, table, newest, created_at, body)
                 result.moved += 1
             except ClientError as err:
                 if error_code(err) not in ("TransactionCanceledException", "TransactionConflictException"):

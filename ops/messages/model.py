@@ -4,13 +4,24 @@ Items (DESIGN.md):
   message    pk ``MSG#<group>``  sk created_at     message_uuid, message, user_uuid/display_name/handle (sender)
   group row  pk ``GRP#<owner>``  sk last_reply_at  message_group_uuid, message, user_uuid/display_name/handle (the other)
   pair entry pk ``PAIR#<lo>#<hi>`` sk ``PAIR``    group_uuid, created_at, participant_uuids (see ``ops.messages.pairs``)
+  group key  pk ``MSG#<group>``  sk ``KEY``        message_key, created_at, kms_key_id (stacks that encrypt messages)
 
 (``PAIR#<group>`` items without a second uuid are the pair markers of earlier versions: read, never written.)
+
+On a stack that encrypts messages the text is stored sealed: a message and the group rows that
+carry it hold ``message_sealed`` + ``message_key`` (+ ``message_uuid`` on rows) instead of
+``message`` (``ops.messages.bodies``). The group key item keeps the group's data key, wrapped by
+the stack's KMS key, for the writers; every sealed body carries a copy of it, so each read pattern
+stays one query. The key item sorts after every timestamp (``KEY`` > ``2…``) and every message
+query is bounded below ``TIME_CEILING``, so no page ever shows it, and it has no
+``message_group_uuid``, so the group index never does either.
 
 Each kind is a frozen dataclass whose fields are its attributes: the field named by ``PK`` goes
 into the partition key behind ``PREFIX``, the field named by ``SK`` is the sort key (or ``SK``
 is a constant), every other field is an attribute of the same name. That one declaration drives
-both directions (``to_item`` / ``from_item``), as a PynamoDB model's attributes do.
+both directions (``to_item`` / ``from_item``), as a PynamoDB model's attributes do. A field in
+``OPTIONAL_ON_READ`` reads as ``None`` when the item lacks it: a sealed body, read without
+opening it, leaves ``message`` at ``None`` (the read patterns always open it first).
 """
 
 from __future__ import annotations
@@ -29,6 +40,10 @@ MSG_PREFIX = "MSG#"
 GRP_PREFIX = "GRP#"
 PAIR_PREFIX = "PAIR#"
 PAIR_SK = "PAIR"
+KEY_SK = "KEY"
+# Every ISO-8601 sort key starts with a digit and ':' is the character after '9': a message query
+# bounded below it reads timestamps only, never the group's KEY item (or another non-time key).
+TIME_CEILING = ":"
 # New groups get an id derived from the two participants (reproducible, e.g. for seeding); what
 # keeps one group per pair is the pair entry, since other writers' groups have random ids.
 GROUP_NAMESPACE = uuid.UUID("6c1f9a0e-2d47-4b8e-93a5-0c7e5d4f1b28")
@@ -126,6 +141,7 @@ class ItemKind:
     PK: ClassVar[str]  # field whose value follows PREFIX in ``pk``
     SK: ClassVar[str]  # field whose value is ``sk``; or, with SK_CONSTANT, the constant itself
     SK_CONSTANT: ClassVar[bool] = False
+    OPTIONAL_ON_READ: ClassVar[tuple[str, ...]] = ()  # fields that read as None when the item lacks them
 
     def key(self) -> dict[str, dict[str, str]]:
         sk = self.SK if self.SK_CONSTANT else getattr(self, self.SK)
@@ -157,6 +173,8 @@ class ItemKind:
                 continue
             if f.name in item:
                 values[f.name] = _decode(item[f.name])
+            elif f.name in cls.OPTIONAL_ON_READ:
+                values[f.name] = None
             elif f.default is dataclasses.MISSING:
                 raise KeyError(f"{cls.__name__} item {item['pk'].get('S')}/{item['sk'].get('S')} has no {f.name!r}")
         return cls(**values)
@@ -167,14 +185,19 @@ class Message(ItemKind):
     PREFIX: ClassVar[str] = MSG_PREFIX
     PK: ClassVar[str] = "message_group_uuid"
     SK: ClassVar[str] = "created_at"
+    OPTIONAL_ON_READ: ClassVar[tuple[str, ...]] = ("message",)
 
     message_group_uuid: str
     created_at: str
     message_uuid: str
-    message: str
+    message: str | None  # the text; None only for a sealed body read without opening it
     user_uuid: str  # the sender
     user_display_name: str
     user_handle: str
+
+    @classmethod
+    def matches(cls, item: dict[str, Any]) -> bool:
+        return super().matches(item) and item["sk"]["S"] != KEY_SK
 
 
 @dataclass(frozen=True)
@@ -182,11 +205,12 @@ class GroupRow(ItemKind):
     PREFIX: ClassVar[str] = GRP_PREFIX
     PK: ClassVar[str] = "owner_uuid"
     SK: ClassVar[str] = "last_reply_at"
+    OPTIONAL_ON_READ: ClassVar[tuple[str, ...]] = ("message",)
 
     owner_uuid: str
     last_reply_at: str
     message_group_uuid: str
-    message: str
+    message: str | None  # the last message's text; None only for a sealed body read without opening it
     user_uuid: str  # the other participant
     user_display_name: str
     user_handle: str
@@ -238,6 +262,30 @@ class LegacyPairMarker(ItemKind):
     @classmethod
     def matches(cls, item: dict[str, Any]) -> bool:
         return super().matches(item) and "#" not in item["pk"]["S"][len(cls.PREFIX) :]
+
+
+@dataclass(frozen=True)
+class GroupKey(ItemKind):
+    """A group's data key as stored: encrypted by the stack's KMS key, never in plain (``ops.crypto``).
+
+    What the group's new messages are sealed with; each sealed body also carries a copy, so a
+    reader never needs this item. One per group, written with ``attribute_not_exists`` so two
+    writers that race to make it agree on the first one.
+    """
+
+    PREFIX: ClassVar[str] = MSG_PREFIX
+    PK: ClassVar[str] = "group"
+    SK: ClassVar[str] = KEY_SK
+    SK_CONSTANT: ClassVar[bool] = True
+
+    group: str
+    message_key: bytes  # KMS CiphertextBlob of the AES-256 data key (encryption context: table and group)
+    created_at: str
+    kms_key_id: str  # the KMS key that wrapped it (an ARN): tells a key of another stack or a replaced key apart
+
+    @classmethod
+    def key_of(cls, group: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": MSG_PREFIX + group}, "sk": {"S": KEY_SK}}
 
 
 def group_rows_for(group_uuid: str, a: Person, b: Person, last: Message) -> tuple[GroupRow, GroupRow]:

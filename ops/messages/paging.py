@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from ops.aws import pages
 from ops.errors import ConfigError
-from ops.messages.model import instant, instant_or_never, iso
+from ops.messages.model import TIME_CEILING, instant, instant_or_never, iso
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000  # DynamoDB returns at most 1 MB a page anyway; bigger asks are mistakes
@@ -89,13 +89,14 @@ def newest_first(client: Any, table: str, pk: str, page_size: int, cursor: str |
     until = before_moment(before)
     want = page_size + 1  # one item more than asked: tells whether an older page exists
     try:
-        bound = {":before": {"S": iso(until + LATEST_OFFSET)}} if until else {}
+        bound = iso(until + LATEST_OFFSET) if until else TIME_CEILING
     except OverflowError:  # within 14 hours of the year 10000: every key is below it, the moment filter decides
-        bound = {}
+        bound = TIME_CEILING
     request: dict[str, Any] = {
         "TableName": table,
-        "KeyConditionExpression": "pk = :pk" + (" AND sk < :before" if bound else ""),
-        "ExpressionAttributeValues": {":pk": {"S": pk}} | bound,
+        # always bounded: items keyed by no time (a group's KEY item) sort above every timestamp
+        "KeyConditionExpression": "pk = :pk AND sk < :before",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":before": {"S": bound}},
         "ScanIndexForward": False,  # newest first: the page a person wants to see first
         "Limit": want,
     }

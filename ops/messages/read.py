@@ -2,6 +2,12 @@
 
 No year filter and no fixed page of 20 (the seeds had both): every page leads to the next
 older one until the first group or message.
+
+Sealed bodies (a stack that encrypts messages) are opened by the ``cipher`` the caller hands
+in (``ops.crypto.MessageCipher``); plain ones are read as they are, so a table holding both
+reads in one pass. A sealed body with no cipher, or one that does not open, is an
+``EncryptionError`` naming its group and message. ``group_rows`` reads rows for their keys and
+participants only and never opens a body (the stream consumer uses it and holds no key).
 """
 
 from __future__ import annotations
@@ -11,39 +17,43 @@ from typing import Any
 
 from ops.aws import items
 from ops.errors import NotFoundError
+from ops.messages.bodies import Cipher, readable
 from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX, GroupRow, Message
 from ops.messages.paging import Page, iter_pages, newest_first
 
 
-def list_conversations(client: Any, table: str, user_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None) -> Page[GroupRow]:
-    """Access pattern 1: a user's groups, newest reply first, one page."""
+def list_conversations(client: Any, table: str, user_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None, *,
+                       cipher: Cipher | None = None) -> Page[GroupRow]:
+    """Access pattern 1: a user's groups, newest reply first, one page (each last message opened when sealed)."""
     found, nxt = newest_first(client, table, GRP_PREFIX + user_uuid, page_size, cursor, before)
-    return Page([GroupRow.from_item(i) for i in found], nxt)
+    return Page([GroupRow.from_item(readable(cipher, table, i)) for i in found], nxt)
 
 
-def get_conversation(client: Any, table: str, group_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None) -> Page[Message]:
+def get_conversation(client: Any, table: str, group_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None, *,
+                     cipher: Cipher | None = None) -> Page[Message]:
     """Access pattern 2: one page of a group's messages, read from the newest, returned oldest to newest.
 
-    ``next_cursor`` leads to the page of older messages. A group with no message at all does not
-    exist (a group is made by its first message): that is a NotFoundError naming it, not an empty page.
+    ``next_cursor`` leads to the page of older messages. Sealed bodies are opened with ``cipher``. A
+    group with no message at all does not exist (a group is made by its first message): that is a
+    NotFoundError naming it, not an empty page.
     """
     found, nxt = newest_first(client, table, MSG_PREFIX + group_uuid, page_size, cursor, before)
     if not found and cursor is None and (before is None or not _has_messages(client, table, group_uuid)):
         raise NotFoundError(f"there is no message group {group_uuid} in table {table!r}")
-    return Page([Message.from_item(i) for i in reversed(found)], nxt)
+    return Page([Message.from_item(readable(cipher, table, i)) for i in reversed(found)], nxt)
 
 
 def _has_messages(client: Any, table: str, group_uuid: str) -> bool:
     return bool(newest_first(client, table, MSG_PREFIX + group_uuid, 1, None, None)[0])
 
 
-def iter_conversations(client: Any, table: str, user_uuid: str, page_size: int = 100) -> Iterator[GroupRow]:
-    for page in iter_pages(list_conversations, client=client, table=table, user_uuid=user_uuid, page_size=page_size):
+def iter_conversations(client: Any, table: str, user_uuid: str, page_size: int = 100, *, cipher: Cipher | None = None) -> Iterator[GroupRow]:
+    for page in iter_pages(list_conversations, client=client, table=table, user_uuid=user_uuid, page_size=page_size, cipher=cipher):
         yield from page.items
 
 
-def iter_messages_newest_first(client: Any, table: str, group_uuid: str, page_size: int = 100) -> Iterator[Message]:
-    for page in iter_pages(get_conversation, client=client, table=table, group_uuid=group_uuid, page_size=page_size):
+def iter_messages_newest_first(client: Any, table: str, group_uuid: str, page_size: int = 100, *, cipher: Cipher | None = None) -> Iterator[Message]:
+    for page in iter_pages(get_conversation, client=client, table=table, group_uuid=group_uuid, page_size=page_size, cipher=cipher):
         yield from reversed(page.items)
 
 
@@ -59,5 +69,5 @@ def group_row_items(client: Any, table: str, group_uuid: str, index: str = GSI_N
 
 
 def group_rows(client: Any, table: str, group_uuid: str, index: str = GSI_NAME) -> list[GroupRow]:
-    """Every group row of a group, through the GSI."""
+    """Every group row of a group, through the GSI (a sealed last message is left sealed: ``message`` is then ``None``)."""
     return [GroupRow.from_item(i) for i in group_row_items(client, table, group_uuid, index)]

@@ -13,6 +13,12 @@ consumer (which acts on ``MSG#`` only) never see it.
 
 Appending writes only the ``MSG#`` item; the stream consumer (``ops.messages.fanout``) moves
 both group rows to it.
+
+With a ``cipher`` that encrypts (a stack with ``encryptMessages``), the text is sealed before it is
+stored: a new group's data key is made first and its key item joins the creating transaction
+(so a group never exists without its key), and an existing group's key is read from its key
+item (made once when an older group has none). The group rows of a new group take the
+message's sealed body as it is, exactly what the consumer copies for later messages.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from botocore.exceptions import ClientError
 
 from ops.aws import aws_errors, cancellation_codes, error_code, items, pause, translate
 from ops.errors import CloudError, ConfigError, NotFoundError, RefusedError
+from ops.messages.bodies import Cipher, body_of, with_body
 from ops.messages.model import GRP_PREFIX, GSI_NAME, Message, Person, group_rows_for, group_uuid_for, iso, now_iso, pair_entry_for
 from ops.messages.pairs import find_group, get_entry
 from ops.messages.read import group_rows
@@ -88,16 +95,26 @@ def _check_participant(client: Any, table: str, group_uuid: str, user: Person, i
     raise RefusedError(f"{user.handle} is not a participant of message group {group_uuid}: nothing was sent")
 
 
-def _put_message(client: Any, table: str, msg: Message) -> None:
+def _stored(client: Any, table: str, msg: Message, cipher: Cipher | None, key: bytes | None) -> dict[str, Any]:
+    """The message item as it is written: sealed under ``key`` when the stack encrypts."""
+    item = msg.to_item()
+    return cipher.seal(client, table, item, key=key) if cipher is not None and key is not None else item
+
+
+def _put_message(client: Any, table: str, item: dict[str, Any]) -> None:
     # never overwrite a message written in the same microsecond: the caller retries with a new time
-    client.put_item(TableName=table, Item=msg.to_item(), ConditionExpression="attribute_not_exists(pk)")
+    client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
 
-def _create_group(client: Any, table: str, msg: Message, sender: Person, receiver: Person) -> None:
-    rows = group_rows_for(msg.message_group_uuid, sender, receiver, msg)
-    kinds = [pair_entry_for(msg.message_group_uuid, sender, receiver, msg.created_at), *rows, msg]
+def _create_group(client: Any, table: str, msg: Message, item: dict[str, Any], sender: Person, receiver: Person, key_item: dict[str, Any] | None) -> None:
+    rows = [with_body(row.to_item(), body_of(item)) for row in group_rows_for(msg.message_group_uuid, sender, receiver, msg)]
+    items = [pair_entry_for(msg.message_group_uuid, sender, receiver, msg.created_at).to_item(), *rows, item]
     # the entry comes first: CancellationReasons[0] then tells "the pair has a group" from other failures
-    client.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": k.to_item(), "ConditionExpression": "attribute_not_exists(pk)"}} for k in kinds])
+    puts = [{"Put": {"TableName": table, "Item": i, "ConditionExpression": "attribute_not_exists(pk)"}} for i in items]
+    if key_item is not None:
+        # unconditional: the pair entry already guards the creation, and every sealed body carries its own key copy
+        puts.append({"Put": {"TableName": table, "Item": key_item}})
+    client.transact_write_items(TransactItems=puts)
 
 
 def send_message(
@@ -110,11 +127,13 @@ def send_message(
     group_uuid: str | None = None,
     now: str | None = None,
     index: str = GSI_NAME,
+    cipher: Cipher | None = None,
 ) -> SendResult:
     """Access pattern 3: create the pair's group with its first message, or append to the group.
 
     Give ``receiver`` (the group is the pair's, found whoever created it, created when missing)
-    or only ``group_uuid`` (the sender must be one of its participants).
+    or only ``group_uuid`` (the sender must be one of its participants). With an encrypting
+    ``cipher`` the text is stored sealed under the group's data key.
     """
     check_message_text(text)
     not_found = f"table {table!r} (or its index) does not exist: create it with `invoke ddb.schema-load`"
@@ -133,16 +152,26 @@ def send_message(
         else:
             raise ConfigError("say who gets the message: a receiver or a group id")
 
+    sealing = cipher is not None and cipher.encrypting
+    key: bytes | None = None  # the group's encrypted data key, when the text is sealed
+    key_item: dict[str, Any] | None = None  # a new group's key item, written with the group
+    if sealing:
+        assert cipher is not None
+        with aws_errors(f"get the data key of group {group_uuid}", not_found=not_found):
+            key = cipher.group_key(client, table, group_uuid) if exists else cipher.new_group_key(table, group_uuid)
+        key_item = None if exists else cipher.key_item(group_uuid, key).to_item()
+
     explicit = now is not None
     created_at = _normalised(now) if now is not None else now_iso()
     for attempt in range(1, SEND_ATTEMPTS + 1):
         msg = Message(group_uuid, created_at, str(uuid.uuid4()), text, sender.uuid, sender.display_name, sender.handle)
         try:
+            item = _stored(client, table, msg, cipher, key)
             if exists:
-                _put_message(client, table, msg)
+                _put_message(client, table, item)
             else:
                 assert receiver is not None
-                _create_group(client, table, msg, sender, receiver)
+                _create_group(client, table, msg, item, sender, receiver, key_item)
             return SendResult(group_uuid, created=not exists, message=msg, attempts=attempt, found_by=found_by if exists else None, entry_added=entry_added)
         except ClientError as err:
             code = error_code(err)
@@ -157,6 +186,10 @@ def send_message(
                 if entry is None:  # pragma: no cover - an entry is never deleted by this suite
                     raise CloudError(f"the pair entry of {sender.handle} and {receiver.handle} vanished while sending: try again") from None
                 exists, group_uuid, found_by = True, entry.group_uuid, "entry"
+                if sealing:  # the data key made for our group is dropped with it: the winner's group has its own
+                    assert cipher is not None
+                    with aws_errors(f"get the data key of group {group_uuid}", not_found=not_found):
+                        key, key_item = cipher.group_key(client, table, group_uuid), None
                 if not explicit:
                     created_at = max(now_iso(), created_at)  # stored after their first message, so timed after it
             elif "ConditionalCheckFailed" in reasons:

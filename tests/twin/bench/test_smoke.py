@@ -26,6 +26,7 @@ EXPECTED = [
     ("scan", "ddb.scan, 4 segments", "paginator + TypeDeserializer"),
     ("paging", "get_conversation to the first message", "seeds' Query (Limit 20, this year)"),
     ("paging", "get_conversation, newest 20", "seeds' Query (Limit 20, this year)"),
+    ("encryption", "get_conversation to the first message", "the same read, plain text"),
     ("sync", "cognito.sync_ids", "UPDATE + COMMIT per user (seeds)"),
     ("cli", "invoke --list", "-"),
     ("cli", "invoke ddb.patterns.get-conversation", "-"),
@@ -71,6 +72,11 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypat
     assert paged["met"] is True, "paging from the newest page must reach the first message"
     assert paged["counts"]["requests"] == smoke.page_group // smoke.page_size
 
+    sealed = _find(rows, "encryption", "get_conversation to the first message", "the same read, plain text")[0]
+    assert sealed["size"] == smoke.page_group and sealed["ratio"] is not None
+    assert sealed["counts"]["requests"] == sealed["counts"]["baseline_requests"] == smoke.page_group // smoke.page_size
+    assert sealed["counts"]["kms_decrypts"] == 1, "one KMS Decrypt for the whole read of one group"
+
     sync = _find(rows, "sync", "cognito.sync_ids", "UPDATE + COMMIT per user (seeds)")[0]
     assert sync["counts"]["transactions"] == 1 and sync["counts"]["baseline_transactions"] == smoke.users
     assert 0 < sync["counts"]["statements"] < sync["counts"]["baseline_statements"]
@@ -83,5 +89,5 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypat
 
 def test_an_unknown_workload_is_refused_in_one_line_before_any_twin_starts() -> None:
     proc = run_invoke("bench", "--only", "seed,nope", timeout=60)
-    assert_one_line_error(proc, "unknown workload 'nope'", "seed, scan, paging, sync, cli")
+    assert_one_line_error(proc, "unknown workload 'nope'", "seed, scan, paging, encryption, sync, cli")
     assert proc.stdout == ""

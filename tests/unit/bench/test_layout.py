@@ -33,7 +33,7 @@ def test_ops_holds_no_benchmark_code_and_never_prints() -> None:
 
 
 def test_our_jobs_and_the_baselines_are_registered_side_by_side_under_distinct_names() -> None:
-    assert set(ours.JOBS) == {"seed_ours", "scan_ours", "page_ours", "page_first", "sync_ours"}
+    assert set(ours.JOBS) == {"seed_ours", "scan_ours", "page_ours", "page_first", "page_sealed", "sync_ours"}
     assert set(baselines.JOBS) == {"seed_put_loop", "seed_batch_writer", "scan_baseline", "page_seeds", "sync_per_row"}
     assert jobs.registry() == ours.JOBS | baselines.JOBS
     assert all(f.__module__ == "bench.ours" for f in ours.JOBS.values())
@@ -54,10 +54,10 @@ def test_the_worker_refuses_an_unknown_job_in_one_line() -> None:
 
 
 def test_workloads_run_in_registry_order_and_only_picks_known_ones() -> None:
-    assert list(WORKLOADS) == ["seed", "scan", "paging", "sync", "cli"]
+    assert list(WORKLOADS) == ["seed", "scan", "paging", "encryption", "sync", "cli"]
     assert harness.parse_only("") == list(WORKLOADS)
     assert harness.parse_only(" sync , seed ") == ["sync", "seed"]
-    with pytest.raises(ConfigError, match="unknown workload 'nope': choose from seed, scan, paging, sync, cli"):
+    with pytest.raises(ConfigError, match="unknown workload 'nope': choose from seed, scan, paging, encryption, sync, cli"):
         harness.parse_only("seed,nope")
 
 

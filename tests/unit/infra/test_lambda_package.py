@@ -18,7 +18,7 @@ HANDLER_FILE = "ops/messages/consumer.py"
 IMPORT_CHECK = textwrap.dedent(
     """
     import importlib, importlib.abc, sys
-    BLOCKED = ("yaml", "psycopg", "pulumi", "pulumi_aws", "invoke", "moto", "diagrams")
+    BLOCKED = ("yaml", "psycopg", "pulumi", "pulumi_aws", "invoke", "moto", "diagrams", "cryptography")
     class Blocker(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in BLOCKED:
@@ -55,3 +55,17 @@ def test_handler_imports_from_the_package_alone(tmp_path: Path) -> None:
         [sys.executable, "-I", "-c", IMPORT_CHECK, str(tmp_path), HANDLER], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_nothing_in_the_package_talks_to_kms_or_opens_a_body() -> None:
+    # the consumer copies sealed bodies: a KMS client or the cipher module in its package would mean it holds keys
+    import ast
+
+    for path in LAMBDA_FILES:
+        tree = ast.parse((PROJECT_ROOT / path).read_text(), path)
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        imports = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imports |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "kms" not in strings, f"{path} names the KMS service"
+        assert not {i for i in imports if i.startswith(("cryptography", "ops.crypto"))}, f"{path} imports {imports}"
+    assert "ops/crypto.py" not in LAMBDA_FILES

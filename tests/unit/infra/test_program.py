@@ -11,7 +11,8 @@ import pytest
 
 from ops import outputs
 from ops.errors import ConfigError
-from ops.plan import PlannedResource, StackPlan, evaluate, plan_stack, shape_of_table_inputs
+from ops.key_spec import key_spec
+from ops.plan import PlannedResource, StackPlan, describe, evaluate, plan_stack, shape_of_table_inputs
 from ops.stacks import load_stack
 from ops.table_spec import GSI_NAME, create_table_kwargs, protections, shape, shape_of_description, table_spec
 from tests.support.plans import planned
@@ -26,6 +27,8 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 USER_POOL = "aws:cognito/userPool:UserPool"
 POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
 # Every type that can open a port, so a future rule written another way is checked too.
 INGRESS_TYPES = (INGRESS_RULE, "aws:ec2/securityGroupRule:SecurityGroupRule", "aws:ec2/securityGroup:SecurityGroup")
 
@@ -185,6 +188,11 @@ def test_outputs_are_exported_under_the_shared_names(plan: StackPlan) -> None:
     assert plan.outputs[outputs.RDS_RULE_ID] == plan.one(INGRESS_RULE).state["securityGroupRuleId"]
     assert plan.outputs[outputs.STREAM_FUNCTION_NAME] == plan.one(FUNCTION).inputs["name"]
     assert plan.outputs[outputs.STREAM_DLQ_URL] == plan.one(QUEUE).state["url"]
+    if load_stack(plan.stack).encrypt_messages:
+        assert plan.outputs[outputs.MESSAGES_KEY_ARN] == plan.one(KMS_KEY).state["arn"]
+        assert plan.outputs[outputs.MESSAGES_KEY_ALIAS] == plan.one(KMS_ALIAS).inputs["name"]
+    else:
+        assert plan.outputs[outputs.MESSAGES_KEY_ARN] == plan.outputs[outputs.MESSAGES_KEY_ALIAS] == ""
 
 
 # ---------------------------------------------------------------- identity
@@ -317,3 +325,80 @@ def test_plan_is_repeatable_in_one_process() -> None:
 def test_plan_of_an_unknown_stack_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown stack 'staging'"):
         plan_stack("staging")
+
+
+# ---------------------------------------------------------------- the messages key
+
+
+def _key_statements(plan: StackPlan) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = json.loads(plan.one(KMS_KEY).inputs["policy"])["Statement"]
+    for st in statements:
+        assert st["Effect"] == "Allow" and not {"NotAction", "NotPrincipal", "NotResource"} & set(st), st
+    return statements
+
+
+def _principals(statement: dict[str, Any]) -> list[str]:
+    value = statement["Principal"]["AWS"]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def test_prod_encrypts_messages_and_dev_does_not() -> None:
+    # guards the tests below against both stacks silently losing (or gaining) the key
+    assert (load_stack("dev").encrypt_messages, load_stack("prod").encrypt_messages) == (False, True)
+    assert planned("dev").of_type(KMS_KEY) == [] and planned("dev").of_type(KMS_ALIAS) == []
+
+
+def test_prod_key_is_symmetric_rotates_yearly_and_cannot_vanish_at_once() -> None:
+    plan = planned("prod")
+    key, alias = plan.one(KMS_KEY), plan.one(KMS_ALIAS)
+    spec = key_spec(load_stack("prod"))
+    assert spec is not None
+    assert (key.inputs["keyUsage"], key.inputs["customerMasterKeySpec"]) == ("ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT")
+    assert key.inputs["enableKeyRotation"] is True and key.inputs["rotationPeriodInDays"] == 365 == spec.rotation_days
+    assert key.inputs["deletionWindowInDays"] == 30 == spec.deletion_window_days
+    assert key.protect, "messages-key: losing the key loses every encrypted message"
+    assert alias.inputs["name"] == spec.alias == "alias/cruddur-prod-messages"
+    assert alias.inputs["targetKeyId"] == key.state["keyId"]
+
+
+def test_key_policy_has_no_wildcard_action_and_nothing_for_the_stream_consumer() -> None:
+    plan = planned("prod")
+    consumer_role = plan.one(ROLE).state["arn"]
+    for st in _key_statements(plan):
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        assert not [a for a in actions if "*" in a], f"messages-key grants wildcard actions {actions} to {st['Principal']}"
+        assert consumer_role not in _principals(st) and "*" not in _principals(st), f"messages-key names {st['Principal']}"
+    # nor does the consumer's own policy reach KMS: copying ciphertext needs no key
+    assert not [a for a in _policy_grants(plan) if a.startswith("kms:")]
+
+
+def test_key_users_may_only_make_and_open_data_keys_of_this_table_and_the_root_only_administers() -> None:
+    plan = planned("prod")
+    settings = load_stack("prod")
+    account = _table(plan).state["arn"].split(":")[4]
+    by_principal = {p: st for st in _key_statements(plan) for p in _principals(st)}
+    users = {f"arn:aws:iam::{account}:role/{name}" for name in settings.messages_key_users}
+    assert set(by_principal) == users | {f"arn:aws:iam::{account}:root"}
+    for user in users:
+        st = by_principal[user]
+        assert sorted(st["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert st["Condition"]["StringEquals"] == {"kms:EncryptionContext:table": settings.table_name}
+        assert st["Condition"]["Null"] == {"kms:EncryptionContext:group": "false"}
+    admin = by_principal[f"arn:aws:iam::{account}:root"]["Action"]
+    assert "kms:PutKeyPolicy" in admin and not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:CreateGrant"} & set(admin)
+
+
+def test_the_plan_shows_who_may_use_the_key() -> None:
+    lines = describe(planned("prod"))
+    [use] = [line for line in lines if "kms:GenerateDataKey" in line]
+    assert "role/cruddur-prod-backend" in use and "role/cruddur-prod-ops" in use
+    assert "if kms:EncryptionContext:table = cruddur-messages" in use
+    assert any("rotationPeriodInDays: 365" in line for line in lines)
+
+
+def test_a_stack_that_encrypts_but_names_no_key_user_is_refused() -> None:
+    from infra.keys import MessagesKey, MessagesKeyArgs
+
+    spec = dataclasses.replace(key_spec(load_stack("prod")), users=())  # type: ignore[type-var]
+    with pytest.raises(ConfigError, match="messagesKeyUsers names no role"):
+        evaluate(lambda: MessagesKey("k", MessagesKeyArgs(spec=spec, table_arn="arn:aws:dynamodb:us-east-1:1:table/t", protected=False)), stack="prod", project="cruddur")

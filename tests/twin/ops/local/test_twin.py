@@ -95,7 +95,8 @@ def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: An
         assert sum(1 for _ in ddbops.scan(client, prod.table_name)) == 40
         with dbops.connect(resolve_target("prod")) as conn:
             assert [u.handle for u in dbops.list_users(conn)] == [u.handle for u in dbops.SEED_USERS]
-        assert twinops._read_outputs("prod") == outputs_before, "pool and rule ids survive a restart"
+        assert twinops._read_outputs("prod") == outputs_before, "pool, rule and key ids survive a restart"
+        _assert_the_twins_key_is_the_declared_one(resolve_target("prod"), outputs_before)
         # the consumer is back, from its checkpoints: a new message moves its rows, the old records are not re-read
         assert twinops.stream_worker_running("prod") and checkpoints.exists()
         ada, bram = Person("a-1", "Ada", "ada"), Person("b-1", "Bram", "bram")
@@ -105,6 +106,28 @@ def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: An
     finally:
         twinops.down(prod)
     assert not twinops.status(prod).components
+
+
+def _assert_the_twins_key_is_the_declared_one(target: Any, outputs: dict[str, Any]) -> None:
+    """prod encrypts messages: its twin has the key infra/keys.py declares, from the same ops.key_spec."""
+    from ops import outputs as out
+    from ops.key_spec import key_spec
+
+    spec = key_spec(target.stack)
+    assert spec is not None
+    kms = target.client("kms")
+    meta = kms.describe_key(KeyId=spec.alias)["KeyMetadata"]
+    assert (outputs[out.MESSAGES_KEY_ARN], outputs[out.MESSAGES_KEY_ALIAS]) == (meta["Arn"], spec.alias)
+    assert (meta["Description"], meta["KeyUsage"], meta["KeySpec"]) == (spec.description, spec.key_usage, spec.key_spec)
+    assert kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"] is True
+    assert "kms:GenerateDataKey" in kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"]
+
+
+def test_a_stack_that_stores_plain_text_has_no_key_on_its_twin(twin: Any) -> None:
+    from ops import outputs as out
+
+    recorded = twinops._read_outputs("dev")
+    assert (recorded[out.MESSAGES_KEY_ARN], recorded[out.MESSAGES_KEY_ALIAS]) == ("", "")
 
 
 def _wait(check: Any, seconds: float = 10.0) -> None:

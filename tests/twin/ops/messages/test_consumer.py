@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +16,8 @@ from ops.messages.consumer import failed_sequence_numbers, handler, process_batc
 from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX
 from ops.messages.send import send_message
 from tests.support.helpers import s_item
+from tests.support.lambda_package import lambda_package as _lambda_package
+from tests.support.lambda_package import run_in_package as _run_in_package
 from tests.support.streams import FaultyClient, assert_one_row_each_at_newest, group_rows_by_owner, message_records, messages, person, stream_records
 
 REPO = Path(__file__).resolve().parents[4]
@@ -135,30 +133,12 @@ def test_the_handler_without_its_table_and_index_says_which_variables_are_missin
         handler({"Records": []}, None)
 
 
-def _lambda_package(tmp_path: Path) -> Path:
-    """The files infra/stream_consumer.py uploads, and nothing else, in a directory of their own."""
-    pytest.importorskip("pulumi")
-    from infra.stream_consumer import LAMBDA_FILES
-
-    for rel in LAMBDA_FILES:
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / rel, tmp_path / rel)
-    return tmp_path
-
-
-def _run_in_package(package: Path, code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # -I: neither the repository nor PYTHONPATH is importable, only the package and site-packages (boto3)
-    clean = {k: v for k, v in os.environ.items() if k not in ("TABLE_NAME", "GSI_NAME", "PYTHONPATH")}
-    return subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(package)!r}); {code}"],
-                          cwd=package, env=clean | env, capture_output=True, text=True, timeout=60)
-
-
 def test_the_lambda_package_imports_nothing_beyond_its_own_files(tmp_path: Path) -> None:
     code = ("import ops.messages.consumer, json; "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ops', 'yaml', 'psycopg', 'pulumi', 'infra'))))")
     proc = _run_in_package(_lambda_package(tmp_path), code, {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "TABLE_NAME": "t", "GSI_NAME": GSI_NAME})
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == ["ops", "ops.aws", "ops.errors", "ops.messages", "ops.messages.consumer", "ops.messages.fanout", "ops.messages.model", "ops.messages.paging", "ops.messages.read"]
+    assert json.loads(proc.stdout) == ["ops", "ops.aws", "ops.errors", "ops.messages", "ops.messages.bodies", "ops.messages.consumer", "ops.messages.fanout", "ops.messages.model", "ops.messages.paging", "ops.messages.read"]
 
 
 def test_a_cold_start_without_the_table_variable_fails_with_one_clear_line(tmp_path: Path) -> None:
