@@ -93,6 +93,9 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+LIST_SETTINGS = frozenset({"messagesKeyUsers"})  # the settings that take a list (of IAM role names)
+
+
 def _config_of(path: Path) -> dict[str, Any]:
     """A stack file's ``config:`` mapping; anything else is one line naming the file."""
     config = _load_yaml(path).get("config") or {}
@@ -101,8 +104,8 @@ def _config_of(path: Path) -> dict[str, Any]:
     for key, value in config.items():
         if not isinstance(key, str):
             raise ConfigError(f"{path.name}: config key {key!r} must be text (e.g. cruddur:tableName)")
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            continue  # a list of names (cruddur:messagesKeyUsers); each setting says what it takes
+        if isinstance(value, list) and key.rpartition(":")[2] in LIST_SETTINGS and all(isinstance(v, str) for v in value):
+            continue  # a setting that is a list of names
         if isinstance(value, list) or (isinstance(value, dict) and "secure" not in value):
             raise ConfigError(f"{path.name}: config {key} must be a single value, not a {type(value).__name__}")
     return config
