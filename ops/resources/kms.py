@@ -1,7 +1,8 @@
 """``aws:kms/key:Key`` and ``aws:kms/alias:Alias``, for a stack that declares its own key.
 
 The key policy is not compared here: it names the account and its roles, which only the cloud
-has; the policy rules check it in the plan.
+has; the policy rules check it in the plan. A twin's key is created with the plan's policy (moto
+keeps it without enforcing it), so what the program grants can be read back there.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class KeyAdapter(Adapter):
         request: dict[str, Any] = {k: want[k] for k in ("Description", "KeyUsage", "KeySpec", "MultiRegion") if k in want}
         if want.get("Tags"):
             request["Tags"] = _kms_tags(want["Tags"])
+        if isinstance(planned.inputs.get("policy"), str):
+            request["Policy"] = planned.inputs["policy"]
         key_id = call(kms.create_key, "KMS CreateKey", **request)["KeyMetadata"]["KeyId"]
         ctx.recorded[planned.name] = {"id": key_id}  # found again by this id until an alias exists
         live = self.locate(planned, ctx)
