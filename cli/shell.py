@@ -29,7 +29,9 @@ HELP: dict[str, str] = {
     "cloud_refused": "refused: in the cloud the stream consumer Lambda processes the stream",
     "confirm_protected": "required with --cloud to write to or delete from a protected stack",
     "confirm_protected_up": "required with --yes on a protected stack (prod)",
-    "engine": "AWS endpoint: auto (dynamodb-local container when Docker answers, else embedded moto), moto or docker",
+    "engine": "DynamoDB engine: auto (the stack's engine of last time; the first time the dynamodb-local container when Docker answers, "
+              "else moto), moto (embedded moto server), dynamodb-local (AWS's DynamoDB Local as a Java process; install: "
+              "bin/install-dynamodb-local) or docker",
     # output
     "json": "print JSON lines instead of a table",
     "scan_json": "print JSON lines (one item per line) for piping",

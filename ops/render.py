@@ -46,7 +46,7 @@ def up_lines(stack: str, result: Any) -> list[str]:
     """local.up's report: running or started, what the AWS side restored, and where each part answers."""
     head = f"twin of stack {stack} " + ("is already running" if result.already_running else "is up")
     note = [f"aws state: {result.restore_note}"] if getattr(result, "restore_note", "") else []
-    return [head, *note, *twin_lines(result.status)]
+    return [head, *note, *getattr(result, "notes", []), *twin_lines(result.status)]
 
 
 def status_table(statuses: Sequence[Any]) -> str:
