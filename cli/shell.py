@@ -38,6 +38,7 @@ HELP: dict[str, str] = {
     "outputs_json": "print the outputs as one JSON object",
     "plan_json": "print every resource with all its inputs, options and tags as JSON",
     "bench_json": "print one JSON line per result row instead of the table",
+    "bench_engine": "DynamoDB engine(s) to measure: moto, dynamodb-local or both (default; sync and cli run on moto only)",
     "full": "show whole last messages",
     "full_messages": "show whole messages, not the first line's worth",
     # ddb.scan
@@ -80,8 +81,8 @@ HELP: dict[str, str] = {
     "yes": "skip Pulumi's confirmation prompt",
     "output": "PNG file to write (default: architecture-<stack>.png)",
     # bench
-    "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about 15 minutes)",
-    "only": "a workload to run, of: seed, scan, paging, sync, cli; repeat it or give a,b (default: all)",
+    "size": "smoke (every workload once, small: CI) or full (the README's numbers, about an hour for both engines)",
+    "only": "a workload to run, of: seed, scan, query, paging, sync, cli; repeat it or give a,b (default: all)",
 }
 
 

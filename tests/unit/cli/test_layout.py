@@ -23,7 +23,7 @@ from tests.support.helpers import REPO
 # them. Short flags are chosen by invoke from the parameter order, so reordering a signature shows here.
 EXPECTED_FLAGS: dict[str, set[str]] = {
     "quickstart": {"stack", "s", "engine", "e"},
-    "bench": {"size", "s", "only", "o", "json", "j"},
+    "bench": {"size", "s", "only", "o", "json", "j", "engine", "e"},
     "infra.preview": {"stack", "s", "diff", "d"},
     "infra.up": {"stack", "s", "yes", "y", "confirm-protected", "c"},
     "infra.outputs": {"stack", "s", "json", "j"},
