@@ -29,7 +29,7 @@ from ops.files import write_atomic
 from ops.messages.model import GroupRow, LegacyPairMarker, Person, pair_key
 from ops.messages.pairs import find_group, get_entry
 
-Step = Callable[[Any, str, dict[str, Any], bool], str | None]  # (client, table, item, dry_run) -> what it did, or None
+Step = Callable[[Any, str, dict[str, Any], bool], tuple[str, ...]]  # (client, table, item, dry_run) -> what it did (nothing: ())
 
 
 @dataclass
@@ -48,21 +48,23 @@ class _PairIndex:
         self.settled: set[str] = set()
         self.lock = threading.Lock()
 
-    def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> str | None:
+    def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> tuple[str, ...]:
         if LegacyPairMarker.matches(item):
             marker = LegacyPairMarker.from_item(item)
-            if len(marker.participant_uuids) == 2:
-                self._settle(client, table, *marker.participant_uuids, dry_run=dry_run)
+            # a scan meets items in hash order: the marker may come before its pair's group rows, and
+            # then it is the marker that settles the pair, which counts like any other settling
+            settled = self._settle(client, table, *marker.participant_uuids, dry_run=dry_run) if len(marker.participant_uuids) == 2 else None
             if dry_run:
-                return "would remove an old pair marker"
+                return ("would remove an old pair marker", *([settled] if settled else []))
             client.delete_item(TableName=table, Key=marker.key())
-            return "removed an old pair marker"
+            return ("removed an old pair marker", *([settled] if settled else []))
         if not (GroupRow.matches(item) and "message_group_uuid" in item and "user_uuid" in item):
-            return None
+            return ()
         row = GroupRow.from_item(item)
         if row.owner_uuid == row.user_uuid:
-            return None
-        return self._settle(client, table, row.owner_uuid, row.user_uuid, dry_run=dry_run)
+            return ()
+        settled = self._settle(client, table, row.owner_uuid, row.user_uuid, dry_run=dry_run)
+        return (settled,) if settled else ()
 
     def _settle(self, client: Any, table: str, a: str, b: str, *, dry_run: bool) -> str | None:
         key = pair_key(a, b)
@@ -132,7 +134,7 @@ def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_
             did = [step(client, table, item, dry_run) for item in page.get("Items", [])]
             with lock:
                 result.scanned += len(did)
-                result.changed.update(d for d in did if d)
+                result.changed.update(action for actions in did for action in actions)
                 progress["segments"][str(n)] = {"next": page.get("LastEvaluatedKey"), "done": not page.get("LastEvaluatedKey")}
                 save()
             if on_progress is not None:
