@@ -42,7 +42,7 @@ os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, neve
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 ENGINES = ("moto", "dynamodb-local")
-DYNAMODB_FIXTURES = {"ddb", "streams"}  # a test whose fixtures include one of these talks to DynamoDB
+DYNAMODB_FIXTURES = {"ddb", "streams", "isolated_moto"}  # a test whose fixtures include one of these talks to DynamoDB
 
 from ops import db as dbops  # noqa: E402
 from ops import ddb as ddbops  # noqa: E402
@@ -65,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The session twin is down by now (its fixture's teardown): give its state directory back (tmpfs is memory)."""
-    if not any(Path(STATE_DIR).glob("*/twin.json")):  # a twin left running (a crash) keeps its files for a look
+    if not any(Path(STATE_DIR).glob("**/twin.json")):  # a twin left running (a crash) keeps its files for a look
         shutil.rmtree(STATE_DIR, ignore_errors=True)
 
 
@@ -103,12 +103,17 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def twin(engine: str) -> Iterator[Target]:
     """The dev stack's twin (moto server or DynamoDB Local for DynamoDB + embedded PostgreSQL), exactly as `invoke local.up --engine E` starts it."""
+    # a state directory per engine: nothing of one engine's run (moto's queues, PostgreSQL, checkpoints) leaks into the other's
+    os.environ["CRUDDUR_STATE_DIR"] = str(Path(STATE_DIR) / engine)
     stack = load_stack("dev")
-    twinops.up(stack, engine=engine)
     try:
-        yield resolve_target("dev")
+        twinops.up(stack, engine=engine)
+        try:
+            yield resolve_target("dev")
+        finally:
+            twinops.down(stack)
     finally:
-        twinops.down(stack)
+        os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from ops.local.streams import checkpoint_file
 from ops.messages.model import Person
 from ops.messages.read import list_conversations
 from ops.messages.send import send_message
-from ops.stacks import load_stack
+from ops.stacks import StackSettings, load_stack
 from ops.table_spec import table_spec
 from ops.target import port_open, resolve_target
 from tests.support.helpers import assert_one_line_error, run_invoke, s_item
@@ -60,8 +60,8 @@ def test_data_task_with_twin_down_says_to_run_local_up(twin: Any) -> None:
 
 
 @pytest.mark.dynamodb
-def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: Any, engine: str) -> None:
-    prod = load_stack("prod")
+def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: Any, engine: str, prod_stack: StackSettings) -> None:
+    prod = prod_stack
     dev = load_stack("dev")
     up = twinops.up(prod, engine=engine)
     try:
