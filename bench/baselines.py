@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from bench.data import ddb_items, plain_items
-from bench.jobs import Job, JobFactory, count_requests, dynamodb, seed_plans, sync_prepare, target
+from bench.jobs import Job, JobFactory, count_requests, dynamodb, seed_items, sync_prepare, target
 
 
-def seed_put_loop(table: str, groups: int, per_group: int, big_group: int, start: str, workers: int) -> Job:
-    items = ddb_items(seed_plans(groups, per_group, big_group, start))
-    client = dynamodb()
+def seed_put_loop(table: str, conversation: str, workers: int, endpoint: str | None = None) -> Job:
+    items = ddb_items([seed_items(conversation)])
+    client = dynamodb(endpoint)
     calls = count_requests(client, "PutItem")
 
     def run() -> dict[str, Any]:
@@ -28,15 +28,15 @@ def seed_put_loop(table: str, groups: int, per_group: int, big_group: int, start
     return run
 
 
-def seed_batch_writer(table: str, groups: int, per_group: int, big_group: int, start: str, workers: int) -> Job:
+def seed_batch_writer(table: str, conversation: str, workers: int, endpoint: str | None = None) -> Job:
     import boto3
     from botocore.config import Config
 
     from ops.target import LOCAL_CREDENTIALS
 
-    items = plain_items(seed_plans(groups, per_group, big_group, start))  # the resource layer takes plain values
+    items = plain_items([seed_items(conversation)])  # the resource layer takes plain values
     t = target()
-    resource = boto3.resource("dynamodb", region_name=t.region, endpoint_url=t.endpoint("dynamodb"),
+    resource = boto3.resource("dynamodb", region_name=t.region, endpoint_url=endpoint or t.endpoint("dynamodb"),
                               config=Config(retries={"max_attempts": 2, "mode": "standard"}), **LOCAL_CREDENTIALS)
     handle = resource.Table(table)
     handle.load()  # warm: DescribeTable

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ops.messages.model import Person
@@ -53,5 +54,12 @@ def plain_items(ps: list[SeedItems]) -> list[dict[str, str]]:
     return [{k: v["S"] for k, v in item.items()} for item in ddb_items(ps)]
 
 
-def seed_count(groups: int, per_group: int, big_group: int) -> int:
-    return groups * per_group + big_group + 2 * (groups + (1 if big_group else 0))
+def write_conversation(path: Path, messages: int, start: datetime = SEED_START) -> Path:
+    """A conversation file of ``messages`` lines for ``invoke ddb.seed --conversation``: the shipped fixture's lines, repeated."""
+    from ops import seed
+
+    base = seed.parse_conversation(seed.DEFAULT_CONVERSATION)
+    lines = [f"# start: {start.isoformat()}", f"# spacing_seconds: {base.spacing.total_seconds():g}"]
+    lines += [f"Person {speaker}: {text}" for speaker, text in (base.lines[i % len(base.lines)] for i in range(messages))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -29,15 +29,18 @@ from typing import Any
 
 from bench.context import Bench
 from bench.model import SIZES, Report
-from bench.twin import private_twin, reset_moto
-from bench.workloads import WORKLOADS
+from bench.twin import ENGINE, ENGINES, private_twin, reset_dynamodb
+from bench.workloads import DYNAMODB_WORKLOADS, WORKLOADS
 from ops.errors import ConfigError, OpsError
 
 
 def machine(target: Any | None = None) -> dict[str, Any]:
     from importlib.metadata import version
 
-    info: dict[str, Any] = {"cores": os.cpu_count(), "python": sys.version.split()[0], "moto": version("moto"), "boto3": version("boto3")}
+    from ops.local import dynamodb_local
+
+    info: dict[str, Any] = {"cores": os.cpu_count(), "python": sys.version.split()[0], "moto": version("moto"), "boto3": version("boto3"),
+                            "dynamodb_local": dynamodb_local.VERSION}
     try:
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         info["memory_gb"] = round(pages / 2**30)
@@ -62,22 +65,49 @@ def parse_only(only: str | None) -> list[str]:
     return names or list(WORKLOADS)
 
 
-def run(size: str = "smoke", only: list[str] | None = None, progress: Callable[[str], None] = lambda _: None) -> Report:
-    """Start a private twin, run the workloads in order, stop the twin; a failing workload is recorded, the rest still run."""
+def parse_engines(engine: str | None) -> list[str]:
+    """``--engine``: one of ENGINES or ``both`` (default); DynamoDB Local must be installed to be chosen."""
+    from ops.local import dynamodb_local
+
+    choice = engine or "both"
+    if choice not in (*ENGINES, "both"):
+        raise ConfigError(f"unknown engine {choice!r}: use {', '.join(ENGINES)} or both")
+    engines = list(ENGINES) if choice == "both" else [choice]
+    if dynamodb_local.ENGINE in engines:
+        dynamodb_local.runtime()  # one line naming what to install, before any twin starts
+    return engines
+
+
+def run(size: str = "smoke", only: list[str] | None = None, progress: Callable[[str], None] = lambda _: None, engines: list[str] | None = None) -> Report:
+    """For each engine: start a private twin, run the workloads in order, stop the twin; a failing workload is recorded, the rest still run.
+
+    The workloads that do not touch DynamoDB (``sync``, ``cli``) run on the first engine only.
+    """
     if size not in SIZES:
         raise ConfigError(f"unknown size {size!r}: use smoke or full")
     names = only or list(WORKLOADS)
-    with private_twin() as target:
-        report = Report(size, machine(target))
-        b = Bench(target, SIZES[size], report, progress)
-        for name in names:
-            progress(f"== {name}")
-            started = time.perf_counter()
-            try:
-                report.rows.extend(WORKLOADS[name](b))
-            except Exception as err:  # recorded; the other workloads still run and the task exits non-zero
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-                report.errors[name] = f"{type(err).__name__}: {first}" if not isinstance(err, OpsError) else first
-            progress(f"   {name} took {time.perf_counter() - started:.0f} s" + (f" and FAILED: {report.errors[name]}" if name in report.errors else ""))
-        reset_moto(target.endpoint("dynamodb"))
+    engines = engines or [ENGINE]
+    report: Report | None = None
+    for n, engine in enumerate(engines):
+        wanted = [name for name in names if n == 0 or name in DYNAMODB_WORKLOADS]
+        if not wanted:
+            continue
+        progress(f"== engine {engine}")
+        with private_twin(engine=engine) as target:
+            if report is None:
+                report = Report(size, machine(target))
+            report.machine.setdefault("engines", []).append(engine)
+            b = Bench(target, SIZES[size], report, progress, engine=engine)
+            for name in wanted:
+                key = name if len(engines) == 1 else f"{name} [{engine}]"
+                progress(f"== {key}")
+                started = time.perf_counter()
+                try:
+                    report.rows.extend(WORKLOADS[name](b))
+                except Exception as err:  # recorded; the other workloads still run and the task exits non-zero
+                    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                    report.errors[key] = f"{type(err).__name__}: {first}" if not isinstance(err, OpsError) else first
+                progress(f"   {key} took {time.perf_counter() - started:.0f} s" + (f" and FAILED: {report.errors[key]}" if key in report.errors else ""))
+            reset_dynamodb(target)
+    assert report is not None
     return report

@@ -10,13 +10,10 @@ only the work and returns what it did (``items``, ``requests`` ...). Jobs run in
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from bench.data import plans
 from bench.model import BenchError
 from bench.twin import STACK
-from ops.seed import SeedItems
 
 Job = Callable[[], dict[str, Any]]
 JobFactory = Callable[..., Job]
@@ -45,8 +42,18 @@ def target() -> Any:
     return resolve_target(STACK)
 
 
-def dynamodb(**config: Any) -> Any:
-    client = target().client("dynamodb", **config)
+def dynamodb(endpoint: str | None = None, **config: Any) -> Any:
+    """A warmed DynamoDB client of the bench's twin, or of ``endpoint`` (the simulated-distance proxy in front of it)."""
+    if endpoint:
+        import boto3
+        from botocore.config import Config
+
+        from ops.target import LOCAL_CREDENTIALS
+
+        cfg = Config(retries={"max_attempts": 2, "mode": "standard"}, **config)  # as Target.client makes them
+        client = boto3.client("dynamodb", region_name=target().region, endpoint_url=endpoint, config=cfg, **LOCAL_CREDENTIALS)
+    else:
+        client = target().client("dynamodb", **config)
     client.list_tables(Limit=1)  # loads the service model and opens a connection before the clock starts
     return client
 
@@ -55,6 +62,16 @@ def kms_client() -> Any:
     client = target().client("kms")
     client.list_aliases(Limit=1)  # loads the service model and opens a connection before the clock starts
     return client
+
+
+def seed_items(conversation: str) -> Any:
+    """What ``invoke ddb.seed --conversation F`` writes for the default pair (ada, bram: fixed uuids), built the same way."""
+    from pathlib import Path
+
+    from ops import db, seed
+
+    ada, bram = db.SEED_USERS[0].person(), db.SEED_USERS[1].person()
+    return seed.build(seed.parse_conversation(Path(conversation)), ada, bram)
 
 
 def count_requests(client: Any, operation: str, service: str = "dynamodb") -> list[int]:
@@ -66,10 +83,6 @@ def count_requests(client: Any, operation: str, service: str = "dynamodb") -> li
 
     client.meta.events.register(f"before-call.{service}.{operation}", count)
     return calls
-
-
-def seed_plans(groups: int, per_group: int, big_group: int, start: str) -> list[SeedItems]:
-    return plans(groups, per_group, big_group, datetime.fromisoformat(start))
 
 
 def counting_connection(url: str) -> Any:

@@ -14,11 +14,10 @@ class BenchError(OpsError):
 
 @dataclass(frozen=True)
 class Sizes:
-    groups: int  # seed: this many conversations of `per_group` messages ...
-    per_group: int
-    big_group: int  # ... plus one long conversation
-    scan: tuple[int, ...]  # scan: table sizes (whole hundreds)
+    seed_messages: int  # seed: one conversation of this many messages (ddb.seed's fixture lines, repeated)
+    scan: tuple[int, ...]  # scan and query: table sizes (whole hundreds)
     scan_segments: int  # scan: the extra "parallel segments" run, at the smallest size
+    queries: int  # query: newest pages read per table size (the p50 is of these)
     page_group: int  # paging: messages in the group
     page_size: int
     users: int  # sync: users in PostgreSQL and in the Cognito pool
@@ -29,8 +28,8 @@ class Sizes:
 
 SIZES: dict[str, Sizes] = {
     # CI: every workload once, small enough to finish in under a minute with the twin's start
-    "smoke": Sizes(groups=10, per_group=50, big_group=200, scan=(1_000, 2_000), scan_segments=4, page_group=500, page_size=50, users=150, cli_runs=3, repeats=1),
-    "full": Sizes(groups=200, per_group=100, big_group=5_000, scan=(10_000, 100_000), scan_segments=4, page_group=5_000, page_size=100, users=3_000, cli_runs=5, repeats=3),
+    "smoke": Sizes(seed_messages=600, scan=(1_000, 2_000), scan_segments=4, queries=30, page_group=500, page_size=50, users=150, cli_runs=3, repeats=1),
+    "full": Sizes(seed_messages=20_000, scan=(10_000, 100_000), scan_segments=4, queries=300, page_group=5_000, page_size=100, users=3_000, cli_runs=5, repeats=3),
 }
 
 
@@ -53,10 +52,12 @@ class Row:
     met: bool | None  # None: no target
     counts: dict[str, int] = field(default_factory=dict)  # requests, statements, items reached ...
     note: str = ""
-    # the DynamoDB engine the row ran on ("moto"): a dimension of its own, so one workload can
-    # report a row per engine (or per latency, encryption ...) without changing its case text.
+    # the DynamoDB engine the row ran on ("moto", "dynamodb-local"): a dimension of its own, so one
+    # workload reports a row per engine without changing its case text.
     # Keyword-only and last, so the JSON keys before it keep their order.
     engine: str = field(kw_only=True)
+    # the delay the simulated-distance proxy (bench.latency) added to every request; 0: none
+    latency_ms: int = field(default=0, kw_only=True)
 
 
 @dataclass
@@ -69,9 +70,9 @@ class Report:
 
 
 def make_row(workload: str, case: str, size: int, unit: str, ours: dict[str, Any], baseline: str, base: dict[str, Any] | None, *, engine: str,
-             target: str = "", met: bool | None = None, counts: dict[str, int] | None = None, note: str = "") -> Row:
+             target: str = "", met: bool | None = None, counts: dict[str, int] | None = None, note: str = "", latency_ms: int = 0) -> Row:
     """A row from two worker results (``seconds``, ``peak_mb``): the ratio and throughput are derived here, once."""
     ours_s = float(ours["seconds"])
     base_s = float(base["seconds"]) if base else None
     return Row(workload, case, size, unit, ours_s, baseline, base_s, base_s / ours_s if base_s and ours_s > 0 else None, size / ours_s if ours_s > 0 else None,
-               ours.get("peak_mb"), base.get("peak_mb") if base else None, target, met, counts or {}, note, engine=engine)
+               ours.get("peak_mb"), base.get("peak_mb") if base else None, target, met, counts or {}, note, engine=engine, latency_ms=latency_ms)

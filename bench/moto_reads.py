@@ -99,8 +99,7 @@ def _table(client: Any, name: str) -> str:
 
 def _messages(groups: int, big_group: int, first_group: int = 0) -> list[dict[str, Any]]:
     """Messages of ``groups`` conversations of 100 (and one of ``big_group``), as DynamoDB JSON."""
-    from ops.bench import SEED_START, person
-
+    from bench.data import SEED_START, person
     from ops.seed import DEFAULT_CONVERSATION, build, parse_conversation
 
     base = parse_conversation(DEFAULT_CONVERSATION)

@@ -11,14 +11,14 @@ import time
 from typing import Any
 
 from bench.data import ddb_items
-from bench.jobs import Job, JobFactory, count_requests, dynamodb, kms_client, seed_plans, sync_prepare
+from bench.jobs import Job, JobFactory, count_requests, dynamodb, kms_client, seed_items, sync_prepare
 
 
-def seed(table: str, groups: int, per_group: int, big_group: int, start: str, workers: int) -> Job:
+def seed(table: str, conversation: str, workers: int, endpoint: str | None = None) -> Job:
     from ops import ddb
 
-    items = ddb_items(seed_plans(groups, per_group, big_group, start))
-    client = dynamodb(max_pool_connections=16)  # as the ddb.seed task
+    items = ddb_items([seed_items(conversation)])
+    client = dynamodb(endpoint, max_pool_connections=16)  # as the ddb.seed task
 
     def run() -> dict[str, Any]:
         stats = ddb.batch_write(client, table, iter(items), workers=workers)
@@ -108,6 +108,29 @@ def page_newest(table: str, group: str, page_size: int) -> Job:
     return run
 
 
+def query_newest(table: str, groups: int, queries: int) -> Job:
+    """``get_conversation``'s newest page (one Query) of ``queries`` groups in turn: each request's latency."""
+    from bench.data import person
+    from ops.messages.model import group_uuid_for
+    from ops.messages.read import get_conversation
+
+    client = dynamodb()
+    calls = count_requests(client, "Query")
+    uuids = [group_uuid_for(person(2 * g).uuid, person(2 * g + 1).uuid) for g in range(groups)]  # bench.data.plans' groups
+
+    def run() -> dict[str, Any]:
+        latencies, items = [], 0
+        for i in range(queries):
+            started = time.perf_counter()
+            page = get_conversation(client, table, uuids[(i * 7919) % len(uuids)], 20)  # a stride: every group, no two in a row
+            latencies.append(time.perf_counter() - started)
+            items += len(page.items)
+        latencies.sort()
+        return {"items": items, "requests": calls[0], "p50_ms": latencies[len(latencies) // 2] * 1000, "p90_ms": latencies[len(latencies) * 9 // 10] * 1000}
+
+    return run
+
+
 def sync(pool_id: str) -> Job:
     from ops.cognito import sync_ids
 
@@ -128,5 +151,6 @@ JOBS: dict[str, JobFactory] = {
     "page_ours": page_to_first,
     "page_first": page_newest,
     "page_sealed": page_sealed,
+    "query_newest": query_newest,
     "sync_ours": sync,
 }

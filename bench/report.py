@@ -14,12 +14,13 @@ def _secs(value: float | None) -> str:
 
 
 def _engines(rows: list[Row]) -> bool:
-    """Whether the rows span more than one engine: only then does the engine earn a column."""
-    return len({r.engine for r in rows}) > 1
+    """Whether the rows span more than one engine or latency: only then do they show in the name."""
+    return len({(r.engine, r.latency_ms) for r in rows}) > 1
 
 
 def _name(r: Row, with_engine: bool) -> str:
-    return f"{r.workload} [{r.engine}]: {r.case}" if with_engine else f"{r.workload}: {r.case}"
+    where = r.engine + (f", +{r.latency_ms} ms" if r.latency_ms else "")
+    return f"{r.workload} [{where}]: {r.case}" if with_engine else f"{r.workload}: {r.case}"
 
 
 def display_rows(rows: list[Row]) -> list[dict[str, str]]:
@@ -48,7 +49,9 @@ def report_lines(report: Report) -> list[str]:
 
     m = report.machine
     with_engine = _engines(report.rows)
-    lines = [f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, moto {m.get('moto')} server, "
+    engines = m.get("engines") or ["moto"]
+    servers = ", ".join(f"moto {m.get('moto')} server" if e == "moto" else f"DynamoDB Local {m.get('dynamodb_local')} (Java)" for e in engines)
+    lines = [f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, {servers}, "
              f"PostgreSQL {m.get('postgres', '?')} (embedded); peak MB = peak RSS growth of the process doing the work", ""]
     lines.append(table(display_rows(report.rows), empty="(no results)"))
     lines.append("")

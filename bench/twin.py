@@ -19,8 +19,10 @@ from typing import Any
 STACK = "dev"
 # Far from the tests' offset (100): the bench's twin can run beside a developer's and the tests'.
 PORT_OFFSET = int(os.environ.get("CRUDDUR_BENCH_PORT_OFFSET") or 500)
-# The engine serving DynamoDB: every row records it, so rows on another engine can sit beside these.
-ENGINE = "moto"
+# The engines serving DynamoDB, each in a twin of its own: every row records its engine. The first
+# is the default engine (the twin's and the targets'); workloads that do not touch DynamoDB run on it only.
+ENGINES = ("moto", "dynamodb-local")
+ENGINE = ENGINES[0]
 
 
 @contextmanager
@@ -55,7 +57,9 @@ def private_twin(stack: str = STACK, engine: str = ENGINE) -> Iterator[Any]:
     try:
         with _sigterm_as_interrupt():
             settings = load_stack(stack)
-            twin.up(settings, engine=engine)  # never DATABASE_URL: the bench's own PostgreSQL; a failed up stops what it started
+            # never DATABASE_URL: the bench's own PostgreSQL; a failed up stops what it started. No stream
+            # worker: it would consume the seeds' stream records while they are being timed
+            twin.up(settings, engine=engine, stream_worker=False)
             target = None
             try:
                 target = resolve_target(stack)
@@ -63,7 +67,7 @@ def private_twin(stack: str = STACK, engine: str = ENGINE) -> Iterator[Any]:
             finally:
                 try:
                     if target is not None:
-                        reset_moto(target.endpoint("dynamodb"))  # the server snapshots its state on stop: keep that small
+                        reset_moto(target.endpoint("default"))  # the server snapshots its state on stop: keep that small
                 except OSError:
                     pass
                 twin.down(settings)
@@ -83,3 +87,16 @@ def reset_moto(endpoint: str | None) -> None:
     request = urllib.request.Request(endpoint.rstrip("/") + "/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=60) as resp:
         resp.read()
+
+
+def reset_dynamodb(target: Any) -> None:
+    """Drop every table of the twin's DynamoDB engine: moto's reset (all its services), or each table on DynamoDB Local."""
+    from ops import ddb
+
+    url = target.endpoint("dynamodb")
+    if url == target.endpoint("default"):
+        reset_moto(url)
+        return
+    client = target.client("dynamodb")
+    for name in ddb.list_tables(client):
+        client.delete_table(TableName=name)  # DynamoDB Local drops it at once; its stream records stay (indexed: harmless)

@@ -10,11 +10,11 @@ from cli.ddb import patterns
 from cli.shell import helps, one_line_errors, say, task
 
 
-@task(name="quickstart", help=helps("stack"))
+@task(name="quickstart", help=helps("stack", "engine"))
 @one_line_errors
-def quickstart(c: Context, stack: str = "dev") -> None:
+def quickstart(c: Context, stack: str = "dev", engine: str = "auto") -> None:
     """The main job on the local twin: twin up, database set up, table loaded, a conversation seeded and shown."""
-    local.up(c, stack=stack)
+    local.up(c, stack=stack, engine=engine)
     db.setup(c, stack=stack)
     ddb_tasks.schema_load(c, stack=stack)
     ddb_tasks.seed(c, stack=stack)

@@ -30,7 +30,9 @@ HELP: dict[str, str] = {
     "cloud_compare": "compare the stack's cloud table with the spec and the program's protections; never creates it (that is `invoke infra.up`)",
     "confirm_protected": "required with --cloud to write to or delete from a protected stack",
     "confirm_protected_up": "required with --yes on a protected stack (prod)",
-    "engine": "AWS endpoint: auto (dynamodb-local container when Docker answers, else embedded moto), moto or docker",
+    "engine": "DynamoDB engine: auto (the stack's engine of last time; the first time the dynamodb-local container when Docker answers, "
+              "else moto), moto (embedded moto server), dynamodb-local (AWS's DynamoDB Local as a Java process; install: "
+              "bin/install-dynamodb-local) or docker",
     # output
     "json": "print JSON lines instead of a table",
     "scan_json": "print JSON lines (one item per line) for piping",
@@ -39,6 +41,7 @@ HELP: dict[str, str] = {
     "drift_json": "print the whole report as one JSON object (resources, differences, expected movements)",
     "drift_cloud": "compare with the stack's cloud resources (needs AWS credentials; ids from `pulumi stack output` when available)",
     "bench_json": "print one JSON line per result row instead of the table",
+    "bench_engine": "DynamoDB engine(s) to measure: moto, dynamodb-local or both (default; sync and cli run on moto only)",
     "full": "show whole last messages",
     "full_messages": "show whole messages, not the first line's worth",
     # ddb.scan
@@ -82,8 +85,8 @@ HELP: dict[str, str] = {
     "output": "PNG file to write (default: architecture-<stack>.png)",
     "dependencies": "draw every resource and what depends on what, instead of the data flow",
     # bench
-    "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about 15 minutes)",
-    "only": "a workload to run, of: seed, scan, paging, encryption, sync, cli; repeat it or give a,b (default: all)",
+    "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about an hour for both engines)",
+    "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli; repeat it or give a,b (default: all)",
 }
 
 
@@ -215,7 +218,7 @@ CHECKS: dict[str, Any] = NUMBERS | {
     "to": Handle(),
     "my_handle": Handle(),
     "other_handle": Handle(),
-    "engine": Choice(("auto", "moto", "docker")),  # ops.local.twin.ENGINES
+    "engine": Choice(registry="ops.local.twin.ENGINES"),
     "size": Choice(("smoke", "full")),  # bench.harness.SIZES
     "name": Choice(registry="ops.migrate.MIGRATIONS"),
 }

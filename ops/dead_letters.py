@@ -119,7 +119,12 @@ def records_of(streams: Any, letter: DeadLetter) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     end = int(letter.end)
     while it:
-        resp = streams.get_records(ShardIterator=it, Limit=100)
+        try:
+            resp = streams.get_records(ShardIterator=it, Limit=100)
+        except ClientError as err:
+            if error_code(err) == "TrimmedDataAccessException":  # GetRecords says so too, once the records are past 24 h
+                return out
+            raise
         batch = resp.get("Records", [])
         for record in batch:
             if int(record["dynamodb"]["SequenceNumber"]) > end:

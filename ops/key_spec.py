@@ -1,6 +1,6 @@
 """The messages key (a customer-managed KMS key per stack that encrypts messages), declared once.
 
-The Pulumi program (``infra/keys.py``) and the twin (``ops.local.bootstrap``) build the key
+The Pulumi program (``infra/keys.py``) and the twin (``ops.resources.kms`` via ``ops.local.cloud_side``) build the key
 from the same ``KeySpec``, and ``ops.crypto`` asks KMS for data keys under the same alias and
 with the same encryption context, so its key names are written here only once. A stack
 without ``encryptMessages`` has no key (``key_spec`` returns ``None``).

@@ -59,21 +59,23 @@ class _PairIndex:
         self.settled: set[str] = set()
         self.lock = threading.Lock()
 
-    def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> str | tuple[str | None, ...] | None:
+    def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> tuple[str, ...]:
         if LegacyPairMarker.matches(item):
             marker = LegacyPairMarker.from_item(item)
-            # the marker's pair is settled here (counted here), whichever of the marker and its rows the scan meets first
+            # a scan meets items in hash order: the marker may come before its pair's group rows, and
+            # then it is the marker that settles the pair, which counts like any other settling
             settled = self._settle(client, table, *marker.participant_uuids, dry_run=dry_run) if len(marker.participant_uuids) == 2 else None
             if dry_run:
-                return settled, "would remove an old pair marker"
+                return ("would remove an old pair marker", *([settled] if settled else []))
             client.delete_item(TableName=table, Key=marker.key())
-            return settled, "removed an old pair marker"
+            return ("removed an old pair marker", *([settled] if settled else []))
         if not (GroupRow.matches(item) and "message_group_uuid" in item and "user_uuid" in item):
-            return None
+            return ()
         row = GroupRow.from_item(item)
         if row.owner_uuid == row.user_uuid:
-            return None
-        return self._settle(client, table, row.owner_uuid, row.user_uuid, dry_run=dry_run)
+            return ()
+        settled = self._settle(client, table, row.owner_uuid, row.user_uuid, dry_run=dry_run)
+        return (settled,) if settled else ()
 
     def _settle(self, client: Any, table: str, a: str, b: str, *, dry_run: bool) -> str | None:
         key = pair_key(a, b)

@@ -73,7 +73,7 @@ def up_lines(stack: str, result: Any) -> list[str]:
     head = f"twin of stack {stack} " + ("is already running" if result.already_running else "is up")
     note = [f"aws state: {result.restore_note}"] if getattr(result, "restore_note", "") else []
     links = links_line(getattr(result, "links", None), stack)
-    return [head, *note, *([links] if links else []), *cloud_side_lines(getattr(result, "cloud_side", None), getattr(result, "plan_source", None)),
+    return [head, *note, *getattr(result, "notes", []), *([links] if links else []), *cloud_side_lines(getattr(result, "cloud_side", None), getattr(result, "plan_source", None)),
             *twin_lines(result.status)]
 
 

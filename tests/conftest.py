@@ -3,12 +3,19 @@
 The environment is set at import time so every subprocess a test starts (invoke tasks)
 talks to the same twin: a private state directory and ports shifted by 100, so a
 developer's own twin on the default ports is never touched.
+
+Engines: every test that talks to DynamoDB (its fixtures include ``ddb`` or ``streams``, or it
+is marked ``dynamodb``) runs once per DynamoDB engine of the twin, moto and AWS's DynamoDB
+Local (``--engine moto|dynamodb-local|both``, default both; ``CRUDDUR_TEST_ENGINE`` sets the
+default). The other twin-backed tests run once, on the first engine. Tests are grouped by
+engine, so the session twin is started once per engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,7 +25,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-")
+# on tmpfs when there is one: DynamoDB Local fsyncs every item it writes (60-250 items/s on this
+# machine's disk, ~900 on tmpfs), and the suite's twins are thrown away at the end anyway
+SHM = Path("/dev/shm")
+STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-", dir=SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else None)
 os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
 # CRUDDUR_TEST_PORT_OFFSET moves the suite's twins when something else already sits on +100
 TEST_PORT_BASE = int(os.environ.get("CRUDDUR_TEST_PORT_OFFSET", "100"))
@@ -31,23 +41,79 @@ os.environ.setdefault("CRUDDUR_TEST_DURABILITY_PORT_OFFSET", str(TEST_PORT_BASE 
 os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, never a developer's server
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+ENGINES = ("moto", "dynamodb-local")
+DYNAMODB_FIXTURES = {"ddb", "streams", "isolated_moto"}  # a test whose fixtures include one of these talks to DynamoDB
+
 from ops import db as dbops  # noqa: E402
 from ops import ddb as ddbops  # noqa: E402
+from ops.local import dynamodb_local  # noqa: E402
 from ops.local import twin as twinops  # noqa: E402
 from ops.stacks import load_stack  # noqa: E402
 from ops.table_spec import table_spec  # noqa: E402
 from ops.target import Target, resolve_target  # noqa: E402
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--engine", choices=(*ENGINES, "both"), default=os.environ.get("CRUDDUR_TEST_ENGINE") or "both",
+                     help="DynamoDB engine(s) for the tests that talk to DynamoDB (default: both); the other tests run on the first")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "dynamodb: talks to DynamoDB through tasks only: run it on every selected engine, like the tests using `ddb`")
+    config.addinivalue_line("markers", "engines(*names): run only on these DynamoDB engines (a behaviour of one engine's own)")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The session twin is down by now (its fixture's teardown): give its state directory back (tmpfs is memory)."""
+    if not any(Path(STATE_DIR).glob("**/twin.json")):  # a twin left running (a crash) keeps its files for a look
+        shutil.rmtree(STATE_DIR, ignore_errors=True)
+
+
+def selected_engines(config: pytest.Config) -> list[str]:
+    choice = config.getoption("--engine")
+    return list(ENGINES) if choice == "both" else [choice]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give every test of the session twin its engine(s): all selected for DynamoDB tests, the first for the rest."""
+    if "engine" not in metafunc.fixturenames:
+        return
+    engines = selected_engines(metafunc.config)
+    facing = bool(DYNAMODB_FIXTURES & set(metafunc.fixturenames)) or metafunc.definition.get_closest_marker("dynamodb") is not None
+    params: list[Any] = engines if facing else engines[:1]
+    only = metafunc.definition.get_closest_marker("engines")
+    if only:
+        params = [e for e in engines if e in only.args] or [pytest.param(only.args[0], marks=pytest.mark.skip(reason=f"runs on {', '.join(only.args)} only, not selected by --engine"))]
+    # session scope: pytest orders the tests by engine, so each engine's twin starts once
+    metafunc.parametrize("engine", params, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def twin() -> Iterator[Target]:
-    """The dev stack's twin: moto server + embedded PostgreSQL, exactly as `invoke local.up` starts them."""
+def engine(request: pytest.FixtureRequest) -> str:
+    """The DynamoDB engine of the session twin for this test."""
+    name: str = getattr(request, "param", ENGINES[0])
+    if name == dynamodb_local.ENGINE and not dynamodb_local.installed():
+        message = f"DynamoDB Local is not installed (or no java on PATH): run {dynamodb_local.INSTALL_COMMAND}"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it (bin/bootstrap): a missing engine there is a failure, not a skip
+        pytest.skip(message)
+    return name
+
+
+@pytest.fixture(scope="session")
+def twin(engine: str) -> Iterator[Target]:
+    """The dev stack's twin (moto server or DynamoDB Local for DynamoDB + embedded PostgreSQL), exactly as `invoke local.up --engine E` starts it."""
+    # a state directory per engine: nothing of one engine's run (moto's queues, PostgreSQL, checkpoints) leaks into the other's
+    os.environ["CRUDDUR_STATE_DIR"] = str(Path(STATE_DIR) / engine)
     stack = load_stack("dev")
-    twinops.up(stack, engine="moto")
     try:
-        yield resolve_target("dev")
+        twinops.up(stack, engine=engine)
+        try:
+            yield resolve_target("dev")
+        finally:
+            twinops.down(stack)
     finally:
-        twinops.down(stack)
+        os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
 
 
 @pytest.fixture(scope="session")

@@ -235,6 +235,22 @@ def _iterator(streams_client: Any, table: str, stream_arn: str, shard_id: str, c
     return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON").get("ShardIterator")
 
 
+def _get_records(streams_client: Any, iterator: str, limit: int) -> dict[str, Any]:
+    """GetRecords; a shard whose every record is past the stream's 24 h retention reads as empty.
+
+    DynamoDB (and DynamoDB Local) answer a TRIM_HORIZON iterator over such a shard with
+    TrimmedDataAccessException from GetRecords itself, not only from GetShardIterator: there is
+    nothing left to process, as Lambda's mapping sees it, and the next record written is read
+    by the next pass.
+    """
+    try:
+        return streams_client.get_records(ShardIterator=iterator, Limit=limit)  # type: ignore[no-any-return]
+    except ClientError as err:
+        if error_code(err) == "TrimmedDataAccessException":
+            return {"Records": []}
+        raise
+
+
 def _too_old(record: dict[str, Any], policy: RetryPolicy) -> bool:
     when = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
     if policy.max_record_age_seconds is None or when is None:
@@ -254,7 +270,7 @@ def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, st
     checkpoints, attempts = entry["shards"], entry["attempts"]
     it = _iterator(streams_client, table, stream_arn, shard_id, checkpoints.get(shard_id), counts.warnings)
     while it:
-        resp = streams_client.get_records(ShardIterator=it, Limit=max(batch_limit, policy.read_limit))
+        resp = _get_records(streams_client, it, max(batch_limit, policy.read_limit))
         records = resp.get("Records", [])
         if not records:
             return True  # caught up (open shard) or read to its end (closed shard)
@@ -389,7 +405,7 @@ def backlog(streams_client: Any, ddb_client: Any, table: str, checkpoint_path: P
             kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": seq} if seq else {"ShardIteratorType": "TRIM_HORIZON"}
             it = streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], **kind).get("ShardIterator")
             while it and waiting < cap:
-                got = streams_client.get_records(ShardIterator=it, Limit=1000)
+                got = _get_records(streams_client, it, 1000)
                 if not got.get("Records"):
                     break
                 waiting += len(got["Records"])

@@ -1,9 +1,11 @@
 """Start, stop and inspect the local twin of a stack.
 
 A twin is: one AWS endpoint process (the embedded moto server, serving DynamoDB, Streams,
-Cognito and EC2; or, when asked and a Docker engine answers, ``amazon/dynamodb-local`` for
-DynamoDB beside moto for the rest) and one real PostgreSQL (embedded, or ``DATABASE_URL``).
-What ``up`` started is recorded in ``<state>/<stack>/twin.json``; ``down`` stops only that.
+Cognito and EC2), optionally a second engine for DynamoDB and Streams beside it (AWS's DynamoDB
+Local as a Java process of ours, ``--engine dynamodb-local``, see ``ops.local.dynamodb_local``;
+or the ``amazon/dynamodb-local`` image when a Docker engine answers), and one real PostgreSQL
+(embedded, or ``DATABASE_URL``). What ``up`` started is recorded in ``<state>/<stack>/twin.json``;
+``down`` stops only that.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
 from ops.files import write_atomic
-from ops.local import journal, postgres
+from ops.local import dynamodb_local, journal, postgres
 from ops.plan import PlanSource, StackPlan
 from ops.proc import running as process_running
 from ops.redact import parse, redact, remember, with_database
@@ -31,7 +33,7 @@ from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_
 if TYPE_CHECKING:
     from ops.local.cloud_side import CloudSide
 
-ENGINES = ("auto", "moto", "docker")
+ENGINES = ("auto", "moto", "dynamodb-local", "docker")
 DYNAMODB_LOCAL_IMAGE = "amazon/dynamodb-local"
 
 
@@ -68,6 +70,7 @@ class UpResult:
     cloud_side: CloudSide | None = None  # what the plan's reconcile created, updated or could not change
     plan_source: PlanSource | None = None  # the plan from its cache, or evaluated (and how long that took)
     links: Any = None  # after a restore: the Cognito id sync's dry-run report (ops.cognito.SyncReport), when it could run
+    notes: list[str] = field(default_factory=list)  # more lines for local.up to print (the DynamoDB engine's data, warnings)
 
 
 def docker_answers(timeout: float = 3.0) -> bool:
@@ -102,8 +105,9 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
         comps.append(ComponentStatus("aws (Cognito, EC2" + (")" if twin.get("dynamodb") else ", DynamoDB, Streams)"), aws["engine"], aws["endpoint"], aws.get("pid"), alive, True))
     ddb = twin.get("dynamodb")
     if ddb:
-        alive = port_open("127.0.0.1", ddb["port"])
-        comps.append(ComponentStatus("dynamodb", ddb["engine"], ddb["endpoint"], None, alive, True))
+        pid = ddb.get("pid")  # our Java process; a container has none
+        alive = (pid is None or process_running(pid, dynamodb_local.PROCESS_NEEDLE)) and port_open("127.0.0.1", ddb["port"])
+        comps.append(ComponentStatus("dynamodb (DynamoDB, Streams)", ddb["engine"], ddb["endpoint"], pid, alive, True))
     pg = twin.get("postgres")
     if pg:
         if pg["engine"] == "embedded":
@@ -226,18 +230,23 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
 
     state = stack_state_dir(stack.name)
     state.mkdir(parents=True, exist_ok=True)
+    if engine == "auto":
+        last = last_engine(state)  # the stack's DynamoDB data is where it ran last time: keep serving it from there
+        if last in ("moto", dynamodb_local.ENGINE) or (last == "docker" and docker_answers()):
+            engine = last
     use_docker = engine == "docker" or (engine == "auto" and docker_answers())
     if engine == "docker" and not docker_answers():
         raise ToolMissingError("--engine docker needs a Docker engine, and none answers: start Docker or use --engine moto")
+    ddb_local = dynamodb_local.runtime() if engine == "dynamodb-local" else None  # a missing jar or Java: one line, before anything starts
 
     _refuse_busy(stack.local_aws_port, "AWS endpoint", "localAwsPort", stack.name)
-    if use_docker:
+    if use_docker or ddb_local:
         _refuse_busy(stack.local_dynamo_port, "DynamoDB endpoint", "localDynamoPort", stack.name)
     if not database_url:
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
     try:
-        result = _start(stack, state, use_docker, database_url, stream_worker, plan)
+        result = _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
         result.plan_source = source
         return result
     except BaseException:
@@ -245,8 +254,10 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
         raise
 
 
-def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None, stream_worker: bool, plan: StackPlan) -> UpResult:
+def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None, stream_worker: bool, plan: StackPlan,
+           ddb_local: dynamodb_local.Runtime | None = None) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
+    notes: list[str] = []
     snapshot = state / "aws-state.pickle"
     report = journal.report_path(snapshot)
     report.unlink(missing_ok=True)  # the server writes a fresh one before it listens
@@ -262,7 +273,10 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     restore = journal.read_report(report)
     restored = journal.restored_anything(restore)
 
-    if use_docker:
+    if ddb_local:
+        kept = _start_dynamodb_local(stack, state, ddb_local, twin, notes)
+        restored = restored or kept
+    elif use_docker:
         name = f"cruddur-{stack.name}-dynamodb"
         volume = f"cruddur-{stack.name}-dynamodb-data"
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
@@ -296,8 +310,11 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     if stream_worker and cloud.worker is not None:
         twin["stream_worker"] = _start_worker(stack, state, cloud.worker)
         _write_twin(stack.name, twin)
+    served = twin.get("dynamodb") or {}
+    write_atomic(state / LAST_ENGINE_FILE, ("docker" if served.get("container") else served.get("engine", "moto")) + "\n")
     links = _check_links(stack.name) if journal.restored_anything(restore) else None
-    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore), cloud_side=cloud, links=links)
+    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore), cloud_side=cloud, links=links,
+                    notes=notes)
 
 
 def _reconcile(stack: StackSettings, plan: StackPlan) -> CloudSide:
@@ -348,6 +365,35 @@ def _secure_running(stack: StackSettings) -> None:
         postgres.secure(pgdata, int(pg["port"]), postgres.ensure_password(pgdata.parent))
     twin["postgres"] = _embedded_record(pgdata, int(pg["port"]))
     _write_twin(stack.name, twin)
+
+
+LAST_ENGINE_FILE = "dynamodb-engine"  # which engine served DynamoDB last time: `local.up` (auto) picks it again
+
+
+def last_engine(state: Path) -> str | None:
+    path = state / LAST_ENGINE_FILE
+    return (path.read_text().strip() or None) if path.exists() else None
+
+
+def _start_dynamodb_local(stack: StackSettings, state: Path, rt: dynamodb_local.Runtime, twin: dict[str, Any], notes: list[str]) -> bool:
+    """Start DynamoDB Local on the stack's data directory, its stream records indexed; True when it held data already."""
+    data = dynamodb_local.data_dir(state)
+    db = data / dynamodb_local.DB_FILE
+    kept = dynamodb_local.initialised(db)
+    warnings = dynamodb_local.prepare(db)  # WAL mode, and the stream indexes when the file has its tables: before Java opens it
+    log = state / "dynamodb-local.log"
+    with open(log, "ab") as logf:
+        proc = dynamodb_local.start(rt, data, stack.local_dynamo_port, logf)
+    endpoint = f"http://127.0.0.1:{stack.local_dynamo_port}"
+    twin["dynamodb"] = {"engine": dynamodb_local.ENGINE, "pid": proc.pid, "port": stack.local_dynamo_port, "endpoint": endpoint, "data": str(data), "log": str(log)}
+    _write_twin(stack.name, twin)  # recorded before waiting, so a failed start is still stopped by down
+    _wait_port(stack.local_dynamo_port, 180, proc, log, "DynamoDB Local (java)")  # a JVM on a busy 2-core machine takes its time
+    if not kept:
+        dynamodb_local.touch(endpoint, stack.region)  # its tables appear on the first request; the indexes go on while it idles
+        warnings += [w for w in [dynamodb_local.add_stream_indexes(db)] if w]
+    notes.append(f"dynamodb-local: data {'kept from the last run' if kept else 'new'} in {data}")
+    notes += [f"warning: {w}" for w in warnings]
+    return kept
 
 
 WORKER_MODULE = "ops.local.stream_worker"
@@ -429,6 +475,8 @@ def down(stack: StackSettings | str) -> list[str]:
         _stop(aws["pid"], "ops.local.motoserver", "AWS endpoint (its snapshot may be incomplete)", 120)  # it saves its snapshot, then exits
         stopped.append(f"aws endpoint (pid {aws['pid']}, state saved)")
     ddb = twin.get("dynamodb")
+    if ddb and ddb.get("pid") and dynamodb_local.stop(ddb["pid"]):
+        stopped.append(f"dynamodb-local (pid {ddb['pid']}, data kept in {ddb.get('data')})")
     if ddb and ddb.get("container"):
         subprocess.run(["docker", "stop", ddb["container"]], capture_output=True)
         subprocess.run(["docker", "rm", ddb["container"]], capture_output=True)

@@ -46,12 +46,16 @@ class IsolatedMoto:
 
 
 @pytest.fixture(scope="session")
-def isolated_moto() -> Iterator[IsolatedMoto]:
-    """An in-process moto server with DynamoDB's isolation (ops.local.moto_patches.isolation), for the concurrency tests.
+def isolated_moto(engine: str, twin: Target) -> Iterator[IsolatedMoto]:
+    """A DynamoDB with DynamoDB's transaction isolation, for the concurrency tests.
 
-    The twin's server runs without it unless ops.local.motoserver installs it, and plain moto
-    lets two concurrent transactions both pass a condition that DynamoDB lets only one pass.
+    On moto: an in-process moto server with ``ops.local.moto_patches.isolation`` installed (plain moto
+    lets two concurrent transactions both pass a condition that DynamoDB lets only one pass).
+    On DynamoDB Local: the twin's own engine, which isolates transactions itself.
     """
+    if engine != "moto":
+        yield IsolatedMoto(str(twin.endpoint("dynamodb")))
+        return
     from moto.server import ThreadedMotoServer
 
     from ops.local.moto_patches.isolation import serialise_dynamodb

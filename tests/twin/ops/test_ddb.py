@@ -149,6 +149,24 @@ def test_batches_never_exceed_25_and_several_fly_at_once(ddb: Any, table: str) -
     assert sum(1 for _ in ddbops.scan(ddb, table)) == 1000
 
 
+def test_a_batch_of_26_is_our_error_before_any_request(ddb: Any, table: str) -> None:
+    """AWS refuses 26 requests in one BatchWriteItem (so does DynamoDB Local); moto takes them. We never send one."""
+    sent: list[int] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        sent.append(len(params["RequestItems"][table]))
+
+    ddb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", count)
+    try:
+        with pytest.raises(ValueError, match="at most 25 requests, not 26"):
+            ddbops.write_batch(ddb, table, [{"PutRequest": {"Item": i}} for i in _items(26)], ddbops.WriteStats(), threading.Lock())
+        assert sent == []
+        assert ddbops.batch_write(ddb, table, _items(26), workers=1).written == 26
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.BatchWriteItem", count)
+    assert sorted(sent) == [1, 25]
+
+
 def test_unprocessed_items_are_retried_with_backoff() -> None:
     import boto3
 

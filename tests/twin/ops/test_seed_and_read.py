@@ -156,3 +156,22 @@ def test_invalid_cursor_is_refused(ddb: Any, table: str) -> None:
 def test_missing_conversation_file_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="does not exist"):
         seed.parse_conversation(tmp_path / "nope.txt")
+
+
+@pytest.mark.parametrize("count", [20, 40, 41])
+def test_a_partition_of_whole_pages_ends_without_an_empty_page_or_a_false_cursor(ddb: Any, table: str, count: int) -> None:
+    """AWS (and DynamoDB Local) return a LastEvaluatedKey when Limit=N items match exactly; moto does not. Neither may show."""
+    group, owner = "g-whole-pages", "o-whole-pages"
+    msgs = [model.Message(group, f"2026-03-01T10:{i // 60:02d}:{i % 60:02d}.000000+00:00", f"m-{i}", f"text {i}", ADA.uuid, ADA.display_name, ADA.handle) for i in range(count)]
+    rows = [model.GroupRow(owner, m.created_at, f"{group}-{i}", m.message, BRAM.uuid, BRAM.display_name, BRAM.handle) for i, m in enumerate(msgs)]
+    ddbops.batch_write(ddb, table, [x.to_item() for x in (*msgs, *rows)])
+
+    for fetch, key in ((read.get_conversation, group), (read.list_conversations, owner)):
+        sizes, cursor = [], None
+        while True:
+            page = fetch(ddb, table, key, 20, cursor)
+            sizes.append(len(page.items))
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        assert sizes == [20] * (count // 20) + ([count % 20] if count % 20 else []), f"{fetch.__name__}: {sizes}"

@@ -12,7 +12,7 @@ import pytest
 from bench import baselines, harness, jobs, ours, report
 from bench.model import BenchError, Report, Row, make_row
 from bench.workloads import WORKLOADS
-from ops.errors import ConfigError
+from ops.errors import ConfigError, OpsError
 from tests.support.helpers import REPO
 
 
@@ -33,7 +33,7 @@ def test_ops_holds_no_benchmark_code_and_never_prints() -> None:
 
 
 def test_our_jobs_and_the_baselines_are_registered_side_by_side_under_distinct_names() -> None:
-    assert set(ours.JOBS) == {"seed_ours", "scan_ours", "page_ours", "page_first", "page_sealed", "sync_ours"}
+    assert set(ours.JOBS) == {"seed_ours", "scan_ours", "page_ours", "page_first", "page_sealed", "query_newest", "sync_ours"}
     assert set(baselines.JOBS) == {"seed_put_loop", "seed_batch_writer", "scan_baseline", "page_seeds", "sync_per_row"}
     assert jobs.registry() == ours.JOBS | baselines.JOBS
     assert all(f.__module__ == "bench.ours" for f in ours.JOBS.values())
@@ -54,10 +54,10 @@ def test_the_worker_refuses_an_unknown_job_in_one_line() -> None:
 
 
 def test_workloads_run_in_registry_order_and_only_picks_known_ones() -> None:
-    assert list(WORKLOADS) == ["seed", "scan", "paging", "encryption", "sync", "cli"]
+    assert list(WORKLOADS) == ["seed", "scan", "query", "paging", "encryption", "sync", "cli"]
     assert harness.parse_only("") == list(WORKLOADS)
     assert harness.parse_only(" sync , seed ") == ["sync", "seed"]
-    with pytest.raises(ConfigError, match="unknown workload 'nope': choose from seed, scan, paging, encryption, sync, cli"):
+    with pytest.raises(ConfigError, match="unknown workload 'nope': choose from seed, scan, query, paging, encryption, sync, cli"):
         harness.parse_only("seed,nope")
 
 
@@ -66,11 +66,11 @@ def _row(engine: str, seconds: float = 1.0) -> Row:
                     engine=engine, target="≥ 10× faster", met=False, note="n")
 
 
-def test_a_row_derives_ratio_and_throughput_and_carries_its_engine_last_in_json() -> None:
+def test_a_row_derives_ratio_and_throughput_and_carries_its_engine_and_latency_last_in_json() -> None:
     row = _row("moto", seconds=0.5)
-    assert (row.ratio, row.items_per_s, row.engine) == (8.0, 200.0, "moto")
+    assert (row.ratio, row.items_per_s, row.engine, row.latency_ms) == (8.0, 200.0, "moto", 0)
     (line,) = report.json_lines(Report("smoke", {}, [row]))
-    assert list(json.loads(line))[-1] == "engine" and json.loads(line)["workload"] == "seed"
+    assert list(json.loads(line))[-2:] == ["engine", "latency_ms"] and json.loads(line)["workload"] == "seed"
 
 
 def test_the_engine_shows_only_when_rows_span_more_than_one() -> None:
@@ -79,3 +79,18 @@ def test_the_engine_shows_only_when_rows_span_more_than_one() -> None:
     two = report.display_rows([_row("moto"), _row("dynamodb-local")])
     assert [d["workload"] for d in two] == ["seed [moto]: ddb.batch_write", "seed [dynamodb-local]: ddb.batch_write"]
     assert two[0]["ratio"] == "4.0×" and two[0]["target"] == "≥ 10× faster: MISSED"
+
+
+def test_a_simulated_distance_shows_beside_the_engine() -> None:
+    far = make_row("seed", "ddb.batch_write", 100, "items", {"seconds": 1.0}, "boto3 Table.batch_writer()", {"seconds": 3.5}, engine="moto", latency_ms=20)
+    names = [d["workload"] for d in report.display_rows([_row("moto"), far])]
+    assert names == ["seed [moto]: ddb.batch_write", "seed [moto, +20 ms]: ddb.batch_write"]
+
+
+def test_engines_are_moto_dynamodb_local_or_both(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    assert harness.parse_engines("moto") == ["moto"]
+    with pytest.raises(ConfigError, match="unknown engine 'docker': use moto, dynamodb-local or both"):
+        harness.parse_engines("docker")
+    monkeypatch.setenv("DYNAMODB_LOCAL_DIR", str(tmp_path))  # nothing installed there
+    with pytest.raises(OpsError, match="run bin/install-dynamodb-local"):
+        harness.parse_engines("both")

@@ -22,8 +22,8 @@ from tests.support.helpers import REPO
 # Every task and its flags (long names, short flags and older spellings) as the README documents
 # them. Short flags are chosen by invoke from the parameter order, so reordering a signature shows here.
 EXPECTED_FLAGS: dict[str, set[str]] = {
-    "quickstart": {"stack", "s"},
-    "bench": {"size", "s", "only", "o", "json", "j"},
+    "quickstart": {"stack", "s", "engine", "e"},
+    "bench": {"size", "s", "only", "o", "json", "j", "engine", "e"},
     "infra.preview": {"stack", "s", "diff", "d"},
     "infra.up": {"stack", "s", "yes", "y", "confirm-protected", "c"},
     "infra.outputs": {"stack", "s", "json", "j"},

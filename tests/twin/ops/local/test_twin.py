@@ -16,7 +16,7 @@ from ops.local.streams import checkpoint_file
 from ops.messages.model import Person
 from ops.messages.read import list_conversations
 from ops.messages.send import send_message
-from ops.stacks import load_stack
+from ops.stacks import StackSettings, load_stack
 from ops.table_spec import table_spec
 from ops.target import port_open, resolve_target
 from tests.support.helpers import assert_one_line_error, run_invoke, s_item
@@ -42,14 +42,15 @@ def test_second_up_says_already_running(twin: Any) -> None:
     assert proc.returncode == 0 and "already running" in proc.stdout
 
 
-def test_status_shows_each_stack(twin: Any) -> None:
+def test_status_shows_each_stack(twin: Any, engine: str) -> None:
     proc = run_invoke("local.status", "--json")
     assert proc.returncode == 0
     import json
 
     by_stack = {s["stack"]: s for s in json.loads(proc.stdout)}
     assert by_stack["dev"]["running"] is True
-    assert {c["engine"] for c in by_stack["dev"]["components"]} == {"moto", "embedded", "twin process"}
+    assert {c["engine"] for c in by_stack["dev"]["components"]} == {"moto", "embedded", "twin process"} | ({engine} - {"moto"})
+    assert all(c["pid"] for c in by_stack["dev"]["components"]), "every process of the twin is ours, shown with its pid"
 
 
 def test_data_task_with_twin_down_says_to_run_local_up(twin: Any) -> None:
@@ -58,15 +59,17 @@ def test_data_task_with_twin_down_says_to_run_local_up(twin: Any) -> None:
     assert_one_line_error(run_invoke("db.seed", "--stack", "prod"), "invoke local.up --stack prod")
 
 
-def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: Any) -> None:
-    prod = load_stack("prod")
+@pytest.mark.dynamodb
+def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: Any, engine: str, prod_stack: StackSettings) -> None:
+    prod = prod_stack
     dev = load_stack("dev")
-    up = twinops.up(prod, engine="moto")
+    up = twinops.up(prod, engine=engine)
     try:
         assert not up.already_running
-        ports = {prod.local_aws_port, prod.local_postgres_port}
-        assert not ports & {dev.local_aws_port, dev.local_postgres_port}
-        assert all(port_open("127.0.0.1", p) for p in ports | {dev.local_aws_port, dev.local_postgres_port})
+        ports = {prod.local_aws_port, prod.local_postgres_port} | ({prod.local_dynamo_port} if engine != "moto" else set())
+        dev_ports = {dev.local_aws_port, dev.local_postgres_port} | ({dev.local_dynamo_port} if engine != "moto" else set())
+        assert not ports & dev_ports
+        assert all(port_open("127.0.0.1", p) for p in ports | dev_ports)
 
         target = resolve_target("prod")
         client = target.client("dynamodb")
@@ -83,14 +86,15 @@ def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: An
         checkpoints = checkpoint_file("prod")
         _wait(checkpoints.exists)  # the worker has read the stream once (the 40 items, none of them a full message)
         stopped = twinops.down(prod)
-        assert len(stopped) == 3 and stopped[0].startswith("stream consumer")
+        assert len(stopped) == len(up.status.components) and stopped[0].startswith("stream consumer")
         time.sleep(0.2)
         assert not any(port_open("127.0.0.1", p) for p in ports), "local.down must leave nothing listening"
         assert [p for p in pids if _pid_alive(p)] == [], "local.down must leave no process of ours"
         assert port_open("127.0.0.1", dev.local_aws_port), "stopping prod must not touch dev"
 
-        again = twinops.up(prod, engine="moto")
+        again = twinops.up(prod)  # auto: the engine that holds the stack's data
         assert again.restored and not again.already_running
+        assert {c.engine for c in again.status.components} == {c.engine for c in up.status.components}
         client = resolve_target("prod").client("dynamodb")
         assert sum(1 for _ in ddbops.scan(client, prod.table_name)) == 40
         with dbops.connect(resolve_target("prod")) as conn:

@@ -1,6 +1,6 @@
 """Send the same DynamoDB and Streams requests to moto and to DynamoDB Local; print what each answers.
 
-    python docs/dynamodb-local/engine_diff.py [--moto-port 13120] [--ddblocal-port 13121] [--json FILE]
+    python -m bench.dynamodb_local.engine_diff [--moto-port 13120] [--ddblocal-port 13121] [--json FILE]
 
 Both servers are started here (moto server from this interpreter, DynamoDB Local in memory from
 .tools/dynamodb-local, see bin/install-dynamodb-local) and stopped at the end. Every probe
@@ -25,8 +25,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-ROOT = Path(__file__).resolve().parents[2]
-DDB_LOCAL = ROOT / ".tools" / "dynamodb-local"
+from ops.local.dynamodb_local import install_dir
+
+DDB_LOCAL = install_dir()
 GSI = "message-group-sk-index"
 
 

@@ -1,6 +1,6 @@
 """Reproduce DynamoDB Local's write slowdown for tables created after N stream records, and its fix.
 
-    python docs/dynamodb-local/write_slowdown.py [--levels 0,10000,30000,60000] [--probe 1000]
+    python -m bench.dynamodb_local.write_slowdown [--levels 0,10000,30000,60000] [--probe 1000]
                                                  [--variants as-is,index] [--dir DIR] [--port 13130]
 
 For each level N: one instance (-sharedDb, file in DIR) gets a table written before anything else
@@ -28,31 +28,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-ROOT = Path(__file__).resolve().parents[2]
-DDB_LOCAL = ROOT / ".tools" / "dynamodb-local"
-DB_FILE = "shared-local-instance.db"  # the one file of -sharedDb
-SCHEMA_VERSION = "v2.4.0"  # DynamoDB Local 1.25.1's row in table cf
+from ops.local import dynamodb_local
+from ops.local.dynamodb_local import add_stream_indexes, install_dir
 
-
-def add_stream_indexes(db: Path) -> bool:
-    """Index the stream-record table by stream and by shard; False when the file is not the schema we know.
-
-    DynamoDB Local 1.25.1 keeps every stream record in table ``us`` keyed only by the global
-    sequence number, and looks up a stream's first record on every write, so without these
-    indexes a table created after many records writes at a few items per second.
-    """
-    con = sqlite3.connect(db, timeout=10)
-    try:
-        version = con.execute("SELECT version FROM cf").fetchone()
-        columns = {row[1] for row in con.execute("PRAGMA table_info(us)")}
-        if not version or version[0] != SCHEMA_VERSION or not {"StreamID", "ShardID"} <= columns:
-            return False
-        con.execute('CREATE INDEX IF NOT EXISTS "cruddur_us_stream" ON us(StreamID)')
-        con.execute('CREATE INDEX IF NOT EXISTS "cruddur_us_shard" ON us(ShardID)')
-        con.commit()
-        return True
-    finally:
-        con.close()
+DDB_LOCAL = install_dir()
+DB_FILE = dynamodb_local.DB_FILE  # the one file of -sharedDb
+SCHEMA_VERSION = dynamodb_local.SCHEMA_VERSION
 
 
 def trim_deleted_streams(db: Path) -> None:
@@ -67,8 +48,9 @@ def trim_deleted_streams(db: Path) -> None:
 
 
 def _index(db: Path) -> None:
-    if not add_stream_indexes(db):
-        raise SystemExit(f"write_slowdown: {db} is not a DynamoDB Local {SCHEMA_VERSION} file")
+    warning = add_stream_indexes(db)  # the one local.up runs (ops.local.dynamodb_local)
+    if warning:
+        raise SystemExit(f"write_slowdown: {warning}")
 
 
 VARIANTS: dict[str, tuple[Callable[[Path], None] | None, bool]] = {
