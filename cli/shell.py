@@ -244,12 +244,15 @@ class CheckedArgument(Argument):
 class Task(invoke.Task):
     """invoke's Task, plus: flags checked at parse time (CHECKS), and older flag spellings kept.
 
-    ``flag_aliases={"handle": ["handles"]}`` makes ``--handles`` a second name of ``--handle``.
+    ``flag_aliases={"handle": ["handles"]}`` makes ``--handles`` a second name of ``--handle``;
+    ``checks={"engine": None}`` gives a flag of the same name another meaning here (the task checks it).
     """
 
-    def __init__(self, body: Callable[..., Any], flag_aliases: dict[str, Iterable[str]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, body: Callable[..., Any], flag_aliases: dict[str, Iterable[str]] | None = None, checks: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(body, **kwargs)
         self.flag_aliases = {flag: tuple(names) for flag, names in (flag_aliases or {}).items()}
+        self.checks = CHECKS | (checks or {})
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
@@ -264,11 +267,11 @@ class Task(invoke.Task):
             args = super().get_arguments(ignore_unknown_help)
         finally:
             self.help = help_given
-        return [_checked(arg) for arg in args]
+        return [_checked(arg, self.checks) for arg in args]
 
 
-def _checked(arg: Argument) -> Argument:
-    check = CHECKS.get(arg.attr_name or arg.names[0])
+def _checked(arg: Argument, checks: dict[str, Any]) -> Argument:
+    check = checks.get(arg.attr_name or arg.names[0])
     if check is None or arg.kind is bool:
         return arg
     return CheckedArgument(check, names=arg.names, kind=arg.kind, default=arg.default, help=arg.help, positional=arg.positional, optional=arg.optional,

@@ -96,7 +96,8 @@ def _live_protections(client: Any, table: str, desc: dict[str, Any]) -> dict[str
         backups = call(client.describe_continuous_backups, f"DescribeContinuousBackups {table}", TableName=table)["ContinuousBackupsDescription"]
         found["point-in-time recovery"] = (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
     except CloudError as err:
-        if error_code(err) != "AccessDeniedException":
+        # not allowed to look; or an engine without backups (DynamoDB Local: UnknownOperationException, never AWS)
+        if error_code(err) not in ("AccessDeniedException", "UnknownOperationException"):
             raise
         found["point-in-time recovery"] = None
     return found

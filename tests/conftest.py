@@ -29,15 +29,21 @@ REPO = Path(__file__).resolve().parent.parent
 # machine's disk, ~900 on tmpfs), and the suite's twins are thrown away at the end anyway
 SHM = Path("/dev/shm")
 STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-", dir=SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else None)
+os.chmod(STATE_DIR, 0o711)  # each engine's twin has its state root inside: as root, PostgreSQL's own user must pass through
 os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
+# pytest-xdist (`-n 2`): every worker is a suite of its own, with its own state directory (above) and
+# ports 10,000 higher per worker; the suite's ports all lie within +100 ... +9,000 of its base
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... in a worker; empty otherwise
+WORKER_SHIFT = 10_000 * int(WORKER[2:]) if WORKER.startswith("gw") else 0
 # CRUDDUR_TEST_PORT_OFFSET moves the suite's twins when something else already sits on +100
-TEST_PORT_BASE = int(os.environ.get("CRUDDUR_TEST_PORT_OFFSET", "100"))
+TEST_PORT_BASE = int(os.environ.get("CRUDDUR_TEST_PORT_OFFSET", "100")) + WORKER_SHIFT
 os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = str(TEST_PORT_BASE)
-# the suite's other twins sit at fixed distances from the base, so two checkouts can test at once
-os.environ.setdefault("CRUDDUR_TEST_README_PORT_OFFSET", str(TEST_PORT_BASE + 100))
-os.environ.setdefault("CRUDDUR_TEST_IDENTITY_PORT_OFFSET", str(TEST_PORT_BASE + 200))
-os.environ.setdefault("CRUDDUR_BENCH_PORT_OFFSET", str(TEST_PORT_BASE + 400))
-os.environ.setdefault("CRUDDUR_TEST_DURABILITY_PORT_OFFSET", str(TEST_PORT_BASE + 500))
+# the suite's other twins sit at fixed distances from the base, so two checkouts can test at once;
+# a worker sets them anew (it inherits the values the controlling process set for itself)
+for _name, _distance in (("CRUDDUR_TEST_README_PORT_OFFSET", 100), ("CRUDDUR_TEST_IDENTITY_PORT_OFFSET", 200),
+                         ("CRUDDUR_BENCH_PORT_OFFSET", 400), ("CRUDDUR_TEST_DURABILITY_PORT_OFFSET", 500)):
+    if WORKER or _name not in os.environ:
+        os.environ[_name] = str(TEST_PORT_BASE + _distance)
 os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, never a developer's server
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
@@ -67,6 +73,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The session twin is down by now (its fixture's teardown): give its state directory back (tmpfs is memory)."""
     if not any(Path(STATE_DIR).glob("**/twin.json")):  # a twin left running (a crash) keeps its files for a look
         shutil.rmtree(STATE_DIR, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``-n``, keep together what shares a twin: a second engine's tests, a package's own twin, a module's."""
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") == "loadgroup":
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group(_twin_group(item)))
+
+
+def _twin_group(item: pytest.Item) -> str:
+    callspec = getattr(item, "callspec", None)
+    engine = callspec.params.get("engine") if callspec else None
+    if engine and engine != ENGINES[0]:
+        return engine  # its session twin (a Java DynamoDB Local) starts once, on one worker
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info else ()):
+        if defs and defs[-1].scope == "package":
+            return defs[-1].baseid or item.nodeid.split("::")[0]  # a package's own twin (identity, journal)
+    return item.nodeid.split("::")[0]
 
 
 def selected_engines(config: pytest.Config) -> list[str]:

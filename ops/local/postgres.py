@@ -45,7 +45,12 @@ def _ensure_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True)
+        made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], capture_output=True, text=True)
+        if made.returncode != 0:
+            try:
+                pwd.getpwnam(name)  # another twin starting at the same moment made it first
+            except KeyError:
+                raise ToolMissingError(f"could not create the system user {name} for the embedded PostgreSQL: {made.stderr.strip()}") from None
 
 
 def _open_up(path: Path, files_mode: int) -> None:

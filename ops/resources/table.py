@@ -14,6 +14,11 @@ from ops.resources.base import NOT_SERVED, Adapter, Context, Field, Live, nest, 
 AWS_MANAGED_KEY = "alias/aws/dynamodb"
 
 
+def _unknown_operation(err: CloudError) -> bool:
+    """DynamoDB Local's answer to an API it lacks (tags, backups); AWS never gives it for these."""
+    return "UnknownOperationException" in str(err)
+
+
 def _attributes(value: list[dict[str, Any]]) -> dict[str, str]:
     return {a["name"]: a["type"] for a in value}
 
@@ -82,7 +87,6 @@ class TableAdapter(Adapter):
                 "streamArn": desc.get("LatestStreamArn", ""), "streamLabel": desc.get("LatestStreamLabel", "")}
 
     def _view(self, desc: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        ddb = ctx.client("dynamodb")
         name = desc["TableName"]
         billing = (desc.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED"
         stream = desc.get("StreamSpecification") or {}
@@ -109,21 +113,31 @@ class TableAdapter(Adapter):
             "SSESpecification": {
                 "Enabled": sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING"),
                 "KMSMasterKeyId": self._key_name(sse.get("KMSMasterKeyArn"), ctx),
-            },
+            } if self._encryption_served(ctx) else {"Enabled": NOT_SERVED, "KMSMasterKeyId": NOT_SERVED},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": self._pitr(name, ctx)},
             "DeletionProtectionEnabled": bool(desc.get("DeletionProtectionEnabled")),
             "TableClass": (desc.get("TableClassSummary") or {}).get("TableClass") or "STANDARD",
-            "Tags": tags_dict(list(items(ddb, "list_tags_of_resource", f"ListTagsOfResource {name}", "Tags", ResourceArn=desc["TableArn"]))),
+            "Tags": self._tags(desc, ctx),
         }
+
+    @staticmethod
+    def _tags(desc: dict[str, Any], ctx: Context) -> Any:
+        name = desc["TableName"]
+        try:
+            return tags_dict(list(items(ctx.client("dynamodb"), "list_tags_of_resource", f"ListTagsOfResource {name}", "Tags", ResourceArn=desc["TableArn"])))
+        except CloudError as err:
+            if ctx.twin or _unknown_operation(err):
+                return NOT_SERVED  # DynamoDB Local has no tagging (UnknownOperationException); AWS always answers
+            raise
 
     @staticmethod
     def _pitr(name: str, ctx: Context) -> Any:
         ddb = ctx.client("dynamodb")
         try:
             backups = call(ddb.describe_continuous_backups, f"DescribeContinuousBackups {name}", TableName=name)["ContinuousBackupsDescription"]
-        except CloudError:
-            if ctx.twin:
-                return NOT_SERVED  # an engine without backups (DynamoDB Local) cannot show it; the cloud must
+        except CloudError as err:
+            if ctx.twin or _unknown_operation(err):
+                return NOT_SERVED  # an engine without backups (DynamoDB Local) cannot show it; AWS always answers
             raise
         return (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
 
@@ -168,11 +182,11 @@ class TableAdapter(Adapter):
             request["ProvisionedThroughput"] = nest(want, "ProvisionedThroughput")
         if want.get("StreamSpecification.StreamEnabled"):
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": want["StreamSpecification.StreamViewType"]}
-        if want.get("SSESpecification.Enabled"):
+        if want.get("SSESpecification.Enabled") and self._encryption_served(ctx):
             request["SSESpecification"] = self._encryption(want)
         if want.get("TableClass"):
             request["TableClass"] = want["TableClass"]
-        if want.get("Tags"):
+        if want.get("Tags") and self._tagging(ctx):
             request["Tags"] = [{"Key": k, "Value": v} for k, v in want["Tags"].items()]
         indexes = []
         for index_name, index in (want.get("GlobalSecondaryIndexes") or {}).items():
@@ -188,7 +202,7 @@ class TableAdapter(Adapter):
             request["GlobalSecondaryIndexes"] = indexes
         call(ddb.create_table, f"CreateTable {name}", **request)
         self._wait_active(name, ctx)
-        if want.get("PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled"):
+        if want.get("PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled") and self._backups(name, ctx):
             self._set_pitr(name, True, ctx)
         live = self.locate(planned, ctx)
         assert live is not None, f"table {name} vanished after CreateTable"
@@ -233,6 +247,33 @@ class TableAdapter(Adapter):
             fresh = [{"Key": k, "Value": v} for k, v in declared.items() if have.get(k) != v]
             if fresh:
                 call(ddb.tag_resource, f"TagResource {name}", ResourceArn=arn, Tags=fresh)
+
+    @staticmethod
+    def _encryption_served(ctx: Context) -> bool:
+        """False on a twin whose DynamoDB is DynamoDB Local (its own endpoint): it takes SSESpecification and keeps nothing of it."""
+        return not ctx.twin or not ctx.target.endpoints.get("dynamodb")
+
+    @staticmethod
+    def _tagging(ctx: Context) -> bool:
+        """Whether the engine tags tables (DynamoDB Local answers every tag request with UnknownOperationException)."""
+        if not ctx.twin:
+            return True
+
+        def probe() -> bool:
+            try:
+                call(ctx.client("dynamodb").list_tags_of_resource, "ListTagsOfResource",
+                     ResourceArn="arn:aws:dynamodb:us-east-1:000000000000:table/probe")
+            except NotFoundError:
+                return True  # it looked for the probe's table: it tags
+            except CloudError as err:
+                return not _unknown_operation(err)
+            return True
+
+        return bool(ctx.memo("dynamodb:tagging", probe))
+
+    def _backups(self, name: str, ctx: Context) -> bool:
+        """Whether the engine keeps backups: a twin's DynamoDB Local does not (its view shows point-in-time recovery as not served)."""
+        return not ctx.twin or self._pitr(name, ctx) != NOT_SERVED
 
     @staticmethod
     def _set_pitr(name: str, enabled: bool, ctx: Context) -> None:

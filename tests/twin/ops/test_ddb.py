@@ -54,6 +54,7 @@ def test_schema_load_drop_and_list_tasks(database: Any, ddb: Any) -> None:
     assert_one_line_error(run_invoke("ddb.drop"), f"table '{name}' does not exist")
 
 
+@pytest.mark.engines("moto")  # stands in for AWS's point-in-time recovery, which DynamoDB Local lacks (UnknownOperationException)
 def test_schema_load_cloud_compares_and_never_creates(twin: Any, ddb: Any) -> None:
     # The twin's server stands in for AWS: --cloud sends its requests wherever AWS_ENDPOINT_URL says.
     as_cloud = {"AWS_ENDPOINT_URL": str(twin.endpoint("dynamodb")), "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
