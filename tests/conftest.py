@@ -32,9 +32,12 @@ STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-", dir=SHM if SHM.is_dir() an
 os.chmod(STATE_DIR, 0o711)  # each engine's twin has its state root inside: as root, PostgreSQL's own user must pass through
 os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
 # pytest-xdist (`-n 2`): every worker is a suite of its own, with its own state directory (above) and
-# ports 10,000 higher per worker; the suite's ports all lie within +100 ... +9,000 of its base
+# its own ports: the suite's lie between 5,442 and 8,910 above its base, so 4,000 apart per worker,
+# below the kernel's ephemeral ports (32,768 up) for up to six workers
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... in a worker; empty otherwise
-WORKER_SHIFT = 10_000 * int(WORKER[2:]) if WORKER.startswith("gw") else 0
+WORKER_SHIFT = 4_000 * int(WORKER[2:]) if WORKER.startswith("gw") else 0
+if WORKER_SHIFT > 20_000:
+    raise pytest.UsageError("the suite's twins have ports for six xdist workers at most: use -n 6 or fewer")
 # CRUDDUR_TEST_PORT_OFFSET moves the suite's twins when something else already sits on +100
 TEST_PORT_BASE = int(os.environ.get("CRUDDUR_TEST_PORT_OFFSET", "100")) + WORKER_SHIFT
 os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = str(TEST_PORT_BASE)
@@ -67,6 +70,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dynamodb: talks to DynamoDB through tasks only: run it on every selected engine, like the tests using `ddb`")
     config.addinivalue_line("markers", "engines(*names): run only on these DynamoDB engines (a behaviour of one engine's own)")
+    config.addinivalue_line("markers", "spread: the module's fixtures are cheap to make twice: under -n its tests may run on different workers")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -89,10 +93,12 @@ def _twin_group(item: pytest.Item) -> str:
     if engine and engine != ENGINES[0]:
         return engine  # its session twin (a Java DynamoDB Local) starts once, on one worker
     info = getattr(item, "_fixtureinfo", None)
-    for defs in (info.name2fixturedefs.values() if info else ()):
-        if defs and defs[-1].scope == "package":
-            return defs[-1].baseid or item.nodeid.split("::")[0]  # a package's own twin (identity, journal)
-    return item.nodeid.split("::")[0]
+    scopes = {defs[-1].scope: defs[-1].baseid for defs in (info.name2fixturedefs.values() if info else ()) if defs}
+    if "package" in scopes:
+        return scopes["package"] or item.nodeid.split("::")[0]  # a package's own twin (identity, journal)
+    if "module" in scopes and item.get_closest_marker("spread") is None:
+        return item.nodeid.split("::")[0]  # a module's own twin or data
+    return item.nodeid  # on any worker: each has its session twins
 
 
 def selected_engines(config: pytest.Config) -> list[str]:

@@ -39,9 +39,12 @@ def lambda_env(twin: Target, table: str, monkeypatch: pytest.MonkeyPatch) -> str
 
 @dataclass(frozen=True)
 class IsolatedMoto:
-    endpoint: str
+    endpoint: str  # DynamoDB's (and, for the in-process moto server, every other service's)
+    others: Target | None = None  # where the other services are when DynamoDB is DynamoDB Local
 
     def client(self, service: str) -> Any:
+        if self.others is not None and service not in ("dynamodb", "dynamodbstreams"):
+            return self.others.client(service)
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **LOCAL_CREDENTIALS)
 
 
@@ -54,7 +57,7 @@ def isolated_moto(engine: str, twin: Target) -> Iterator[IsolatedMoto]:
     On DynamoDB Local: the twin's own engine, which isolates transactions itself.
     """
     if engine != "moto":
-        yield IsolatedMoto(str(twin.endpoint("dynamodb")))
+        yield IsolatedMoto(str(twin.endpoint("dynamodb")), others=twin)
         return
     from moto.server import ThreadedMotoServer
 

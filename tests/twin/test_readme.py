@@ -25,7 +25,7 @@ def readme_commands() -> list[str]:
 def test_readme_starts_with_the_two_commands() -> None:
     main, tests = readme_commands()
     assert main == "bin/bootstrap && .venv/bin/invoke quickstart"
-    assert tests == "bin/bootstrap && .venv/bin/python -m pytest -q"
+    assert tests == "bin/bootstrap && .venv/bin/python -m pytest -q -n 2 --dist loadgroup"
     assert (REPO / "README.md").read_text().index(main) < 300, "the commands come first"
 
 

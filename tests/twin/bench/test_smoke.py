@@ -15,7 +15,7 @@ import pytest
 
 from bench.model import SIZES
 from bench.twin import ENGINE, PORT_OFFSET, STACK
-from bench.workloads import DISTANCE_MS
+from bench.workloads import DISTANCE_MS, DYNAMODB_WORKLOADS
 from ops.local import dynamodb_local
 from ops.target import port_open
 from tests.support.helpers import assert_one_line_error, run_invoke
@@ -63,18 +63,21 @@ def _engines(config: pytest.Config) -> list[str]:
 
 
 @pytest.mark.slow
-def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    engines = _engines(request.config)
-    if not engines:
-        pytest.skip("no engine to measure")
-    proc = run_invoke("bench", "--size", "smoke", "--json", "--engine", "both" if len(engines) == 2 else engines[0], timeout=900)
+@pytest.mark.parametrize("measured", ["moto", dynamodb_local.ENGINE])
+def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, measured: str) -> None:
+    """One engine per run (so the two can run on two workers): the default one with every workload, DynamoDB Local with its own."""
+    if measured not in _engines(request.config):
+        pytest.skip(f"{measured} is not selected (--engine) or not installed")
+    engines = [measured]
+    only = () if measured == ENGINE else ("--only", ",".join(DYNAMODB_WORKLOADS))
+    proc = run_invoke("bench", "--size", "smoke", "--json", "--engine", measured, *only, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     smoke = SIZES["smoke"]
     assert {r["engine"] for r in rows} == set(engines), "every row names the DynamoDB engine it ran on"
 
     for engine in engines:
-        for workload, case, baseline, latency in EXPECTED + (EXPECTED_ONCE if engine == engines[0] else []):
+        for workload, case, baseline, latency in EXPECTED + (EXPECTED_ONCE if engine == ENGINE else []):
             found = _find(rows, workload, case, baseline, latency, engine)
             assert found, f"no {workload} row on {engine} for {case!r} vs {baseline!r} in: {[(r['workload'], r['case'], r['engine']) for r in rows]}"
             for row in found:
@@ -100,6 +103,10 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypat
         assert paged["counts"]["requests"] == smoke.page_group // smoke.page_size
         assert paged["counts"]["baseline_items_reached"] == 20
 
+    if measured != ENGINE:
+        assert {r["workload"] for r in rows} == set(DYNAMODB_WORKLOADS)
+        assert not [p for p in _bench_ports(monkeypatch) if port_open("127.0.0.1", p)], "the bench stops its twin"
+        return
     sealed = _find(rows, "encryption", "get_conversation to the first message", "the same read, plain text", engine=engines[0])[0]
     assert sealed["size"] == smoke.page_group and sealed["ratio"] is not None
     assert sealed["counts"]["requests"] == sealed["counts"]["baseline_requests"] == smoke.page_group // smoke.page_size

@@ -20,7 +20,7 @@ def test_setup_creates_the_seed_users_and_is_repeatable(twin: Any) -> None:
     assert all(u.created_at is not None and u.created_at.tzinfo is not None for u in users)
 
 
-def test_target_line_is_printed_and_has_no_password(twin: Any) -> None:
+def test_target_line_is_printed_and_has_no_password(database: Any) -> None:
     proc = run_invoke("db.schema-load")
     assert proc.returncode == 0
     assert proc.stderr.startswith("target: stack dev · local twin · postgresql://postgres:***@127.0.0.1:")

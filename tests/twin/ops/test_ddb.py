@@ -120,7 +120,10 @@ def test_scan_task_prints_json_lines(database: Any, ddb: Any) -> None:
     proc = run_invoke("ddb.scan", "--json", "--limit", "12")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(rows) == 12 and all({"pk", "sk", "message"} <= set(r) for r in rows)
+    assert len(rows) == 12 and all({"pk", "sk"} <= set(r) for r in rows)  # the table's first 12 in the engine's hash order
+    every = [json.loads(line) for line in run_invoke("ddb.scan", "--json").stdout.splitlines()]
+    ours = {(r["pk"], r["sk"]): r["message"] for r in every if r["pk"].startswith("MSG#scan")}
+    assert ours == {(i["pk"]["S"], i["sk"]["S"]): i["message"]["S"] for i in _items(30, "MSG#scan")}
 
 
 def test_batches_never_exceed_25_and_several_fly_at_once(ddb: Any, table: str) -> None:

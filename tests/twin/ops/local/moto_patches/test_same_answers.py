@@ -6,7 +6,7 @@ tables, items and writes, WHEN the same reads go to both, THEN every Query, Scan
 answer is the same bytes, page by page along LastEvaluatedKey, every write's answer is the same,
 and the patched server never found an index out of step with its table (``pair`` fixture).
 
-``CRUDDUR_MOTO_PATCH_ROUNDS`` raises the number of random rounds (default 3 per table kind).
+``CRUDDUR_MOTO_PATCH_ROUNDS`` raises the number of random rounds (default 2 per table kind).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.twin.ops.local.moto_patches.conftest import Servers
 from tests.twin.ops.local.moto_patches.pair import Pair
 from tests.twin.ops.local.moto_patches.scenario import Scenario, binary_table, layout_of, messages_table, numbers_table
 
-ROUNDS = int(os.environ.get("CRUDDUR_MOTO_PATCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("CRUDDUR_MOTO_PATCH_ROUNDS", "2"))
 
 
 @pytest.mark.parametrize("seed", range(ROUNDS))
