@@ -28,7 +28,7 @@ class Sizes:
 
 SIZES: dict[str, Sizes] = {
     # CI: every workload once, small enough to finish in under a minute with the twin's start
-    "smoke": Sizes(seed_messages=600, scan=(1_000, 2_000), scan_segments=4, queries=30, page_group=500, page_size=50, users=150, cli_runs=3, repeats=1),
+    "smoke": Sizes(seed_messages=300, scan=(500, 1_000), scan_segments=4, queries=20, page_group=300, page_size=50, users=60, cli_runs=2, repeats=1),
     "full": Sizes(seed_messages=20_000, scan=(10_000, 100_000), scan_segments=4, queries=300, page_group=5_000, page_size=100, users=3_000, cli_runs=5, repeats=3),
 }
 

@@ -35,8 +35,20 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 
 @pytest.mark.slow
-def test_main_command_runs_end_to_end_on_a_fresh_state_dir() -> None:
-    """`invoke quickstart` (the main command after bootstrap) in a subprocess, twice, on its own twin."""
+@pytest.mark.spread
+@pytest.mark.parametrize("quickstart_engine", ["auto", "dynamodb-local"])
+def test_main_command_runs_end_to_end_on_a_fresh_state_dir(quickstart_engine: str) -> None:
+    """`invoke quickstart` (the main command after bootstrap) in a subprocess, twice, on its own twin.
+
+    On DynamoDB Local the twin is stopped between the runs: the second `quickstart` (engine auto)
+    brings the stack back on the engine it ran on last, with its data.
+    """
+    from ops.local import dynamodb_local
+
+    if quickstart_engine == dynamodb_local.ENGINE and not dynamodb_local.installed():
+        if os.environ.get("CI"):
+            pytest.fail(f"DynamoDB Local is not installed: {dynamodb_local.INSTALL_COMMAND}")
+        pytest.skip(f"DynamoDB Local is not installed: run {dynamodb_local.INSTALL_COMMAND}")
     state = tempfile.mkdtemp(prefix="cruddur-e2e-")
     env = {**os.environ, "CRUDDUR_STATE_DIR": state, "CRUDDUR_LOCAL_PORT_OFFSET": os.environ["CRUDDUR_TEST_README_PORT_OFFSET"]}
     invoke = [sys.executable, "-m", "invoke"]
@@ -45,9 +57,10 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir() -> None:
         return subprocess.run([*invoke, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
     try:
-        first = run("quickstart")
+        first = run("quickstart", "--engine", quickstart_engine)
         assert first.returncode == 0, first.stderr
         assert "twin of stack dev is up" in first.stdout
+        assert (dynamodb_local.ENGINE in first.stdout) == (quickstart_engine == dynamodb_local.ENGINE), first.stdout
         conversation = [text for _, text in seed.parse_conversation(seed.DEFAULT_CONVERSATION).lines]
         shown = first.stdout.split("== ada <-> bram, newest page", 1)[1].strip().splitlines()
         assert len(shown) == len(conversation)
@@ -62,9 +75,14 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir() -> None:
 
         count = item_count()
         assert count == len(conversation) + 3  # the messages, both group rows and the pair entry
+        if quickstart_engine == dynamodb_local.ENGINE:
+            assert run("local.down").returncode == 0
         second = run("quickstart")
         assert second.returncode == 0, second.stderr
-        assert "already running" in second.stdout
+        if quickstart_engine == dynamodb_local.ENGINE:
+            assert "dynamodb-local: data kept from the last run" in second.stdout, second.stdout
+        else:
+            assert "already running" in second.stdout
         assert item_count() == count, "running the main command again must not duplicate items"
     finally:
         down = run("local.down")

@@ -50,9 +50,9 @@ def test_a_data_task_imports_no_pulumi_sdk(filled_stack_table: str) -> None:
     assert "ops.ddb" in imported and not [m for m in imported if m.split(".")[0] in ("pulumi", "pulumi_aws")]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def seeded_pair(database: Target, ddb: Any) -> Iterator[None]:
-    """ada and bram's default conversation in the stack's table."""
+    """ada and bram's default conversation in the stack's table (the tests only read it: seeded once per engine)."""
     result = ddbops.schema_load(ddb, table_spec(database.stack))
     assert run_invoke("ddb.seed").returncode == 0
     yield

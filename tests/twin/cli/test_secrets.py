@@ -5,14 +5,13 @@ task runs as a user runs it, with the twin's DATABASE_URL and the --cloud variab
 form libpq accepts (and one it refuses), THEN neither stdout nor stderr of any run, nor any file under the state
 directory but the 0600 twin.json that holds DATABASE_URL, contains the canary.
 
-Every task that resolves a database URL runs with two forms of distinct parsing for the twin (URL, quoted
-keyword DSN), and those that use the URL in every way (local.status, db.setup, db.sessions, ddb.seed, a
-read pattern) with every form (``ops.redact`` itself is unit-tested on every form: tests/unit/ops/test_redact.py).
-With --cloud (AWS requests go to this module's twin through AWS_ENDPOINT_URL) every such task runs with
-two forms of distinct parsing (URL, multi-host), and the two that use the URL in every way (db.setup:
-maintenance and application database, Cognito sync; db.sessions) with all of them. Tasks that never
-read a database URL (the table's, the rule's, the plan's, the bench's) and quickstart (the others in a
-row) run once.
+Every task that resolves a database URL runs with the URL form, on the twin and with --cloud (AWS
+requests go to this module's twin through AWS_ENDPOINT_URL); every other form goes through local.up,
+local.status and db.setup on both sides (maintenance and application database, seed, Cognito sync):
+the tasks share one redaction (``ops.redact``), which is unit-tested on every form
+(tests/unit/ops/test_redact.py), so the forms are here to prove each one reaches PostgreSQL and the
+output through the same paths. Tasks that never read a database URL (the table's, the rule's, the
+plan's, the bench's) and quickstart (the others in a row) run once.
 """
 
 from __future__ import annotations
@@ -87,9 +86,9 @@ OTHER_TASKS = [
     ["infra.plan"], ["infra.drift"], ["infra.diagram", "--output", "{state}/diagram.png"], ["infra.outputs"], ["infra.preview"], ["infra.up"], ["ddb.drop"],
     ["bench", "--size", "smoke", "--only", "cli"], ["quickstart"],
 ]
-CLOUD_FORMS = ("url", "multi-host")  # every cloud task with these; db.setup and db.sessions with every form
-# every twin task with these (parsed differently from each other); the rest run the tasks that use the URL in every way
-TWIN_FORMS = ("url", "keyword-quoted")
+CLOUD_FORMS = ("url",)  # every cloud task with these; db.setup with every form
+# every twin task with these; the other forms run the tasks that use the URL in every way
+TWIN_FORMS = ("url",)
 TWIN_ALWAYS = (["local.status"], ["db.setup"])
 CLOUD_ALWAYS = (["db.setup", "--cloud"],)
 
