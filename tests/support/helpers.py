@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,3 +34,19 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
 def s_item(attrs: dict[str, str]) -> dict[str, dict[str, str]]:
     """A raw item of string attributes in DynamoDB's form, as a writer outside our model would put it."""
     return {k: {"S": v} for k, v in attrs.items()}
+
+
+@contextmanager
+def threaded_moto() -> Iterator[str]:
+    """An in-process moto server on a free port, for the tests that need one of their own; its URL."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from ops.db import User
 from ops.messages.model import GSI_NAME
 from ops.table_spec import create_table_kwargs, table_spec
 from ops.target import LOCAL_CREDENTIALS, Target
+from tests.support.helpers import threaded_moto
 
 
 @pytest.fixture(scope="session")
@@ -59,20 +59,11 @@ def isolated_moto(engine: str, twin: Target) -> Iterator[IsolatedMoto]:
     if engine != "moto":
         yield IsolatedMoto(str(twin.endpoint("dynamodb")), others=twin)
         return
-    from moto.server import ThreadedMotoServer
-
     from ops.local.moto_patches.isolation import serialise_dynamodb
 
     serialise_dynamodb()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield IsolatedMoto(f"http://127.0.0.1:{port}")
-    finally:
-        server.stop()
+    with threaded_moto() as url:
+        yield IsolatedMoto(url)
 
 
 @pytest.fixture

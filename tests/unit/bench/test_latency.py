@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,23 +12,15 @@ import pytest
 
 from bench.latency import delay_proxy, endpoint
 from ops.target import LOCAL_CREDENTIALS
+from tests.support.helpers import threaded_moto
 
 DELAY = 0.1
 
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with threaded_moto() as url:
+        yield url
 
 
 def _client(url: str) -> Any:
