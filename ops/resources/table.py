@@ -113,7 +113,7 @@ class TableAdapter(Adapter):
             "SSESpecification": {
                 "Enabled": sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING"),
                 "KMSMasterKeyId": self._key_name(sse.get("KMSMasterKeyArn"), ctx),
-            } if self._encryption_served(ctx) else {"Enabled": NOT_SERVED, "KMSMasterKeyId": NOT_SERVED},
+            } if not self._dynamodb_local(ctx) else {"Enabled": NOT_SERVED, "KMSMasterKeyId": NOT_SERVED},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": self._pitr(name, ctx)},
             "DeletionProtectionEnabled": bool(desc.get("DeletionProtectionEnabled")),
             "TableClass": (desc.get("TableClassSummary") or {}).get("TableClass") or "STANDARD",
@@ -182,11 +182,11 @@ class TableAdapter(Adapter):
             request["ProvisionedThroughput"] = nest(want, "ProvisionedThroughput")
         if want.get("StreamSpecification.StreamEnabled"):
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": want["StreamSpecification.StreamViewType"]}
-        if want.get("SSESpecification.Enabled") and self._encryption_served(ctx):
+        if want.get("SSESpecification.Enabled") and not self._dynamodb_local(ctx):
             request["SSESpecification"] = self._encryption(want)
         if want.get("TableClass"):
             request["TableClass"] = want["TableClass"]
-        if want.get("Tags") and self._tagging(ctx):
+        if want.get("Tags") and not self._dynamodb_local(ctx):
             request["Tags"] = [{"Key": k, "Value": v} for k, v in want["Tags"].items()]
         indexes = []
         for index_name, index in (want.get("GlobalSecondaryIndexes") or {}).items():
@@ -202,7 +202,7 @@ class TableAdapter(Adapter):
             request["GlobalSecondaryIndexes"] = indexes
         call(ddb.create_table, f"CreateTable {name}", **request)
         self._wait_active(name, ctx)
-        if want.get("PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled") and self._backups(name, ctx):
+        if want.get("PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled") and not self._dynamodb_local(ctx):
             self._set_pitr(name, True, ctx)
         live = self.locate(planned, ctx)
         assert live is not None, f"table {name} vanished after CreateTable"
@@ -249,31 +249,13 @@ class TableAdapter(Adapter):
                 call(ddb.tag_resource, f"TagResource {name}", ResourceArn=arn, Tags=fresh)
 
     @staticmethod
-    def _encryption_served(ctx: Context) -> bool:
-        """False on a twin whose DynamoDB is DynamoDB Local (its own endpoint): it takes SSESpecification and keeps nothing of it."""
-        return not ctx.twin or not ctx.target.endpoints.get("dynamodb")
+    def _dynamodb_local(ctx: Context) -> bool:
+        """A twin whose DynamoDB has an endpoint of its own: DynamoDB Local (our Java process or its Docker image).
 
-    @staticmethod
-    def _tagging(ctx: Context) -> bool:
-        """Whether the engine tags tables (DynamoDB Local answers every tag request with UnknownOperationException)."""
-        if not ctx.twin:
-            return True
-
-        def probe() -> bool:
-            try:
-                call(ctx.client("dynamodb").list_tags_of_resource, "ListTagsOfResource",
-                     ResourceArn="arn:aws:dynamodb:us-east-1:000000000000:table/probe")
-            except NotFoundError:
-                return True  # it looked for the probe's table: it tags
-            except CloudError as err:
-                return not _unknown_operation(err)
-            return True
-
-        return bool(ctx.memo("dynamodb:tagging", probe))
-
-    def _backups(self, name: str, ctx: Context) -> bool:
-        """Whether the engine keeps backups: a twin's DynamoDB Local does not (its view shows point-in-time recovery as not served)."""
-        return not ctx.twin or self._pitr(name, ctx) != NOT_SERVED
+        It keeps nothing of SSESpecification and answers tags and backups with UnknownOperationException,
+        so none of them is sent there, and its view shows them as not served.
+        """
+        return ctx.twin and bool(ctx.target.endpoints.get("dynamodb"))
 
     @staticmethod
     def _set_pitr(name: str, enabled: bool, ctx: Context) -> None:
