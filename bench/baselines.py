@@ -36,8 +36,13 @@ def seed_batch_writer(table: str, conversation: str, workers: int, endpoint: str
 
     items = plain_items([seed_items(conversation)])  # the resource layer takes plain values
     t = target()
-    resource = boto3.resource("dynamodb", region_name=t.region, endpoint_url=endpoint or t.endpoint("dynamodb"),
-                              config=Config(retries={"max_attempts": 2, "mode": "standard"}), **LOCAL_CREDENTIALS)
+    resource = boto3.resource(
+        "dynamodb",
+        region_name=t.region,
+        endpoint_url=endpoint or t.endpoint("dynamodb"),
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+        **LOCAL_CREDENTIALS,
+    )
     handle = resource.Table(table)
     handle.load()  # warm: DescribeTable
     calls = count_requests(resource.meta.client, "BatchWriteItem")
@@ -63,7 +68,9 @@ def scan_paginator(table: str) -> Job:
         with open(os.devnull, "w") as sink:
             for page in client.get_paginator("scan").paginate(TableName=table):
                 for item in page["Items"]:
-                    sink.write(json.dumps({k: deserializer.deserialize(v) for k, v in item.items()}, default=str) + "\n")
+                    sink.write(
+                        json.dumps({k: deserializer.deserialize(v) for k, v in item.items()}, default=str) + "\n"
+                    )
                     n += 1
         return {"items": n, "requests": calls[0]}
 
@@ -77,7 +84,10 @@ def page_seeds(table: str, group: str) -> Job:
     def run() -> dict[str, Any]:
         # the seeds' get-conversation: newest 20 of the current year, and no way to the next page
         resp = client.query(
-            TableName=table, ScanIndexForward=False, Limit=20, ReturnConsumedCapacity="TOTAL",
+            TableName=table,
+            ScanIndexForward=False,
+            Limit=20,
+            ReturnConsumedCapacity="TOTAL",
             KeyConditionExpression="pk = :pk AND begins_with(sk,:year)",
             ExpressionAttributeValues={":year": {"S": str(datetime.now().year)}, ":pk": {"S": "MSG#" + group}},
         )
@@ -93,11 +103,19 @@ def sync_per_row(pool_id: str) -> Job:
         n = 0
         for u in users:  # the seeds' update_cognito_user_ids: one UPDATE and one commit per user
             if u.handle:
-                conn.execute("UPDATE public.users SET cognito_user_id = %(sub)s WHERE users.handle = %(handle)s", {"sub": u.sub, "handle": u.handle})
+                conn.execute(
+                    "UPDATE public.users SET cognito_user_id = %(sub)s WHERE users.handle = %(handle)s",
+                    {"sub": u.sub, "handle": u.handle},
+                )
                 conn.commit()
                 n += 1
         conn.close()
-        return {"items": n, "statements": conn.statements, "transactions": conn.transactions, "list_ms": round(list_s * 1000)}
+        return {
+            "items": n,
+            "statements": conn.statements,
+            "transactions": conn.transactions,
+            "list_ms": round(list_s * 1000),
+        }
 
     return run
 

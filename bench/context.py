@@ -20,7 +20,9 @@ from ops import proc
 
 
 class Bench:
-    def __init__(self, target: Any, sizes: Sizes, report: Report, progress: Callable[[str], None], engine: str = ENGINE) -> None:
+    def __init__(
+        self, target: Any, sizes: Sizes, report: Report, progress: Callable[[str], None], engine: str = ENGINE
+    ) -> None:
         self.target, self.sizes, self.report, self.progress, self.engine = target, sizes, report, progress, engine
         self.ddb = target.client("dynamodb", max_pool_connections=16)
         self.loaded: dict[int, str] = {}  # item count -> a table of that many messages (scan and query share them)
@@ -34,12 +36,39 @@ class Bench:
         self.report.setup.append(text)
         self.progress("  setup: " + text)
 
-    def row(self, workload: str, case: str, size: int, unit: str, ours: dict[str, Any], baseline: str, base: dict[str, Any] | None, target: str = "",
-            met: bool | None = None, counts: dict[str, int] | None = None, note: str = "", latency_ms: int = 0) -> Row:
+    def row(
+        self,
+        workload: str,
+        case: str,
+        size: int,
+        unit: str,
+        ours: dict[str, Any],
+        baseline: str,
+        base: dict[str, Any] | None,
+        target: str = "",
+        met: bool | None = None,
+        counts: dict[str, int] | None = None,
+        note: str = "",
+        latency_ms: int = 0,
+    ) -> Row:
         """A result row, stamped with the engine this bench runs on; a target only on the default engine (the README's targets are its)."""
         if not self.default_engine:
             target, met = "", None
-        return make_row(workload, case, size, unit, ours, baseline, base, engine=self.engine, target=target, met=met, counts=counts, note=note, latency_ms=latency_ms)
+        return make_row(
+            workload,
+            case,
+            size,
+            unit,
+            ours,
+            baseline,
+            base,
+            engine=self.engine,
+            target=target,
+            met=met,
+            counts=counts,
+            note=note,
+            latency_ms=latency_ms,
+        )
 
     def fresh_table(self, name: str | None = None) -> str:
         """Drop every table of the engine, then create the stack's table spec under ``name`` (default: the stack's own table)."""
@@ -90,8 +119,13 @@ class Bench:
         from ops.stacks import PROJECT_ROOT
 
         server = self.server_cpu()
-        done = subprocess.run([sys.executable, "-m", "bench.worker", json.dumps({"job": job, "params": params})],
-                              cwd=PROJECT_ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.worker", json.dumps({"job": job, "params": params})],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         after = self.server_cpu()
         if done.returncode != 0:
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
@@ -99,7 +133,9 @@ class Bench:
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         # the whole worker's share of the server (its preparation's few requests included)
         result["server_cpu_s"] = after - server if server is not None and after is not None else None
-        self.progress(f"  {job}: {result['seconds']:.3f} s" + (f", {result['items']:,} items" if "items" in result else ""))
+        self.progress(
+            f"  {job}: {result['seconds']:.3f} s" + (f", {result['items']:,} items" if "items" in result else "")
+        )
         return result
 
 

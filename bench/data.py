@@ -60,6 +60,8 @@ def write_conversation(path: Path, messages: int, start: datetime = SEED_START) 
 
     base = seed.parse_conversation(seed.DEFAULT_CONVERSATION)
     lines = [f"# start: {start.isoformat()}", f"# spacing_seconds: {base.spacing.total_seconds():g}"]
-    lines += [f"Person {speaker}: {text}" for speaker, text in (base.lines[i % len(base.lines)] for i in range(messages))]
+    lines += [
+        f"Person {speaker}: {text}" for speaker, text in (base.lines[i % len(base.lines)] for i in range(messages))
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -39,8 +39,13 @@ def machine(target: Any | None = None) -> dict[str, Any]:
 
     from ops.local import dynamodb_local
 
-    info: dict[str, Any] = {"cores": os.cpu_count(), "python": sys.version.split()[0], "moto": version("moto"), "boto3": version("boto3"),
-                            "dynamodb_local": dynamodb_local.VERSION}
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "moto": version("moto"),
+        "boto3": version("boto3"),
+        "dynamodb_local": dynamodb_local.VERSION,
+    }
     try:
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         info["memory_gb"] = round(pages / 2**30)
@@ -78,7 +83,12 @@ def parse_engines(engine: str | None) -> list[str]:
     return engines
 
 
-def run(size: str = "smoke", only: list[str] | None = None, progress: Callable[[str], None] = lambda _: None, engines: list[str] | None = None) -> Report:
+def run(
+    size: str = "smoke",
+    only: list[str] | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+    engines: list[str] | None = None,
+) -> Report:
     """For each engine: start a private twin, run the workloads in order, stop the twin; a failing workload is recorded, the rest still run.
 
     The workloads that do not touch DynamoDB (``sync``, ``cli``) run on the first engine only.
@@ -107,7 +117,10 @@ def run(size: str = "smoke", only: list[str] | None = None, progress: Callable[[
                 except Exception as err:  # recorded; the other workloads still run and the task exits non-zero
                     first = (str(err).strip().splitlines() or [type(err).__name__])[0]
                     report.errors[key] = f"{type(err).__name__}: {first}" if not isinstance(err, OpsError) else first
-                progress(f"   {key} took {time.perf_counter() - started:.0f} s" + (f" and FAILED: {report.errors[key]}" if key in report.errors else ""))
+                progress(
+                    f"   {key} took {time.perf_counter() - started:.0f} s"
+                    + (f" and FAILED: {report.errors[key]}" if key in report.errors else "")
+                )
             reset_dynamodb(target)
     assert report is not None
     return report

@@ -51,7 +51,9 @@ def dynamodb(endpoint: str | None = None, **config: Any) -> Any:
         from ops.target import LOCAL_CREDENTIALS
 
         cfg = Config(retries={"max_attempts": 2, "mode": "standard"}, **config)  # as Target.client makes them
-        client = boto3.client("dynamodb", region_name=target().region, endpoint_url=endpoint, config=cfg, **LOCAL_CREDENTIALS)
+        client = boto3.client(
+            "dynamodb", region_name=target().region, endpoint_url=endpoint, config=cfg, **LOCAL_CREDENTIALS
+        )
     else:
         client = target().client("dynamodb", **config)
     client.list_tables(Limit=1)  # loads the service model and opens a connection before the clock starts

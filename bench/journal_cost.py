@@ -47,15 +47,23 @@ def server(port: int, state: Path, env: dict[str, str]) -> Iterator[tuple[Any, f
     snapshot = state / "aws-state.pickle"
     t0 = time.monotonic()
     with open(state / "aws.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ops.local.motoserver", "--port", str(port), "--snapshot", str(snapshot)],
-                                cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ops.local.motoserver", "--port", str(port), "--snapshot", str(snapshot)],
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
     try:
         while not port_open("127.0.0.1", port, timeout=0.2):
             if proc.poll() is not None:
                 raise SystemExit(f"server on {port} exited: see {state / 'aws.log'}")
             time.sleep(0.05)
         started = time.monotonic() - t0
-        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1", **LOCAL_CREDENTIALS)
+        client = boto3.client(
+            "dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1", **LOCAL_CREDENTIALS
+        )
         yield client, started
     finally:
         if proc.poll() is None:
@@ -67,8 +75,15 @@ def items(n: int) -> Iterator[dict[str, Any]]:
     t0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
     group = str(uuid.uuid4())
     for i in range(n):
-        m = Message(group, (t0 + timedelta(seconds=i)).isoformat(timespec="microseconds"), str(uuid.uuid4()), f"message {i} " + "x" * 80,
-                    "a0000000-0000-4000-8000-00000000000a", "Ada", "ada")
+        m = Message(
+            group,
+            (t0 + timedelta(seconds=i)).isoformat(timespec="microseconds"),
+            str(uuid.uuid4()),
+            f"message {i} " + "x" * 80,
+            "a0000000-0000-4000-8000-00000000000a",
+            "Ada",
+            "ada",
+        )
         yield m.to_item()
 
 
@@ -93,7 +108,11 @@ def restart_after_kill(port: int, state: Path, n_puts: int, batch_items: int) ->
             ddbops.batch_write(client, "restart", items(batch_items), workers=4)
         for item in items(n_puts):
             client.put_item(TableName="restart", Item=item)
-    entries = sum(1 for seg in journal.segments(journal.journal_dir(state / "aws-state.pickle")) for _ in journal.SegmentReader(seg))
+    entries = sum(
+        1
+        for seg in journal.segments(journal.journal_dir(state / "aws-state.pickle"))
+        for _ in journal.SegmentReader(seg)
+    )
     log = state / "aws.log"
     with server(port, state, {}) as (client, started):
         report = journal.read_report(journal.report_path(state / "aws-state.pickle")) or {}
@@ -102,9 +121,15 @@ def restart_after_kill(port: int, state: Path, n_puts: int, batch_items: int) ->
         while "compacted:" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)  # the start folds the replayed writes into a snapshot, in the background
     held = re.findall(r"writes held ([0-9.]+)s, ([0-9.]+)s in all", log.read_text())
-    return {"journal entries": entries, "replayed": report.get("replayed"), "failed": len(report.get("failed") or []),
-            "replay s": report.get("seconds"), "restart s": round(started, 2), "items after": count,
-            "compaction: writes held s / total s": held[-1] if held else None}
+    return {
+        "journal entries": entries,
+        "replayed": report.get("replayed"),
+        "failed": len(report.get("failed") or []),
+        "replay s": report.get("seconds"),
+        "restart s": round(started, 2),
+        "items after": count,
+        "compaction: writes held s / total s": held[-1] if held else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,12 +146,18 @@ def main(argv: list[str] | None = None) -> int:
                 state.mkdir()
                 with server(BASE_PORT + j, state, env) as (client, _):
                     rates[name].append(seed_rate(client, args.items))
-        print(f"seed of {args.items} items with ops.ddb.batch_write (4 workers), {args.rounds} rounds, median writes/s:")
+        print(
+            f"seed of {args.items} items with ops.ddb.batch_write (4 workers), {args.rounds} rounds, median writes/s:"
+        )
         base = statistics.median(rates["no journal"])
         for name, values in rates.items():
             med = statistics.median(values)
-            print(f"  {name:16} {med:8.0f} items/s  ({med / base:.0%} of no journal; rounds: {', '.join(f'{v:.0f}' for v in values)})")
-        print("restart after kill -9 (wall time: spawn to answering, imports included; replay: the server's own count):")
+            print(
+                f"  {name:16} {med:8.0f} items/s  ({med / base:.0%} of no journal; rounds: {', '.join(f'{v:.0f}' for v in values)})"
+            )
+        print(
+            "restart after kill -9 (wall time: spawn to answering, imports included; replay: the server's own count):"
+        )
         for n_puts, batch in ((0, 0), (0, args.items), (1000, 0), (5000, 0)):
             state = root / f"restart-{n_puts}-{batch}"
             state.mkdir()

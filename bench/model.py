@@ -28,8 +28,28 @@ class Sizes:
 
 SIZES: dict[str, Sizes] = {
     # CI: every workload once, small enough to finish in under a minute with the twin's start
-    "smoke": Sizes(seed_messages=300, scan=(500, 1_000), scan_segments=4, queries=20, page_group=300, page_size=50, users=60, cli_runs=2, repeats=1),
-    "full": Sizes(seed_messages=20_000, scan=(10_000, 100_000), scan_segments=4, queries=300, page_group=5_000, page_size=100, users=3_000, cli_runs=5, repeats=3),
+    "smoke": Sizes(
+        seed_messages=300,
+        scan=(500, 1_000),
+        scan_segments=4,
+        queries=20,
+        page_group=300,
+        page_size=50,
+        users=60,
+        cli_runs=2,
+        repeats=1,
+    ),
+    "full": Sizes(
+        seed_messages=20_000,
+        scan=(10_000, 100_000),
+        scan_segments=4,
+        queries=300,
+        page_group=5_000,
+        page_size=100,
+        users=3_000,
+        cli_runs=5,
+        repeats=3,
+    ),
 }
 
 
@@ -69,10 +89,41 @@ class Report:
     errors: dict[str, str] = field(default_factory=dict)  # workload -> one line
 
 
-def make_row(workload: str, case: str, size: int, unit: str, ours: dict[str, Any], baseline: str, base: dict[str, Any] | None, *, engine: str,
-             target: str = "", met: bool | None = None, counts: dict[str, int] | None = None, note: str = "", latency_ms: int = 0) -> Row:
+def make_row(
+    workload: str,
+    case: str,
+    size: int,
+    unit: str,
+    ours: dict[str, Any],
+    baseline: str,
+    base: dict[str, Any] | None,
+    *,
+    engine: str,
+    target: str = "",
+    met: bool | None = None,
+    counts: dict[str, int] | None = None,
+    note: str = "",
+    latency_ms: int = 0,
+) -> Row:
     """A row from two worker results (``seconds``, ``peak_mb``): the ratio and throughput are derived here, once."""
     ours_s = float(ours["seconds"])
     base_s = float(base["seconds"]) if base else None
-    return Row(workload, case, size, unit, ours_s, baseline, base_s, base_s / ours_s if base_s and ours_s > 0 else None, size / ours_s if ours_s > 0 else None,
-               ours.get("peak_mb"), base.get("peak_mb") if base else None, target, met, counts or {}, note, engine=engine, latency_ms=latency_ms)
+    return Row(
+        workload,
+        case,
+        size,
+        unit,
+        ours_s,
+        baseline,
+        base_s,
+        base_s / ours_s if base_s and ours_s > 0 else None,
+        size / ours_s if ours_s > 0 else None,
+        ours.get("peak_mb"),
+        base.get("peak_mb") if base else None,
+        target,
+        met,
+        counts or {},
+        note,
+        engine=engine,
+        latency_ms=latency_ms,
+    )

@@ -65,7 +65,15 @@ def server(mode: str, port: int, workdir: Path) -> Iterator[tuple[Any, subproces
     if mode == "plain":
         cmd = [sys.executable, "-m", "bench.moto_reads", "serve-plain", "--port", str(port)]
     else:
-        cmd = [sys.executable, "-m", "ops.local.motoserver", "--port", str(port), "--snapshot", str(workdir / f"{mode}.snapshot")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ops.local.motoserver",
+            "--port",
+            str(port),
+            "--snapshot",
+            str(workdir / f"{mode}.snapshot"),
+        ]
     log = open(workdir / f"{mode}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", **CREDENTIALS)
@@ -111,9 +119,13 @@ def _messages(groups: int, big_group: int, first_group: int = 0) -> list[dict[st
 
     out = []
     for g in range(first_group, first_group + groups):
-        out.extend(m.to_item() for m in build(conversation(PER_GROUP), person(2 * g), person(2 * g + 1), SEED_START).messages)
+        out.extend(
+            m.to_item() for m in build(conversation(PER_GROUP), person(2 * g), person(2 * g + 1), SEED_START).messages
+        )
     if big_group:
-        out.extend(m.to_item() for m in build(conversation(big_group), person(999_998), person(999_999), SEED_START).messages)
+        out.extend(
+            m.to_item() for m in build(conversation(big_group), person(999_998), person(999_999), SEED_START).messages
+        )
     return out
 
 
@@ -134,7 +146,11 @@ class Meter:
 
     def __exit__(self, *_: Any) -> None:
         wall, server, client = self._start
-        self.wall, self.server, self.client = time.perf_counter() - wall, _cpu_s(self.pid) - server, time.process_time() - client
+        self.wall, self.server, self.client = (
+            time.perf_counter() - wall,
+            _cpu_s(self.pid) - server,
+            time.process_time() - client,
+        )
 
 
 def _cpu_s(pid: int) -> float:
@@ -151,7 +167,11 @@ def _per_call(pid: int, call: Any, samples: int) -> dict[str, float]:
             started = time.perf_counter()
             call(i)
             times.append(time.perf_counter() - started)
-    return {"p50_ms": statistics.median(times) * 1000, "server_cpu_ms": m.server * 1000 / samples, "client_cpu_ms": m.client * 1000 / samples}
+    return {
+        "p50_ms": statistics.median(times) * 1000,
+        "server_cpu_ms": m.server * 1000 / samples,
+        "client_cpu_ms": m.client * 1000 / samples,
+    }
 
 
 def _query(client: Any, table: str, groups: list[str]) -> Any:
@@ -178,7 +198,9 @@ def _page_all(client: Any, table: str, group: str) -> tuple[int, int]:
 def _txn_p50(client: Any, table: str, samples: int = 3) -> float:
     times = []
     for i in range(samples):
-        items = [{"Put": {"TableName": table, "Item": {"pk": {"S": f"TXN#{i}"}, "sk": {"S": str(j)}}}} for j in range(2)]
+        items = [
+            {"Put": {"TableName": table, "Item": {"pk": {"S": f"TXN#{i}"}, "sk": {"S": str(j)}}}} for j in range(2)
+        ]
         started = time.perf_counter()
         client.transact_write_items(TransactItems=items)
         times.append(time.perf_counter() - started)
@@ -195,7 +217,12 @@ def measure(mode: str, port: int, workdir: Path, progress: Any) -> dict[str, Any
         progress(f"{mode}: {name} {m.wall:.2f} s (CPU: server {m.server:.2f} s, client {m.client:.2f} s){note}")
 
     with server(mode, port, workdir) as (client, proc):
-        client = boto3.client("dynamodb", endpoint_url=client.meta.endpoint_url, config=Config(max_pool_connections=16, read_timeout=900, retries={"max_attempts": 1}), **CREDENTIALS)
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=client.meta.endpoint_url,
+            config=Config(max_pool_connections=16, read_timeout=900, retries={"max_attempts": 1}),
+            **CREDENTIALS,
+        )
         pid = proc.pid
         seed_items = _messages(200, 0, first_group=5_000)
         _table(client, "seed")
@@ -229,7 +256,9 @@ def measure(mode: str, port: int, workdir: Path, progress: Any) -> dict[str, Any
         assert total == 100_000, total
         out["query_100k"] = _per_call(pid, _query(client, "reads", groups), 40)
         out["list_tables"] = _per_call(pid, lambda i=0: client.list_tables(Limit=1), 40)
-        progress(f"{mode}: query at 100,000 items {out['query_100k']}; ListTables, the cheapest request: {out['list_tables']}")
+        progress(
+            f"{mode}: query at 100,000 items {out['query_100k']}; ListTables, the cheapest request: {out['list_tables']}"
+        )
 
         with Meter(pid) as m:
             n, pages = _page_all(client, "reads", _group_of(rest[-1]))
@@ -274,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     plain = sub.add_parser("serve-plain")
     plain.add_argument("--port", type=int, required=True)
     parser.add_argument("--modes", default="plain,patched")
-    parser.add_argument("--port", type=int, default=0, help="first port of the servers (mode i on port+i); 0: free ports")
+    parser.add_argument(
+        "--port", type=int, default=0, help="first port of the servers (mode i on port+i); 0: free ports"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "serve-plain":

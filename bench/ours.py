@@ -62,7 +62,12 @@ def page_to_first(table: str, group: str, page_size: int) -> Job:
             oldest = page.items[0].created_at if page.items else oldest  # pages are oldest → newest
             cursor = page.next_cursor
             if not cursor:
-                return {"items": n, "requests": calls[0], "first_page_ms": round(first_page_s * 1000, 3), "oldest": oldest}
+                return {
+                    "items": n,
+                    "requests": calls[0],
+                    "first_page_ms": round(first_page_s * 1000, 3),
+                    "oldest": oldest,
+                }
 
     return run
 
@@ -90,7 +95,13 @@ def page_sealed(table: str, group: str, page_size: int, key_alias: str) -> Job:
             oldest = page.items[0].created_at if page.items else oldest
             cursor = page.next_cursor
             if not cursor:
-                return {"items": n, "requests": calls[0], "kms_decrypts": decrypts[0], "first_page_ms": round(first_page_s * 1000, 3), "oldest": oldest}
+                return {
+                    "items": n,
+                    "requests": calls[0],
+                    "kms_decrypts": decrypts[0],
+                    "first_page_ms": round(first_page_s * 1000, 3),
+                    "oldest": oldest,
+                }
 
     return run
 
@@ -116,17 +127,26 @@ def query_newest(table: str, groups: int, queries: int) -> Job:
 
     client = dynamodb()
     calls = count_requests(client, "Query")
-    uuids = [group_uuid_for(person(2 * g).uuid, person(2 * g + 1).uuid) for g in range(groups)]  # bench.data.plans' groups
+    uuids = [
+        group_uuid_for(person(2 * g).uuid, person(2 * g + 1).uuid) for g in range(groups)
+    ]  # bench.data.plans' groups
 
     def run() -> dict[str, Any]:
         latencies, items = [], 0
         for i in range(queries):
             started = time.perf_counter()
-            page = get_conversation(client, table, uuids[(i * 7919) % len(uuids)], 20)  # a stride: every group, no two in a row
+            page = get_conversation(
+                client, table, uuids[(i * 7919) % len(uuids)], 20
+            )  # a stride: every group, no two in a row
             latencies.append(time.perf_counter() - started)
             items += len(page.items)
         latencies.sort()
-        return {"items": items, "requests": calls[0], "p50_ms": latencies[len(latencies) // 2] * 1000, "p90_ms": latencies[len(latencies) * 9 // 10] * 1000}
+        return {
+            "items": items,
+            "requests": calls[0],
+            "p50_ms": latencies[len(latencies) // 2] * 1000,
+            "p90_ms": latencies[len(latencies) * 9 // 10] * 1000,
+        }
 
     return run
 
@@ -139,7 +159,12 @@ def sync(pool_id: str) -> Job:
     def run() -> dict[str, Any]:
         report = sync_ids(conn, users)
         conn.close()
-        return {"items": len(report.updated), "statements": conn.statements, "transactions": conn.transactions, "list_ms": round(list_s * 1000)}
+        return {
+            "items": len(report.updated),
+            "statements": conn.statements,
+            "transactions": conn.transactions,
+            "list_ms": round(list_s * 1000),
+        }
 
     return run
 

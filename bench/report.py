@@ -28,18 +28,24 @@ def display_rows(rows: list[Row]) -> list[dict[str, str]]:
     with_engine = _engines(rows)
     out = []
     for r in rows:
-        peak = "-" if r.peak_mb is None else f"{r.peak_mb:.1f}" + ("" if r.baseline_peak_mb is None else f" / {r.baseline_peak_mb:.1f}")
-        out.append({
-            "workload": _name(r, with_engine),
-            "size": f"{r.size:,} {r.unit}",
-            "ours": _secs(r.ours_s),
-            "baseline": r.baseline,
-            "base time": _secs(r.baseline_s) if r.baseline_s is not None or r.baseline == "-" else "cannot",
-            "ratio": "-" if r.ratio is None else f"{r.ratio:.1f}×",
-            "items/s": "-" if r.items_per_s is None or r.unit == "runs" else f"{r.items_per_s:,.0f}",
-            "peak MB ours/base": peak,
-            "target": "-" if not r.target else f"{r.target}: " + ("met" if r.met else "MISSED"),
-        })
+        peak = (
+            "-"
+            if r.peak_mb is None
+            else f"{r.peak_mb:.1f}" + ("" if r.baseline_peak_mb is None else f" / {r.baseline_peak_mb:.1f}")
+        )
+        out.append(
+            {
+                "workload": _name(r, with_engine),
+                "size": f"{r.size:,} {r.unit}",
+                "ours": _secs(r.ours_s),
+                "baseline": r.baseline,
+                "base time": _secs(r.baseline_s) if r.baseline_s is not None or r.baseline == "-" else "cannot",
+                "ratio": "-" if r.ratio is None else f"{r.ratio:.1f}×",
+                "items/s": "-" if r.items_per_s is None or r.unit == "runs" else f"{r.items_per_s:,.0f}",
+                "peak MB ours/base": peak,
+                "target": "-" if not r.target else f"{r.target}: " + ("met" if r.met else "MISSED"),
+            }
+        )
     return out
 
 
@@ -50,9 +56,15 @@ def report_lines(report: Report) -> list[str]:
     m = report.machine
     with_engine = _engines(report.rows)
     engines = m.get("engines") or ["moto"]
-    servers = ", ".join(f"moto {m.get('moto')} server" if e == "moto" else f"DynamoDB Local {m.get('dynamodb_local')} (Java)" for e in engines)
-    lines = [f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, {servers}, "
-             f"PostgreSQL {m.get('postgres', '?')} (embedded); peak MB = peak RSS growth of the process doing the work", ""]
+    servers = ", ".join(
+        f"moto {m.get('moto')} server" if e == "moto" else f"DynamoDB Local {m.get('dynamodb_local')} (Java)"
+        for e in engines
+    )
+    lines = [
+        f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, {servers}, "
+        f"PostgreSQL {m.get('postgres', '?')} (embedded); peak MB = peak RSS growth of the process doing the work",
+        "",
+    ]
     lines.append(table(display_rows(report.rows), empty="(no results)"))
     lines.append("")
     lines += [f"- {_name(r, with_engine)}: {r.note}" for r in report.rows if r.note]

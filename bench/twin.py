@@ -67,7 +67,9 @@ def private_twin(stack: str = STACK, engine: str = ENGINE) -> Iterator[Any]:
             finally:
                 try:
                     if target is not None:
-                        reset_moto(target.endpoint("default"))  # the server snapshots its state on stop: keep that small
+                        reset_moto(
+                            target.endpoint("default")
+                        )  # the server snapshots its state on stop: keep that small
                 except OSError:
                     pass
                 twin.down(settings)
@@ -99,4 +101,6 @@ def reset_dynamodb(target: Any) -> None:
         return
     client = target.client("dynamodb")
     for name in ddb.list_tables(client):
-        client.delete_table(TableName=name)  # DynamoDB Local drops it at once; its stream records stay (indexed: harmless)
+        client.delete_table(
+            TableName=name
+        )  # DynamoDB Local drops it at once; its stream records stay (indexed: harmless)

@@ -54,16 +54,25 @@ def _seed_cli(b: Bench, conversation: Path) -> dict[str, Any]:
     b.fresh_table()  # the stack's own table, empty
     server = b.server_cpu()
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "invoke", "ddb.seed", "--conversation", str(conversation)], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "ddb.seed", "--conversation", str(conversation)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     seconds = time.perf_counter() - started
     after = b.server_cpu()
     if proc.returncode != 0:
         raise BenchError(f"`invoke ddb.seed` failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
     batches = re.search(r" in (\d+) batches", proc.stdout)
     b.progress(f"  invoke ddb.seed: {seconds:.3f} s")
-    return {"seconds": seconds, "requests": int(batches.group(1)) if batches else 0, "items": b.item_count(b.target.stack.table_name),
-            "server_cpu_s": after - server if server is not None and after is not None else None}
+    return {
+        "seconds": seconds,
+        "requests": int(batches.group(1)) if batches else 0,
+        "items": b.item_count(b.target.stack.table_name),
+        "server_cpu_s": after - server if server is not None and after is not None else None,
+    }
 
 
 def bench_seed(b: Bench) -> list[Row]:
@@ -79,7 +88,9 @@ def bench_seed(b: Bench) -> list[Row]:
     conversation = write_conversation(Path(os.environ["CRUDDUR_STATE_DIR"]) / "bench-seed.txt", s.seed_messages)
     n = s.seed_messages + 2  # the messages and the two group rows (ddb.seed adds the pair entry)
     params = {"conversation": str(conversation), "workers": s.seed_workers}
-    attempts: dict[str, list[dict[str, Any]]] = {k: [] for k in ("cli", "ours", "batch_writer", "put_loop", "ours_far", "batch_writer_far")}
+    attempts: dict[str, list[dict[str, Any]]] = {
+        k: [] for k in ("cli", "ours", "batch_writer", "put_loop", "ours_far", "batch_writer_far")
+    }
 
     def once(method: str, job: str, endpoint_url: str | None = None) -> None:
         table = b.fresh_table(f"bench-seed-{method.replace('_', '-')}")
@@ -91,7 +102,9 @@ def bench_seed(b: Bench) -> list[Row]:
         expect("items in the table after invoke ddb.seed", attempts["cli"][-1]["items"], n + 1)
         once("ours", "seed_ours")
         once("batch_writer", "seed_batch_writer")
-    once("put_loop", "seed_put_loop")  # ~1,000 requests a second at best: minutes at full size, and an order of magnitude away; once
+    once(
+        "put_loop", "seed_put_loop"
+    )  # ~1,000 requests a second at best: minutes at full size, and an order of magnitude away; once
     with delay_proxy(str(target.endpoint("dynamodb")), DISTANCE_MS / 1000) as proxy:
         for _ in range(s.repeats):
             once("ours_far", "seed_ours", endpoint(proxy))
@@ -101,20 +114,49 @@ def bench_seed(b: Bench) -> list[Row]:
     cli, ours, far = runs["cli"], runs["ours"], runs["ours_far"]
     server = cpu_text  # of the engine's process: the moto server or DynamoDB Local's JVM
     return [
-        b.row("seed", "invoke ddb.seed (start-up included)", n, "items", cli, "put_item per item (seeds)", runs["put_loop"],
-              "≥ 10× faster", cli["seconds"] * 10 <= runs["put_loop"]["seconds"], {"requests": cli["requests"], "baseline_requests": runs["put_loop"]["requests"]},
-              f"one conversation of {s.seed_messages:,} messages and its 2 group rows (+ the pair entry for ddb.seed); {cli['requests']:,} BatchWriteItem "
-              f"requests vs {runs['put_loop']['requests']:,} PutItem; the task's time includes Python's start, PostgreSQL lookup and the count it verifies; "
-              f"ours {runs_text(cli)}, the loop {runs_text(runs['put_loop'])}; engine CPU: {server(cli, 'server_cpu_s')} ours, {server(runs['put_loop'], 'server_cpu_s')} the loop"),
-        b.row("seed", f"ddb.batch_write, {s.seed_workers} in flight", n, "items", ours, "boto3 Table.batch_writer()", runs["batch_writer"],
-              counts={"requests": ours["requests"], "baseline_requests": runs["batch_writer"]["requests"]},
-              note=f"same items, both timed without start-up; batch_writer sends its batches of 25 one after another; {runs_text(ours)} each; "
-                   f"engine CPU: {server(ours, 'server_cpu_s')} ours, {server(runs['batch_writer'], 'server_cpu_s')} batch_writer; "
-                   f"client CPU: {cpu_text(ours, 'cpu_s')} ours, {cpu_text(runs['batch_writer'], 'cpu_s')} batch_writer"),
-        b.row("seed", f"ddb.batch_write, {s.seed_workers} in flight", n, "items", far, "boto3 Table.batch_writer()", runs["batch_writer_far"],
-              "≥ 3× faster", far["seconds"] * 3 <= runs["batch_writer_far"]["seconds"], {"requests": far["requests"], "baseline_requests": runs["batch_writer_far"]["requests"]},
-              f"every request held {DISTANCE_MS} ms by a proxy ({proxied:,} requests passed); {runs_text(far)} each; "
-              f"engine CPU: {server(far, 'server_cpu_s')} ours, {server(runs['batch_writer_far'], 'server_cpu_s')} batch_writer", latency_ms=DISTANCE_MS),
+        b.row(
+            "seed",
+            "invoke ddb.seed (start-up included)",
+            n,
+            "items",
+            cli,
+            "put_item per item (seeds)",
+            runs["put_loop"],
+            "≥ 10× faster",
+            cli["seconds"] * 10 <= runs["put_loop"]["seconds"],
+            {"requests": cli["requests"], "baseline_requests": runs["put_loop"]["requests"]},
+            f"one conversation of {s.seed_messages:,} messages and its 2 group rows (+ the pair entry for ddb.seed); {cli['requests']:,} BatchWriteItem "
+            f"requests vs {runs['put_loop']['requests']:,} PutItem; the task's time includes Python's start, PostgreSQL lookup and the count it verifies; "
+            f"ours {runs_text(cli)}, the loop {runs_text(runs['put_loop'])}; engine CPU: {server(cli, 'server_cpu_s')} ours, {server(runs['put_loop'], 'server_cpu_s')} the loop",
+        ),
+        b.row(
+            "seed",
+            f"ddb.batch_write, {s.seed_workers} in flight",
+            n,
+            "items",
+            ours,
+            "boto3 Table.batch_writer()",
+            runs["batch_writer"],
+            counts={"requests": ours["requests"], "baseline_requests": runs["batch_writer"]["requests"]},
+            note=f"same items, both timed without start-up; batch_writer sends its batches of 25 one after another; {runs_text(ours)} each; "
+            f"engine CPU: {server(ours, 'server_cpu_s')} ours, {server(runs['batch_writer'], 'server_cpu_s')} batch_writer; "
+            f"client CPU: {cpu_text(ours, 'cpu_s')} ours, {cpu_text(runs['batch_writer'], 'cpu_s')} batch_writer",
+        ),
+        b.row(
+            "seed",
+            f"ddb.batch_write, {s.seed_workers} in flight",
+            n,
+            "items",
+            far,
+            "boto3 Table.batch_writer()",
+            runs["batch_writer_far"],
+            "≥ 3× faster",
+            far["seconds"] * 3 <= runs["batch_writer_far"]["seconds"],
+            {"requests": far["requests"], "baseline_requests": runs["batch_writer_far"]["requests"]},
+            f"every request held {DISTANCE_MS} ms by a proxy ({proxied:,} requests passed); {runs_text(far)} each; "
+            f"engine CPU: {server(far, 'server_cpu_s')} ours, {server(runs['batch_writer_far'], 'server_cpu_s')} batch_writer",
+            latency_ms=DISTANCE_MS,
+        ),
     ]
 
 
@@ -132,20 +174,49 @@ def bench_scan(b: Bench) -> list[Row]:
             if r is not None:
                 expect(f"items written by {what} at {size:,}", r["items"], size)
         peaks[size] = (float(ours["peak_mb"]), float(base["peak_mb"]))
-        target, met, note = "", None, (f"Scan requests (pages of at most 1 MB): {ours['requests']} for either; "
-                                       f"client CPU: ours {cpu_text(ours, 'cpu_s')}, baseline {cpu_text(base, 'cpu_s')}; "
-                                       f"engine CPU: ours {cpu_text(ours, 'server_cpu_s')}, baseline {cpu_text(base, 'server_cpu_s')}")
+        target, met, note = (
+            "",
+            None,
+            (
+                f"Scan requests (pages of at most 1 MB): {ours['requests']} for either; "
+                f"client CPU: ours {cpu_text(ours, 'cpu_s')}, baseline {cpu_text(base, 'cpu_s')}; "
+                f"engine CPU: ours {cpu_text(ours, 'server_cpu_s')}, baseline {cpu_text(base, 'server_cpu_s')}"
+            ),
+        )
         if size == largest and size != smallest:
             growth = peaks[largest][0] - peaks[smallest][0]
             rate = size / ours["seconds"]
             target, met = f"≥ 10,000 items/s, peak ≤ {smallest:,}-item peak + 50 MB", rate >= 10_000 and growth <= 50
             note += f"; peak vs the {smallest:,}-item scan: ours {growth:+.1f} MB, baseline {peaks[largest][1] - peaks[smallest][1]:+.1f} MB"
-        rows.append(b.row("scan", "ddb.scan → json_lines", size, "items", ours, "paginator + TypeDeserializer", base, target, met,
-                          {"requests": ours["requests"], "baseline_requests": base["requests"]}, note))
+        rows.append(
+            b.row(
+                "scan",
+                "ddb.scan → json_lines",
+                size,
+                "items",
+                ours,
+                "paginator + TypeDeserializer",
+                base,
+                target,
+                met,
+                {"requests": ours["requests"], "baseline_requests": base["requests"]},
+                note,
+            )
+        )
         if extra is not None:
-            rows.append(b.row("scan", f"ddb.scan, {s.scan_segments} segments", size, "items", extra, "paginator + TypeDeserializer", base,
-                              counts={"requests": extra["requests"], "baseline_requests": base["requests"]},
-                              note=f"Scan requests: {extra['requests']}"))
+            rows.append(
+                b.row(
+                    "scan",
+                    f"ddb.scan, {s.scan_segments} segments",
+                    size,
+                    "items",
+                    extra,
+                    "paginator + TypeDeserializer",
+                    base,
+                    counts={"requests": extra["requests"], "baseline_requests": base["requests"]},
+                    note=f"Scan requests: {extra['requests']}",
+                )
+            )
     return rows
 
 
@@ -158,8 +229,19 @@ def bench_query(b: Bench) -> list[Row]:
         expect(f"messages read by {s.queries} newest pages at {size:,}", r["items"], 20 * s.queries)
         p50 = r["p50_ms"] / 1000
         target, met = ("p50 ≤ 10 ms", p50 <= 0.010) if size == max(s.scan) else ("", None)
-        row = b.row("query", "get_conversation newest 20 (one Query), p50", size, "items in table", {"seconds": p50}, "-", None, target, met,
-                    {"requests": r["requests"]}, f"median of {s.queries} Query requests over {size // 100:,} groups in turn; p90 {r['p90_ms']:.1f} ms")
+        row = b.row(
+            "query",
+            "get_conversation newest 20 (one Query), p50",
+            size,
+            "items in table",
+            {"seconds": p50},
+            "-",
+            None,
+            target,
+            met,
+            {"requests": r["requests"]},
+            f"median of {s.queries} Query requests over {size // 100:,} groups in turn; p90 {r['p90_ms']:.1f} ms",
+        )
         row.items_per_s = None  # a latency, not a rate
         rows.append(row)
     return rows
@@ -176,7 +258,9 @@ def bench_paging(b: Bench) -> list[Row]:
     p = plans(0, 0, s.page_group, start)[0]
     started = time.perf_counter()
     seeded = seed.seed(b.ddb, table, p)
-    b.setup(f"paging: seeded one conversation of {seeded.messages_written:,} messages with ops.seed.seed (verified) in {time.perf_counter() - started:.1f} s")
+    b.setup(
+        f"paging: seeded one conversation of {seeded.messages_written:,} messages with ops.seed.seed (verified) in {time.perf_counter() - started:.1f} s"
+    )
     attempts: dict[str, list[dict[str, Any]]] = {"ours": [], "first": [], "seeds": []}
     for _ in range(s.repeats):  # read-only: the same table serves every run
         attempts["ours"].append(b.work("page_ours", table=table, group=p.group_uuid, page_size=s.page_size))
@@ -187,13 +271,34 @@ def bench_paging(b: Bench) -> list[Row]:
     first_message: Message = p.messages[0]
     reached = ours["oldest"] == first_message.created_at
     return [
-        b.row("paging", f"get_conversation to the first message, {s.page_size}/page", s.page_group, "messages", ours, "seeds' Query (Limit 20, this year)", None,
-              "reaches the first message in ≤ 1 s", reached and ours["seconds"] <= 1.0,
-              {"requests": ours["requests"], "reached_first_message": int(reached), "baseline_items_reached": seeds["items"]},
-              f"{ours['requests']} Query requests, first page {ours['first_page_ms']:.0f} ms; the seeds' query reaches {seeds['items']} of {s.page_group:,} messages and has no next page; {runs_text(ours)}"),
-        b.row("paging", "get_conversation, newest 20", 20, "messages", first, "seeds' Query (Limit 20, this year)", seeds,
-              counts={"requests": first["requests"], "baseline_requests": seeds["requests"]},
-              note=f"one Query each (ours asks for 21 items to know whether an older page exists, and returns its cursor); {runs_text(first)} each"),
+        b.row(
+            "paging",
+            f"get_conversation to the first message, {s.page_size}/page",
+            s.page_group,
+            "messages",
+            ours,
+            "seeds' Query (Limit 20, this year)",
+            None,
+            "reaches the first message in ≤ 1 s",
+            reached and ours["seconds"] <= 1.0,
+            {
+                "requests": ours["requests"],
+                "reached_first_message": int(reached),
+                "baseline_items_reached": seeds["items"],
+            },
+            f"{ours['requests']} Query requests, first page {ours['first_page_ms']:.0f} ms; the seeds' query reaches {seeds['items']} of {s.page_group:,} messages and has no next page; {runs_text(ours)}",
+        ),
+        b.row(
+            "paging",
+            "get_conversation, newest 20",
+            20,
+            "messages",
+            first,
+            "seeds' Query (Limit 20, this year)",
+            seeds,
+            counts={"requests": first["requests"], "baseline_requests": seeds["requests"]},
+            note=f"one Query each (ours asks for 21 items to know whether an older page exists, and returns its cursor); {runs_text(first)} each",
+        ),
     ]
 
 
@@ -213,10 +318,14 @@ def bench_encryption(b: Bench) -> list[Row]:
     started = time.perf_counter()
     seed.seed(b.ddb, table, plain)
     seed.seed(b.ddb, table, sealed, cipher=MessageCipher(kms, alias))
-    b.setup(f"encryption: seeded two conversations of {s.page_group:,} messages, one sealed, with ops.seed.seed (verified) in {time.perf_counter() - started:.1f} s")
+    b.setup(
+        f"encryption: seeded two conversations of {s.page_group:,} messages, one sealed, with ops.seed.seed (verified) in {time.perf_counter() - started:.1f} s"
+    )
     attempts: dict[str, list[dict[str, Any]]] = {"sealed": [], "plain": []}
     for _ in range(s.repeats):  # interleaved: a slow spell of the machine hits both
-        attempts["sealed"].append(b.work("page_sealed", table=table, group=sealed.group_uuid, page_size=s.page_size, key_alias=alias))
+        attempts["sealed"].append(
+            b.work("page_sealed", table=table, group=sealed.group_uuid, page_size=s.page_size, key_alias=alias)
+        )
         attempts["plain"].append(b.work("page_ours", table=table, group=plain.group_uuid, page_size=s.page_size))
     ours, base = best(attempts["sealed"]), best(attempts["plain"])
     expect("sealed messages read", (ours["items"], ours["oldest"]), (s.page_group, sealed.messages[0].created_at))
@@ -226,12 +335,21 @@ def bench_encryption(b: Bench) -> list[Row]:
     cpu = [r["cpu_s"] + r["server_cpu_s"] if r.get("server_cpu_s") is not None else None for r in (ours, base)]
     cpu_overhead = cpu[0] / cpu[1] - 1 if cpu[0] is not None and cpu[1] else overhead
     return [
-        b.row("encryption", f"get_conversation to the first message, {s.page_size}/page, sealed bodies", s.page_group, "messages", ours,
-              "the same read, plain text", base, "≤ 25% more CPU than plain text", cpu_overhead <= 0.25,
-              {"requests": ours["requests"], "baseline_requests": base["requests"], "kms_decrypts": ours["kms_decrypts"]},
-              f"{ours['requests']} Query requests for either; {ours['kms_decrypts']} KMS Decrypt for the whole read (the data key cached); "
-              f"encryption costs {overhead:+.0%} in time, {cpu_overhead:+.0%} in CPU; client CPU: sealed {cpu_text(ours, 'cpu_s')}, plain {cpu_text(base, 'cpu_s')}; "
-              f"moto server CPU: sealed {cpu_text(ours, 'server_cpu_s')}, plain {cpu_text(base, 'server_cpu_s')}; {runs_text(ours)} each"),
+        b.row(
+            "encryption",
+            f"get_conversation to the first message, {s.page_size}/page, sealed bodies",
+            s.page_group,
+            "messages",
+            ours,
+            "the same read, plain text",
+            base,
+            "≤ 25% more CPU than plain text",
+            cpu_overhead <= 0.25,
+            {"requests": ours["requests"], "baseline_requests": base["requests"], "kms_decrypts": ours["kms_decrypts"]},
+            f"{ours['requests']} Query requests for either; {ours['kms_decrypts']} KMS Decrypt for the whole read (the data key cached); "
+            f"encryption costs {overhead:+.0%} in time, {cpu_overhead:+.0%} in CPU; client CPU: sealed {cpu_text(ours, 'cpu_s')}, plain {cpu_text(base, 'cpu_s')}; "
+            f"moto server CPU: sealed {cpu_text(ours, 'server_cpu_s')}, plain {cpu_text(base, 'server_cpu_s')}; {runs_text(ours)} each",
+        ),
     ]
 
 
@@ -248,10 +366,14 @@ def bench_sync(b: Bench) -> list[Row]:
     target = b.target
     reset_moto(target.endpoint("cognito-idp"))  # a fresh pool: moto's user lookups walk every user of it
     client = target.client("cognito-idp")
-    built = reconcile(target, load_plan(target.stack)[0], only=(UserPoolAdapter.type, UserPoolClientAdapter.type))  # the stack's pool, as declared
+    built = reconcile(
+        target, load_plan(target.stack)[0], only=(UserPoolAdapter.type, UserPoolClientAdapter.type)
+    )  # the stack's pool, as declared
     pool = {k: built.outputs[k] for k in (USER_POOL_ID, USER_POOL_CLIENT_ID)}
     path = outputs_file(target.stack.name)
-    path.write_text(json.dumps(json.loads(path.read_text()) | pool, indent=2, sort_keys=True))  # keep the twin's outputs true
+    path.write_text(
+        json.dumps(json.loads(path.read_text()) | pool, indent=2, sort_keys=True)
+    )  # keep the twin's outputs true
     pool_id = pool[USER_POOL_ID]
 
     users = tuple(User(p.uuid, p.display_name, p.handle, f"{p.handle}@bench.test") for p in map(person, range(s.users)))
@@ -265,7 +387,9 @@ def bench_sync(b: Bench) -> list[Row]:
     # mutated during iteration" and, retried, were slower than this loop in a trial)
     created = cognito.create_users(client, pool_id, users)
     expect("Cognito users created", len(created.created), s.users)
-    b.setup(f"sync: created {s.users:,} Cognito users with ops.cognito.create_users in {time.perf_counter() - started:.1f} s (moto: each create walks the whole pool)")
+    b.setup(
+        f"sync: created {s.users:,} Cognito users with ops.cognito.create_users in {time.perf_counter() - started:.1f} s (moto: each create walks the whole pool)"
+    )
 
     def linked() -> int:
         with db.connect(target) as conn:
@@ -281,10 +405,25 @@ def bench_sync(b: Bench) -> list[Row]:
     ours, base = best(attempts["ours"]), best(attempts["base"])
     met = ours["seconds"] * 5 <= base["seconds"] and ours["statements"] <= 3
     return [
-        b.row("sync", "cognito.sync_ids", s.users, "users", ours, "UPDATE + COMMIT per user (seeds)", base, "≥ 5× faster, ≤ 3 statements", met,
-              {"statements": ours["statements"], "transactions": ours["transactions"], "baseline_statements": base["statements"], "baseline_transactions": base["transactions"]},
-              f"{ours['statements']} statements in {ours['transactions']} transaction vs {base['statements']:,} in {base['transactions']:,}; "
-              f"reading the pool ({s.users:,} users, not timed) took {ours['list_ms'] / 1000:.1f} s for either; {runs_text(ours)} each"),
+        b.row(
+            "sync",
+            "cognito.sync_ids",
+            s.users,
+            "users",
+            ours,
+            "UPDATE + COMMIT per user (seeds)",
+            base,
+            "≥ 5× faster, ≤ 3 statements",
+            met,
+            {
+                "statements": ours["statements"],
+                "transactions": ours["transactions"],
+                "baseline_statements": base["statements"],
+                "baseline_transactions": base["transactions"],
+            },
+            f"{ours['statements']} statements in {ours['transactions']} transaction vs {base['statements']:,} in {base['transactions']:,}; "
+            f"reading the pool ({s.users:,} users, not timed) took {ours['list_ms'] / 1000:.1f} s for either; {runs_text(ours)} each",
+        ),
     ]
 
 
@@ -339,21 +478,62 @@ def bench_cli(b: Bench) -> list[Row]:
         raise BenchError("`invoke ddb.patterns.get-conversation --handles ada,bram` printed no message of ada")
     from ops.stacks import PROJECT_ROOT
 
-    trace = subprocess.run([sys.executable, "-X", "importtime", "-m", "invoke", *task], cwd=PROJECT_ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    trace = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "invoke", *task],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     modules = imported_modules(trace.stderr)
     pulumi = sorted(m for m in modules if m == "pulumi" or m.startswith(("pulumi.", "pulumi_")))
-    tasks_listed = sum(1 for line in listed.stdout.splitlines() if re.match(r"^  \S", line))  # wrapped docstrings are indented deeper
+    tasks_listed = sum(
+        1 for line in listed.stdout.splitlines() if re.match(r"^  \S", line)
+    )  # wrapped docstrings are indented deeper
     b.progress(f"  cli: invoke --list {list_s:.3f} s, get-conversation {get_s:.3f} s, pulumi imported: {bool(pulumi)}")
     return [
-        b.row("cli", "invoke --list", runs, "runs", {"seconds": list_s}, "-", None, "< 0.5 s", list_s < 0.5, {"tasks": tasks_listed},
-              f"median of {runs} runs after a warm-up, interpreter start included; {tasks_listed} tasks listed"),
-        b.row("cli", "invoke ddb.patterns.get-conversation", runs, "runs", {"seconds": get_s}, "-", None, "no Pulumi SDK import", not pulumi,
-              {"modules_imported": len(modules), "pulumi_modules": len(pulumi)},
-              f"median of {runs} runs (PostgreSQL lookup + one Query + render); python -X importtime: {len(modules)} modules, "
-              + (f"Pulumi modules: {', '.join(pulumi[:3])}" if pulumi else "none of them Pulumi's")),
+        b.row(
+            "cli",
+            "invoke --list",
+            runs,
+            "runs",
+            {"seconds": list_s},
+            "-",
+            None,
+            "< 0.5 s",
+            list_s < 0.5,
+            {"tasks": tasks_listed},
+            f"median of {runs} runs after a warm-up, interpreter start included; {tasks_listed} tasks listed",
+        ),
+        b.row(
+            "cli",
+            "invoke ddb.patterns.get-conversation",
+            runs,
+            "runs",
+            {"seconds": get_s},
+            "-",
+            None,
+            "no Pulumi SDK import",
+            not pulumi,
+            {"modules_imported": len(modules), "pulumi_modules": len(pulumi)},
+            f"median of {runs} runs (PostgreSQL lookup + one Query + render); python -X importtime: {len(modules)} modules, "
+            + (f"Pulumi modules: {', '.join(pulumi[:3])}" if pulumi else "none of them Pulumi's"),
+        ),
     ]
 
 
-WORKLOADS: dict[str, Workload] = {"seed": bench_seed, "scan": bench_scan, "query": bench_query, "paging": bench_paging, "encryption": bench_encryption,
-                                  "sync": bench_sync, "cli": bench_cli}
-DYNAMODB_WORKLOADS = ("seed", "scan", "query", "paging")  # once per engine; sync and cli (Cognito, PostgreSQL, start-up) on the default one
+WORKLOADS: dict[str, Workload] = {
+    "seed": bench_seed,
+    "scan": bench_scan,
+    "query": bench_query,
+    "paging": bench_paging,
+    "encryption": bench_encryption,
+    "sync": bench_sync,
+    "cli": bench_cli,
+}
+DYNAMODB_WORKLOADS = (
+    "seed",
+    "scan",
+    "query",
+    "paging",
+)  # once per engine; sync and cli (Cognito, PostgreSQL, start-up) on the default one

@@ -7,10 +7,16 @@ from invoke import Context, Exit
 from cli.shell import helps, note, one_line_errors, say, task
 
 
-@task(name="bench", iterable=["only"], help=helps("size", "only", json="bench_json", engine="bench_engine"),
-      checks={"engine": None})  # moto, dynamodb-local or both: bench.harness.parse_engines says so in one line
+@task(
+    name="bench",
+    iterable=["only"],
+    help=helps("size", "only", json="bench_json", engine="bench_engine"),
+    checks={"engine": None},
+)  # moto, dynamodb-local or both: bench.harness.parse_engines says so in one line
 @one_line_errors
-def bench(c: Context, size: str = "smoke", only: list[str] | None = None, json: bool = False, engine: str = "both") -> None:
+def bench(
+    c: Context, size: str = "smoke", only: list[str] | None = None, json: bool = False, engine: str = "both"
+) -> None:
     """Measure our tools against the seeds' ways on a private twin per DynamoDB engine (own state dir and ports, stopped at the end)."""
     from bench import harness
     from bench import report as rendering

@@ -20,7 +20,9 @@ def list_users(c: Context, stack: str = "dev", cloud: bool = False, json: bool =
 
 @task(name="sync-ids", help=helps("stack", "cloud", "confirm_protected", "dry_run"))
 @one_line_errors
-def sync_ids(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, dry_run: bool = False) -> None:
+def sync_ids(
+    c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, dry_run: bool = False
+) -> None:
     """Set users.cognito_user_id to the sub of the Cognito user with the same handle, in one transaction."""
     from ops.cognito import sync_target
     from ops.render import sync_report_lines

@@ -13,7 +13,9 @@ def create(c: Context, stack: str = "dev", cloud: bool = False, confirm_protecte
     """Create the stack's application database."""
     from ops import db
 
-    created = db.create_database(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres"))
+    created = db.create_database(
+        target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")
+    )
     say("database created" if created else "database already exists")
 
 
@@ -23,7 +25,9 @@ def drop(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
     """Drop the stack's application database (ends its open sessions first)."""
     from ops import db
 
-    dropped = db.drop_database(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres"))
+    dropped = db.drop_database(
+        target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")
+    )
     say("database dropped" if dropped else "no database to drop")
 
 
@@ -33,7 +37,9 @@ def schema_load(c: Context, stack: str = "dev", cloud: bool = False, confirm_pro
     """Create the users and activities tables (idempotent)."""
     from ops import db
 
-    with db.connect(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")) as conn:
+    with db.connect(
+        target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")
+    ) as conn:
         say("schema loaded: " + ", ".join(db.load_schema(conn)))
 
 
@@ -44,7 +50,10 @@ def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
     from ops import db
     from ops.render import create_result_line, users_table
 
-    seeded = db.seed_target(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres"), cognito_users=not cloud)
+    seeded = db.seed_target(
+        target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres"),
+        cognito_users=not cloud,
+    )
     say(users_table(seeded.users))
     if seeded.cognito is not None:
         say(create_result_line(seeded.cognito))

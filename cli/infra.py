@@ -58,7 +58,11 @@ def outputs(c: Context, stack: str = "dev", json: bool = False) -> None:
     pulumi_cli()  # no CLI: that is the one error line, before anything else is said
     note(state_backend())
     values = read_cloud_outputs(stack, PROJECT_ROOT)
-    say(jsonlib.dumps(values, indent=2, sort_keys=True) if json else "\n".join(f"{k} = {v}" for k, v in sorted(values.items())))
+    say(
+        jsonlib.dumps(values, indent=2, sort_keys=True)
+        if json
+        else "\n".join(f"{k} = {v}" for k, v in sorted(values.items()))
+    )
 
 
 @task(name="plan", help=helps("stack", json="plan_json"))
@@ -73,12 +77,22 @@ def plan(c: Context, stack: str = "dev", json: bool = False) -> None:
     stack_plan = plan_stack(stack)
     violations = check_policies(stack_plan)
     if json:
-        say(jsonlib.dumps(stack_plan.to_dict() | {"violations": [asdict(v) for v in violations]}, indent=2, sort_keys=True, default=str))
+        say(
+            jsonlib.dumps(
+                stack_plan.to_dict() | {"violations": [asdict(v) for v in violations]},
+                indent=2,
+                sort_keys=True,
+                default=str,
+            )
+        )
     else:
         say("\n".join(describe(stack_plan) + describe_policies(violations)))
     mandatory = [v for v in violations if v.mandatory]
     if mandatory:
-        raise Exit(f"error: stack {stack}: {len(mandatory)} mandatory policy violation(s), first: {mandatory[0].line()}", code=1)
+        raise Exit(
+            f"error: stack {stack}: {len(mandatory)} mandatory policy violation(s), first: {mandatory[0].line()}",
+            code=1,
+        )
 
 
 @task(name="diagram", help=helps("stack", "output", "dependencies"))
@@ -105,7 +119,9 @@ def drift(c: Context, stack: str = "dev", cloud: bool = False, json: bool = Fals
     from ops.target import resolve_target
 
     target = resolve_target(stack, cloud=cloud)
-    target.client("dynamodb")  # no credentials, or no twin running: the one-line error now, before the program is planned
+    target.client(
+        "dynamodb"
+    )  # no credentials, or no twin running: the one-line error now, before the program is planned
     report = driftops.check(cached_plan(stack, plan_file(stack))[0], target)
     say(dump_json(report.to_dict()) if json else "\n".join(driftops.lines(report)))
     if report.drift:

@@ -17,7 +17,11 @@ def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
     from ops.render import up_lines
     from ops.stacks import load_stack
 
-    say("\n".join(up_lines(stack, twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL")))))
+    say(
+        "\n".join(
+            up_lines(stack, twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL")))
+        )
+    )
 
 
 @task(name="down", help=helps(stack="stack_or_all"))

@@ -31,8 +31,8 @@ HELP: dict[str, str] = {
     "confirm_protected": "required with --cloud to write to or delete from a protected stack",
     "confirm_protected_up": "required with --yes on a protected stack (prod)",
     "engine": "DynamoDB engine: auto (the stack's engine of last time; the first time the dynamodb-local container when Docker answers, "
-              "else moto), moto (embedded moto server), dynamodb-local (AWS's DynamoDB Local as a Java process; install: "
-              "bin/install-dynamodb-local) or docker",
+    "else moto), moto (embedded moto server), dynamodb-local (AWS's DynamoDB Local as a Java process; install: "
+    "bin/install-dynamodb-local) or docker",
     # output
     "json": "print JSON lines instead of a table",
     "scan_json": "print JSON lines (one item per line) for piping",
@@ -140,7 +140,9 @@ class Moment:
         try:
             moment = datetime.fromisoformat(text.strip())
         except ValueError:
-            raise ParseError(f"{flag} must be an ISO-8601 time with a zone, e.g. 2026-01-05T09:00:00Z, not {text!r}") from None
+            raise ParseError(
+                f"{flag} must be an ISO-8601 time with a zone, e.g. 2026-01-05T09:00:00Z, not {text!r}"
+            ) from None
         if moment.tzinfo is None:
             raise ParseError(f"{flag} {text!r} has no time zone: add Z for UTC or an offset such as +02:00")
         try:
@@ -156,8 +158,12 @@ class GroupId:
     def parse(self, flag: str, text: str) -> str:
         import re
 
-        if not re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", text.strip()):
-            raise ParseError(f"{flag} must be a message group uuid such as 5f0c4a1e-9d2b-4c3a-8e7f-1a2b3c4d5e6f, not {text!r}")
+        if not re.fullmatch(
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", text.strip()
+        ):
+            raise ParseError(
+                f"{flag} must be a message group uuid such as 5f0c4a1e-9d2b-4c3a-8e7f-1a2b3c4d5e6f, not {text!r}"
+            )
         return text.strip()
 
 
@@ -248,8 +254,13 @@ class Task(invoke.Task):
     ``checks={"engine": None}`` gives a flag of the same name another meaning here (the task checks it).
     """
 
-    def __init__(self, body: Callable[..., Any], flag_aliases: dict[str, Iterable[str]] | None = None, checks: dict[str, Any] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        body: Callable[..., Any],
+        flag_aliases: dict[str, Iterable[str]] | None = None,
+        checks: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(body, **kwargs)
         self.flag_aliases = {flag: tuple(names) for flag, names in (flag_aliases or {}).items()}
         self.checks = CHECKS | (checks or {})
@@ -274,8 +285,16 @@ def _checked(arg: Argument, checks: dict[str, Any]) -> Argument:
     check = checks.get(arg.attr_name or arg.names[0])
     if check is None or arg.kind is bool:
         return arg
-    return CheckedArgument(check, names=arg.names, kind=arg.kind, default=arg.default, help=arg.help, positional=arg.positional, optional=arg.optional,
-                           attr_name=arg.attr_name)
+    return CheckedArgument(
+        check,
+        names=arg.names,
+        kind=arg.kind,
+        default=arg.default,
+        help=arg.help,
+        positional=arg.positional,
+        optional=arg.optional,
+        attr_name=arg.attr_name,
+    )
 
 
 # The decorator every task module uses: invoke's @task, building our Task.
@@ -317,7 +336,9 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             # anything else is a bug in this program, and its traceback is what a report needs
             if not type(err).__module__.startswith("botocore"):
                 raise
-            raise Exit(safe_line(f"error: AWS: {str(err).splitlines()[0] if str(err) else type(err).__name__}"), code=1) from None
+            raise Exit(
+                safe_line(f"error: AWS: {str(err).splitlines()[0] if str(err) else type(err).__name__}"), code=1
+            ) from None
 
     boundary.one_line_errors = True  # type: ignore[attr-defined]  # tests/cli checks every task has it
     return boundary
@@ -367,7 +388,9 @@ def _redacted_traceback(kind: type[BaseException], value: BaseException, tb: Any
 sys.excepthook = _redacted_traceback
 
 
-def target_for(stack: str, cloud: bool = False, writes: bool = False, confirm_protected: bool = False, service: str = "dynamodb") -> Any:
+def target_for(
+    stack: str, cloud: bool = False, writes: bool = False, confirm_protected: bool = False, service: str = "dynamodb"
+) -> Any:
     """Resolve (and, for tasks that change data, announce) where requests go."""
     from ops.target import resolve_target
 

@@ -31,11 +31,19 @@ settings = read_settings()
 provider = create_provider(settings)
 in_stack = pulumi.ResourceOptions(providers=[provider])
 
-messages = MessagesTable("messages", MessagesTableArgs(spec=table_spec(settings), protected=settings.protected), in_stack)
+messages = MessagesTable(
+    "messages", MessagesTableArgs(spec=table_spec(settings), protected=settings.protected), in_stack
+)
 
 # Only where message bodies are stored encrypted (encryptMessages): the key that wraps each group's data key.
 spec = key_spec(settings)
-messages_key = MessagesKey("messages-key", MessagesKeyArgs(spec=spec, table_arn=messages.arn, protected=settings.protected), in_stack) if spec else None
+messages_key = (
+    MessagesKey(
+        "messages-key", MessagesKeyArgs(spec=spec, table_arn=messages.arn, protected=settings.protected), in_stack
+    )
+    if spec
+    else None
+)
 
 consumer = StreamConsumer(
     "stream-consumer",
@@ -52,7 +60,9 @@ consumer = StreamConsumer(
     in_stack,
 )
 
-identity = Identity("identity", IdentityArgs(pool_name=settings.physical_name("users"), protected=settings.protected), in_stack)
+identity = Identity(
+    "identity", IdentityArgs(pool_name=settings.physical_name("users"), protected=settings.protected), in_stack
+)
 
 rds_rule = create_rds_access(
     "rds-postgres-ingress",

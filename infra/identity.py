@@ -26,7 +26,9 @@ def _string_attribute(name: str) -> aws.cognito.UserPoolSchemaArgs:
         attribute_data_type="String",
         mutable=True,
         required=True,
-        string_attribute_constraints=aws.cognito.UserPoolSchemaStringAttributeConstraintsArgs(min_length="0", max_length="2048"),
+        string_attribute_constraints=aws.cognito.UserPoolSchemaStringAttributeConstraintsArgs(
+            min_length="0", max_length="2048"
+        ),
     )
 
 
@@ -56,7 +58,9 @@ class Identity(pulumi.ComponentResource):
                 temporary_password_validity_days=7,
             ),
             account_recovery_setting=aws.cognito.UserPoolAccountRecoverySettingArgs(
-                recovery_mechanisms=[aws.cognito.UserPoolAccountRecoverySettingRecoveryMechanismArgs(name="verified_email", priority=1)]
+                recovery_mechanisms=[
+                    aws.cognito.UserPoolAccountRecoverySettingRecoveryMechanismArgs(name="verified_email", priority=1)
+                ]
             ),
             deletion_protection="ACTIVE" if args.protected else "INACTIVE",
             opts=pulumi.ResourceOptions(parent=self, protect=args.protected),

@@ -54,6 +54,8 @@ class MessagesKey(pulumi.ComponentResource):
         )
 
         # The stable name the tasks and the application use (GenerateDataKey by alias), whatever the key id.
-        self.alias = aws.kms.Alias(f"{name}-alias", name=spec.alias, target_key_id=self.key.key_id, opts=pulumi.ResourceOptions(parent=self))
+        self.alias = aws.kms.Alias(
+            f"{name}-alias", name=spec.alias, target_key_id=self.key.key_id, opts=pulumi.ResourceOptions(parent=self)
+        )
         self.arn = self.key.arn
         self.register_outputs({"arn": self.key.arn, "alias": self.alias.name})

@@ -28,7 +28,9 @@ def _single_host_cidr(address: str) -> str:
         raise ConfigError(f"config rdsInitialIp: {err}") from None
 
 
-def create_rds_access(name: str, args: RdsAccessArgs, opts: pulumi.ResourceOptions | None = None) -> aws.vpc.SecurityGroupIngressRule | None:
+def create_rds_access(
+    name: str, args: RdsAccessArgs, opts: pulumi.ResourceOptions | None = None
+) -> aws.vpc.SecurityGroupIngressRule | None:
     """The developer ingress rule, or None when the stack names no security group."""
     if not args.security_group_id.strip():
         return None

@@ -27,10 +27,38 @@ LAMBDA_FILES: tuple[str, ...] = package_files(HANDLER)
 RUNTIME = "python3.12"
 
 # CloudWatch Logs accepts only these retention periods.
-LOG_RETENTION_CHOICES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_CHOICES = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 # What Lambda's poller calls with the function's role to read a DynamoDB stream (AWS documents these four).
-LAMBDA_STREAM_POLLER_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
+LAMBDA_STREAM_POLLER_ACTIONS = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
 # Actions left out on purpose, with the reason (tests/twin/infra/test_consumer_iam.py reads this).
 NOT_GRANTED = {
     # ListStreams takes no resource: only `Resource: "*"` would allow it (a grant on the stream ARN
@@ -65,7 +93,10 @@ def consumer_policy(table_arn: str, stream_arn: str, index_name: str, log_group_
     return json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [{"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources} for sid, actions, resources in statements],
+            "Statement": [
+                {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+                for sid, actions, resources in statements
+            ],
         }
     )
 
@@ -73,7 +104,9 @@ def consumer_policy(table_arn: str, stream_arn: str, index_name: str, log_group_
 LAMBDA_ASSUME_ROLE = json.dumps(
     {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
     }
 )
 
@@ -101,7 +134,9 @@ class StreamConsumer(pulumi.ComponentResource):
     def __init__(self, name: str, args: StreamConsumerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cruddur:messages:StreamConsumer", name, None, opts)
         if args.log_retention_days not in LOG_RETENTION_CHOICES:
-            raise ConfigError(f"logRetentionDays must be one of {', '.join(map(str, LOG_RETENTION_CHOICES))}, not {args.log_retention_days}")
+            raise ConfigError(
+                f"logRetentionDays must be one of {', '.join(map(str, LOG_RETENTION_CHOICES))}, not {args.log_retention_days}"
+            )
         if not 1 <= args.batch_size <= 10000:
             raise ConfigError(f"streamBatchSize must be between 1 and 10000, not {args.batch_size}")
         child = pulumi.ResourceOptions(parent=self)
@@ -152,7 +187,9 @@ class StreamConsumer(pulumi.ComponentResource):
             architectures=["arm64"],
             memory_size=256,
             timeout=30,
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables={"TABLE_NAME": args.table_name, "GSI_NAME": args.index_name}),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={"TABLE_NAME": args.table_name, "GSI_NAME": args.index_name}
+            ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )

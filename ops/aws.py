@@ -28,7 +28,13 @@ T = TypeVar("T")
 
 # Error codes AWS uses for "too many requests" (Cognito, most JSON APIs, EC2's query API, DynamoDB).
 THROTTLING_CODES = frozenset(
-    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded", "ProvisionedThroughputExceededException"}
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+    }
 )
 NOT_FOUND_SUFFIXES = ("NotFound", "NotFoundException")
 
@@ -44,7 +50,11 @@ _EXTRA_TOKENS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def error_code(err: BaseException) -> str:
     """An AWS error's code (``ConditionalCheckFailedException`` …), also once translated; else the class name."""
-    return str(getattr(err, "response", {}).get("Error", {}).get("Code") or getattr(err, "aws_code", None) or type(err).__name__)
+    return str(
+        getattr(err, "response", {}).get("Error", {}).get("Code")
+        or getattr(err, "aws_code", None)
+        or type(err).__name__
+    )
 
 
 def error_message(err: BaseException) -> str:
@@ -60,7 +70,9 @@ def is_throttling(err: BaseException) -> bool:
     return isinstance(err, ClientError) and error_code(err) in THROTTLING_CODES
 
 
-def delay(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY, rand: Callable[[], float] = random.random) -> float:
+def delay(
+    attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY, rand: Callable[[], float] = random.random
+) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**attempt)), so many clients spread out."""
     return rand() * min(cap, base * (2**attempt))
 
@@ -153,7 +165,15 @@ def _tokens(client: Any, operation: str) -> tuple[str, tuple[str, ...]]:
     return token_in, (token_out,)
 
 
-def pages(client: Any, operation: str, what: str, *, not_found: str | None = None, sleep: Callable[[float], None] = time.sleep, **request: Any) -> Iterator[dict[str, Any]]:
+def pages(
+    client: Any,
+    operation: str,
+    what: str,
+    *,
+    not_found: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    **request: Any,
+) -> Iterator[dict[str, Any]]:
     """Every response page of a listing (``query``, ``scan``, ``list_tables``, ``list_users`` …), in order.
 
     Each page is one ``call`` (throttling retried, errors named); stop iterating to stop reading.

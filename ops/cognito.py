@@ -59,11 +59,21 @@ def _from_api(raw: dict[str, Any]) -> CognitoUser:
     )
 
 
-def iter_users(client: Any, pool_id: str, *, page_size: int = MAX_PAGE, sleep: Callable[[float], None] = time.sleep) -> Iterator[CognitoUser]:
+def iter_users(
+    client: Any, pool_id: str, *, page_size: int = MAX_PAGE, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[CognitoUser]:
     """Every user of the pool, page after page (following ``PaginationToken``); throttling is retried."""
     if not 1 <= page_size <= MAX_PAGE:
         raise ConfigError(f"page size {page_size} is out of range: Cognito's ListUsers takes 1 to {MAX_PAGE}")
-    for raw in aws.items(client, "list_users", f"Cognito ListUsers on pool {pool_id}", "Users", sleep=sleep, UserPoolId=pool_id, Limit=page_size):
+    for raw in aws.items(
+        client,
+        "list_users",
+        f"Cognito ListUsers on pool {pool_id}",
+        "Users",
+        sleep=sleep,
+        UserPoolId=pool_id,
+        Limit=page_size,
+    ):
         yield _from_api(raw)
 
 
@@ -80,7 +90,9 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)  # handles whose cognito_user_id was set
     already_right: list[str] = field(default_factory=list)
     unlinked: list[str] = field(default_factory=list)  # handles whose sub moved to another handle: now NULL
-    without_handle: list[str] = field(default_factory=list)  # Cognito users (email or username) without preferred_username
+    without_handle: list[str] = field(
+        default_factory=list
+    )  # Cognito users (email or username) without preferred_username
     not_in_database: list[str] = field(default_factory=list)  # Cognito handles with no users row
     not_in_cognito: list[str] = field(default_factory=list)  # users rows no Cognito user claims
     ambiguous: list[str] = field(default_factory=list)  # handles claimed by several Cognito users: left alone
@@ -121,7 +133,9 @@ RETURNING users.handle
 """
 
 
-def _decide(cognito_users: list[CognitoUser], db_rows: list[tuple[str, str | None]], dry_run: bool) -> tuple[SyncReport, dict[str, str]]:
+def _decide(
+    cognito_users: list[CognitoUser], db_rows: list[tuple[str, str | None]], dry_run: bool
+) -> tuple[SyncReport, dict[str, str]]:
     """The report a sync would give, and the (handle → sub) pairs it writes."""
     counts = Counter(u.handle for u in cognito_users if u.handle)
     ambiguous = sorted(h for h, n in counts.items() if n > 1)
@@ -183,7 +197,9 @@ class CreateResult:
     existing: list[str]  # handles whose email or handle was already in the pool
 
 
-def create_users(client: Any, pool_id: str, users: Iterable[NewMember], *, sleep: Callable[[float], None] = time.sleep) -> CreateResult:
+def create_users(
+    client: Any, pool_id: str, users: Iterable[NewMember], *, sleep: Callable[[float], None] = time.sleep
+) -> CreateResult:
     """Create a Cognito user per person (sign-in by email, handle as preferred_username); skips existing ones.
 
     For twins only: no invitation is sent and the address is marked verified, as if the person
@@ -248,7 +264,9 @@ def create_target_users(target: Target) -> CreateResult:
     from ops import db
 
     if target.cloud:
-        raise RefusedError("Cognito users are created only in a twin: in the cloud people sign up themselves (nothing was sent)")
+        raise RefusedError(
+            "Cognito users are created only in a twin: in the cloud people sign up themselves (nothing was sent)"
+        )
     pool = pool_id(target)
     client = target.client("cognito-idp")
     with db.connect(target) as conn:

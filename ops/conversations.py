@@ -54,16 +54,36 @@ def _follow_up(target: Target, client: Any, result: SendResult, index: str) -> S
             started = time.monotonic()
             while time.monotonic() < deadline:
                 if _rows_at(client, table, result.group_uuid, result.message.created_at, index):
-                    return Sent(result, rows=f"group rows moved by the twin's stream consumer in {time.monotonic() - started:.1f}s")
+                    return Sent(
+                        result,
+                        rows=f"group rows moved by the twin's stream consumer in {time.monotonic() - started:.1f}s",
+                    )
                 time.sleep(0.1)
-            return Sent(result, rows=f"the twin's stream consumer has not moved the group rows within {ROWS_WAIT_SECONDS:.0f}s: see `invoke local.status` and its log")
-        counts = process_stream(target.client("dynamodbstreams"), client, table, index, checkpoint_file(target.stack.name))
+            return Sent(
+                result,
+                rows=f"the twin's stream consumer has not moved the group rows within {ROWS_WAIT_SECONDS:.0f}s: see `invoke local.status` and its log",
+            )
+        counts = process_stream(
+            target.client("dynamodbstreams"), client, table, index, checkpoint_file(target.stack.name)
+        )
         return Sent(result, stream=counts)
     except OpsError as err:
-        return Sent(result, rows=f"the message is stored, but the group rows were not moved: {err} (run `invoke ddb.stream-process`)")
+        return Sent(
+            result,
+            rows=f"the message is stored, but the group rows were not moved: {err} (run `invoke ddb.stream-process`)",
+        )
 
 
-def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = None, group_uuid: str | None = None, process: bool = True, index: str = GSI_NAME) -> Sent:
+def send_by_handles(
+    target: Target,
+    sender: str,
+    text: str,
+    *,
+    to: str | None = None,
+    group_uuid: str | None = None,
+    process: bool = True,
+    index: str = GSI_NAME,
+) -> Sent:
     """Send ``text`` from the user ``sender`` to the user ``to`` or into ``group_uuid``."""
     if not sender:
         raise ConfigError("say who sends the message: --from HANDLE")
@@ -73,8 +93,16 @@ def send_by_handles(target: Target, sender: str, text: str, *, to: str | None = 
     with connect(target) as conn:
         users = users_by_handle(conn, [h for h in (sender, to) if h])
     client = target.client("dynamodb")
-    result = send_message(client, target.stack.table_name, users[sender].person(), text, receiver=users[to].person() if to else None, group_uuid=group_uuid, index=index,
-                          cipher=cipher_for(target))
+    result = send_message(
+        client,
+        target.stack.table_name,
+        users[sender].person(),
+        text,
+        receiver=users[to].person() if to else None,
+        group_uuid=group_uuid,
+        index=index,
+        cipher=cipher_for(target),
+    )
     if target.cloud or not process:
         return Sent(result)  # in the cloud the Lambda moves the rows
     return _follow_up(target, client, result, index)
@@ -96,18 +124,39 @@ def group_of_handles(target: Target, handles: Iterable[str]) -> str:
         users = users_by_handle(conn, [a, b])
     lookup = find_group(target.client("dynamodb"), target.stack.table_name, users[a].person(), users[b].person())
     if lookup.group_uuid is None:
-        raise NotFoundError(f"{a} and {b} have no conversation on stack {target.stack.name!r}: the first `invoke ddb.send-message --from {a} --to {b}` starts one")
+        raise NotFoundError(
+            f"{a} and {b} have no conversation on stack {target.stack.name!r}: the first `invoke ddb.send-message --from {a} --to {b}` starts one"
+        )
     return lookup.group_uuid
 
 
-def conversation(target: Target, group_uuid: str | None, handles: Iterable[str], page_size: int, cursor: str | None, before: str | None) -> Page[Message]:
+def conversation(
+    target: Target,
+    group_uuid: str | None,
+    handles: Iterable[str],
+    page_size: int,
+    cursor: str | None,
+    before: str | None,
+) -> Page[Message]:
     """Access pattern 2 for a task: by group id, or by the two participants' handles."""
     group = group_uuid or group_of_handles(target, handles)
-    return get_conversation(target.client("dynamodb"), target.stack.table_name, group, page_size, cursor, before, cipher=cipher_for(target))
+    return get_conversation(
+        target.client("dynamodb"), target.stack.table_name, group, page_size, cursor, before, cipher=cipher_for(target)
+    )
 
 
-def conversations_of(target: Target, handle: str, page_size: int, cursor: str | None, before: str | None) -> Page[GroupRow]:
+def conversations_of(
+    target: Target, handle: str, page_size: int, cursor: str | None, before: str | None
+) -> Page[GroupRow]:
     """Access pattern 1 for a task: the user by handle from PostgreSQL, their groups from the table."""
     with connect(target) as conn:
         user = users_by_handle(conn, [handle])[handle]
-    return list_conversations(target.client("dynamodb"), target.stack.table_name, user.uuid, page_size, cursor, before, cipher=cipher_for(target))
+    return list_conversations(
+        target.client("dynamodb"),
+        target.stack.table_name,
+        user.uuid,
+        page_size,
+        cursor,
+        before,
+        cipher=cipher_for(target),
+    )

@@ -49,7 +49,13 @@ AAD_LABEL_V1 = b"cruddur-message/1"
 CACHE_SIZE = 256  # plaintext data keys kept (32 bytes each): groups read in one run of a task
 
 # KMS answers that mean "this key cannot be used here", as opposed to a cloud outage
-_KEY_UNUSABLE = {"NotFoundException", "DisabledException", "KMSInvalidStateException", "AccessDeniedException", "KeyUnavailableException"}
+_KEY_UNUSABLE = {
+    "NotFoundException",
+    "DisabledException",
+    "KMSInvalidStateException",
+    "AccessDeniedException",
+    "KeyUnavailableException",
+}
 
 
 @functools.cache
@@ -70,7 +76,11 @@ def seal_text(key: bytes, text: str, group: str, message_uuid: str, *, nonce: by
     """A format-1 body: version byte, a fresh nonce, then AES-256-GCM of the text (UTF-8) with its tag."""
     aesgcm, _ = aead()
     nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
-    return bytes([FORMAT_V1]) + nonce + aesgcm(key).encrypt(nonce, text.encode("utf-8"), associated_data(group, message_uuid))
+    return (
+        bytes([FORMAT_V1])
+        + nonce
+        + aesgcm(key).encrypt(nonce, text.encode("utf-8"), associated_data(group, message_uuid))
+    )
 
 
 class BodyError(Exception):
@@ -90,7 +100,9 @@ def open_text(key: bytes, sealed: bytes, group: str, message_uuid: str) -> str:
     try:
         plain = aesgcm(key).decrypt(nonce, ciphertext, associated_data(group, message_uuid))
     except invalid_tag:
-        raise BodyError("its body does not authenticate: it was altered, or moved from another message or group") from None
+        raise BodyError(
+            "its body does not authenticate: it was altered, or moved from another message or group"
+        ) from None
     return plain.decode("utf-8")
 
 
@@ -118,17 +130,25 @@ class DataKeys:
                 return found
         request: dict[str, Any] = {"CiphertextBlob": blob, "EncryptionContext": encryption_context(table, group)}
         if self.key_id:
-            request["KeyId"] = self.key_id  # only the stack's key may open it: a key of someone else's choosing is refused
+            request["KeyId"] = (
+                self.key_id
+            )  # only the stack's key may open it: a key of someone else's choosing is refused
         try:
-            plain: bytes = call(self._kms().decrypt, f"KMS Decrypt of the data key of group {group}", **request)["Plaintext"]
+            plain: bytes = call(self._kms().decrypt, f"KMS Decrypt of the data key of group {group}", **request)[
+                "Plaintext"
+            ]
         except OpsError as err:
             code = error_code(err)
             if code in ("InvalidCiphertextException", "IncorrectKeyException"):
-                raise EncryptionError(f"{what} cannot be read: its data key does not open for this table and group ({code}): "
-                                      "the key or the item was altered, or it was copied from another group or table") from None
+                raise EncryptionError(
+                    f"{what} cannot be read: its data key does not open for this table and group ({code}): "
+                    "the key or the item was altered, or it was copied from another group or table"
+                ) from None
             if code in _KEY_UNUSABLE:
-                raise EncryptionError(f"{what} cannot be read: the KMS key {self.key_id or '(named in the data key)'} is missing, disabled "
-                                      f"or not usable by these credentials ({code})") from None
+                raise EncryptionError(
+                    f"{what} cannot be read: the KMS key {self.key_id or '(named in the data key)'} is missing, disabled "
+                    f"or not usable by these credentials ({code})"
+                ) from None
             raise
         self.remember(table, group, blob, plain)
         return plain
@@ -158,7 +178,9 @@ class MessageCipher:
     def kms(self) -> Any:
         with self._lock:
             if self._kms_client is None:
-                self._kms_client = self._kms_source() if callable(self._kms_source) else self._kms_source  # a boto3 client is not callable
+                self._kms_client = (
+                    self._kms_source() if callable(self._kms_source) else self._kms_source
+                )  # a boto3 client is not callable
             return self._kms_client
 
     # ------------------------------------------------------------------ data keys
@@ -166,17 +188,28 @@ class MessageCipher:
     def new_group_key(self, table: str, group: str) -> bytes:
         """A fresh data key for ``group`` (GenerateDataKey); its plaintext goes to the cache, never to the table."""
         if self.key_id is None:
-            raise EncryptionError(f"group {group}: this stack stores messages as plain text (encryptMessages is off), so it has no key to make a data key with")
+            raise EncryptionError(
+                f"group {group}: this stack stores messages as plain text (encryptMessages is off), so it has no key to make a data key with"
+            )
         try:
-            resp = call(self.kms().generate_data_key, f"KMS GenerateDataKey for group {group}",
-                        KeyId=self.key_id, KeySpec=DATA_KEY_SPEC, EncryptionContext=encryption_context(table, group))
+            resp = call(
+                self.kms().generate_data_key,
+                f"KMS GenerateDataKey for group {group}",
+                KeyId=self.key_id,
+                KeySpec=DATA_KEY_SPEC,
+                EncryptionContext=encryption_context(table, group),
+            )
         except OpsError as err:
             if error_code(err) in _KEY_UNUSABLE:
-                raise EncryptionError(f"group {group}: the KMS key {self.key_id} is missing, disabled or not usable by these credentials "
-                                      f"({error_code(err)}): start the twin with `invoke local.up`, or check the key in the cloud") from None
+                raise EncryptionError(
+                    f"group {group}: the KMS key {self.key_id} is missing, disabled or not usable by these credentials "
+                    f"({error_code(err)}): start the twin with `invoke local.up`, or check the key in the cloud"
+                ) from None
             raise
         blob: bytes = resp["CiphertextBlob"]
-        self.keys.remember(table, group, blob, resp["Plaintext"])  # not yet the group's key: that is whichever key item is stored first
+        self.keys.remember(
+            table, group, blob, resp["Plaintext"]
+        )  # not yet the group's key: that is whichever key item is stored first
         self.kms_key_arn = str(resp.get("KeyId") or self.key_id)
         return blob
 
@@ -197,7 +230,13 @@ class MessageCipher:
             known = self._group_keys.get((table, group))
         if known is not None:
             return known
-        item = call(client.get_item, f"GetItem key of group {group} on {table}", TableName=table, Key=GroupKey.key_of(group), ConsistentRead=True).get("Item")
+        item = call(
+            client.get_item,
+            f"GetItem key of group {group} on {table}",
+            TableName=table,
+            Key=GroupKey.key_of(group),
+            ConsistentRead=True,
+        ).get("Item")
         if not item:
             return None
         blob = bodies.binary(item[bodies.KEY])
@@ -211,19 +250,27 @@ class MessageCipher:
             return blob
         blob = self.new_group_key(table, group)
         try:
-            client.put_item(TableName=table, Item=self.key_item(group, blob).to_item(), ConditionExpression="attribute_not_exists(pk)")
+            client.put_item(
+                TableName=table,
+                Item=self.key_item(group, blob).to_item(),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
             self._remember_group(table, group, blob)
             return blob
         except ClientError as err:
             if error_code(err) != "ConditionalCheckFailedException":
                 raise
-        stored = self.stored_group_key(client, table, group)  # another writer made the key item first: theirs is the group's key
+        stored = self.stored_group_key(
+            client, table, group
+        )  # another writer made the key item first: theirs is the group's key
         assert stored is not None
         return stored
 
     # ------------------------------------------------------------------ bodies
 
-    def sealed_body(self, table: str, group: str, message_uuid: str, text: str, key: bytes, what: str) -> dict[str, Any]:
+    def sealed_body(
+        self, table: str, group: str, message_uuid: str, text: str, key: bytes, what: str
+    ) -> dict[str, Any]:
         """The body attributes of ``text`` sealed for ``message_uuid`` of ``group`` under ``key`` (an encrypted data key)."""
         sealed = seal_text(self.keys.plain(table, group, key, what), text, group, message_uuid)
         return {bodies.SEALED: {"B": sealed}, bodies.KEY: {"B": key}, bodies.UUID: {"S": message_uuid}}
@@ -234,10 +281,15 @@ class MessageCipher:
             return item
         pk = item["pk"]["S"]
         if not pk.startswith(MSG_PREFIX) or bodies.UUID not in item:
-            raise EncryptionError(f"{bodies.describe(item)} cannot be sealed: only a message (with its uuid) is sealed; group rows copy its body")
+            raise EncryptionError(
+                f"{bodies.describe(item)} cannot be sealed: only a message (with its uuid) is sealed; group rows copy its body"
+            )
         group = pk[len(MSG_PREFIX) :]
         blob = key if key is not None else self.group_key(client, table, group)
-        return bodies.with_body(item, self.sealed_body(table, group, item[bodies.UUID]["S"], item[bodies.TEXT]["S"], blob, bodies.describe(item)))
+        return bodies.with_body(
+            item,
+            self.sealed_body(table, group, item[bodies.UUID]["S"], item[bodies.TEXT]["S"], blob, bodies.describe(item)),
+        )
 
     def open(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
         """``item`` with its sealed body replaced by the plain text; a plain item is returned as it is."""

@@ -64,12 +64,16 @@ def _translate(err: psycopg.Error, target: Target, url: str) -> Exception:
     # libpq's messages may repeat the connection string or its password (a bad % escape): redact both
     text = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
     if isinstance(err, psycopg.OperationalError) and "does not exist" in text and "database" in text:
-        return NotFoundError(f"database {database_name(url)!r} does not exist on stack {target.stack.name!r}: run `invoke db.setup --stack {target.stack.name}`")
+        return NotFoundError(
+            f"database {database_name(url)!r} does not exist on stack {target.stack.name!r}: run `invoke db.setup --stack {target.stack.name}`"
+        )
     if isinstance(err, psycopg.OperationalError) and "password authentication failed" in text:
         where = f"${target.stack.database_url_env}" if target.cloud else "the twin's URL (twin.json)"
         return ConfigError(f"PostgreSQL at {redact(url)} refused the password: {text} (check {where})")
     if not target.cloud and isinstance(err, psycopg.OperationalError):
-        return TwinDownError(f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact(url)}): run `invoke local.up --stack {target.stack.name}`")
+        return TwinDownError(
+            f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact(url)}): run `invoke local.up --stack {target.stack.name}`"
+        )
     return CloudError(f"PostgreSQL at {redact(url)}: {text}")
 
 
@@ -133,7 +137,9 @@ def seed_users(conn: psycopg.Connection[Any], users: tuple[User, ...] = SEED_USE
 
 def list_users(conn: psycopg.Connection[Any]) -> list[User]:
     try:
-        rows = conn.execute("SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users ORDER BY created_at, handle").fetchall()
+        rows = conn.execute(
+            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users ORDER BY created_at, handle"
+        ).fetchall()
     except psycopg.errors.UndefinedTable:
         raise NotFoundError("the users table does not exist: run `invoke db.setup`") from None
     return [User(*r) for r in rows]
@@ -143,7 +149,8 @@ def users_by_handle(conn: psycopg.Connection[Any], handles: list[str]) -> dict[s
     """The users with these handles; a handle that is not there is a NotFoundError naming it."""
     try:
         rows = conn.execute(
-            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users WHERE handle = ANY(%s)", (handles,)
+            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users WHERE handle = ANY(%s)",
+            (handles,),
         ).fetchall()
     except psycopg.errors.UndefinedTable:
         raise NotFoundError("the users table does not exist: run `invoke db.setup`") from None
@@ -151,7 +158,9 @@ def users_by_handle(conn: psycopg.Connection[Any], handles: list[str]) -> dict[s
     missing = [h for h in handles if h not in found]
     if missing:
         known = ", ".join(u.handle for u in list_users(conn)[:10]) or "none"
-        raise NotFoundError(f"no user with handle {', '.join(repr(m) for m in missing)} in the database (known: {known})")
+        raise NotFoundError(
+            f"no user with handle {', '.join(repr(m) for m in missing)} in the database (known: {known})"
+        )
     return found
 
 
@@ -159,7 +168,9 @@ def first_users(conn: psycopg.Connection[Any], n: int = 2) -> list[User]:
     users = [u for u in list_users(conn) if u.handle in {s.handle for s in SEED_USERS}]
     users.sort(key=lambda u: [s.handle for s in SEED_USERS].index(u.handle))
     if len(users) < n:
-        raise NotFoundError("the seed users are not in the database: run `invoke db.setup` (or pass --my-handle/--other-handle)")
+        raise NotFoundError(
+            "the seed users are not in the database: run `invoke db.setup` (or pass --my-handle/--other-handle)"
+        )
     return users[:n]
 
 

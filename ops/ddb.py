@@ -22,7 +22,12 @@ from ops.errors import CloudError, ConfigError, ConflictError, NotFoundError
 from ops.table_spec import Protections, TableSpec, create_table_kwargs, differences, shape, shape_of_description
 
 BATCH_LIMIT = 25  # AWS's BatchWriteItem maximum; moto accepts more, so we enforce it here
-RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"}
+RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+}
 
 
 def missing_table(table: str, stack: str | None = None) -> str:
@@ -59,10 +64,18 @@ def schema_load(client: Any, spec: TableSpec, wait_seconds: float = 120) -> Sche
     if existing is not None:
         diffs = differences(shape(spec), shape_of_description(existing))
         if diffs:
-            raise ConflictError(f"table {spec.name!r} exists but differs from the spec: " + "; ".join(diffs) + " (drop it with `invoke ddb.drop` to re-create)")
+            raise ConflictError(
+                f"table {spec.name!r} exists but differs from the spec: "
+                + "; ".join(diffs)
+                + " (drop it with `invoke ddb.drop` to re-create)"
+            )
         return SchemaResult(spec.name, created=False)
     call(client.create_table, f"CreateTable {spec.name}", **create_table_kwargs(spec))
-    _wait(lambda: (describe(client, spec.name) or {}).get("TableStatus") == "ACTIVE", wait_seconds, f"table {spec.name} to become ACTIVE")
+    _wait(
+        lambda: (describe(client, spec.name) or {}).get("TableStatus") == "ACTIVE",
+        wait_seconds,
+        f"table {spec.name} to become ACTIVE",
+    )
     return SchemaResult(spec.name, created=True)
 
 
@@ -90,11 +103,17 @@ def _live_protections(client: Any, table: str, desc: dict[str, Any]) -> dict[str
     found: dict[str, Any] = {
         "deletion protection": desc.get("DeletionProtectionEnabled"),
         # no SSEDescription: DynamoDB's default, a key AWS owns (no KMS key to audit or revoke)
-        "encryption": sse.get("SSEType", "KMS") if sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING") else "DEFAULT",
+        "encryption": sse.get("SSEType", "KMS")
+        if sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING")
+        else "DEFAULT",
     }
     try:
-        backups = call(client.describe_continuous_backups, f"DescribeContinuousBackups {table}", TableName=table)["ContinuousBackupsDescription"]
-        found["point-in-time recovery"] = (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
+        backups = call(client.describe_continuous_backups, f"DescribeContinuousBackups {table}", TableName=table)[
+            "ContinuousBackupsDescription"
+        ]
+        found["point-in-time recovery"] = (backups.get("PointInTimeRecoveryDescription") or {}).get(
+            "PointInTimeRecoveryStatus"
+        ) == "ENABLED"
     except CloudError as err:
         # not allowed to look; or an engine without backups (DynamoDB Local: UnknownOperationException, never AWS)
         if error_code(err) not in ("AccessDeniedException", "UnknownOperationException"):
@@ -110,10 +129,16 @@ def check_table(client: Any, spec: TableSpec, expected: Protections, stack: str)
     """
     desc = describe(client, spec.name)
     if desc is None:
-        raise NotFoundError(f"table {spec.name!r} of stack {stack!r} does not exist in the cloud: it belongs to the Pulumi program, "
-                            f"create it with `invoke infra.up --stack {stack}` (schema-load --cloud only compares)")
+        raise NotFoundError(
+            f"table {spec.name!r} of stack {stack!r} does not exist in the cloud: it belongs to the Pulumi program, "
+            f"create it with `invoke infra.up --stack {stack}` (schema-load --cloud only compares)"
+        )
     diffs = differences(shape(spec), shape_of_description(desc))
-    want = {"point-in-time recovery": expected.point_in_time_recovery, "deletion protection": expected.deletion_protection, "encryption": expected.encryption}
+    want = {
+        "point-in-time recovery": expected.point_in_time_recovery,
+        "deletion protection": expected.deletion_protection,
+        "encryption": expected.encryption,
+    }
     have = _live_protections(client, spec.name, desc)
     unseen = []
     for part in PROTECTION_PARTS:
@@ -152,15 +177,22 @@ def drop(client: Any, table: str, stack: str, wait_seconds: float = 120) -> None
 
 def count_items(client: Any, table: str, pk: str, below: str | None = None) -> int:
     """How many items a partition holds (COUNT query, every page); ``below``: only those whose sort key is less."""
-    request = {"TableName": table, "KeyConditionExpression": "pk = :pk" + (" AND sk < :below" if below else ""),
-               "ExpressionAttributeValues": {":pk": {"S": pk}} | ({":below": {"S": below}} if below else {}), "Select": "COUNT"}
-    return sum(page["Count"] for page in pages(client, "query", f"Query COUNT {pk} on {table}", not_found=missing_table(table), **request))
+    request = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk" + (" AND sk < :below" if below else ""),
+        "ExpressionAttributeValues": {":pk": {"S": pk}} | ({":below": {"S": below}} if below else {}),
+        "Select": "COUNT",
+    }
+    return sum(
+        page["Count"]
+        for page in pages(client, "query", f"Query COUNT {pk} on {table}", not_found=missing_table(table), **request)
+    )
 
 
 # ------------------------------------------------------------------------------------ scan
 def plain(value: dict[str, Any]) -> Any:
     """One DynamoDB attribute value as JSON-ready Python (strings take the fast path)."""
-    (kind, v), = value.items()
+    ((kind, v),) = value.items()
     if kind == "S":
         return v
     if kind == "N":
@@ -192,7 +224,14 @@ def plain_item(item: dict[str, Any]) -> dict[str, Any]:
 _DONE = object()
 
 
-def scan(client: Any, table: str, segments: int = 1, page_size: int | None = None, limit: int | None = None, raw: bool = False) -> Iterator[dict[str, Any]]:
+def scan(
+    client: Any,
+    table: str,
+    segments: int = 1,
+    page_size: int | None = None,
+    limit: int | None = None,
+    raw: bool = False,
+) -> Iterator[dict[str, Any]]:
     """Every item of the table, page by page, as plain dicts (``raw``: as DynamoDB returns them); memory stays flat.
 
     With ``segments > 1`` the segments are read in parallel threads that hand pages through a
@@ -268,7 +307,9 @@ def _as_is(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _scan_serial(client: Any, request: dict[str, Any], limit: int | None, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _scan_serial(
+    client: Any, request: dict[str, Any], limit: int | None, convert: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
     produced = 0
     for page in _scan_pages(client, request):
         for item in page.get("Items", []):
@@ -297,7 +338,15 @@ class WriteStats:
     retried_items: int = 0
 
 
-def write_batch(client: Any, table: str, requests: list[dict[str, Any]], stats: WriteStats, lock: threading.Lock, max_attempts: int = 10, sleep: Callable[[float], None] = time.sleep) -> None:
+def write_batch(
+    client: Any,
+    table: str,
+    requests: list[dict[str, Any]],
+    stats: WriteStats,
+    lock: threading.Lock,
+    max_attempts: int = 10,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """One BatchWriteItem of at most 25 requests, retrying UnprocessedItems and throttling with backoff."""
     if len(requests) > BATCH_LIMIT:
         raise ValueError(f"a batch holds at most {BATCH_LIMIT} requests, not {len(requests)}")
@@ -319,7 +368,9 @@ def write_batch(client: Any, table: str, requests: list[dict[str, Any]], stats: 
             return
         pending = unprocessed
         sleep(delay(attempt, base=0.05))
-    raise CloudError(f"BatchWriteItem {table}: {len(pending)} items still unprocessed after {max_attempts} attempts (throttled): retry later")
+    raise CloudError(
+        f"BatchWriteItem {table}: {len(pending)} items still unprocessed after {max_attempts} attempts (throttled): retry later"
+    )
 
 
 def batch_write(
@@ -352,7 +403,9 @@ def batch_write(
     return stats
 
 
-def delete_keys(client: Any, table: str, keys: list[dict[str, Any]], sleep: Callable[[float], None] = time.sleep) -> None:
+def delete_keys(
+    client: Any, table: str, keys: list[dict[str, Any]], sleep: Callable[[float], None] = time.sleep
+) -> None:
     stats, lock = WriteStats(), threading.Lock()
     for chunk in _chunks(keys, BATCH_LIMIT):
         write_batch(client, table, [{"DeleteRequest": {"Key": k}} for k in chunk], stats, lock, sleep=sleep)

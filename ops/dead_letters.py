@@ -38,7 +38,9 @@ class DeadLetter:
     batch_size: int
     attempts: int
     timestamp: str
-    records: list[dict[str, Any]] = field(default_factory=list)  # filled by ``with_records`` when the stream still has them
+    records: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # filled by ``with_records`` when the stream still has them
 
 
 def _iso(when: Any) -> str | None:
@@ -48,12 +50,23 @@ def _iso(when: Any) -> str | None:
     return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def pointer_message(stream_arn: str, shard_id: str, records: list[dict[str, Any]], condition: str, attempts: int, function: str) -> dict[str, Any]:
+def pointer_message(
+    stream_arn: str, shard_id: str, records: list[dict[str, Any]], condition: str, attempts: int, function: str
+) -> dict[str, Any]:
     """The on-failure message Lambda sends for a stream batch (the shape AWS documents)."""
     first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
     return {
-        "requestContext": {"requestId": first["SequenceNumber"], "functionArn": function, "condition": condition, "approximateInvokeCount": attempts},
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled" if attempts else None},
+        "requestContext": {
+            "requestId": first["SequenceNumber"],
+            "functionArn": function,
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled" if attempts else None,
+        },
         "version": "1.0",
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "DDBStreamBatchInfo": {
@@ -69,7 +82,12 @@ def pointer_message(stream_arn: str, shard_id: str, records: list[dict[str, Any]
 
 
 def send(sqs: Any, queue_url: str, message: dict[str, Any]) -> None:
-    call(sqs.send_message, f"SQS SendMessage to {queue_url}", QueueUrl=queue_url, MessageBody=json.dumps(message, separators=(",", ":")))
+    call(
+        sqs.send_message,
+        f"SQS SendMessage to {queue_url}",
+        QueueUrl=queue_url,
+        MessageBody=json.dumps(message, separators=(",", ":")),
+    )
 
 
 def _parse(raw: dict[str, Any]) -> DeadLetter | None:
@@ -77,17 +95,32 @@ def _parse(raw: dict[str, Any]) -> DeadLetter | None:
         body = json.loads(raw["Body"])
         info = body["DDBStreamBatchInfo"]
         ctx = body.get("requestContext") or {}
-        return DeadLetter(raw["MessageId"], raw["ReceiptHandle"], str(ctx.get("condition", "?")), info["streamArn"], info["shardId"],
-                          str(info["startSequenceNumber"]), str(info["endSequenceNumber"]), int(info.get("batchSize") or 0),
-                          int(ctx.get("approximateInvokeCount") or 0), str(body.get("timestamp", "")))
+        return DeadLetter(
+            raw["MessageId"],
+            raw["ReceiptHandle"],
+            str(ctx.get("condition", "?")),
+            info["streamArn"],
+            info["shardId"],
+            str(info["startSequenceNumber"]),
+            str(info["endSequenceNumber"]),
+            int(info.get("batchSize") or 0),
+            int(ctx.get("approximateInvokeCount") or 0),
+            str(body.get("timestamp", "")),
+        )
     except (KeyError, TypeError, ValueError):
         return None  # not a stream pointer: left in the queue, counted as foreign
 
 
 def _receive_all(sqs: Any, queue_url: str, hide_seconds: int) -> Iterator[dict[str, Any]]:
     while True:
-        got = call(sqs.receive_message, f"SQS ReceiveMessage from {queue_url}", QueueUrl=queue_url, MaxNumberOfMessages=10,
-                   VisibilityTimeout=hide_seconds, WaitTimeSeconds=0).get("Messages", [])
+        got = call(
+            sqs.receive_message,
+            f"SQS ReceiveMessage from {queue_url}",
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=hide_seconds,
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
         if not got:
             return
         yield from got
@@ -95,8 +128,15 @@ def _receive_all(sqs: Any, queue_url: str, hide_seconds: int) -> Iterator[dict[s
 
 def _show_again(sqs: Any, queue_url: str, receipts: list[str]) -> None:
     for i in range(0, len(receipts), 10):
-        entries = [{"Id": str(n), "ReceiptHandle": r, "VisibilityTimeout": 0} for n, r in enumerate(receipts[i : i + 10])]
-        call(sqs.change_message_visibility_batch, f"SQS ChangeMessageVisibilityBatch on {queue_url}", QueueUrl=queue_url, Entries=entries)
+        entries = [
+            {"Id": str(n), "ReceiptHandle": r, "VisibilityTimeout": 0} for n, r in enumerate(receipts[i : i + 10])
+        ]
+        call(
+            sqs.change_message_visibility_batch,
+            f"SQS ChangeMessageVisibilityBatch on {queue_url}",
+            QueueUrl=queue_url,
+            Entries=entries,
+        )
 
 
 def peek(sqs: Any, queue_url: str) -> tuple[list[DeadLetter], int]:
@@ -110,8 +150,12 @@ def peek(sqs: Any, queue_url: str) -> tuple[list[DeadLetter], int]:
 def records_of(streams: Any, letter: DeadLetter) -> list[dict[str, Any]]:
     """The records a pointer names, read back from the stream; empty once the stream has trimmed them."""
     try:
-        it = streams.get_shard_iterator(StreamArn=letter.stream_arn, ShardId=letter.shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
-                                        SequenceNumber=letter.start).get("ShardIterator")
+        it = streams.get_shard_iterator(
+            StreamArn=letter.stream_arn,
+            ShardId=letter.shard_id,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber=letter.start,
+        ).get("ShardIterator")
     except ClientError as err:
         if error_code(err) in ("TrimmedDataAccessException", "ResourceNotFoundException"):
             return []
@@ -122,7 +166,9 @@ def records_of(streams: Any, letter: DeadLetter) -> list[dict[str, Any]]:
         try:
             resp = streams.get_records(ShardIterator=it, Limit=100)
         except ClientError as err:
-            if error_code(err) == "TrimmedDataAccessException":  # GetRecords says so too, once the records are past 24 h
+            if (
+                error_code(err) == "TrimmedDataAccessException"
+            ):  # GetRecords says so too, once the records are past 24 h
                 return out
             raise
         batch = resp.get("Records", [])
@@ -176,7 +222,12 @@ def redrive(sqs: Any, queue_url: str, streams: Any, ddb: Any, table: str, index:
                 result.still_failing += 1
                 keep.append(letter.receipt)
                 continue
-            call(sqs.delete_message, f"SQS DeleteMessage on {queue_url}", QueueUrl=queue_url, ReceiptHandle=letter.receipt)
+            call(
+                sqs.delete_message,
+                f"SQS DeleteMessage on {queue_url}",
+                QueueUrl=queue_url,
+                ReceiptHandle=letter.receipt,
+            )
             result.redriven += 1
         _show_again(sqs, queue_url, keep)
     return result
@@ -204,4 +255,11 @@ def redrive_target(target: Any) -> RedriveResult:
     """ddb.redrive: every pointed-to record through the consumer again."""
     from ops.messages.model import GSI_NAME
 
-    return redrive(target.client("sqs"), _queue(target), target.client("dynamodbstreams"), target.client("dynamodb"), target.stack.table_name, GSI_NAME)
+    return redrive(
+        target.client("sqs"),
+        _queue(target),
+        target.client("dynamodbstreams"),
+        target.client("dynamodb"),
+        target.stack.table_name,
+        GSI_NAME,
+    )

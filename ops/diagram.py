@@ -20,7 +20,9 @@ from typing import Any
 from ops.errors import ConfigError, ToolMissingError
 from ops.plan import PROVIDER_PREFIX, PlannedResource, StackPlan
 
-GRAPHVIZ_HINT = "Graphviz is not installed (no `dot` on PATH): apt-get install graphviz (brew install graphviz on macOS)"
+GRAPHVIZ_HINT = (
+    "Graphviz is not installed (no `dot` on PATH): apt-get install graphviz (brew install graphviz on macOS)"
+)
 
 # diagrams node class per resource type, as "module:Class" so nothing loads until drawing.
 NODE_CLASSES: dict[str, str] = {
@@ -79,9 +81,13 @@ def references(plan: StackPlan) -> list[Edge]:
         for source in nodes:
             if source is target:
                 continue
-            embedded = [v for k, v in source.state.items() if k in ("arn", "streamArn", "url") and isinstance(v, str) and v]
+            embedded = [
+                v for k, v in source.state.items() if k in ("arn", "streamArn", "url") and isinstance(v, str) and v
+            ]
             whole = [source.id] if source.id else []
-            if any(e in value for e in embedded for value in values) or any(w == value for w in whole for value in values):
+            if any(e in value for e in embedded for value in values) or any(
+                w == value for w in whole for value in values
+            ):
                 edges.append(Edge(_node_id(source), _node_id(target)))
     return edges
 
@@ -127,7 +133,14 @@ def draw_dependencies(plan: StackPlan, output: Path) -> Path:
     nodes = drawn_resources(plan)
     drawn: dict[str, Any] = {}
     title = f"cruddur messaging: stack {plan.stack} (dependencies)"
-    with Diagram(title, filename=str(output.with_suffix("")), outformat="png", show=False, direction="LR", graph_attr={"nodesep": "0.8"}):
+    with Diagram(
+        title,
+        filename=str(output.with_suffix("")),
+        outformat="png",
+        show=False,
+        direction="LR",
+        graph_attr={"nodesep": "0.8"},
+    ):
         groups: dict[str | None, list[PlannedResource]] = {}
         for resource in nodes:
             groups.setdefault(resource.parent, []).append(resource)
@@ -169,7 +182,10 @@ def protections(resource: PlannedResource | None) -> list[str]:
     marks = []
     if (resource.inputs.get("pointInTimeRecovery") or {}).get("enabled"):
         marks.append("point-in-time recovery")
-    if resource.inputs.get("deletionProtectionEnabled") is True or resource.inputs.get("deletionProtection") == "ACTIVE":
+    if (
+        resource.inputs.get("deletionProtectionEnabled") is True
+        or resource.inputs.get("deletionProtection") == "ACTIVE"
+    ):
         marks.append("deletion protection")
     if resource.protect:
         marks.append("Pulumi protect")
@@ -202,15 +218,22 @@ def flow_labels(plan: StackPlan) -> dict[str, str]:
         "postgres": "RDS PostgreSQL\nusers table",
     }
     if table:
-        labels["table"] = marked(["messages table", str(table.inputs.get("name", "")), f"stream: {table.inputs.get('streamViewType', '')}"], table)
+        labels["table"] = marked(
+            ["messages table", str(table.inputs.get("name", "")), f"stream: {table.inputs.get('streamViewType', '')}"],
+            table,
+        )
     if mapping:
         retries = mapping.inputs.get("maximumRetryAttempts")
-        labels["mapping"] = f"event source mapping\nbatches of {mapping.inputs.get('batchSize')}" + (f", {retries} retries" if retries is not None else "")
+        labels["mapping"] = f"event source mapping\nbatches of {mapping.inputs.get('batchSize')}" + (
+            f", {retries} retries" if retries is not None else ""
+        )
     if function:
         labels["function"] = f"stream consumer (Lambda)\n{function.inputs.get('name', '')}"
     if queue:
         seconds = queue.inputs.get("messageRetentionSeconds")
-        labels["queue"] = f"dead-letter queue (SQS)\n{queue.inputs.get('name', '')}" + (f"\nkept {int(seconds) // 86400} days" if seconds else "")
+        labels["queue"] = f"dead-letter queue (SQS)\n{queue.inputs.get('name', '')}" + (
+            f"\nkept {int(seconds) // 86400} days" if seconds else ""
+        )
     if logs:
         labels["logs"] = f"log group\n{_retention(logs.inputs.get('retentionInDays'))}"
     if pool:
@@ -218,7 +241,9 @@ def flow_labels(plan: StackPlan) -> dict[str, str]:
     if client:
         labels["client"] = f"app client '{client.inputs.get('name', '')}'\n(SRP, no secret)"
     if rule:
-        labels["rule"] = f"security group rule\n{rule.inputs.get('cidrIpv4', '')} → tcp {rule.inputs.get('fromPort', '')}"
+        labels["rule"] = (
+            f"security group rule\n{rule.inputs.get('cidrIpv4', '')} → tcp {rule.inputs.get('fromPort', '')}"
+        )
         labels["postgres"] += f"\n{rule.inputs.get('securityGroupId', '')}"
     return labels
 
@@ -229,10 +254,24 @@ def draw_flow(plan: StackPlan, output: Path) -> Path:
     from diagrams import Edge as DiagramEdge
 
     labels = flow_labels(plan)
-    marks = protections(_one(plan, "aws:dynamodb/table:Table")) + protections(_one(plan, "aws:cognito/userPool:UserPool"))
-    title = (f"cruddur messaging · stack {plan.stack} · data flow\n"
-             + ("red: protected resources (their data survives a mistaken delete)" if marks else "no protections on this stack: a delete removes the data"))
-    graph = {"fontsize": "22", "fontname": "Helvetica", "pad": "0.6", "nodesep": "1.1", "ranksep": "1.8", "splines": "spline", "labelloc": "t", "newrank": "true"}
+    marks = protections(_one(plan, "aws:dynamodb/table:Table")) + protections(
+        _one(plan, "aws:cognito/userPool:UserPool")
+    )
+    title = f"cruddur messaging · stack {plan.stack} · data flow\n" + (
+        "red: protected resources (their data survives a mistaken delete)"
+        if marks
+        else "no protections on this stack: a delete removes the data"
+    )
+    graph = {
+        "fontsize": "22",
+        "fontname": "Helvetica",
+        "pad": "0.6",
+        "nodesep": "1.1",
+        "ranksep": "1.8",
+        "splines": "spline",
+        "labelloc": "t",
+        "newrank": "true",
+    }
     node_attr = {"fontsize": "15", "fontname": "Helvetica"}
     edge_attr = {"fontsize": "14", "fontname": "Helvetica", "penwidth": "2"}
 
@@ -245,13 +284,24 @@ def draw_flow(plan: StackPlan, output: Path) -> Path:
     def edge(label: str, colour: str = FLOW_COLOUR, style: str = "solid") -> Any:
         return DiagramEdge(label=label, color=colour, fontcolor=colour, style=style)
 
-    with Diagram(title, filename=str(output.with_suffix("")), outformat="png", show=False, direction="LR",
-                 graph_attr=graph, node_attr=node_attr, edge_attr=edge_attr):
+    with Diagram(
+        title,
+        filename=str(output.with_suffix("")),
+        outformat="png",
+        show=False,
+        direction="LR",
+        graph_attr=graph,
+        node_attr=node_attr,
+        edge_attr=edge_attr,
+    ):
         writers = node("writers", "diagrams.onprem.compute:Server")
         people = node("people", "diagrams.onprem.client:Users")
         developer = node("developer", "diagrams.onprem.client:User")
         postgres = node("postgres", "diagrams.aws.database:RDS")
-        with Cluster("messages: one DynamoDB table, its stream and the consumer", graph_attr={"fontsize": "17", "bgcolor": "#eef4fa"}):
+        with Cluster(
+            "messages: one DynamoDB table, its stream and the consumer",
+            graph_attr={"fontsize": "17", "bgcolor": "#eef4fa"},
+        ):
             table = node("table", "diagrams.aws.database:Dynamodb") if "table" in labels else None
             mapping = node("mapping", "diagrams.aws.integration:Eventbridge") if "mapping" in labels else None
             queue = node("queue", "diagrams.aws.integration:SQS") if "queue" in labels else None
@@ -270,7 +320,16 @@ def draw_flow(plan: StackPlan, output: Path) -> Path:
             mapping >> edge("each batch") >> function
             if table is not None:
                 # drawn against the flow (constraint off): the rows go back into the same table
-                function >> DiagramEdge(label="moves both group rows\nto the newest message", color=FLOW_COLOUR, fontcolor=FLOW_COLOUR, constraint="false") >> table
+                (
+                    function
+                    >> DiagramEdge(
+                        label="moves both group rows\nto the newest message",
+                        color=FLOW_COLOUR,
+                        fontcolor=FLOW_COLOUR,
+                        constraint="false",
+                    )
+                    >> table
+                )
         if mapping is not None and queue is not None:
             mapping >> edge("batch still failing\nafter its retries", FAILURE_COLOUR, "dashed") >> queue
         if function is not None and logs is not None:

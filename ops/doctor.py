@@ -34,7 +34,19 @@ from ops.ddb import missing_table, scan
 from ops.errors import EncryptionError
 from ops.messages import bodies
 from ops.messages.fanout import move_group_rows
-from ops.messages.model import GSI_NAME, NEVER, GroupKey, GroupRow, LegacyPairMarker, Message, PairEntry, instant, instant_or_never, is_canonical, pair_key
+from ops.messages.model import (
+    GSI_NAME,
+    NEVER,
+    GroupKey,
+    GroupRow,
+    LegacyPairMarker,
+    Message,
+    PairEntry,
+    instant,
+    instant_or_never,
+    is_canonical,
+    pair_key,
+)
 from ops.messages.pairs import put_entry
 
 SAMPLE = 5  # examples kept per kind of finding; the counts are always whole
@@ -45,7 +57,9 @@ class GroupFacts:
     messages: int = 0
     newest_sk: str | None = None
     newest_at: datetime | None = None
-    newest_body: dict[str, Any] | None = None  # the newest message's body attributes, sealed or not: what its rows carry
+    newest_body: dict[str, Any] | None = (
+        None  # the newest message's body attributes, sealed or not: what its rows carry
+    )
     rows: list[GroupRow] = field(default_factory=list)
 
 
@@ -79,9 +93,17 @@ class Examination:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "clean": self.clean, "items": self.items, "messages": self.messages, "group_rows": self.group_rows,
-            "pair_entries": self.pair_entries, "groups": self.groups, "group_keys": self.group_keys,
-            "findings": [{"kind": f.kind, "title": f.title, "count": f.count, "fixable": f.fixable, "examples": f.examples} for f in self.findings],
+            "clean": self.clean,
+            "items": self.items,
+            "messages": self.messages,
+            "group_rows": self.group_rows,
+            "pair_entries": self.pair_entries,
+            "groups": self.groups,
+            "group_keys": self.group_keys,
+            "findings": [
+                {"kind": f.kind, "title": f.title, "count": f.count, "fixable": f.fixable, "examples": f.examples}
+                for f in self.findings
+            ],
         }
 
 
@@ -169,7 +191,9 @@ class _Collector:
         except EncryptionError as err:
             self.unreadable_count += 1
             if len(self.unreadable) < SAMPLE:
-                self.unreadable.append({"pk": pk, "sk": sk, "error": str(err).partition("cannot be read: ")[2] or str(err)})
+                self.unreadable.append(
+                    {"pk": pk, "sk": sk, "error": str(err).partition("cannot be read: ")[2] or str(err)}
+                )
 
     def _message(self, m: Message, item: dict[str, Any]) -> None:
         self.counts["messages"] += 1
@@ -185,7 +209,14 @@ class _Collector:
         self.groups.setdefault(row.message_group_uuid, GroupFacts()).rows.append(row)
 
 
-def examine(client: Any, table: str, *, segments: int = 4, on_progress: Callable[[int], None] | None = None, cipher: bodies.Cipher | None = None) -> Examination:
+def examine(
+    client: Any,
+    table: str,
+    *,
+    segments: int = 4,
+    on_progress: Callable[[int], None] | None = None,
+    cipher: bodies.Cipher | None = None,
+) -> Examination:
     """One pass over the table; every finding with its count and a few examples.
 
     With a ``cipher`` every sealed body is opened (one KMS Decrypt per group, cached), and plain
@@ -203,7 +234,14 @@ def examine(client: Any, table: str, *, segments: int = 4, on_progress: Callable
 
 
 def _judge(c: _Collector) -> Examination:
-    out = Examination(c.counts["items"], c.counts["messages"], c.counts["group_rows"], c.counts["pair_entries"], len(c.groups), c.counts["group_keys"])
+    out = Examination(
+        c.counts["items"],
+        c.counts["messages"],
+        c.counts["group_rows"],
+        c.counts["pair_entries"],
+        len(c.groups),
+        c.counts["group_keys"],
+    )
     extra, lagging, orphans, missing_row = [], [], [], []
     pairs: dict[str, dict[str, GroupFacts]] = {}
     for group, facts in sorted(c.groups.items()):
@@ -217,7 +255,9 @@ def _judge(c: _Collector) -> Examination:
         for absent in sorted(named - set(owners)):
             missing_row.append({"group": group, "participant": absent})
         if facts.newest_at is not None:
-            latest: dict[str, datetime] = {}  # each participant's newest row: older extra rows are "extra", not "lagging"
+            latest: dict[
+                str, datetime
+            ] = {}  # each participant's newest row: older extra rows are "extra", not "lagging"
             for r in facts.rows:
                 latest[r.owner_uuid] = max(latest.get(r.owner_uuid, NEVER), instant_or_never(r.last_reply_at))
             for owner in sorted(o for o, at in latest.items() if at < facts.newest_at):
@@ -231,10 +271,14 @@ def _judge(c: _Collector) -> Examination:
             ranked = sorted(groups, key=lambda g: groups[g].newest_at or NEVER, reverse=True)
             keep, rest = ranked[0], ranked[1:]
             moves = sum(groups[g].messages for g in rest)
-            duplicates.append({
-                "pair": pair, "groups": {g: groups[g].messages for g in ranked}, "keep": keep,
-                "merge": f"move {moves} message(s) of {len(rest)} group(s) into {keep} (new keys under MSG#{keep}), delete their {sum(len(groups[g].rows) for g in rest)} group row(s), point the pair entry at {keep}",
-            })
+            duplicates.append(
+                {
+                    "pair": pair,
+                    "groups": {g: groups[g].messages for g in ranked},
+                    "keep": keep,
+                    "merge": f"move {moves} message(s) of {len(rest)} group(s) into {keep} (new keys under MSG#{keep}), delete their {sum(len(groups[g].rows) for g in rest)} group row(s), point the pair entry at {keep}",
+                }
+            )
         entry = c.entries.get(pair)
         if entry is None:
             unindexed.append({"pair": pair, "group": _newest_group(groups)})
@@ -245,11 +289,35 @@ def _judge(c: _Collector) -> Examination:
         ("orphan-rows", "group rows whose group has no messages", orphans, None, False),
         ("missing-rows", "participants named by a group without a row of their own", missing_row, None, False),
         ("missing-pair-entries", "pairs without a pair entry (run ddb.migrate, or --fix)", unindexed, None, True),
-        ("legacy-markers", "pair markers of earlier versions (replaced by pair entries)", [m.__dict__ | {"participant_uuids": list(m.participant_uuids)} for m in c.legacy], None, True),
-        ("non-utc-keys", "keys whose time is not UTC with microseconds (string order is not time order)", c.odd_keys, c.odd_key_count, False),
+        (
+            "legacy-markers",
+            "pair markers of earlier versions (replaced by pair entries)",
+            [m.__dict__ | {"participant_uuids": list(m.participant_uuids)} for m in c.legacy],
+            None,
+            True,
+        ),
+        (
+            "non-utc-keys",
+            "keys whose time is not UTC with microseconds (string order is not time order)",
+            c.odd_keys,
+            c.odd_key_count,
+            False,
+        ),
         ("unknown-items", "items of no known shape", c.unknown, c.unknown_count, False),
-        ("plain-text-bodies", "bodies stored as plain text on a stack that encrypts messages (run ddb.migrate --name encrypt-messages)", c.plain, c.plain_count, False),
-        ("unreadable-bodies", "sealed bodies that do not open (altered, moved, or their key missing)", c.unreadable, c.unreadable_count, False),
+        (
+            "plain-text-bodies",
+            "bodies stored as plain text on a stack that encrypts messages (run ddb.migrate --name encrypt-messages)",
+            c.plain,
+            c.plain_count,
+            False,
+        ),
+        (
+            "unreadable-bodies",
+            "sealed bodies that do not open (altered, moved, or their key missing)",
+            c.unreadable,
+            c.unreadable_count,
+            False,
+        ),
     ]
     for kind, title, found, count, fixable in kinds:
         total = len(found) if count is None else count
@@ -276,26 +344,59 @@ def repairs(ex: Examination) -> list[Repair]:
             if group in moved or facts.newest_sk is None:
                 continue
             moved.add(group)
-            out.append(Repair("move-rows", f"group {group}: move its rows to the newest message ({facts.newest_sk}) and keep one row per participant",
-                              group=group, newest_sk=facts.newest_sk, newest_body=facts.newest_body))
+            out.append(
+                Repair(
+                    "move-rows",
+                    f"group {group}: move its rows to the newest message ({facts.newest_sk}) and keep one row per participant",
+                    group=group,
+                    newest_sk=facts.newest_sk,
+                    newest_body=facts.newest_body,
+                )
+            )
     for example in ex.instances.get("extra-rows", []):
         if example["group"] in moved:
             continue  # move-rows keeps the newest row and removes the others
-        rows = sorted((r for r in c.groups[example["group"]].rows if r.owner_uuid == example["owner"]), key=lambda r: instant_or_never(r.last_reply_at))
+        rows = sorted(
+            (r for r in c.groups[example["group"]].rows if r.owner_uuid == example["owner"]),
+            key=lambda r: instant_or_never(r.last_reply_at),
+        )
         for r in rows[:-1]:
-            out.append(Repair("delete-row", f"group {example['group']}: delete the older row {r.last_reply_at} of {example['owner']}", key=r.key()))
+            out.append(
+                Repair(
+                    "delete-row",
+                    f"group {example['group']}: delete the older row {r.last_reply_at} of {example['owner']}",
+                    key=r.key(),
+                )
+            )
     for example in ex.instances.get("missing-pair-entries", []):
         a, b = example["pair"].split("#")
         facts = c.groups[example["group"]]
         stamp = facts.newest_sk or (facts.rows[0].last_reply_at if facts.rows else "")
-        out.append(Repair("put-entry", f"pair {example['pair']}: add the pair entry naming group {example['group']}",
-                          entry=PairEntry(example["pair"], example["group"], stamp, tuple(sorted((a, b))))))
+        out.append(
+            Repair(
+                "put-entry",
+                f"pair {example['pair']}: add the pair entry naming group {example['group']}",
+                entry=PairEntry(example["pair"], example["group"], stamp, tuple(sorted((a, b)))),
+            )
+        )
     for marker in c.legacy:
-        out.append(Repair("delete-marker", f"delete the old pair marker of group {marker.group_uuid} (the pair entry takes its place)", key=marker.key()))
+        out.append(
+            Repair(
+                "delete-marker",
+                f"delete the old pair marker of group {marker.group_uuid} (the pair entry takes its place)",
+                key=marker.key(),
+            )
+        )
     return out
 
 
-def apply(client: Any, table: str, todo: Iterable[Repair], index: str = GSI_NAME, on_progress: Callable[[int], None] | None = None) -> Counter[str]:
+def apply(
+    client: Any,
+    table: str,
+    todo: Iterable[Repair],
+    index: str = GSI_NAME,
+    on_progress: Callable[[int], None] | None = None,
+) -> Counter[str]:
     """Carry out repairs; returns how many of each action were made."""
     done: Counter[str] = Counter()
     with aws_errors(f"repair {table}", not_found=missing_table(table)):
@@ -328,8 +429,14 @@ class Checkup:
         return self.after or self.first
 
 
-def check_target(target: Any, *, fix: bool = False, segments: int = 4, progress: Callable[[int], Callable[[int], None]] | None = None,
-                 before_repairs: Callable[[list[Repair]], None] | None = None) -> Checkup:
+def check_target(
+    target: Any,
+    *,
+    fix: bool = False,
+    segments: int = 4,
+    progress: Callable[[int], Callable[[int], None]] | None = None,
+    before_repairs: Callable[[list[Repair]], None] | None = None,
+) -> Checkup:
     """ddb.doctor on a stack: examine; with ``fix``, say what will change (``before_repairs``), repair, examine again."""
     from ops.crypto import cipher_for
     from ops.ddb import require_table
@@ -338,7 +445,9 @@ def check_target(target: Any, *, fix: bool = False, segments: int = 4, progress:
     table = target.stack.table_name
     estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
     cipher = cipher_for(target)
-    first = examine(client, table, segments=segments, on_progress=progress(estimate) if progress else None, cipher=cipher)
+    first = examine(
+        client, table, segments=segments, on_progress=progress(estimate) if progress else None, cipher=cipher
+    )
     checkup = Checkup(first)
     if not fix:
         return checkup

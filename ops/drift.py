@@ -115,7 +115,10 @@ def lines(report: DriftReport) -> list[str]:
         status = r.status.upper() if r.status != IN_LINE else r.status
         out.append(f"  {r.label} {r.name}{where}: {status}" + (f" ({r.note})" if r.note else ""))
         out.extend(f"      {c.field}: declared {show(c.declared)}, actual {show(c.actual)}" for c in r.differences)
-        out.extend(f"      {c.field} moved, as expected (the program leaves it to others): declared {show(c.declared)}, now {show(c.actual)}" for c in r.moved)
+        out.extend(
+            f"      {c.field} moved, as expected (the program leaves it to others): declared {show(c.declared)}, now {show(c.actual)}"
+            for c in r.moved
+        )
         if r.not_compared:
             out.append(f"      not compared: {', '.join(r.not_compared)}")
     if report.not_compared:
@@ -123,7 +126,9 @@ def lines(report: DriftReport) -> list[str]:
     drifted = [r for r in report.resources if r.status != IN_LINE]
     if drifted:
         fields = sum(len(r.differences) for r in drifted)
-        out.append(f"DRIFT: {len(drifted)} of {len(report.resources)} resources differ from the program ({fields} fields, {sum(r.status == MISSING for r in drifted)} missing)")
+        out.append(
+            f"DRIFT: {len(drifted)} of {len(report.resources)} resources differ from the program ({fields} fields, {sum(r.status == MISSING for r in drifted)} missing)"
+        )
     else:
         out.append(f"no drift: {len(report.resources)} resources as the program declares them")
     return out

@@ -32,12 +32,28 @@ DATA_KEY_SPEC = "AES_256"
 # Everything the account root needs to keep the key manageable (and Pulumi to manage it through
 # IAM principals of the account), written out: no wildcard, and nothing that uses the key.
 ADMIN_ACTIONS = (
-    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ListKeyPolicies",
-    "kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:ListKeyRotations", "kms:RotateKeyOnDemand",
-    "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription",
-    "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias",
-    "kms:EnableKey", "kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
-    "kms:ListGrants", "kms:RevokeGrant",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:ListKeyPolicies",
+    "kms:GetKeyRotationStatus",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:ListKeyRotations",
+    "kms:RotateKeyOnDemand",
+    "kms:ListResourceTags",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+    "kms:CreateAlias",
+    "kms:UpdateAlias",
+    "kms:DeleteAlias",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:ListGrants",
+    "kms:RevokeGrant",
 )
 USE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
@@ -86,12 +102,24 @@ def key_policy(spec: KeySpec, account: str) -> str:
             "(pulumi config set --path 'messagesKeyUsers[0]' <role name>)"
         )
     statements = [
-        {"Sid": "KeyAdministrationByTheAccount", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-         "Action": list(ADMIN_ACTIONS), "Resource": "*"},
-        {"Sid": "DataKeysOfThisTableOnly", "Effect": "Allow", "Principal": {"AWS": sorted(role_arn(account, u) for u in spec.users)},
-         "Action": list(USE_ACTIONS), "Resource": "*",
-         # a data key is made and opened only for a group of this table
-         "Condition": {"StringEquals": {f"kms:EncryptionContext:{CONTEXT_TABLE}": spec.table_name},
-                       "Null": {f"kms:EncryptionContext:{CONTEXT_GROUP}": "false"}}},
+        {
+            "Sid": "KeyAdministrationByTheAccount",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": list(ADMIN_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "DataKeysOfThisTableOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": sorted(role_arn(account, u) for u in spec.users)},
+            "Action": list(USE_ACTIONS),
+            "Resource": "*",
+            # a data key is made and opened only for a group of this table
+            "Condition": {
+                "StringEquals": {f"kms:EncryptionContext:{CONTEXT_TABLE}": spec.table_name},
+                "Null": {f"kms:EncryptionContext:{CONTEXT_GROUP}": "false"},
+            },
+        },
     ]
     return json.dumps({"Version": "2012-10-17", "Statement": statements})

@@ -64,7 +64,11 @@ class _PairIndex:
             marker = LegacyPairMarker.from_item(item)
             # a scan meets items in hash order: the marker may come before its pair's group rows, and
             # then it is the marker that settles the pair, which counts like any other settling
-            settled = self._settle(client, table, *marker.participant_uuids, dry_run=dry_run) if len(marker.participant_uuids) == 2 else None
+            settled = (
+                self._settle(client, table, *marker.participant_uuids, dry_run=dry_run)
+                if len(marker.participant_uuids) == 2
+                else None
+            )
             if dry_run:
                 return ("would remove an old pair marker", *([settled] if settled else []))
             client.delete_item(TableName=table, Key=marker.key())
@@ -96,8 +100,10 @@ class _EncryptMessages:
 
     def __init__(self, cipher: bodies.Cipher | None) -> None:
         if cipher is None or not cipher.encrypting:
-            raise ConfigError("encrypt-messages seals bodies under the stack's messages key, and this stack has none: "
-                              "set cruddur:encryptMessages to true in its Pulumi.<stack>.yaml, then `invoke infra.up` (or `invoke local.up` for the twin)")
+            raise ConfigError(
+                "encrypt-messages seals bodies under the stack's messages key, and this stack has none: "
+                "set cruddur:encryptMessages to true in its Pulumi.<stack>.yaml, then `invoke infra.up` (or `invoke local.up` for the twin)"
+            )
         self.cipher = cipher
 
     def __call__(self, client: Any, table: str, item: dict[str, Any], dry_run: bool) -> str | None:
@@ -116,12 +122,23 @@ class _EncryptMessages:
         body = self.cipher.sealed_body(table, group, uuid, item[bodies.TEXT]["S"], key, bodies.describe(item))
         try:
             client.update_item(
-                TableName=table, Key={"pk": item["pk"], "sk": item["sk"]},
+                TableName=table,
+                Key={"pk": item["pk"], "sk": item["sk"]},
                 UpdateExpression="SET #sealed = :sealed, #key = :key, #uuid = :uuid REMOVE #text",
                 # the text it read is still there: a row moved or a message changed meanwhile is not overwritten
                 ConditionExpression="#text = :text" + (" AND #uuid = :uuid" if kind == "message" else ""),
-                ExpressionAttributeNames={"#sealed": bodies.SEALED, "#key": bodies.KEY, "#uuid": bodies.UUID, "#text": bodies.TEXT},
-                ExpressionAttributeValues={":sealed": body[bodies.SEALED], ":key": body[bodies.KEY], ":uuid": body[bodies.UUID], ":text": item[bodies.TEXT]},
+                ExpressionAttributeNames={
+                    "#sealed": bodies.SEALED,
+                    "#key": bodies.KEY,
+                    "#uuid": bodies.UUID,
+                    "#text": bodies.TEXT,
+                },
+                ExpressionAttributeValues={
+                    ":sealed": body[bodies.SEALED],
+                    ":key": body[bodies.KEY],
+                    ":uuid": body[bodies.UUID],
+                    ":text": item[bodies.TEXT],
+                },
             )
         except ClientError as err:
             if error_code(err) != "ConditionalCheckFailedException":
@@ -132,12 +149,24 @@ class _EncryptMessages:
     @staticmethod
     def _row_message_uuid(client: Any, table: str, group: str, at: str) -> str:
         """The uuid of the message a row shows (the one at the row's time); rows of other writers may have none."""
-        found = call(client.get_item, f"GetItem message {at} of group {group}", TableName=table, Key={"pk": {"S": MSG_PREFIX + group}, "sk": {"S": at}},
-                     ProjectionExpression="message_uuid", ConsistentRead=True).get("Item") or {}
+        found = (
+            call(
+                client.get_item,
+                f"GetItem message {at} of group {group}",
+                TableName=table,
+                Key={"pk": {"S": MSG_PREFIX + group}, "sk": {"S": at}},
+                ProjectionExpression="message_uuid",
+                ConsistentRead=True,
+            ).get("Item")
+            or {}
+        )
         return str((found.get(bodies.UUID) or {}).get("S") or message_uuid_for(group, f"row:{at}"))
 
 
-MIGRATIONS: dict[str, Callable[[bodies.Cipher | None], Step]] = {"pair-index": _PairIndex, "encrypt-messages": _EncryptMessages}
+MIGRATIONS: dict[str, Callable[[bodies.Cipher | None], Step]] = {
+    "pair-index": _PairIndex,
+    "encrypt-messages": _EncryptMessages,
+}
 
 
 def state_file(state_dir: Path, name: str, where: str) -> Path:
@@ -152,15 +181,31 @@ def _load_state(path: Path, name: str, table: str, segments: int) -> dict[str, A
         if not isinstance(data, dict) or not isinstance(data.get("segments"), dict):
             raise ValueError("no segments")
     except ValueError as err:
-        raise InputError(f"{path}: unreadable migration state ({err}); run again with --restart to start over (safe: every step is idempotent)") from None
+        raise InputError(
+            f"{path}: unreadable migration state ({err}); run again with --restart to start over (safe: every step is idempotent)"
+        ) from None
     if data.get("table") != table or data.get("total_segments") != segments:
-        raise ConfigError(f"{path} belongs to a run of {name!r} on table {data.get('table')!r} with {data.get('total_segments')} segments: "
-                          f"run with --segments {data.get('total_segments')} to resume it, or --restart to start over")
+        raise ConfigError(
+            f"{path} belongs to a run of {name!r} on table {data.get('table')!r} with {data.get('total_segments')} segments: "
+            f"run with --segments {data.get('total_segments')} to resume it, or --restart to start over"
+        )
     return data
 
 
-def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_run: bool = False, restart: bool = False, segments: int = 4,
-        page_size: int | None = None, on_progress: Callable[[int], None] | None = None, cipher: bodies.Cipher | None = None) -> MigrationResult:
+def run(
+    client: Any,
+    table: str,
+    name: str,
+    state_dir: Path,
+    where: str,
+    *,
+    dry_run: bool = False,
+    restart: bool = False,
+    segments: int = 4,
+    page_size: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    cipher: bodies.Cipher | None = None,
+) -> MigrationResult:
     """Run migration ``name`` over ``table``; resumes an interrupted run unless ``restart``. ``cipher``: the stack's (encrypt-messages)."""
     if name not in MIGRATIONS:
         raise ConfigError(f"unknown migration {name!r}: the migrations are {', '.join(MIGRATIONS)}")
@@ -182,7 +227,9 @@ def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_
         seg = progress["segments"].get(str(n), {})
         if seg.get("done"):
             return
-        request: dict[str, Any] = {"TableName": table, "Segment": n, "TotalSegments": segments} | ({"Limit": page_size} if page_size else {})
+        request: dict[str, Any] = {"TableName": table, "Segment": n, "TotalSegments": segments} | (
+            {"Limit": page_size} if page_size else {}
+        )
         if seg.get("next"):
             request["ExclusiveStartKey"] = seg["next"]
         for page in pages(client, "scan", f"Scan {table}", not_found=missing_table(table), **request):
@@ -192,7 +239,10 @@ def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_
             with lock:
                 result.scanned += len(did)
                 result.changed.update(a for d in did for a in ((d,) if isinstance(d, str) else d or ()) if a)
-                progress["segments"][str(n)] = {"next": page.get("LastEvaluatedKey"), "done": not page.get("LastEvaluatedKey")}
+                progress["segments"][str(n)] = {
+                    "next": page.get("LastEvaluatedKey"),
+                    "done": not page.get("LastEvaluatedKey"),
+                }
                 save()
             if on_progress is not None:
                 on_progress(len(did))
@@ -212,8 +262,15 @@ def run(client: Any, table: str, name: str, state_dir: Path, where: str, *, dry_
     return result
 
 
-def run_target(target: Any, name: str, *, dry_run: bool = False, restart: bool = False, segments: int = 4,
-               progress: Callable[[int], Callable[[int], None]] | None = None) -> MigrationResult:
+def run_target(
+    target: Any,
+    name: str,
+    *,
+    dry_run: bool = False,
+    restart: bool = False,
+    segments: int = 4,
+    progress: Callable[[int], Callable[[int], None]] | None = None,
+) -> MigrationResult:
     """ddb.migrate on a stack; its resume state lives in the stack's state directory, apart for twin and cloud."""
     from ops.crypto import cipher_for
     from ops.ddb import require_table
@@ -222,5 +279,15 @@ def run_target(target: Any, name: str, *, dry_run: bool = False, restart: bool =
     client = target.client("dynamodb", max_pool_connections=max(10, segments))
     table = target.stack.table_name
     estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
-    return run(client, table, name, stack_state_dir(target.stack.name), "cloud" if target.cloud else "twin", dry_run=dry_run, restart=restart,
-               segments=segments, on_progress=progress(estimate) if progress else None, cipher=cipher_for(target))
+    return run(
+        client,
+        table,
+        name,
+        stack_state_dir(target.stack.name),
+        "cloud" if target.cloud else "twin",
+        dry_run=dry_run,
+        restart=restart,
+        segments=segments,
+        on_progress=progress(estimate) if progress else None,
+        cipher=cipher_for(target),
+    )

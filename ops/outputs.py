@@ -33,8 +33,19 @@ STREAM_DLQ_URL = "streamDeadLetterQueueUrl"
 MESSAGES_KEY_ARN = "messagesKeyArn"  # the KMS key that wraps the groups' data keys ("" where bodies are plain text)
 MESSAGES_KEY_ALIAS = "messagesKeyAlias"
 
-ALL = (TABLE_NAME, TABLE_ARN, STREAM_ARN, USER_POOL_ID, USER_POOL_CLIENT_ID, RDS_SECURITY_GROUP_ID, RDS_RULE_ID, STREAM_FUNCTION_NAME, STREAM_DLQ_URL,
-       MESSAGES_KEY_ARN, MESSAGES_KEY_ALIAS)
+ALL = (
+    TABLE_NAME,
+    TABLE_ARN,
+    STREAM_ARN,
+    USER_POOL_ID,
+    USER_POOL_CLIENT_ID,
+    RDS_SECURITY_GROUP_ID,
+    RDS_RULE_ID,
+    STREAM_FUNCTION_NAME,
+    STREAM_DLQ_URL,
+    MESSAGES_KEY_ARN,
+    MESSAGES_KEY_ALIAS,
+)
 
 PULUMI_INSTALL_HINT = "install the Pulumi CLI (curl -fsSL https://get.pulumi.com | sh) and run `pulumi login`"
 # Where the CLI keeps the stacks' state when set (s3://bucket?region=…, https://api.pulumi.com, file://…);
@@ -74,7 +85,13 @@ def run_pulumi(*args: str, cwd: Path) -> int:
 
 
 def read_cloud_outputs(stack: str, cwd: Path) -> dict[str, Any]:
-    proc = subprocess.run([pulumi_cli(), "stack", "output", "--json", "--stack", stack], cwd=cwd, env=pulumi_env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [pulumi_cli(), "stack", "output", "--json", "--stack", stack],
+        cwd=cwd,
+        env=pulumi_env(),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise CloudError(f"pulumi stack output --stack {stack} failed: {last}")
@@ -93,7 +110,9 @@ def read_local_outputs(path: Path) -> dict[str, Any]:
 
 def require(outputs: dict[str, Any], name: str, stack: str) -> Any:
     if not outputs.get(name):
-        raise NotFoundError(f"stack {stack!r} has no output {name!r}: run `invoke infra.up --stack {stack}` (or `invoke local.up` for the twin)")
+        raise NotFoundError(
+            f"stack {stack!r} has no output {name!r}: run `invoke infra.up --stack {stack}` (or `invoke local.up` for the twin)"
+        )
     return outputs[name]
 
 

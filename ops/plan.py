@@ -42,17 +42,45 @@ KMS_KEY_TYPE = "aws:kms/key:Key"
 # Per resource type, the inputs worth a glance in `invoke infra.plan` (--json shows all of them).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "pulumi:providers:aws": ("region", "defaultTags"),
-    TABLE_TYPE: ("name", "billingMode", "hashKey", "rangeKey", "streamViewType", "deletionProtectionEnabled", "pointInTimeRecovery"),
+    TABLE_TYPE: (
+        "name",
+        "billingMode",
+        "hashKey",
+        "rangeKey",
+        "streamViewType",
+        "deletionProtectionEnabled",
+        "pointInTimeRecovery",
+    ),
     "aws:lambda/function:Function": ("name", "runtime", "handler", "environment", "code"),
-    "aws:lambda/eventSourceMapping:EventSourceMapping": ("startingPosition", "batchSize", "maximumRetryAttempts", "maximumRecordAgeInSeconds", "destinationConfig"),
+    "aws:lambda/eventSourceMapping:EventSourceMapping": (
+        "startingPosition",
+        "batchSize",
+        "maximumRetryAttempts",
+        "maximumRecordAgeInSeconds",
+        "destinationConfig",
+    ),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
     "aws:sqs/queue:Queue": ("name", "messageRetentionSeconds"),
     "aws:iam/role:Role": ("name",),
     "aws:iam/rolePolicy:RolePolicy": ("policy",),
     "aws:cognito/userPool:UserPool": ("name", "usernameAttributes", "deletionProtection"),
     "aws:cognito/userPoolClient:UserPoolClient": ("name", "generateSecret", "explicitAuthFlows"),
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("securityGroupId", "ipProtocol", "fromPort", "toPort", "cidrIpv4", "description"),
-    KMS_KEY_TYPE: ("description", "customerMasterKeySpec", "enableKeyRotation", "rotationPeriodInDays", "deletionWindowInDays", "policy"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
+        "securityGroupId",
+        "ipProtocol",
+        "fromPort",
+        "toPort",
+        "cidrIpv4",
+        "description",
+    ),
+    KMS_KEY_TYPE: (
+        "description",
+        "customerMasterKeySpec",
+        "enableKeyRotation",
+        "rotationPeriodInDays",
+        "deletionWindowInDays",
+        "policy",
+    ),
     "aws:kms/alias:Alias": ("name",),
 }
 
@@ -129,7 +157,8 @@ def shape_of_table_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
         "keys": [(n, t) for n, t in keys if n],
         "attributes": {a["name"]: a["type"] for a in sorted(inputs.get("attributes") or [], key=lambda a: a["name"])},
         "indexes": {
-            i["name"]: {"keys": index_keys(i), "projection": i.get("projectionType")} for i in inputs.get("globalSecondaryIndexes") or []
+            i["name"]: {"keys": index_keys(i), "projection": i.get("projectionType")}
+            for i in inputs.get("globalSecondaryIndexes") or []
         },
         "stream": inputs.get("streamViewType") if inputs.get("streamEnabled") else None,
         "billing": inputs.get("billingMode") or "PROVISIONED",
@@ -158,9 +187,19 @@ def physical_names(plan: StackPlan) -> dict[tuple[str, str, str], str]:
     names: dict[tuple[str, str, str], str] = {}
     for r in plan.resources:
         name = r.inputs.get("name")
-        if not r.custom or r.type.startswith(PROVIDER_PREFIX) or r.type in NAMES_SCOPED_TO_A_PARENT or not isinstance(name, str) or not name:
+        if (
+            not r.custom
+            or r.type.startswith(PROVIDER_PREFIX)
+            or r.type in NAMES_SCOPED_TO_A_PARENT
+            or not isinstance(name, str)
+            or not name
+        ):
             continue
-        scope = "global" if r.type.startswith(GLOBAL_TYPE_PREFIXES) else regions.get(r.provider or "", "") or "default region"
+        scope = (
+            "global"
+            if r.type.startswith(GLOBAL_TYPE_PREFIXES)
+            else regions.get(r.provider or "", "") or "default region"
+        )
         names[(scope, r.type, name)] = r.name
     return names
 
@@ -174,7 +213,9 @@ def name_collisions(plans: list[StackPlan]) -> list[str]:
             other = claimed.setdefault(key, f"{plan.stack}:{logical}")
             if not other.startswith(f"{plan.stack}:"):
                 scope, type_, name = key
-                found.append(f"{type_} {name!r} ({scope}) is declared by stack {other.split(':')[0]} and stack {plan.stack}")
+                found.append(
+                    f"{type_} {name!r} ({scope}) is declared by stack {other.split(':')[0]} and stack {plan.stack}"
+                )
     return found
 
 
@@ -190,7 +231,9 @@ def check_policies(plan: StackPlan, root: Path | None = None) -> list[Violation]
 def describe_policies(violations: list[Violation]) -> list[str]:
     """The policy check as lines for a terminal, after the plan."""
     mandatory = sum(v.mandatory for v in violations)
-    head = f"policies: {len(RULES)} rules, " + (f"{len(violations)} violation(s), {mandatory} mandatory" if violations else "no violations")
+    head = f"policies: {len(RULES)} rules, " + (
+        f"{len(violations)} violation(s), {mandatory} mandatory" if violations else "no violations"
+    )
     return [head, *(f"  {v.line()}" for v in violations)]
 
 
@@ -213,7 +256,9 @@ def statement_line(statement: dict[str, Any]) -> str:
     condition = _condition_text(statement.get("Condition"))
     principal = statement.get("Principal")
     if principal is not None:  # a key policy: the resource is the key itself, the point is who
-        who = ", ".join(p for v in (principal.values() if isinstance(principal, dict) else [principal]) for p in _as_list(v))
+        who = ", ".join(
+            p for v in (principal.values() if isinstance(principal, dict) else [principal]) for p in _as_list(v)
+        )
         return f"{verb} {who}: {actions}{condition}"
     return f"{verb} {actions} on {', '.join(_as_list(statement.get('Resource')))}{condition}"
 
@@ -223,7 +268,14 @@ def describe(plan: StackPlan) -> list[str]:
     custom = [r for r in plan.resources if r.custom]
     lines = [f"stack {plan.stack}: {len(custom)} resources in {len(plan.resources) - len(custom)} components"]
     for r in custom:
-        flags = [f for f, on in (("protect", r.protect), (f"ignore_changes={','.join(r.ignore_changes)}", bool(r.ignore_changes))) if on]
+        flags = [
+            f
+            for f, on in (
+                ("protect", r.protect),
+                (f"ignore_changes={','.join(r.ignore_changes)}", bool(r.ignore_changes)),
+            )
+            if on
+        ]
         where = f" (in {r.parent})" if r.parent else ""
         lines.append(f"  {r.type}  {r.name}{where}{'  [' + ' '.join(flags) + ']' if flags else ''}")
         for key, value in r.key_inputs().items():
@@ -331,9 +383,15 @@ def cached_plan(stack: str, cache_file: Path, root: Path = PROJECT_ROOT) -> tupl
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no cache, one from another format, or a file it named is gone: evaluate
     plan = plan_stack(stack)
-    assets = sorted(str(p.relative_to(root)) for p in _asset_files([r.inputs for r in plan.resources], root) if p.is_relative_to(root))
+    assets = sorted(
+        str(p.relative_to(root))
+        for p in _asset_files([r.inputs for r in plan.resources], root)
+        if p.is_relative_to(root)
+    )
     key = plan_key(stack, root, [root / rel for rel in assets])
-    write_atomic(cache_file, json.dumps({"key": key, "assets": assets, "plan": plan.to_dict()}, sort_keys=True, default=str))
+    write_atomic(
+        cache_file, json.dumps({"key": key, "assets": assets, "plan": plan.to_dict()}, sort_keys=True, default=str)
+    )
     return plan, PlanSource(False, time.perf_counter() - started, cache_file)
 
 
@@ -353,12 +411,25 @@ def plan_stack(stack: str, root: Path | None = None, program_dir: Path = PROGRAM
     config = stack_config(stack, root)
     if not (program_dir / "__main__.py").exists():
         raise ConfigError(f"no Pulumi program at {program_dir}/__main__.py")
-    return evaluate(lambda: _run_program_dir(program_dir), stack=stack, project=settings.project, region=settings.region,
-                    config=config.values, secret_keys=config.secret_keys)
+    return evaluate(
+        lambda: _run_program_dir(program_dir),
+        stack=stack,
+        project=settings.project,
+        region=settings.region,
+        config=config.values,
+        secret_keys=config.secret_keys,
+    )
 
 
-def evaluate(program: Callable[[], object], *, stack: str, project: str, region: str = "us-east-1",
-             config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = ()) -> StackPlan:
+def evaluate(
+    program: Callable[[], object],
+    *,
+    stack: str,
+    project: str,
+    region: str = "us-east-1",
+    config: dict[str, str] | None = None,
+    secret_keys: tuple[str, ...] = (),
+) -> StackPlan:
     """Run ``program`` (anything that declares resources) under mocks and collect what it declared.
 
     ``config`` is what ``pulumi.Config`` answers inside (full key -> text), ``secret_keys`` the keys
@@ -368,7 +439,9 @@ def evaluate(program: Callable[[], object], *, stack: str, project: str, region:
     session does exactly that).
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"plan-{stack}") as pool:
-        return pool.submit(_evaluate_here, program, stack, project, region, dict(config or {}), tuple(secret_keys)).result()
+        return pool.submit(
+            _evaluate_here, program, stack, project, region, dict(config or {}), tuple(secret_keys)
+        ).result()
 
 
 def _run_program_dir(program_dir: Path = PROGRAM_DIR) -> None:
@@ -378,7 +451,14 @@ def _run_program_dir(program_dir: Path = PROGRAM_DIR) -> None:
     runpy.run_path(str(program_dir), run_name="__main__")
 
 
-def _evaluate_here(program: Callable[[], object], stack: str, project: str, region: str, config: dict[str, str], secret_keys: tuple[str, ...]) -> StackPlan:
+def _evaluate_here(
+    program: Callable[[], object],
+    stack: str,
+    project: str,
+    region: str,
+    config: dict[str, str],
+    secret_keys: tuple[str, ...],
+) -> StackPlan:
     # Pulumi's futures need a loop on this (new) thread; it is closed with the evaluation.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -391,7 +471,14 @@ def _evaluate_here(program: Callable[[], object], stack: str, project: str, regi
         loop.close()
 
 
-def _evaluate_in_loop(program: Callable[[], object], stack: str, project: str, region: str, config: dict[str, str], secret_keys: tuple[str, ...]) -> StackPlan:
+def _evaluate_in_loop(
+    program: Callable[[], object],
+    stack: str,
+    project: str,
+    region: str,
+    config: dict[str, str],
+    secret_keys: tuple[str, ...],
+) -> StackPlan:
     import pulumi
     from pulumi.runtime import (
         get_root_resource,
@@ -411,7 +498,9 @@ def _evaluate_in_loop(program: Callable[[], object], stack: str, project: str, r
         opts = args.opts or pulumi.ResourceOptions()
         parent = opts.parent
         options[(args.type_, args.name)] = {
-            "parent": getattr(parent, "_name", None) if parent is not None and parent is not get_root_resource() else None,
+            "parent": getattr(parent, "_name", None)
+            if parent is not None and parent is not get_root_resource()
+            else None,
             "protect": bool(opts.protect),
             "ignore_changes": tuple(opts.ignore_changes or ()),
             "taggable": isinstance(args.props, dict) and "tags" in args.props,
@@ -437,7 +526,12 @@ def _evaluate_in_loop(program: Callable[[], object], stack: str, project: str, r
     return _assemble(stack, mocks.registered, options, outputs)
 
 
-def _assemble(stack: str, registered: list[dict[str, Any]], options: dict[tuple[str, str], dict[str, Any]], outputs: dict[str, Any]) -> StackPlan:
+def _assemble(
+    stack: str,
+    registered: list[dict[str, Any]],
+    options: dict[tuple[str, str], dict[str, Any]],
+    outputs: dict[str, Any],
+) -> StackPlan:
     default_tags: dict[str, dict[str, str]] = {}
     for reg in registered:
         if reg["type"].startswith(PROVIDER_PREFIX):
@@ -537,23 +631,37 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         return physical, {"arn": f"arn:aws:logs:{region}:{acct}:log-group:{physical}"}
     if type_ == "aws:lambda/function:Function":
         arn = f"arn:aws:lambda:{region}:{acct}:function:{physical}"
-        return physical, {"arn": arn, "qualifiedArn": f"{arn}:$LATEST", "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/{arn}"}
+        return physical, {
+            "arn": arn,
+            "qualifiedArn": f"{arn}:$LATEST",
+            "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/{arn}",
+        }
     if type_ == "aws:lambda/eventSourceMapping:EventSourceMapping":
         uuid = _fake_id(type_, name)
         return uuid, {"uuid": uuid, "arn": f"arn:aws:lambda:{region}:{acct}:event-source-mapping:{uuid}"}
     if type_ == "aws:cognito/userPool:UserPool":
         pool_id = f"{region}_{_fake_id(type_, physical)[:9]}"
-        return pool_id, {"arn": f"arn:aws:cognito-idp:{region}:{acct}:userpool/{pool_id}", "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool_id}"}
+        return pool_id, {
+            "arn": f"arn:aws:cognito-idp:{region}:{acct}:userpool/{pool_id}",
+            "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool_id}",
+        }
     if type_ == "aws:cognito/userPoolClient:UserPoolClient":
         return _fake_id(type_, name)[:26], {}
     if type_ == "aws:kms/key:Key":
         key_id = str(uuid_from(_fake_id(type_, name)))
         return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{acct}:key/{key_id}"}
     if type_ == "aws:kms/alias:Alias":
-        return physical, {"arn": f"arn:aws:kms:{region}:{acct}:{physical}", "targetKeyArn": f"arn:aws:kms:{region}:{acct}:key/{inputs.get('targetKeyId')}", "name": physical}
+        return physical, {
+            "arn": f"arn:aws:kms:{region}:{acct}:{physical}",
+            "targetKeyArn": f"arn:aws:kms:{region}:{acct}:key/{inputs.get('targetKeyId')}",
+            "name": physical,
+        }
     if type_ == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
         rule_id = f"sgr-{_fake_id(type_, name)}"
-        return rule_id, {"securityGroupRuleId": rule_id, "arn": f"arn:aws:ec2:{region}:{acct}:security-group-rule/{rule_id}"}
+        return rule_id, {
+            "securityGroupRuleId": rule_id,
+            "arn": f"arn:aws:ec2:{region}:{acct}:security-group-rule/{rule_id}",
+        }
     return f"{name}-id", {}
 
 

@@ -39,7 +39,14 @@ SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 # Identity policies: documents attached to a principal, where `*` really means every action or resource.
 # (A KMS key policy or a queue policy is a resource policy: there `Resource: *` means "this key".)
-IDENTITY_POLICY_TYPES = frozenset({"aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy"})
+IDENTITY_POLICY_TYPES = frozenset(
+    {
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/policy:Policy",
+        "aws:iam/userPolicy:UserPolicy",
+        "aws:iam/groupPolicy:GroupPolicy",
+    }
+)
 # Retries past this keep a poisoned record at the head of its shard for too long (AWS allows up to 10,000).
 MAX_STREAM_RETRIES = 10
 
@@ -262,21 +269,57 @@ def browser_client_has_no_secret(resource: Resource, context: PolicyContext) -> 
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("single-host-ingress", "Ingress admits one host at a time: never a range, never 0.0.0.0/0 or ::/0", True,
-         frozenset({INGRESS_RULE, SG_RULE, SECURITY_GROUP}), single_host_ingress),
-    Rule("iam-without-wildcards", "IAM grants name their actions, resources and principals: no '*', no NotAction/NotResource", True,
-         IDENTITY_POLICY_TYPES | {ROLE}, iam_without_wildcards),
-    Rule("protected-stack-keeps-data", "A protected stack's table and user pool have recovery, deletion protection and `protect`", True,
-         frozenset({TABLE, USER_POOL}), protected_stack_keeps_data),
-    Rule("stream-failures-are-kept", "A stream consumer's mapping has an on-failure destination and bounded retries and age", True,
-         frozenset({MAPPING}), stream_failures_are_kept),
-    Rule("table-name-is-the-stacks-own", "No two stack files declare the same table in one region", True,
-         frozenset({TABLE}), table_name_is_the_stacks_own),
-    Rule("table-is-encrypted", "The messages table is encrypted at rest with KMS", True, frozenset({TABLE}), table_is_encrypted),
+    Rule(
+        "single-host-ingress",
+        "Ingress admits one host at a time: never a range, never 0.0.0.0/0 or ::/0",
+        True,
+        frozenset({INGRESS_RULE, SG_RULE, SECURITY_GROUP}),
+        single_host_ingress,
+    ),
+    Rule(
+        "iam-without-wildcards",
+        "IAM grants name their actions, resources and principals: no '*', no NotAction/NotResource",
+        True,
+        IDENTITY_POLICY_TYPES | {ROLE},
+        iam_without_wildcards,
+    ),
+    Rule(
+        "protected-stack-keeps-data",
+        "A protected stack's table and user pool have recovery, deletion protection and `protect`",
+        True,
+        frozenset({TABLE, USER_POOL}),
+        protected_stack_keeps_data,
+    ),
+    Rule(
+        "stream-failures-are-kept",
+        "A stream consumer's mapping has an on-failure destination and bounded retries and age",
+        True,
+        frozenset({MAPPING}),
+        stream_failures_are_kept,
+    ),
+    Rule(
+        "table-name-is-the-stacks-own",
+        "No two stack files declare the same table in one region",
+        True,
+        frozenset({TABLE}),
+        table_name_is_the_stacks_own,
+    ),
+    Rule(
+        "table-is-encrypted",
+        "The messages table is encrypted at rest with KMS",
+        True,
+        frozenset({TABLE}),
+        table_is_encrypted,
+    ),
     Rule("queue-is-encrypted", "Queues are encrypted at rest", False, frozenset({QUEUE}), queue_is_encrypted),
     Rule("logs-expire", "Log groups have a retention period", False, frozenset({LOG_GROUP}), logs_expire),
-    Rule("browser-client-has-no-secret", "The browser's user pool client has no secret and uses SRP", False,
-         frozenset({USER_POOL_CLIENT}), browser_client_has_no_secret),
+    Rule(
+        "browser-client-has-no-secret",
+        "The browser's user pool client has no secret and uses SRP",
+        False,
+        frozenset({USER_POOL_CLIENT}),
+        browser_client_has_no_secret,
+    ),
 )
 
 
@@ -290,5 +333,8 @@ def evaluate(resources: Iterable[Resource], context: PolicyContext, rules: Itera
     found = []
     for rule in rules:
         for resource in resources:
-            found.extend(Violation(rule.name, rule.mandatory, resource.name, resource.type, message) for message in check(rule, resource, context))
+            found.extend(
+                Violation(rule.name, rule.mandatory, resource.name, resource.type, message)
+                for message in check(rule, resource, context)
+            )
     return found

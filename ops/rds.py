@@ -46,7 +46,9 @@ def validate_host_address(text: str) -> str:
         detail = f"names {size} addresses" if size else "is not a valid IPv4 prefix"
         raise RefusedError(f"{raw!r} {detail}: give {HOST_FORMS}")
     if ip.is_unspecified or ip.is_loopback or ip.is_multicast or ip.is_reserved:
-        raise RefusedError(f"{raw!r} is not an address a client connects from (unspecified, loopback, multicast or reserved)")
+        raise RefusedError(
+            f"{raw!r} is not an address a client connects from (unspecified, loopback, multicast or reserved)"
+        )
     return str(ip)
 
 
@@ -66,16 +68,22 @@ def resolve_ip(explicit: str | None, env: Mapping[str, str]) -> tuple[str, str]:
 
 def describe_rule(ec2: Any, sg_id: str, rule_id: str) -> dict[str, Any]:
     """The ingress rule ``rule_id`` of ``sg_id``; refuses a rule that is not an IPv4 ingress rule of that group."""
-    rules = aws.call(ec2.describe_security_group_rules, f"EC2 DescribeSecurityGroupRules {rule_id}", SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"]
+    rules = aws.call(
+        ec2.describe_security_group_rules, f"EC2 DescribeSecurityGroupRules {rule_id}", SecurityGroupRuleIds=[rule_id]
+    )["SecurityGroupRules"]
     if not rules:
         raise NotFoundError(f"security group rule {rule_id} does not exist")
     rule: dict[str, Any] = rules[0]
     if rule.get("GroupId") != sg_id:
-        raise ConfigError(f"rule {rule_id} belongs to security group {rule.get('GroupId')}, not {sg_id}: check the stack outputs")
+        raise ConfigError(
+            f"rule {rule_id} belongs to security group {rule.get('GroupId')}, not {sg_id}: check the stack outputs"
+        )
     if rule.get("IsEgress"):
         raise RefusedError(f"rule {rule_id} is an egress rule, not the database's ingress rule (nothing was changed)")
     if not rule.get("CidrIpv4"):
-        raise RefusedError(f"rule {rule_id} does not allow an IPv4 range (it references a group or prefix list): nothing was changed")
+        raise RefusedError(
+            f"rule {rule_id} does not allow an IPv4 range (it references a group or prefix list): nothing was changed"
+        )
     return rule
 
 
@@ -86,7 +94,12 @@ def move_rule(ec2: Any, sg_id: str, rule_id: str, new_ip: str) -> tuple[str, str
     old_cidr = str(rule["CidrIpv4"])
     if old_cidr == new_cidr:
         return old_cidr, new_cidr
-    spec: dict[str, Any] = {"IpProtocol": rule["IpProtocol"], "FromPort": rule["FromPort"], "ToPort": rule["ToPort"], "CidrIpv4": new_cidr}
+    spec: dict[str, Any] = {
+        "IpProtocol": rule["IpProtocol"],
+        "FromPort": rule["FromPort"],
+        "ToPort": rule["ToPort"],
+        "CidrIpv4": new_cidr,
+    }
     if rule.get("Description"):
         spec["Description"] = rule["Description"]
     aws.call(

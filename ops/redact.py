@@ -35,7 +35,9 @@ MIN_KNOWN_SECRET = 4
 _URL_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@?#]*:)(?P<secret>[^\s]*)(?=@)")
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:ssl)?password=)(?P<secret>[^&\s#'\"]*)", re.IGNORECASE)
 # keyword DSN: password=value, password = 'quoted \' value' (an unterminated quote runs to the end)
-_KEYWORD_PASSWORD = re.compile(r"(?P<head>\b(?:ssl)?password\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*(?:'|\\?$)|[^\s'\"]+)", re.IGNORECASE)
+_KEYWORD_PASSWORD = re.compile(
+    r"(?P<head>\b(?:ssl)?password\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*(?:'|\\?$)|[^\s'\"]+)", re.IGNORECASE
+)
 
 _known: set[str] = set()
 _lock = threading.Lock()

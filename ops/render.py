@@ -43,7 +43,9 @@ def _cell(value: Any) -> str:
     return visible(value)
 
 
-def table(rows: Sequence[dict[str, Any]] | Sequence[Any], columns: Sequence[str] | None = None, empty: str = "(none)") -> str:
+def table(
+    rows: Sequence[dict[str, Any]] | Sequence[Any], columns: Sequence[str] | None = None, empty: str = "(none)"
+) -> str:
     """A left-aligned text table with a header rule."""
     dict_rows = [asdict(r) if is_dataclass(r) else dict(r) for r in rows]  # type: ignore[arg-type]
     if not dict_rows:
@@ -65,7 +67,10 @@ def json_lines(rows: Iterable[Any]) -> Iterable[str]:
 
 
 def twin_lines(status: Any) -> list[str]:
-    return [f"  {c.name:<40} {c.engine:<15} {c.endpoint}" + ("" if c.running else "  (not answering)") for c in status.components]
+    return [
+        f"  {c.name:<40} {c.engine:<15} {c.endpoint}" + ("" if c.running else "  (not answering)")
+        for c in status.components
+    ]
 
 
 def up_lines(stack: str, result: Any) -> list[str]:
@@ -73,20 +78,33 @@ def up_lines(stack: str, result: Any) -> list[str]:
     head = f"twin of stack {stack} " + ("is already running" if result.already_running else "is up")
     note = [f"aws state: {result.restore_note}"] if getattr(result, "restore_note", "") else []
     links = links_line(getattr(result, "links", None), stack)
-    return [head, *note, *getattr(result, "notes", []), *([links] if links else []), *cloud_side_lines(getattr(result, "cloud_side", None), getattr(result, "plan_source", None)),
-            *twin_lines(result.status)]
+    return [
+        head,
+        *note,
+        *getattr(result, "notes", []),
+        *([links] if links else []),
+        *cloud_side_lines(getattr(result, "cloud_side", None), getattr(result, "plan_source", None)),
+        *twin_lines(result.status),
+    ]
 
 
 def cloud_side_lines(cloud: Any, source: Any) -> list[str]:
     """What the plan's reconcile did: created, updated, replaced, could not change; one line each kind."""
     if cloud is None:
         return []
-    where = "" if source is None else (" (cached plan)" if source.cached else f" (plan evaluated in {source.seconds:.1f}s)")
-    lines = [f"aws resources from the program's plan{where}: {len(cloud.created)} created, {len(cloud.updated)} updated, {len(cloud.unchanged)} unchanged"]
+    where = (
+        "" if source is None else (" (cached plan)" if source.cached else f" (plan evaluated in {source.seconds:.1f}s)")
+    )
+    lines = [
+        f"aws resources from the program's plan{where}: {len(cloud.created)} created, {len(cloud.updated)} updated, {len(cloud.unchanged)} unchanged"
+    ]
     lines.extend(f"  created {c}" for c in cloud.created)
     lines.extend(f"  updated {c}" for c in cloud.updated)
     lines.extend(f"  replaced {c}" for c in cloud.replaced)
-    lines.extend(f"  warning: {c} (delete it on the twin and run local.up again to re-create it as declared)" for c in cloud.stuck)
+    lines.extend(
+        f"  warning: {c} (delete it on the twin and run local.up again to re-create it as declared)"
+        for c in cloud.stuck
+    )
     return lines
 
 
@@ -107,17 +125,32 @@ def status_table(statuses: Sequence[Any]) -> str:
     for st in statuses:
         stack = st.stack + (" (stack file broken)" if getattr(st, "problem", "") else "")
         if not st.components:
-            rows.append({"stack": stack, "component": "-", "engine": "-", "endpoint": "-", "pid": None, "state": "stopped"})
+            rows.append(
+                {"stack": stack, "component": "-", "engine": "-", "endpoint": "-", "pid": None, "state": "stopped"}
+            )
         for comp in st.components:
-            rows.append({"stack": stack, "component": comp.name, "engine": comp.engine, "endpoint": comp.endpoint, "pid": comp.pid, "state": "running" if comp.running else "not answering"})
+            rows.append(
+                {
+                    "stack": stack,
+                    "component": comp.name,
+                    "engine": comp.engine,
+                    "endpoint": comp.endpoint,
+                    "pid": comp.pid,
+                    "state": "running" if comp.running else "not answering",
+                }
+            )
     notes = [line for line in (not_on_twin_line(st) for st in statuses if st.components) if line]
     return "\n".join([table(rows), *notes])
 
 
 def status_problems(statuses: Sequence[Any]) -> str:
     """local.status's error line(s): which stack files do not read (their twins are shown all the same)."""
-    return "\n".join(f"error: stack {st.stack}: {st.problem}" + (f" (`invoke local.down --stack {st.stack}` still stops its twin)" if st.components else "")
-                     for st in statuses if getattr(st, "problem", ""))
+    return "\n".join(
+        f"error: stack {st.stack}: {st.problem}"
+        + (f" (`invoke local.down --stack {st.stack}` still stops its twin)" if st.components else "")
+        for st in statuses
+        if getattr(st, "problem", "")
+    )
 
 
 def users_table(users: Sequence[Any]) -> str:
@@ -178,15 +211,34 @@ def conversation_lines(messages: Sequence[Any], full: bool = False, width: int =
 
 def groups_table(rows: Sequence[Any], full: bool = False) -> str:
     return table(
-        [{"with": r.user_handle, "name": r.user_display_name, "last reply": local_time(r.last_reply_at), "group": r.message_group_uuid,
-          "last message": visible(r.message) if full else shorten(visible(r.message), 48)} for r in rows],
+        [
+            {
+                "with": r.user_handle,
+                "name": r.user_display_name,
+                "last reply": local_time(r.last_reply_at),
+                "group": r.message_group_uuid,
+                "last message": visible(r.message) if full else shorten(visible(r.message), 48),
+            }
+            for r in rows
+        ],
         empty="(no conversations)",
     )
 
 
 # ---- identity (cognito / rds)
 def cognito_users_table(users: Sequence[Any]) -> str:
-    return table([{"handle": u.handle, "sub": u.sub, "email": u.email, "status": u.status + ("" if u.enabled else " (disabled)")} for u in users], empty="(no Cognito users)")
+    return table(
+        [
+            {
+                "handle": u.handle,
+                "sub": u.sub,
+                "email": u.email,
+                "status": u.status + ("" if u.enabled else " (disabled)"),
+            }
+            for u in users
+        ],
+        empty="(no Cognito users)",
+    )
 
 
 def _names(names: Sequence[str], limit: int) -> str:
@@ -217,16 +269,27 @@ def links_line(report: Any, stack: str, limit: int = 4) -> str:
     """After a restore: one line when PostgreSQL's Cognito links disagree with the restored pool, else ''."""
     if report is None or not report.drift:
         return ""
-    parts = [f"{len(names)} {label} ({_names(names, limit)})" for label, names in (
-        ("link(s) to no Cognito user", report.stale_links), ("would be updated", report.updated),
-        ("would be unlinked (sub moved)", report.unlinked), ("handle(s) claimed by several Cognito users", report.ambiguous)) if names]
+    parts = [
+        f"{len(names)} {label} ({_names(names, limit)})"
+        for label, names in (
+            ("link(s) to no Cognito user", report.stale_links),
+            ("would be updated", report.updated),
+            ("would be unlinked (sub moved)", report.unlinked),
+            ("handle(s) claimed by several Cognito users", report.ambiguous),
+        )
+        if names
+    ]
     missing = report.stale_links and report.not_in_cognito
-    fix = (f"`invoke cognito.create-users --stack {stack}` then " if missing else "") + f"`invoke cognito.sync-ids --stack {stack}`"
+    fix = (
+        f"`invoke cognito.create-users --stack {stack}` then " if missing else ""
+    ) + f"`invoke cognito.sync-ids --stack {stack}`"
     return f"cognito links: the restored pool disagrees with PostgreSQL: {', '.join(parts)}; see `invoke cognito.sync-ids --stack {stack} --dry-run`, fix with {fix}"
 
 
 def create_result_line(result: Any) -> str:
-    created = f"created {len(result.created)} Cognito user(s)" + (f" ({_names(result.created, 8)})" if result.created else "")
+    created = f"created {len(result.created)} Cognito user(s)" + (
+        f" ({_names(result.created, 8)})" if result.created else ""
+    )
     return created + (f"; {len(result.existing)} already there" if result.existing else "")
 
 
@@ -235,22 +298,32 @@ def item_lines(items: Iterable[dict[str, Any]], message_width: int = 60) -> Iter
     yield f"{'pk':<44}  {'sk':<32}  {'user_handle':<12}  message"
     yield f"{'-' * 44}  {'-' * 32}  {'-' * 12}  {'-' * 7}"
     for item in items:
-        text = "(encrypted)" if "message" not in item and "message_sealed" in item else _cell(item.get("message"))  # a scan never opens a body
+        text = (
+            "(encrypted)" if "message" not in item and "message_sealed" in item else _cell(item.get("message"))
+        )  # a scan never opens a body
         yield f"{_cell(item.get('pk')):<44}  {_cell(item.get('sk')):<32}  {_cell(item.get('user_handle')):<12}  {shorten(text, message_width)}"
 
 
 def stream_line(counts: Any) -> str:
     """One line for a run of the twin's stream consumer (ddb.send-message, ddb.stream-process), after its warnings."""
     warnings = [f"warning: {visible(w)}\n" for w in getattr(counts, "warnings", [])]
-    return "".join(warnings) + (f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
-                                f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else ""))
+    return "".join(warnings) + (
+        f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
+        f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else "")
+    )
 
 
 def sent_lines(sent: Any) -> list[str]:
     """What ddb.send-message prints on stdout: the group, whether this message created it, the message."""
-    how = {"entry": " (existing, found by its pair entry)", "rows": " (existing, found by its group rows" + ("; pair entry added)" if sent.send.entry_added else ")")}
-    lines = [f"group {sent.send.group_uuid} " + ("created by this first message" if sent.send.created else how.get(sent.send.found_by or "", "(existing)")),
-             f"message {sent.send.message.message_uuid} at {sent.send.message.created_at}"]
+    how = {
+        "entry": " (existing, found by its pair entry)",
+        "rows": " (existing, found by its group rows" + ("; pair entry added)" if sent.send.entry_added else ")"),
+    }
+    lines = [
+        f"group {sent.send.group_uuid} "
+        + ("created by this first message" if sent.send.created else how.get(sent.send.found_by or "", "(existing)")),
+        f"message {sent.send.message.message_uuid} at {sent.send.message.created_at}",
+    ]
     return lines + ([sent.rows] if sent.rows else [])
 
 
@@ -274,8 +347,10 @@ def setup_step_line(step: str, result: Any) -> str:
 def seeded_line(seeded: Any) -> str:
     """ddb.seed's summary of ``ops.seed.seed_target``'s result."""
     r = seeded.result
-    return (f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({visible(seeded.me.handle)} <-> {visible(seeded.other.handle)}, group {r.group_uuid}) "
-            f"in {r.batches} batches; verified: the group holds {r.messages_in_table} messages")
+    return (
+        f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({visible(seeded.me.handle)} <-> {visible(seeded.other.handle)}, group {r.group_uuid}) "
+        f"in {r.batches} batches; verified: the group holds {r.messages_in_table} messages"
+    )
 
 
 # ---- the table's health, migrations, dead letters
@@ -284,8 +359,15 @@ def doctor_report(checkup: Any, repairs: Sequence[Any] | None = None, as_json: b
     if checkup is None:
         return "\n".join(repair_lines(repairs or []))
     if as_json:
-        return json.dumps({"first": checkup.first.to_dict(), "applied": dict(checkup.applied),
-                           "after": checkup.after.to_dict() if checkup.after else None, "clean": checkup.final.clean}, sort_keys=True)
+        return json.dumps(
+            {
+                "first": checkup.first.to_dict(),
+                "applied": dict(checkup.applied),
+                "after": checkup.after.to_dict() if checkup.after else None,
+                "clean": checkup.final.clean,
+            },
+            sort_keys=True,
+        )
     lines = doctor_lines(checkup.first)
     if checkup.after is not None:
         lines += [applied_line(checkup.applied), "after the repairs:", *doctor_lines(checkup.after)]
@@ -298,8 +380,17 @@ def doctor_lines(ex: Any) -> list[str]:
     head += f", {ex.group_keys} group keys" if getattr(ex, "group_keys", 0) else ""
     if ex.clean:
         return [head, "healthy: nothing breaks the access patterns"]
-    rows = [{"finding": f.title, "count": f.count, "fix": "--fix" if f.fixable else "by hand",
-             "example": shorten(visible(" ".join(f"{k}={v}" for k, v in f.examples[0].items())), 90) if f.examples else "-"} for f in ex.findings]
+    rows = [
+        {
+            "finding": f.title,
+            "count": f.count,
+            "fix": "--fix" if f.fixable else "by hand",
+            "example": shorten(visible(" ".join(f"{k}={v}" for k, v in f.examples[0].items())), 90)
+            if f.examples
+            else "-",
+        }
+        for f in ex.findings
+    ]
     return [head, table(rows)]
 
 
@@ -323,25 +414,54 @@ def migration_line(result: Any) -> str:
 
 def dead_letter_lines(letters: Sequence[Any], foreign: int) -> list[str]:
     if not letters:
-        return ["(the dead-letter queue holds no stream records)"] + ([f"{foreign} other message(s) in the queue"] if foreign else [])
+        return ["(the dead-letter queue holds no stream records)"] + (
+            [f"{foreign} other message(s) in the queue"] if foreign else []
+        )
     rows = []
     for letter in letters:
-        keys = "; ".join(f"{r['dynamodb']['Keys']['pk']['S']} {r['dynamodb']['Keys']['sk']['S']}" for r in letter.records[:2]) if letter.records else "(trimmed from the stream)"
-        rows.append({"when": letter.timestamp, "why": letter.condition, "attempts": letter.attempts, "records": letter.batch_size, "shard": letter.shard_id[-12:], "first keys": keys})
+        keys = (
+            "; ".join(
+                f"{r['dynamodb']['Keys']['pk']['S']} {r['dynamodb']['Keys']['sk']['S']}" for r in letter.records[:2]
+            )
+            if letter.records
+            else "(trimmed from the stream)"
+        )
+        rows.append(
+            {
+                "when": letter.timestamp,
+                "why": letter.condition,
+                "attempts": letter.attempts,
+                "records": letter.batch_size,
+                "shard": letter.shard_id[-12:],
+                "first keys": keys,
+            }
+        )
     return [table(rows)] + ([f"{foreign} other message(s) in the queue (not stream pointers)"] if foreign else [])
 
 
 def redrive_line(result: Any) -> str:
-    return (f"redrive: {result.redriven} pointer(s) done and removed ({result.records} records), {result.still_failing} still failing, "
-            f"{result.expired} past the stream's retention" + (f", {result.foreign} foreign message(s) left alone" if result.foreign else ""))
+    return (
+        f"redrive: {result.redriven} pointer(s) done and removed ({result.records} records), {result.still_failing} still failing, "
+        f"{result.expired} past the stream's retention"
+        + (f", {result.foreign} foreign message(s) left alone" if result.foreign else "")
+    )
 
 
 def table_check_lines(check: Any, stack: str) -> list[str]:
     """``ddb.schema-load --cloud``: what was compared, and each difference."""
-    lines = [f"table {check.table} (cloud, stack {stack}) " + ("differs from what the program declares:" if check.differences else f"matches the spec: {', '.join(check.compared)}")]
+    lines = [
+        f"table {check.table} (cloud, stack {stack}) "
+        + (
+            "differs from what the program declares:"
+            if check.differences
+            else f"matches the spec: {', '.join(check.compared)}"
+        )
+    ]
     lines += [f"  - {diff}" for diff in check.differences]
     if check.unseen:
         lines.append(f"not visible to these credentials, not compared: {', '.join(check.unseen)}")
     if check.differences:
-        lines.append(f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` would set")
+        lines.append(
+            f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` would set"
+        )
     return lines

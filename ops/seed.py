@@ -59,13 +59,17 @@ def _parse_time(path: Path, lineno: int, value: str) -> datetime:
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{_where(path, lineno)}start {value!r} is not an ISO-8601 time (e.g. 2026-01-05T09:00:00Z)") from None
+        raise InputError(
+            f"{_where(path, lineno)}start {value!r} is not an ISO-8601 time (e.g. 2026-01-05T09:00:00Z)"
+        ) from None
     if dt.tzinfo is None:
         raise InputError(f"{_where(path, lineno)}start {value!r} needs a timezone (add Z for UTC)")
     try:
         iso(dt)
     except OverflowError:
-        raise InputError(f"{_where(path, lineno)}start {value!r} is out of range: a time between the years 1 and 9999 in UTC") from None
+        raise InputError(
+            f"{_where(path, lineno)}start {value!r} is out of range: a time between the years 1 and 9999 in UTC"
+        ) from None
     return dt
 
 
@@ -80,13 +84,19 @@ def _parse_spacing(path: Path, lineno: int, value: str) -> timedelta:
     except ValueError:
         raise InputError(f"{path}:{lineno}: spacing_seconds must be a number, not {value!r}") from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise InputError(f"{path}:{lineno}: spacing_seconds must be a finite number greater than 0 (each message after the one before), not {value!r}")
+        raise InputError(
+            f"{path}:{lineno}: spacing_seconds must be a finite number greater than 0 (each message after the one before), not {value!r}"
+        )
     try:
         spacing = timedelta(seconds=seconds)
     except OverflowError:
-        raise InputError(f"{path}:{lineno}: spacing_seconds {value!r} is too large: the conversation would end after the year 9999") from None
+        raise InputError(
+            f"{path}:{lineno}: spacing_seconds {value!r} is too large: the conversation would end after the year 9999"
+        ) from None
     if spacing < MIN_SPACING:
-        raise InputError(f"{path}:{lineno}: spacing_seconds must be at least 0.000001 (keys are a microsecond apart at least), not {value!r}")
+        raise InputError(
+            f"{path}:{lineno}: spacing_seconds must be at least 0.000001 (keys are a microsecond apart at least), not {value!r}"
+        )
     return spacing
 
 
@@ -95,8 +105,10 @@ def check_room(conv: Conversation, start: datetime, where: str) -> None:
     try:
         iso(start + conv.spacing * (len(conv.lines) - 1))
     except OverflowError:
-        raise InputError(f"{where}leaves no room for {len(conv.lines)} messages {conv.spacing.total_seconds():g} s apart: "
-                         "the last one would fall after the year 9999") from None
+        raise InputError(
+            f"{where}leaves no room for {len(conv.lines)} messages {conv.spacing.total_seconds():g} s apart: "
+            "the last one would fall after the year 9999"
+        ) from None
 
 
 def parse_conversation(path: Path) -> Conversation:
@@ -131,7 +143,11 @@ def parse_conversation(path: Path) -> Conversation:
     if not lines:
         raise InputError(f"{path}: no 'Person 1:' / 'Person 2:' lines")
     conv = Conversation(path, start, spacing, tuple(lines))
-    check_room(conv, start, f"{path}:{start_line}: start {iso(start)} " if start_line else f"{path}: the default start {iso(start)} ")
+    check_room(
+        conv,
+        start,
+        f"{path}:{start_line}: start {iso(start)} " if start_line else f"{path}: the default start {iso(start)} ",
+    )
     return conv
 
 
@@ -144,7 +160,9 @@ class SeedItems:
     rows: tuple[GroupRow, GroupRow]
 
 
-def build(conv: Conversation, me: Person, other: Person, start: datetime | None = None, group: str | None = None) -> SeedItems:
+def build(
+    conv: Conversation, me: Person, other: Person, start: datetime | None = None, group: str | None = None
+) -> SeedItems:
     """The items of a seeded conversation, in the pair's ``group`` (default: the id this suite derives for the pair)."""
     group = group or group_uuid_for(me.uuid, other.uuid)
     t0 = start or conv.start
@@ -154,7 +172,11 @@ def build(conv: Conversation, me: Person, other: Person, start: datetime | None 
     for i, (speaker, text) in enumerate(conv.lines):
         who = people[speaker]
         created = iso(t0 + conv.spacing * i)
-        messages.append(Message(group, created, message_uuid_for(group, f"seed:{created}"), text, who.uuid, who.display_name, who.handle))
+        messages.append(
+            Message(
+                group, created, message_uuid_for(group, f"seed:{created}"), text, who.uuid, who.display_name, who.handle
+            )
+        )
     return SeedItems(group, messages, group_rows_for(group, me, other, messages[-1]))
 
 
@@ -170,25 +192,41 @@ class SeedResult:
     verified: bool
 
 
-def seed(client: Any, table: str, p: SeedItems, workers: int = 4, on_progress: Callable[[int], None] | None = None, cipher: Cipher | None = None) -> SeedResult:
+def seed(
+    client: Any,
+    table: str,
+    p: SeedItems,
+    workers: int = 4,
+    on_progress: Callable[[int], None] | None = None,
+    cipher: Cipher | None = None,
+) -> SeedResult:
     """Write the items and the pair entry; verify the table now holds every message and one row per participant.
 
     With an encrypting ``cipher`` the messages and the rows' last message are stored sealed.
     """
     key = None
     if cipher is not None and cipher.encrypting:
-        with aws_errors(f"get the data key of group {p.group_uuid}", not_found=f"table {table!r} does not exist: create it with `invoke ddb.schema-load`"):
-            key = cipher.group_key(client, table, p.group_uuid)  # one GenerateDataKey the first time, none after: the rest is cached
+        with aws_errors(
+            f"get the data key of group {p.group_uuid}",
+            not_found=f"table {table!r} does not exist: create it with `invoke ddb.schema-load`",
+        ):
+            key = cipher.group_key(
+                client, table, p.group_uuid
+            )  # one GenerateDataKey the first time, none after: the rest is cached
 
     def stored(m: Message) -> dict[str, Any]:
-        return cipher.seal(client, table, m.to_item(), key=key) if cipher is not None and key is not None else m.to_item()
+        return (
+            cipher.seal(client, table, m.to_item(), key=key) if cipher is not None and key is not None else m.to_item()
+        )
 
     last = stored(p.messages[-1])  # sealed first: the group rows carry its body
     existing = group_rows(client, table, p.group_uuid)
     rows: list[GroupRow] = []
     stale: list[GroupRow] = []
     for row in p.rows:
-        mine = sorted((r for r in existing if r.owner_uuid == row.owner_uuid), key=lambda r: instant_or_never(r.last_reply_at))
+        mine = sorted(
+            (r for r in existing if r.owner_uuid == row.owner_uuid), key=lambda r: instant_or_never(r.last_reply_at)
+        )
         # a row already newer than the seed's last message (a later send) wins; older rows are replaced
         keep = mine[-1] if mine and instant_or_never(mine[-1].last_reply_at) > instant(row.last_reply_at) else row
         if keep is row:
@@ -203,16 +241,24 @@ def seed(client: Any, table: str, p: SeedItems, workers: int = 4, on_progress: C
     a, b = Person(first.owner_uuid, "", ""), Person(first.user_uuid, "", "")
     with aws_errors(f"PutItem pair entry on {table}"):  # the pair's one group: a later send finds it in one read
         put_entry(client, table, pair_entry_for(p.group_uuid, a, b, p.messages[0].created_at))
-    in_table = count_items(client, table, MSG_PREFIX + p.group_uuid, below=TIME_CEILING)  # messages only, not the key item
+    in_table = count_items(
+        client, table, MSG_PREFIX + p.group_uuid, below=TIME_CEILING
+    )  # messages only, not the key item
     after = group_rows(client, table, p.group_uuid)
     owners = [r.owner_uuid for r in after]
-    verified = stats.written == len(p.messages) + len(rows) and in_table >= len(p.messages) and sorted(owners) == sorted({r.owner_uuid for r in p.rows})
+    verified = (
+        stats.written == len(p.messages) + len(rows)
+        and in_table >= len(p.messages)
+        and sorted(owners) == sorted({r.owner_uuid for r in p.rows})
+    )
     if not verified:
         raise CloudError(
             f"seed verification failed: wrote {stats.written} of {len(p.messages) + len(rows)} items, "
             f"the group holds {in_table} messages (expected at least {len(p.messages)}) and {len(owners)} group rows (expected 2)"
         )
-    return SeedResult(p.group_uuid, len(p.messages), len(rows), len(stale), stats.requests, stats.retried_items, in_table, verified)
+    return SeedResult(
+        p.group_uuid, len(p.messages), len(rows), len(stale), stats.requests, stats.retried_items, in_table, verified
+    )
 
 
 def _chain(*its: Any) -> Any:
@@ -257,7 +303,11 @@ class SeededConversation:
 
 
 def seed_target(
-    target: Any, conv: Conversation, my_handle: str | None = None, other_handle: str | None = None, start: str | None = None,
+    target: Any,
+    conv: Conversation,
+    my_handle: str | None = None,
+    other_handle: str | None = None,
+    start: str | None = None,
     progress: Callable[[int], Callable[[int], None]] | None = None,
 ) -> SeededConversation:
     """ddb.seed on a stack: the two people from its PostgreSQL, then ``build`` and ``seed`` on its table.
@@ -275,4 +325,6 @@ def seed_target(
     group = find_group(client, target.stack.table_name, me, other).group_uuid  # the pair's group, whoever made it
     p = build(conv, me, other, parse_start(start), group=group)
     on_progress = progress(len(p.messages) + 2) if progress else None
-    return SeededConversation(me, other, seed(client, target.stack.table_name, p, on_progress=on_progress, cipher=cipher_for(target)))
+    return SeededConversation(
+        me, other, seed(client, target.stack.table_name, p, on_progress=on_progress, cipher=cipher_for(target))
+    )

@@ -104,7 +104,11 @@ def _config_of(path: Path) -> dict[str, Any]:
     for key, value in config.items():
         if not isinstance(key, str):
             raise ConfigError(f"{path.name}: config key {key!r} must be text (e.g. cruddur:tableName)")
-        if isinstance(value, list) and key.rpartition(":")[2] in LIST_SETTINGS and all(isinstance(v, str) for v in value):
+        if (
+            isinstance(value, list)
+            and key.rpartition(":")[2] in LIST_SETTINGS
+            and all(isinstance(v, str) for v in value)
+        ):
             continue  # a setting that is a list of names
         if isinstance(value, list) or (isinstance(value, dict) and "secure" not in value):
             raise ConfigError(f"{path.name}: config {key} must be a single value, not a {type(value).__name__}")
@@ -152,7 +156,11 @@ def _as_int(key: str, value: Any, low: int | None = None, high: int | None = Non
         number = int(str(value).strip()) if not isinstance(value, bool) else None
     except ValueError:
         number = None
-    span = f" from {low} to {high}" if low is not None and high is not None else (f" of at least {low}" if low is not None else "")
+    span = (
+        f" from {low} to {high}"
+        if low is not None and high is not None
+        else (f" of at least {low}" if low is not None else "")
+    )
     if number is None or (low is not None and number < low) or (high is not None and number > high):
         raise ConfigError(f"{where}config {key} must be a whole number{span}, not {value!r}")
     return number
@@ -167,7 +175,9 @@ MAX_PORT = 65535
 def _port(key: str, value: Any, offset: int, where: str) -> int:
     port = _as_int(key, value, 1, MAX_PORT, where)
     if not 1 <= port + offset <= MAX_PORT:
-        raise ConfigError(f"{where}config {key} is {port}, and with {PORT_OFFSET_ENV}={offset} it becomes {port + offset}: a port is 1 to {MAX_PORT}")
+        raise ConfigError(
+            f"{where}config {key} is {port}, and with {PORT_OFFSET_ENV}={offset} it becomes {port + offset}: a port is 1 to {MAX_PORT}"
+        )
     return port + offset
 
 
@@ -249,12 +259,22 @@ def load_stack(name: str, root: Path | None = None) -> StackSettings:
     config = stack_config(name, root)
     declared = {k: v for k, v in config.values.items() if k in config.declared}
     stack_file = f"Pulumi.{name}.yaml"
-    return settings_from(name, config.project, declared, secret_keys=frozenset(config.secret_keys),
-                         origin=lambda key: f"{stack_file}: " if key in config.in_stack_file else "Pulumi.yaml: ")
+    return settings_from(
+        name,
+        config.project,
+        declared,
+        secret_keys=frozenset(config.secret_keys),
+        origin=lambda key: f"{stack_file}: " if key in config.in_stack_file else "Pulumi.yaml: ",
+    )
 
 
-def settings_from(name: str, project: str, values: Mapping[str, str], secret_keys: tuple[str, ...] | frozenset[str] = (),
-                  origin: Callable[[str], str] | None = None) -> StackSettings:
+def settings_from(
+    name: str,
+    project: str,
+    values: Mapping[str, str],
+    secret_keys: tuple[str, ...] | frozenset[str] = (),
+    origin: Callable[[str], str] | None = None,
+) -> StackSettings:
     """Typed, checked settings from a stack's config values (full key -> text).
 
     The one parser of both readers: ``load_stack`` (the files) and the Pulumi program
@@ -266,7 +286,9 @@ def settings_from(name: str, project: str, values: Mapping[str, str], secret_key
     def req(key: str, default: str | None = None) -> str:
         full = key if ":" in key else f"{ns}:{key}"
         if full in secret_keys:
-            raise ConfigError(f"{full} of stack {name!r} is set as a secret: set it in plain (`pulumi config set {full} … --stack {name}`); only values the program alone reads may be secrets")
+            raise ConfigError(
+                f"{full} of stack {name!r} is set as a secret: set it in plain (`pulumi config set {full} … --stack {name}`); only values the program alone reads may be secrets"
+            )
         if full not in values:
             if default is not None:
                 return default
@@ -280,19 +302,29 @@ def settings_from(name: str, project: str, values: Mapping[str, str], secret_key
     try:
         offset = int(os.environ.get(PORT_OFFSET_ENV, "0") or "0")
     except ValueError:
-        raise ConfigError(f"{PORT_OFFSET_ENV} must be a whole number, not {os.environ.get(PORT_OFFSET_ENV)!r}") from None
+        raise ConfigError(
+            f"{PORT_OFFSET_ENV} must be a whole number, not {os.environ.get(PORT_OFFSET_ENV)!r}"
+        ) from None
     billing = str(req("billingMode"))
     if billing not in ("PAY_PER_REQUEST", "PROVISIONED"):
-        raise ConfigError(f"{where('billingMode')}{ns}:billingMode of stack {name!r} must be PAY_PER_REQUEST or PROVISIONED, not {billing!r}")
+        raise ConfigError(
+            f"{where('billingMode')}{ns}:billingMode of stack {name!r} must be PAY_PER_REQUEST or PROVISIONED, not {billing!r}"
+        )
     table_name = str(req("tableName")).strip() or default_table_name(ns, name)
     if not TABLE_NAME.match(table_name):
-        raise ConfigError(f"{where('tableName')}config {ns}:tableName must be 3 to 255 letters, digits, '_', '-' or '.', not {table_name!r}")
+        raise ConfigError(
+            f"{where('tableName')}config {ns}:tableName must be 3 to 255 letters, digits, '_', '-' or '.', not {table_name!r}"
+        )
     url_env = str(req("databaseUrlEnv"))
     if not ENV_NAME.match(url_env):
-        raise ConfigError(f"{where('databaseUrlEnv')}config {ns}:databaseUrlEnv must name an environment variable (e.g. CONNECTION_URL), not {url_env!r}")
+        raise ConfigError(
+            f"{where('databaseUrlEnv')}config {ns}:databaseUrlEnv must name an environment variable (e.g. CONNECTION_URL), not {url_env!r}"
+        )
     region = req("aws:region", "") or "us-east-1"
     if not REGION.match(region):
-        raise ConfigError(f"{where('aws:region')}config aws:region must be an AWS region such as us-east-1, not {region!r}")
+        raise ConfigError(
+            f"{where('aws:region')}config aws:region must be an AWS region such as us-east-1, not {region!r}"
+        )
     return StackSettings(
         name=name,
         project=ns,
@@ -305,12 +337,16 @@ def settings_from(name: str, project: str, values: Mapping[str, str], secret_key
         database_url_env=url_env,
         local_aws_port=_port(f"{ns}:localAwsPort", req("localAwsPort"), offset, where("localAwsPort")),
         local_dynamo_port=_port(f"{ns}:localDynamoPort", req("localDynamoPort"), offset, where("localDynamoPort")),
-        local_postgres_port=_port(f"{ns}:localPostgresPort", req("localPostgresPort"), offset, where("localPostgresPort")),
+        local_postgres_port=_port(
+            f"{ns}:localPostgresPort", req("localPostgresPort"), offset, where("localPostgresPort")
+        ),
         rds_security_group_id=str(req("rdsSecurityGroupId") or ""),
         rds_rule_description=str(req("rdsRuleDescription")),
         rds_initial_ip=str(req("rdsInitialIp")),
         stream_batch_size=_as_int(f"{ns}:streamBatchSize", req("streamBatchSize"), 1, 10000, where("streamBatchSize")),
-        log_retention_days=_as_int(f"{ns}:logRetentionDays", req("logRetentionDays"), 1, None, where("logRetentionDays")),
+        log_retention_days=_as_int(
+            f"{ns}:logRetentionDays", req("logRetentionDays"), 1, None, where("logRetentionDays")
+        ),
         encrypt_messages=_as_bool(f"{ns}:encryptMessages", req("encryptMessages"), where("encryptMessages")),
         messages_key_users=_as_names(f"{ns}:messagesKeyUsers", req("messagesKeyUsers"), where("messagesKeyUsers")),
         raw=dict(values),

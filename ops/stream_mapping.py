@@ -42,6 +42,9 @@ def matches_filter(record: dict[str, Any], pattern: dict[str, Any] | None = None
             if not isinstance(have, dict) or not matches_filter(have, want):
                 return False
             continue
-        if not any(have == w or (isinstance(w, dict) and isinstance(have, str) and have.startswith(w.get("prefix", "\0"))) for w in want):
+        if not any(
+            have == w or (isinstance(w, dict) and isinstance(have, str) and have.startswith(w.get("prefix", "\0")))
+            for w in want
+        ):
             return False
     return True

@@ -12,7 +12,15 @@ from typing import Any
 from ops.messages.model import GSI_NAME
 from ops.stacks import StackSettings
 
-__all__ = ["GSI_NAME", "STREAM_VIEW_TYPE", "Protections", "TableSpec", "create_table_kwargs", "protections", "table_spec"]
+__all__ = [
+    "GSI_NAME",
+    "STREAM_VIEW_TYPE",
+    "Protections",
+    "TableSpec",
+    "create_table_kwargs",
+    "protections",
+    "table_spec",
+]
 STREAM_VIEW_TYPE = "NEW_IMAGE"
 
 
@@ -121,7 +129,9 @@ def shape(spec: TableSpec) -> dict[str, Any]:
         "name": spec.name,
         "keys": [(k.name, k.key_type) for k in spec.keys],
         "attributes": dict(sorted(spec.attributes.items())),
-        "indexes": {i.name: {"keys": [(k.name, k.key_type) for k in i.keys], "projection": i.projection} for i in spec.indexes},
+        "indexes": {
+            i.name: {"keys": [(k.name, k.key_type) for k in i.keys], "projection": i.projection} for i in spec.indexes
+        },
         "stream": spec.stream_view_type,
         "billing": spec.billing_mode,
     }
@@ -134,7 +144,10 @@ def shape_of_description(desc: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": desc["TableName"],
         "keys": [(k["AttributeName"], k["KeyType"]) for k in desc["KeySchema"]],
-        "attributes": {a["AttributeName"]: a["AttributeType"] for a in sorted(desc.get("AttributeDefinitions", []), key=lambda a: a["AttributeName"])},
+        "attributes": {
+            a["AttributeName"]: a["AttributeType"]
+            for a in sorted(desc.get("AttributeDefinitions", []), key=lambda a: a["AttributeName"])
+        },
         "indexes": {
             i["IndexName"]: {
                 "keys": [(k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]],
@@ -149,7 +162,13 @@ def shape_of_description(desc: dict[str, Any]) -> dict[str, Any]:
 
 def differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
     """Human-readable differences between two shapes, one per part."""
-    labels = {"keys": "key schema", "attributes": "attribute definitions", "indexes": "indexes", "stream": "stream view type", "billing": "billing mode"}
+    labels = {
+        "keys": "key schema",
+        "attributes": "attribute definitions",
+        "indexes": "indexes",
+        "stream": "stream view type",
+        "billing": "billing mode",
+    }
     out = []
     for part, label in labels.items():
         if want.get(part) != have.get(part):

@@ -49,9 +49,13 @@ def read_twin(stack: str) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise ConfigError(f"{path} cannot be read ({err.__class__.__name__}): stop what still runs of the twin by hand, then remove the file") from None
+        raise ConfigError(
+            f"{path} cannot be read ({err.__class__.__name__}): stop what still runs of the twin by hand, then remove the file"
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} is not what local.up writes: stop what still runs of the twin by hand, then remove the file")
+        raise ConfigError(
+            f"{path} is not what local.up writes: stop what still runs of the twin by hand, then remove the file"
+        )
     return data
 
 
@@ -88,7 +92,9 @@ class Target:
             try:
                 endpoint = redact(self.database_url())
             except OpsError:
-                endpoint = f"${self.stack.database_url_env} (not set)" if self.cloud else "PostgreSQL (twin not running)"
+                endpoint = (
+                    f"${self.stack.database_url_env} (not set)" if self.cloud else "PostgreSQL (twin not running)"
+                )
         else:
             endpoint = "AWS" if self.cloud else self.endpoint(service)
         protected = " (protected)" if self.stack.protected else ""
@@ -99,7 +105,10 @@ class Target:
         import boto3
         from botocore.config import Config
 
-        cfg = Config(retries={"max_attempts": 5, "mode": "adaptive"} if self.cloud else {"max_attempts": 2, "mode": "standard"}, **config)
+        cfg = Config(
+            retries={"max_attempts": 5, "mode": "adaptive"} if self.cloud else {"max_attempts": 2, "mode": "standard"},
+            **config,
+        )
         if self.cloud:
             session = boto3.Session(region_name=self.region)
             if session.get_credentials() is None:  # botocore would only find out mid-request, as a traceback
@@ -113,7 +122,9 @@ class Target:
         parts = urlsplit(url)
         # only a twin that local.up recorded counts: whatever else answers on the port is not ours
         if read_twin(self.stack.name) is None or not port_open(parts.hostname or "127.0.0.1", parts.port or 80):
-            raise TwinDownError(f"the local twin of stack {self.stack.name!r} is not answering at {url}: run `invoke local.up --stack {self.stack.name}`")
+            raise TwinDownError(
+                f"the local twin of stack {self.stack.name!r} is not answering at {url}: run `invoke local.up --stack {self.stack.name}`"
+            )
         return boto3.client(service, region_name=self.region, endpoint_url=url, config=cfg, **LOCAL_CREDENTIALS)
 
     def database_url(self) -> str:
@@ -122,14 +133,18 @@ class Target:
             env = self.stack.database_url_env
             url = os.environ.get(env)
             if not url:
-                raise ConfigError(f"stack {self.stack.name!r} reads its database URL from ${env}, which is not set: export {env}=postgresql://…")
+                raise ConfigError(
+                    f"stack {self.stack.name!r} reads its database URL from ${env}, which is not set: export {env}=postgresql://…"
+                )
             remember(url)  # from here on its password is masked in every line this process prints
             return url
         twin = read_twin(self.stack.name) or {}
         pg = twin.get("postgres") or {}
         url = pg.get("url")
         if not url:
-            raise TwinDownError(f"the local twin of stack {self.stack.name!r} is not running: run `invoke local.up --stack {self.stack.name}`")
+            raise TwinDownError(
+                f"the local twin of stack {self.stack.name!r} is not running: run `invoke local.up --stack {self.stack.name}`"
+            )
         if pg.get("password_file"):  # the embedded server's password lives in its own 0600 file, not in twin.json
             url = _with_url_password(url, _read_secret(Path(pg["password_file"]), self.stack.name))
         remember(url)
@@ -140,7 +155,9 @@ def _read_secret(path: Path, stack: str) -> str:
     try:
         return path.read_text().strip()
     except OSError:
-        raise TwinDownError(f"the password of stack {stack!r}'s twin PostgreSQL ({path}) cannot be read: run `invoke local.up --stack {stack}` as the user who started it") from None
+        raise TwinDownError(
+            f"the password of stack {stack!r}'s twin PostgreSQL ({path}) cannot be read: run `invoke local.up --stack {stack}` as the user who started it"
+        ) from None
 
 
 def _with_url_password(url: str, password: str) -> str:
@@ -165,14 +182,18 @@ def local_endpoints(stack: StackSettings) -> dict[str, str]:
     return endpoints
 
 
-def resolve_target(stack: str, *, cloud: bool = False, writes: bool = False, confirm_protected: bool = False, root: Path | None = None) -> Target:
+def resolve_target(
+    stack: str, *, cloud: bool = False, writes: bool = False, confirm_protected: bool = False, root: Path | None = None
+) -> Target:
     """Check the stack, apply the protection rule, and say where requests go.
 
     Protection applies to the cloud: a twin is a developer's own copy, even of prod.
     """
     settings = load_stack(stack, root)
     if cloud and writes and settings.protected and not confirm_protected:
-        raise RefusedError(f"stack {stack!r} is protected and this task writes to it: add --confirm-protected to go ahead (nothing was sent)")
+        raise RefusedError(
+            f"stack {stack!r} is protected and this task writes to it: add --confirm-protected to go ahead (nothing was sent)"
+        )
     if cloud:
         return Target(settings, cloud=True)
     return Target(settings, cloud=False, endpoints=local_endpoints(settings))

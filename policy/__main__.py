@@ -20,7 +20,13 @@ REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from pulumi_policy import EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy  # noqa: E402
+from pulumi_policy import (  # noqa: E402
+    EnforcementLevel,
+    PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
 
 from ops.errors import ConfigError  # noqa: E402
 from ops.policy import RULES, PolicyContext, Resource, Rule, check, context_for  # noqa: E402

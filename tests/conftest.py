@@ -29,7 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 # machine's disk, ~900 on tmpfs), and the suite's twins are thrown away at the end anyway
 SHM = Path("/dev/shm")
 STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-", dir=SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else None)
-os.chmod(STATE_DIR, 0o711)  # each engine's twin has its state root inside: as root, PostgreSQL's own user must pass through
+os.chmod(
+    STATE_DIR, 0o711
+)  # each engine's twin has its state root inside: as root, PostgreSQL's own user must pass through
 os.environ["CRUDDUR_STATE_DIR"] = STATE_DIR
 # pytest-xdist (`-n 2`): every worker is a suite of its own, with its own state directory (above) and
 # its own ports: the suite's lie between 5,442 and 8,910 above its base, so 4,000 apart per worker,
@@ -43,8 +45,12 @@ TEST_PORT_BASE = int(os.environ.get("CRUDDUR_TEST_PORT_OFFSET", "100")) + WORKER
 os.environ["CRUDDUR_LOCAL_PORT_OFFSET"] = str(TEST_PORT_BASE)
 # the suite's other twins sit at fixed distances from the base, so two checkouts can test at once;
 # a worker sets them anew (it inherits the values the controlling process set for itself)
-for _name, _distance in (("CRUDDUR_TEST_README_PORT_OFFSET", 100), ("CRUDDUR_TEST_IDENTITY_PORT_OFFSET", 200),
-                         ("CRUDDUR_BENCH_PORT_OFFSET", 400), ("CRUDDUR_TEST_DURABILITY_PORT_OFFSET", 500)):
+for _name, _distance in (
+    ("CRUDDUR_TEST_README_PORT_OFFSET", 100),
+    ("CRUDDUR_TEST_IDENTITY_PORT_OFFSET", 200),
+    ("CRUDDUR_BENCH_PORT_OFFSET", 400),
+    ("CRUDDUR_TEST_DURABILITY_PORT_OFFSET", 500),
+):
     if WORKER or _name not in os.environ:
         os.environ[_name] = str(TEST_PORT_BASE + _distance)
 os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, never a developer's server
@@ -63,14 +69,26 @@ from ops.target import Target, resolve_target  # noqa: E402
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--engine", choices=(*ENGINES, "both"), default=os.environ.get("CRUDDUR_TEST_ENGINE") or "both",
-                     help="DynamoDB engine(s) for the tests that talk to DynamoDB (default: both); the other tests run on the first")
+    parser.addoption(
+        "--engine",
+        choices=(*ENGINES, "both"),
+        default=os.environ.get("CRUDDUR_TEST_ENGINE") or "both",
+        help="DynamoDB engine(s) for the tests that talk to DynamoDB (default: both); the other tests run on the first",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "dynamodb: talks to DynamoDB through tasks only: run it on every selected engine, like the tests using `ddb`")
-    config.addinivalue_line("markers", "engines(*names): run only on these DynamoDB engines (a behaviour of one engine's own)")
-    config.addinivalue_line("markers", "spread: the module's fixtures are cheap to make twice: under -n its tests may run on different workers")
+    config.addinivalue_line(
+        "markers",
+        "dynamodb: talks to DynamoDB through tasks only: run it on every selected engine, like the tests using `ddb`",
+    )
+    config.addinivalue_line(
+        "markers", "engines(*names): run only on these DynamoDB engines (a behaviour of one engine's own)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "spread: the module's fixtures are cheap to make twice: under -n its tests may run on different workers",
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -111,11 +129,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "engine" not in metafunc.fixturenames:
         return
     engines = selected_engines(metafunc.config)
-    facing = bool(DYNAMODB_FIXTURES & set(metafunc.fixturenames)) or metafunc.definition.get_closest_marker("dynamodb") is not None
+    facing = (
+        bool(DYNAMODB_FIXTURES & set(metafunc.fixturenames))
+        or metafunc.definition.get_closest_marker("dynamodb") is not None
+    )
     params: list[Any] = engines if facing else engines[:1]
     only = metafunc.definition.get_closest_marker("engines")
     if only:
-        params = [e for e in engines if e in only.args] or [pytest.param(only.args[0], marks=pytest.mark.skip(reason=f"runs on {', '.join(only.args)} only, not selected by --engine"))]
+        params = [e for e in engines if e in only.args] or [
+            pytest.param(
+                only.args[0],
+                marks=pytest.mark.skip(reason=f"runs on {', '.join(only.args)} only, not selected by --engine"),
+            )
+        ]
     # session scope: pytest orders the tests by engine, so each engine's twin starts once
     metafunc.parametrize("engine", params, indirect=True, scope="session")
 

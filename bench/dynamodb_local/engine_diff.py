@@ -32,13 +32,25 @@ GSI = "message-group-sk-index"
 
 
 def start_moto(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def start_ddblocal(port: int) -> subprocess.Popen[bytes]:
     if not (DDB_LOCAL / "DynamoDBLocal.jar").exists():
         raise SystemExit(f"engine_diff: {DDB_LOCAL} is empty; run bin/install-dynamodb-local first")
-    args = ["java", f"-Djava.library.path={DDB_LOCAL / 'DynamoDBLocal_lib'}", "-jar", str(DDB_LOCAL / "DynamoDBLocal.jar"), "-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(port)]
+    args = [
+        "java",
+        f"-Djava.library.path={DDB_LOCAL / 'DynamoDBLocal_lib'}",
+        "-jar",
+        str(DDB_LOCAL / "DynamoDBLocal.jar"),
+        "-inMemory",
+        "-sharedDb",
+        "-disableTelemetry",
+        "-port",
+        str(port),
+    ]
     return subprocess.Popen(args, cwd=DDB_LOCAL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -85,7 +97,10 @@ def make_table(ddb: Any, name: str, stream: bool = True, tags: bool = False) -> 
         GlobalSecondaryIndexes=[
             {
                 "IndexName": GSI,
-                "KeySchema": [{"AttributeName": "message_group_uuid", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                "KeySchema": [
+                    {"AttributeName": "message_group_uuid", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
@@ -94,7 +109,12 @@ def make_table(ddb: Any, name: str, stream: bool = True, tags: bool = False) -> 
 
 
 def msg(group: str, i: int, text: str = "hi") -> dict[str, Any]:
-    return {"pk": {"S": f"MSG#{group}"}, "sk": {"S": f"2026-01-01T00:00:{i:02d}.000000+00:00"}, "message_group_uuid": {"S": group}, "message": {"S": text}}
+    return {
+        "pk": {"S": f"MSG#{group}"},
+        "sk": {"S": f"2026-01-01T00:00:{i:02d}.000000+00:00"},
+        "message_group_uuid": {"S": group},
+        "message": {"S": text},
+    }
 
 
 def shape(value: Any) -> Any:
@@ -124,7 +144,9 @@ def p_batch_25_unprocessed(ddb: Any, st: Any) -> Any:
     r = ddb.batch_write_item(RequestItems={"batch26": [{"PutRequest": {"Item": msg(g, i)}} for i in range(25)]})
     dup = None
     try:
-        ddb.batch_write_item(RequestItems={"batch26": [{"PutRequest": {"Item": msg(g, 1)}}, {"PutRequest": {"Item": msg(g, 1)}}]})
+        ddb.batch_write_item(
+            RequestItems={"batch26": [{"PutRequest": {"Item": msg(g, 1)}}, {"PutRequest": {"Item": msg(g, 1)}}]}
+        )
     except ClientError as e:
         dup = err(e)
     return {"UnprocessedItems": r.get("UnprocessedItems", "<absent>"), "same key twice in one batch": dup or "accepted"}
@@ -136,12 +158,28 @@ def p_query_limits(ddb: Any, st: Any) -> Any:
     out: dict[str, Any] = {}
     for limit in (0, 1, 5, 6, 10000):
         try:
-            r = ddb.query(TableName="batch26", IndexName=GSI, KeyConditionExpression="message_group_uuid = :g", ExpressionAttributeValues={":g": {"S": g}}, Limit=limit)
-            out[f"GSI Limit={limit}"] = f"Count={r['Count']} LastEvaluatedKey={'yes' if 'LastEvaluatedKey' in r else 'no'}"
+            r = ddb.query(
+                TableName="batch26",
+                IndexName=GSI,
+                KeyConditionExpression="message_group_uuid = :g",
+                ExpressionAttributeValues={":g": {"S": g}},
+                Limit=limit,
+            )
+            out[f"GSI Limit={limit}"] = (
+                f"Count={r['Count']} LastEvaluatedKey={'yes' if 'LastEvaluatedKey' in r else 'no'}"
+            )
         except ClientError as e:
             out[f"GSI Limit={limit}"] = err(e)
-    r = ddb.query(TableName="batch26", KeyConditionExpression="pk = :p", FilterExpression="message = :m", ExpressionAttributeValues={":p": {"S": f"MSG#{g}"}, ":m": {"S": "nope"}}, Limit=2)
-    out["filter matching nothing, Limit=2"] = f"Count={r['Count']} ScannedCount={r['ScannedCount']} LastEvaluatedKey={'yes' if 'LastEvaluatedKey' in r else 'no'}"
+    r = ddb.query(
+        TableName="batch26",
+        KeyConditionExpression="pk = :p",
+        FilterExpression="message = :m",
+        ExpressionAttributeValues={":p": {"S": f"MSG#{g}"}, ":m": {"S": "nope"}},
+        Limit=2,
+    )
+    out["filter matching nothing, Limit=2"] = (
+        f"Count={r['Count']} ScannedCount={r['ScannedCount']} LastEvaluatedKey={'yes' if 'LastEvaluatedKey' in r else 'no'}"
+    )
     return out
 
 
@@ -155,7 +193,12 @@ def p_put_condition(ddb: Any, st: Any) -> Any:
     except ClientError as e:
         out["plain"] = err(e)
     try:
-        ddb.put_item(TableName="batch26", Item=msg(g, 0), ConditionExpression="attribute_not_exists(pk)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        ddb.put_item(
+            TableName="batch26",
+            Item=msg(g, 0),
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
     except ClientError as e:
         out["ALL_OLD: Item in error response"] = "Item" in e.response
     return out
@@ -167,24 +210,49 @@ def p_transact_cancel(ddb: Any, st: Any) -> Any:
     out: dict[str, Any] = {}
     items = [msg(g, 0), msg(g, 1)]  # the second exists
     try:
-        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "batch26", "Item": it, "ConditionExpression": "attribute_not_exists(pk)"}} for it in items])
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "batch26", "Item": it, "ConditionExpression": "attribute_not_exists(pk)"}}
+                for it in items
+            ]
+        )
         out["conditional failure"] = "accepted"
     except ClientError as e:
         reasons = e.response.get("CancellationReasons")
-        out["conditional failure"] = {"code": e.response["Error"]["Code"], "message": e.response["Error"].get("Message"), "CancellationReasons": reasons}
+        out["conditional failure"] = {
+            "code": e.response["Error"]["Code"],
+            "message": e.response["Error"].get("Message"),
+            "CancellationReasons": reasons,
+        }
     try:
         ddb.transact_write_items(
-            TransactItems=[{"Put": {"TableName": "batch26", "Item": msg(g, 1), "ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}]
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": "batch26",
+                        "Item": msg(g, 1),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            ]
         )
     except ClientError as e:
         out["ALL_OLD: Item in reason"] = ["Item" in r for r in e.response.get("CancellationReasons", [])]
     try:
-        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "batch26", "Item": msg(g, 5)}}, {"Put": {"TableName": "batch26", "Item": msg(g, 5)}}])
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "batch26", "Item": msg(g, 5)}},
+                {"Put": {"TableName": "batch26", "Item": msg(g, 5)}},
+            ]
+        )
         out["same item twice"] = "accepted"
     except ClientError as e:
         out["same item twice"] = err(e)
     try:
-        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "batch26", "Item": msg(g, 10 + i % 50)}} for i in range(101)])
+        ddb.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "batch26", "Item": msg(g, 10 + i % 50)}} for i in range(101)]
+        )
         out["101 actions"] = "accepted"
     except ClientError as e:
         out["101 actions"] = err(e)
@@ -241,9 +309,18 @@ def p_pitr(ddb: Any, st: Any) -> Any:
     except ClientError as e:
         out["before"] = err(e)
     try:
-        ddb.update_continuous_backups(TableName="described", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        ddb.update_continuous_backups(
+            TableName="described", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
         d = ddb.describe_continuous_backups(TableName="described")["ContinuousBackupsDescription"]
-        out["after enable"] = {k: (v if not isinstance(v, dict) else {kk: type(vv).__name__ if isinstance(vv, datetime) else vv for kk, vv in v.items()}) for k, v in d.items()}
+        out["after enable"] = {
+            k: (
+                v
+                if not isinstance(v, dict)
+                else {kk: type(vv).__name__ if isinstance(vv, datetime) else vv for kk, vv in v.items()}
+            )
+            for k, v in d.items()
+        }
     except ClientError as e:
         out["after enable"] = err(e)
     return out
@@ -256,7 +333,13 @@ def _raw_records(st: Any) -> list[Any]:
         try:
             captured.append(json.loads(http_response.content or b"{}"))
         except ValueError:  # not JSON: kept as text, so the table shows what came back
-            captured.append({"Records": [{"dynamodb": {"ApproximateCreationDateTime": f"<not JSON: {http_response.content[:60]!r}>"}}]})
+            captured.append(
+                {
+                    "Records": [
+                        {"dynamodb": {"ApproximateCreationDateTime": f"<not JSON: {http_response.content[:60]!r}>"}}
+                    ]
+                }
+            )
 
     st.meta.events.register("after-call.dynamodbstreams.GetRecords", keep)
     return captured
@@ -278,23 +361,39 @@ def p_streams(ddb: Any, st: Any) -> Any:
     out["shard count"] = len(desc["Shards"])
     out["shard"] = shard
     raw = _raw_records(st)
-    it = st.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    it = st.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
     r = st.get_records(ShardIterator=it)
     recs = r["Records"]
     out["records"] = [f"{x['eventName']} {x['dynamodb'].get('SequenceNumber')}" for x in recs]
     out["record shape (boto3)"] = shape(recs[0]) if recs else None
-    out["ApproximateCreationDateTime raw JSON"] = [repr(x["dynamodb"].get("ApproximateCreationDateTime")) for x in raw[-1]["Records"][:1]] if raw and raw[-1].get("Records") else None
+    out["ApproximateCreationDateTime raw JSON"] = (
+        [repr(x["dynamodb"].get("ApproximateCreationDateTime")) for x in raw[-1]["Records"][:1]]
+        if raw and raw[-1].get("Records")
+        else None
+    )
     out["NextShardIterator on open shard"] = "yes" if r.get("NextShardIterator") else "no"
     if len(recs) >= 2:
         first = recs[0]["dynamodb"]["SequenceNumber"]
-        it2 = st.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=first)["ShardIterator"]
+        it2 = st.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=first
+        )["ShardIterator"]
         out["AFTER_SEQUENCE_NUMBER first -> records"] = len(st.get_records(ShardIterator=it2)["Records"])
         last = recs[-1]["dynamodb"]["SequenceNumber"]
-        it3 = st.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last)["ShardIterator"]
+        it3 = st.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last
+        )["ShardIterator"]
         out["AFTER_SEQUENCE_NUMBER last -> records"] = len(st.get_records(ShardIterator=it3)["Records"])
-    for label, seq in (("AT_SEQUENCE_NUMBER 000…001 (before this shard)", "0" * 20 + "1"), ("AFTER_SEQUENCE_NUMBER 999…999 (beyond the end)", "9" * 21), ("AT_SEQUENCE_NUMBER 'abc'", "abc")):
+    for label, seq in (
+        ("AT_SEQUENCE_NUMBER 000…001 (before this shard)", "0" * 20 + "1"),
+        ("AFTER_SEQUENCE_NUMBER 999…999 (beyond the end)", "9" * 21),
+        ("AT_SEQUENCE_NUMBER 'abc'", "abc"),
+    ):
         try:
-            it4 = st.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=label.split()[0], SequenceNumber=seq)["ShardIterator"]
+            it4 = st.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=label.split()[0], SequenceNumber=seq
+            )["ShardIterator"]
             out[label] = f"iterator; GetRecords -> {len(st.get_records(ShardIterator=it4)['Records'])} records"
         except ClientError as e:
             out[label] = err(e)
@@ -315,7 +414,10 @@ def p_delete_with_stream(ddb: Any, st: Any) -> Any:
     out: dict[str, Any] = {}
     try:
         d = st.describe_stream(StreamArn=arn)["StreamDescription"]
-        out["DescribeStream after delete"] = {"StreamStatus": d.get("StreamStatus"), "shards": [s.get("SequenceNumberRange") for s in d.get("Shards", [])]}
+        out["DescribeStream after delete"] = {
+            "StreamStatus": d.get("StreamStatus"),
+            "shards": [s.get("SequenceNumberRange") for s in d.get("Shards", [])],
+        }
     except ClientError as e:
         out["DescribeStream after delete"] = err(e)
     try:
@@ -360,9 +462,18 @@ def p_page_1mb(ddb: Any, st: Any) -> Any:
     for i in range(30):  # 30 items of ~100 KB: 3 MB in one partition
         ddb.put_item(TableName="batch26", Item=msg(g, i, "y" * 100_000))
     out: dict[str, Any] = {}
-    r = ddb.query(TableName="batch26", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": f"MSG#{g}"}})
-    out["Query first page of 30 x 100 KB"] = f"Count={r['Count']} LastEvaluatedKey={'yes' if 'LastEvaluatedKey' in r else 'no'}"
-    r = ddb.query(TableName="batch26", IndexName=GSI, KeyConditionExpression="message_group_uuid = :g", ExpressionAttributeValues={":g": {"S": g}})
+    r = ddb.query(
+        TableName="batch26", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": f"MSG#{g}"}}
+    )
+    out["Query first page of 30 x 100 KB"] = (
+        f"Count={r['Count']} LastEvaluatedKey={'yes' if 'LastEvaluatedKey' in r else 'no'}"
+    )
+    r = ddb.query(
+        TableName="batch26",
+        IndexName=GSI,
+        KeyConditionExpression="message_group_uuid = :g",
+        ExpressionAttributeValues={":g": {"S": g}},
+    )
     out["GSI Query first page"] = f"Count={r['Count']} LastEvaluatedKey={'yes' if 'LastEvaluatedKey' in r else 'no'}"
     r = ddb.scan(TableName="batch26")
     out["Scan first page"] = f"Count={r['Count']} LastEvaluatedKey={'yes' if 'LastEvaluatedKey' in r else 'no'}"

@@ -70,13 +70,20 @@ class Instance:
             raise SystemExit(f"write_slowdown: {DDB_LOCAL} is empty; run bin/install-dynamodb-local first")
         db_dir.mkdir(parents=True, exist_ok=True)
         self.port = port
-        args = ["java", f"-Djava.library.path={DDB_LOCAL / 'DynamoDBLocal_lib'}", "-jar", str(DDB_LOCAL / "DynamoDBLocal.jar")]
+        args = [
+            "java",
+            f"-Djava.library.path={DDB_LOCAL / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(DDB_LOCAL / "DynamoDBLocal.jar"),
+        ]
         args += ["-sharedDb", "-disableTelemetry", "-dbPath", str(db_dir), "-port", str(port)]
         self.proc = subprocess.Popen(args, cwd=DDB_LOCAL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
-                raise SystemExit(f"write_slowdown: DynamoDB Local exited with {self.proc.returncode} (port {port} taken?)")
+                raise SystemExit(
+                    f"write_slowdown: DynamoDB Local exited with {self.proc.returncode} (port {port} taken?)"
+                )
             try:
                 socket.create_connection(("127.0.0.1", port), 0.5).close()
                 break
@@ -112,7 +119,9 @@ class Instance:
 
 
 def create_table(ddb: Any, name: str, stream: bool = True) -> None:
-    extra: dict[str, Any] = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}} if stream else {}
+    extra: dict[str, Any] = (
+        {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}} if stream else {}
+    )
     ddb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
@@ -121,7 +130,10 @@ def create_table(ddb: Any, name: str, stream: bool = True) -> None:
         GlobalSecondaryIndexes=[
             {
                 "IndexName": "message-group-sk-index",
-                "KeySchema": [{"AttributeName": "message_group_uuid", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                "KeySchema": [
+                    {"AttributeName": "message_group_uuid", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
@@ -168,7 +180,9 @@ def read_stream(streams: Any, ddb: Any, table: str) -> list[str]:
     arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     seqs: list[str] = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
         while it:
             resp = streams.get_records(ShardIterator=it)
             if not resp["Records"]:
@@ -205,7 +219,9 @@ def probe(base: Path, run: Path, variant: str, count: int, port: int) -> tuple[f
             if stream:
                 seqs = read_stream(inst.client("dynamodbstreams"), ddb, "messages")
                 if len(seqs) != count or seqs != sorted(seqs):
-                    raise SystemExit(f"write_slowdown: {variant}: the stream read back {len(seqs)} records, expected {count} in order")
+                    raise SystemExit(
+                        f"write_slowdown: {variant}: the stream read back {len(seqs)} records, expected {count} in order"
+                    )
             return new, early
     finally:
         shutil.rmtree(run, ignore_errors=True)
@@ -213,7 +229,9 @@ def probe(base: Path, run: Path, variant: str, count: int, port: int) -> tuple[f
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--levels", default="0,10000,30000,60000", help="stream records before the new table, comma-separated")
+    ap.add_argument(
+        "--levels", default="0,10000,30000,60000", help="stream records before the new table, comma-separated"
+    )
     ap.add_argument("--probe", type=int, default=1000, help="items written into the new table")
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"some of {', '.join(VARIANTS)}")
     ap.add_argument("--dir", type=Path, help="where the db files go (default: a temporary folder)")
@@ -229,7 +247,12 @@ def main() -> int:
         raise SystemExit(f"write_slowdown: unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
     work = Path(tempfile.mkdtemp(prefix="ddblocal-slowdown-", dir=a.dir))
     try:
-        print(f"{'records':>8}  " + "  ".join(f"{v:>14}" for v in variants) + "   (new table, writes/s; early table in brackets)", flush=True)
+        print(
+            f"{'records':>8}  "
+            + "  ".join(f"{v:>14}" for v in variants)
+            + "   (new table, writes/s; early table in brackets)",
+            flush=True,
+        )
         for n in levels:
             build(work / "base", n, a.port)
             cells = []

@@ -53,7 +53,9 @@ def drop(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
 
 @task(name="scan", help=helps("stack", "cloud", "limit", "segments", json="scan_json"))
 @one_line_errors
-def scan(c: Context, stack: str = "dev", cloud: bool = False, json: bool = False, limit: int | None = None, segments: int = 1) -> None:
+def scan(
+    c: Context, stack: str = "dev", cloud: bool = False, json: bool = False, limit: int | None = None, segments: int = 1
+) -> None:
     """Print every item of the messages table, streaming page by page."""
     import sys
 
@@ -61,15 +63,30 @@ def scan(c: Context, stack: str = "dev", cloud: bool = False, json: bool = False
     from ops.render import item_lines, json_lines
 
     target = target_for(stack, cloud)
-    items = ddb.scan(target.client("dynamodb", max_pool_connections=max(10, segments)), target.stack.table_name, segments, limit=limit)
+    items = ddb.scan(
+        target.client("dynamodb", max_pool_connections=max(10, segments)),
+        target.stack.table_name,
+        segments,
+        limit=limit,
+    )
     for line in json_lines(items) if json else item_lines(items):
         sys.stdout.write(line + "\n")
 
 
-@task(name="seed", help=helps("stack", "cloud", "confirm_protected", "conversation", "my_handle", "other_handle", "start"))
+@task(
+    name="seed", help=helps("stack", "cloud", "confirm_protected", "conversation", "my_handle", "other_handle", "start")
+)
 @one_line_errors
-def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, conversation: str | None = None,
-         my_handle: str | None = None, other_handle: str | None = None, start: str | None = None) -> None:
+def seed(
+    c: Context,
+    stack: str = "dev",
+    cloud: bool = False,
+    confirm_protected: bool = False,
+    conversation: str | None = None,
+    my_handle: str | None = None,
+    other_handle: str | None = None,
+    start: str | None = None,
+) -> None:
     """Seed a conversation between two users of the database: messages plus both group rows."""
     import sys
     from functools import partial
@@ -78,16 +95,37 @@ def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
     from ops import seed as seeding
     from ops.render import Progress, seeded_line
 
-    conv = seeding.parse_conversation(Path(conversation) if conversation else seeding.DEFAULT_CONVERSATION)  # a bad file fails before any request
+    conv = seeding.parse_conversation(
+        Path(conversation) if conversation else seeding.DEFAULT_CONVERSATION
+    )  # a bad file fails before any request
     seeding.check_start(conv, start)  # and so does a --start that leaves no room for it
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
-    say(seeded_line(seeding.seed_target(target, conv, my_handle, other_handle, start, progress=partial(Progress, stream=sys.stderr))))
+    say(
+        seeded_line(
+            seeding.seed_target(
+                target, conv, my_handle, other_handle, start, progress=partial(Progress, stream=sys.stderr)
+            )
+        )
+    )
 
 
-@task(name="send-message", positional=["text"], help=helps("text", "stack", "from", "to", "no_process", "cloud", "confirm_protected", group="into_group"))
+@task(
+    name="send-message",
+    positional=["text"],
+    help=helps("text", "stack", "from", "to", "no_process", "cloud", "confirm_protected", group="into_group"),
+)
 @one_line_errors
-def send_message(c: Context, text: str, stack: str = "dev", from_: str = "", to: str = "", group: str = "", no_process: bool = False,
-                 cloud: bool = False, confirm_protected: bool = False) -> None:
+def send_message(
+    c: Context,
+    text: str,
+    stack: str = "dev",
+    from_: str = "",
+    to: str = "",
+    group: str = "",
+    no_process: bool = False,
+    cloud: bool = False,
+    confirm_protected: bool = False,
+) -> None:
     """Access pattern 3: send TEXT from one user to another (creating their group) or into a group."""
     from ops.conversations import send_by_handles
     from ops.render import sent_lines, stream_line
@@ -109,16 +147,35 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
     from ops.render import stream_line
 
     if cloud:  # before resolving the target: the answer does not depend on credentials
-        raise RefusedError("in the cloud the stream consumer Lambda processes the stream: this task runs it on a twin only (nothing was sent)")
-    counts = process_target_stream(target_for(stack, writes=True), follow, on_round=(lambda r: r.records and note(stream_line(r))) if follow else None)
+        raise RefusedError(
+            "in the cloud the stream consumer Lambda processes the stream: this task runs it on a twin only (nothing was sent)"
+        )
+    counts = process_target_stream(
+        target_for(stack, writes=True),
+        follow,
+        on_round=(lambda r: r.records and note(stream_line(r))) if follow else None,
+    )
     say(stream_line(counts))
     if counts.failed:
-        raise Exit(f"error: {counts.failed} record(s) failed (their log lines are above); the next run retries them", code=1)
+        raise Exit(
+            f"error: {counts.failed} record(s) failed (their log lines are above); the next run retries them", code=1
+        )
 
 
-@task(name="doctor", help=helps("stack", "cloud", "confirm_protected", "fix", json="doctor_json", segments="scan_segments"))
+@task(
+    name="doctor",
+    help=helps("stack", "cloud", "confirm_protected", "fix", json="doctor_json", segments="scan_segments"),
+)
 @one_line_errors
-def doctor(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, fix: bool = False, json: bool = False, segments: int = 4) -> None:
+def doctor(
+    c: Context,
+    stack: str = "dev",
+    cloud: bool = False,
+    confirm_protected: bool = False,
+    fix: bool = False,
+    json: bool = False,
+    segments: int = 4,
+) -> None:
     """Check the stack's table in one pass for what breaks the access patterns; exit 1 when anything does."""
     import sys
     from functools import partial
@@ -127,17 +184,41 @@ def doctor(c: Context, stack: str = "dev", cloud: bool = False, confirm_protecte
     from ops.render import Progress, doctor_report
 
     target = target_for(stack, cloud, writes=fix, confirm_protected=confirm_protected)
-    checkup = check_target(target, fix=fix, segments=segments, progress=partial(Progress, stream=sys.stderr, label="items read"),
-                           before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)))
+    checkup = check_target(
+        target,
+        fix=fix,
+        segments=segments,
+        progress=partial(Progress, stream=sys.stderr, label="items read"),
+        before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)),
+    )
     say(doctor_report(checkup, as_json=json), exact=json)
     if not checkup.final.clean:
         raise Exit(code=1)
 
 
-@task(name="migrate", help=helps("stack", "cloud", "confirm_protected", "restart", name="migration", dry_run="dry_run_migrate", segments="scan_segments"))
+@task(
+    name="migrate",
+    help=helps(
+        "stack",
+        "cloud",
+        "confirm_protected",
+        "restart",
+        name="migration",
+        dry_run="dry_run_migrate",
+        segments="scan_segments",
+    ),
+)
 @one_line_errors
-def migrate(c: Context, name: str = "pair-index", stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, dry_run: bool = False,
-            restart: bool = False, segments: int = 4) -> None:
+def migrate(
+    c: Context,
+    name: str = "pair-index",
+    stack: str = "dev",
+    cloud: bool = False,
+    confirm_protected: bool = False,
+    dry_run: bool = False,
+    restart: bool = False,
+    segments: int = 4,
+) -> None:
     """Run a one-time migration of the stack's table: resumable, idempotent, with progress and counts."""
     import sys
     from functools import partial
@@ -146,7 +227,18 @@ def migrate(c: Context, name: str = "pair-index", stack: str = "dev", cloud: boo
     from ops.render import Progress, migration_line
 
     target = target_for(stack, cloud, writes=not dry_run, confirm_protected=confirm_protected)
-    say(migration_line(run_target(target, name, dry_run=dry_run, restart=restart, segments=segments, progress=partial(Progress, stream=sys.stderr, label="items scanned"))))
+    say(
+        migration_line(
+            run_target(
+                target,
+                name,
+                dry_run=dry_run,
+                restart=restart,
+                segments=segments,
+                progress=partial(Progress, stream=sys.stderr, label="items scanned"),
+            )
+        )
+    )
 
 
 @task(name="dead-letters", help=helps("stack", "cloud"))
@@ -172,4 +264,18 @@ def redrive(c: Context, stack: str = "dev", cloud: bool = False, confirm_protect
         raise Exit(code=1)
 
 
-ns = Collection("ddb", schema_load, list_tables, drop, scan, seed, send_message, stream_process, doctor, migrate, dead_letters, redrive, patterns.ns)
+ns = Collection(
+    "ddb",
+    schema_load,
+    list_tables,
+    drop,
+    scan,
+    seed,
+    send_message,
+    stream_process,
+    doctor,
+    migrate,
+    dead_letters,
+    redrive,
+    patterns.ns,
+)

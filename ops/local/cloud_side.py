@@ -70,14 +70,27 @@ def ensure_stand_in_group(ctx: Context, recorded_id: str | None) -> str:
     ec2 = ctx.client("ec2")
     stack = ctx.target.stack
     if recorded_id:
-        found = call(ec2.describe_security_groups, "DescribeSecurityGroups", Filters=[{"Name": "group-id", "Values": [recorded_id]}])["SecurityGroups"]
+        found = call(
+            ec2.describe_security_groups,
+            "DescribeSecurityGroups",
+            Filters=[{"Name": "group-id", "Values": [recorded_id]}],
+        )["SecurityGroups"]
         if found:
             return recorded_id
     name = stand_in_group_name(stack)
-    found = call(ec2.describe_security_groups, f"DescribeSecurityGroups {name}", Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]
+    found = call(
+        ec2.describe_security_groups,
+        f"DescribeSecurityGroups {name}",
+        Filters=[{"Name": "group-name", "Values": [name]}],
+    )["SecurityGroups"]
     if found:
         return str(found[0]["GroupId"])
-    created = call(ec2.create_security_group, f"CreateSecurityGroup {name}", GroupName=name, Description=f"Stands in for the RDS instance's group of stack {stack.name}")
+    created = call(
+        ec2.create_security_group,
+        f"CreateSecurityGroup {name}",
+        GroupName=name,
+        Description=f"Stands in for the RDS instance's group of stack {stack.name}",
+    )
     return str(created["GroupId"])
 
 
@@ -93,7 +106,13 @@ def describe(adapter: Adapter | None, planned: PlannedResource, live: Live | Non
     return f"{label_of(planned.type) if adapter is None else adapter.label} {planned.name}{where}"
 
 
-def reconcile(target: Target, plan: StackPlan, outputs: dict[str, Any] | None = None, ids: dict[str, dict[str, str]] | None = None, only: tuple[str, ...] | None = None) -> CloudSide:
+def reconcile(
+    target: Target,
+    plan: StackPlan,
+    outputs: dict[str, Any] | None = None,
+    ids: dict[str, dict[str, str]] | None = None,
+    only: tuple[str, ...] | None = None,
+) -> CloudSide:
     """Create or update every resource of ``plan`` the twin serves (``only``: these types alone)."""
     from ops import outputs as out
 
@@ -134,7 +153,9 @@ def _reconcile_one(adapter: Adapter, planned: PlannedResource, ctx: Context, res
             # another name is another resource: the recorded one stays (it may hold users), the declared one is used
             old = live.physical
             live = adapter.find_by_name(adapter.physical_name(planned), ctx)
-            result.replaced.append(f"{describe(adapter, planned)}: now {adapter.physical_name(planned)}, {old} left in place")
+            result.replaced.append(
+                f"{describe(adapter, planned)}: now {adapter.physical_name(planned)}, {old} left in place"
+            )
     if live is None:
         live = adapter.create(planned, want, ctx)
         result.created.append(describe(adapter, planned, live))
@@ -150,7 +171,9 @@ def _reconcile_one(adapter: Adapter, planned: PlannedResource, ctx: Context, res
     if fixed:
         result.updated.append(f"{describe(adapter, planned, live)}: {', '.join(fixed)}")
     if left:
-        result.stuck.append(f"{describe(adapter, planned, live)}: {', '.join(c.field for c in left)} cannot change in place on the twin")
+        result.stuck.append(
+            f"{describe(adapter, planned, live)}: {', '.join(c.field for c in left)} cannot change in place on the twin"
+        )
     return live
 
 

@@ -62,19 +62,34 @@ class Runtime:
 
     def command(self, data: Path, port: int) -> list[str]:
         # -disableTelemetry (and DDB_LOCAL_TELEMETRY=0 in its environment): no outbound calls, the twin is offline
-        return [self.java, *JVM_FLAGS, f"-Djava.library.path={self.home / 'DynamoDBLocal_lib'}", "-jar", str(self.home / JAR),
-                "-sharedDb", "-disableTelemetry", "-dbPath", str(data), "-port", str(port)]
+        return [
+            self.java,
+            *JVM_FLAGS,
+            f"-Djava.library.path={self.home / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(self.home / JAR),
+            "-sharedDb",
+            "-disableTelemetry",
+            "-dbPath",
+            str(data),
+            "-port",
+            str(port),
+        ]
 
 
 def runtime() -> Runtime:
     """The installed jar and a Java to run it, or one line saying what to install."""
     home = install_dir()
     if not (home / JAR).is_file():
-        raise ToolMissingError(f"--engine {ENGINE} needs DynamoDB Local {VERSION} in {home}, which has no {JAR}: run {INSTALL_COMMAND}")
+        raise ToolMissingError(
+            f"--engine {ENGINE} needs DynamoDB Local {VERSION} in {home}, which has no {JAR}: run {INSTALL_COMMAND}"
+        )
     java = shutil.which("java")
     if not java:
-        raise ToolMissingError(f"--engine {ENGINE} needs Java and no `java` is on PATH: run {INSTALL_COMMAND} as root (installs openjdk-17-jre-headless) "
-                               "or install any Java runtime ≥ 8")
+        raise ToolMissingError(
+            f"--engine {ENGINE} needs Java and no `java` is on PATH: run {INSTALL_COMMAND} as root (installs openjdk-17-jre-headless) "
+            "or install any Java runtime ≥ 8"
+        )
     return Runtime(java, home)
 
 
@@ -97,20 +112,26 @@ def add_stream_indexes(db: Path) -> str | None:
     try:
         con = sqlite3.connect(db, timeout=30)
     except sqlite3.Error as err:
-        return f"{ENGINE}: cannot open {db} ({err}); stream indexes not added, writes slow down as stream records pile up"
+        return (
+            f"{ENGINE}: cannot open {db} ({err}); stream indexes not added, writes slow down as stream records pile up"
+        )
     try:
         found = con.execute("SELECT version FROM cf").fetchone()
         columns = {row[1] for row in con.execute("PRAGMA table_info(us)")}
         version = found[0] if found else None
         if version != SCHEMA_VERSION or not set(STREAM_INDEXES.values()) <= columns:
-            return (f"{ENGINE}: {db} has schema version {version or 'unknown'}, not {SCHEMA_VERSION} (DynamoDB Local {VERSION}); "
-                    "stream indexes not added, writes slow down as stream records pile up")
+            return (
+                f"{ENGINE}: {db} has schema version {version or 'unknown'}, not {SCHEMA_VERSION} (DynamoDB Local {VERSION}); "
+                "stream indexes not added, writes slow down as stream records pile up"
+            )
         for name, column in STREAM_INDEXES.items():
             con.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON us({column})')
         con.commit()
         return None
     except sqlite3.Error as err:
-        return f"{ENGINE}: could not index the stream records of {db} ({err}); writes slow down as stream records pile up"
+        return (
+            f"{ENGINE}: could not index the stream records of {db} ({err}); writes slow down as stream records pile up"
+        )
     finally:
         con.close()
 
@@ -132,7 +153,11 @@ def use_wal(db: Path) -> str | None:
             con.close()
     except sqlite3.Error as err:
         return f"{ENGINE}: cannot set WAL mode on {db} ({err}); writes stay at the rollback journal's speed"
-    return None if mode and str(mode[0]).lower() == "wal" else f"{ENGINE}: {db} stayed in journal mode {mode[0] if mode else '?'}, not WAL"
+    return (
+        None
+        if mode and str(mode[0]).lower() == "wal"
+        else f"{ENGINE}: {db} stayed in journal mode {mode[0] if mode else '?'}, not WAL"
+    )
 
 
 def initialised(db: Path) -> bool:
@@ -142,7 +167,9 @@ def initialised(db: Path) -> bool:
     try:
         con = sqlite3.connect(db, timeout=30)
         try:
-            return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'us'").fetchone() is not None
+            return (
+                con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'us'").fetchone() is not None
+            )
         finally:
             con.close()
     except sqlite3.Error:
@@ -169,7 +196,15 @@ def start(rt: Runtime, data: Path, port: int, log: IO[bytes]) -> subprocess.Pope
     """Start the Java process in its own session (``down`` stops it by pid); the caller waits for the port."""
     data.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"DDB_LOCAL_TELEMETRY": "0"}
-    return subprocess.Popen(rt.command(data, port), cwd=rt.home, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        rt.command(data, port),
+        cwd=rt.home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def touch(endpoint: str, region: str) -> None:
@@ -179,8 +214,13 @@ def touch(endpoint: str, region: str) -> None:
 
     from ops.target import LOCAL_CREDENTIALS
 
-    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region, config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120),
-                          **LOCAL_CREDENTIALS)
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120),
+        **LOCAL_CREDENTIALS,
+    )
     client.list_tables(Limit=1)
 
 

@@ -118,7 +118,9 @@ def restore_summary(report: dict[str, Any] | None) -> str:
     if diverged:
         parts.append(f"{len(diverged)} replayed with a different answer")
     if torn:
-        parts.append(f"a torn last record ({sum(int(t['bytes']) for t in torn)} bytes, cut by a crash mid-write) was ignored")
+        parts.append(
+            f"a torn last record ({sum(int(t['bytes']) for t in torn)} bytes, cut by a crash mid-write) was ignored"
+        )
     parts.extend(notes)
     return "; ".join(parts)
 
@@ -148,7 +150,9 @@ def _load_private_key(der: bytes) -> Any:
 def _private_key_der(key: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return bytes(key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return bytes(
+        key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
 
 _REDUCERS: dict[type, Callable[[Any], Any] | None] = {}
@@ -284,7 +288,14 @@ def _stable_seed(*parts: str) -> int:
 
 
 # moto's package name of each persisted service (backend names as in moto.backends.get_backend)
-MOTO_PACKAGES = {"dynamodb": "dynamodb", "dynamodbstreams": "dynamodbstreams", "cognito-idp": "cognitoidp", "ec2": "ec2", "sqs": "sqs", "kms": "kms"}
+MOTO_PACKAGES = {
+    "dynamodb": "dynamodb",
+    "dynamodbstreams": "dynamodbstreams",
+    "cognito-idp": "cognitoidp",
+    "ec2": "ec2",
+    "sqs": "sqs",
+    "kms": "kms",
+}
 _install_lock = threading.Lock()
 _installed = False
 
@@ -347,7 +358,12 @@ def install_determinism(services: tuple[str, ...]) -> None:
             if dict.__contains__(self, key):
                 return dict.__getitem__(self, key)
             outer = _draws()
-            seeded = _Draws(outer.now if outer else time.time(), random.Random(_stable_seed(self.service_name, self.account_id, key)), None, bool(outer and outer.replaying))
+            seeded = _Draws(
+                outer.now if outer else time.time(),
+                random.Random(_stable_seed(self.service_name, self.account_id, key)),
+                None,
+                bool(outer and outer.replaying),
+            )
             with _pinned(seeded):
                 return original_getitem(self, region_name)
 
@@ -359,7 +375,12 @@ def install_determinism(services: tuple[str, ...]) -> None:
             if dict.__contains__(self, account_id):
                 return original_create(self, account_id)
             outer = _draws()
-            seeded = _Draws(outer.now if outer else time.time(), random.Random(_stable_seed(self.service_name, account_id)), None, bool(outer and outer.replaying))
+            seeded = _Draws(
+                outer.now if outer else time.time(),
+                random.Random(_stable_seed(self.service_name, account_id)),
+                None,
+                bool(outer and outer.replaying),
+            )
             with _pinned(seeded):
                 return original_create(self, account_id)
 
@@ -493,8 +514,21 @@ READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Transa
 # named like reads, but moto stores what they hand out
 WRITES_NAMED_LIKE_READS = {"GetTokensFromRefreshToken", "GetUserAttributeVerificationCode", "GetId", "GetOpenIdToken"}
 # KMS calls that use a key without changing it
-KMS_READS = {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
-             "GenerateDataKeyPairWithoutPlaintext", "GenerateRandom", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret"}
+KMS_READS = {
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateRandom",
+    "Sign",
+    "Verify",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+}
 
 
 def request_action(environ: dict[str, Any], body: bytes) -> str | None:
@@ -547,15 +581,33 @@ def _set_body(environ: dict[str, Any], body: bytes) -> None:
     environ["CONTENT_LENGTH"] = str(len(body))
 
 
-JOURNALED_ENV = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME")
-NOT_JOURNALED_HEADERS = {"HTTP_AMZ_SDK_INVOCATION_ID", "HTTP_AMZ_SDK_REQUEST", "HTTP_ACCEPT_ENCODING", "HTTP_CONNECTION", "HTTP_CONTENT_LENGTH"}
+JOURNALED_ENV = (
+    "REQUEST_METHOD",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "CONTENT_TYPE",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+)
+NOT_JOURNALED_HEADERS = {
+    "HTTP_AMZ_SDK_INVOCATION_ID",
+    "HTTP_AMZ_SDK_REQUEST",
+    "HTTP_ACCEPT_ENCODING",
+    "HTTP_CONNECTION",
+    "HTTP_CONTENT_LENGTH",
+}
 
 
 def _journal_env(environ: dict[str, Any]) -> dict[str, Any]:
     from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
 
     env = {k: environ[k] for k in JOURNALED_ENV if k in environ}
-    env.update((k, v) for k, v in environ.items() if k.startswith("HTTP_") and k not in NOT_JOURNALED_HEADERS and isinstance(v, str))
+    env.update(
+        (k, v)
+        for k, v in environ.items()
+        if k.startswith("HTTP_") and k not in NOT_JOURNALED_HEADERS and isinstance(v, str)
+    )
     preserved = environ.get(PRESERVED_HEADER_NAMES_ENVIRON_KEY)
     if preserved:
         env[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = dict(preserved)
@@ -564,9 +616,18 @@ def _journal_env(environ: dict[str, Any]) -> dict[str, Any]:
 
 def _replay_environ(env: dict[str, Any], body: bytes) -> dict[str, Any]:
     environ: dict[str, Any] = {
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "0", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "SCRIPT_NAME": "", "QUERY_STRING": "", "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "0",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
     }
     environ.update(env)
     _set_body(environ, body)
@@ -605,7 +666,9 @@ def call_app(app: Any, environ: dict[str, Any], log: logging.Logger | None = Non
         if log is not None:
             log.exception("moto failed on a request")
         text = f"{type(err).__name__}: {err}".encode()
-        return Answer("500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))], text)
+        return Answer(
+            "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))], text
+        )
     return Answer(got.get("status", "500 INTERNAL SERVER ERROR"), got.get("headers", []), b"".join(chunks))
 
 
@@ -784,10 +847,20 @@ class DurableApp:
         if not self.settings.enabled or self._writer is None:
             return False
         if service == "moto_api":
-            return method == "POST" and environ.get("PATH_INFO") == "/moto-api/reset"  # wipes the persisted backends too
+            return (
+                method == "POST" and environ.get("PATH_INFO") == "/moto-api/reset"
+            )  # wipes the persisted backends too
         return service in self.apps and not is_read(service, action, method, body)
 
-    def _apply(self, backend_app: Any, environ: dict[str, Any], body: bytes, service: str, action: str | None, keep: Callable[[Answer], bool] | None = None) -> Answer:
+    def _apply(
+        self,
+        backend_app: Any,
+        environ: dict[str, Any],
+        body: bytes,
+        service: str,
+        action: str | None,
+        keep: Callable[[Answer], bool] | None = None,
+    ) -> Answer:
         """Apply one write and journal it before anyone sees its answer; ``keep`` may skip journaling an empty poll."""
         compact = False
         with self._lock:
@@ -799,8 +872,16 @@ class DurableApp:
                 answer = call_app(backend_app, environ, self.log)
             if keep is not None and not keep(answer):
                 return answer
-            meta: dict[str, Any] = {"seq": self._next_seq, "t": draws.now, "seed": seed, "svc": service, "act": action,
-                                    "env": _journal_env(environ), "status": answer.code, "digest": _digest(answer.body)}
+            meta: dict[str, Any] = {
+                "seq": self._next_seq,
+                "t": draws.now,
+                "seed": seed,
+                "svc": service,
+                "act": action,
+                "env": _journal_env(environ),
+                "status": answer.code,
+                "digest": _digest(answer.body),
+            }
             if draws.tape:
                 meta["tape"] = draws.tape
             try:
@@ -865,8 +946,16 @@ class DurableApp:
                 last = seq
             if reader.torn is not None:
                 torn = reader.torn
-                report.torn.append({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes, "reason": torn.reason})
-                self.log.warning("journal %s: ignored %d bytes at offset %d (%s), cut off", torn.segment, torn.bytes, torn.offset, torn.reason)
+                report.torn.append(
+                    {"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes, "reason": torn.reason}
+                )
+                self.log.warning(
+                    "journal %s: ignored %d bytes at offset %d (%s), cut off",
+                    torn.segment,
+                    torn.bytes,
+                    torn.offset,
+                    torn.reason,
+                )
                 os.truncate(seg, reader.good_end)  # so the next start does not report it again
         self._next_seq = last + 1
         if self.settings.enabled:
@@ -887,7 +976,9 @@ class DurableApp:
             backend_app = self._replay_apps.get(meta.get("svc"))
             if backend_app is None:
                 backend_app = self._replay_apps[meta.get("svc")] = self.app.get_application(environ)
-            draws = _Draws(float(meta["t"]), random.Random(int(meta["seed"])), deque(meta.get("tape") or []), replaying=True)
+            draws = _Draws(
+                float(meta["t"]), random.Random(int(meta["seed"])), deque(meta.get("tape") or []), replaying=True
+            )
             with _pinned(draws):
                 answer = call_app(backend_app, environ)
         except Exception as err:  # a record this code cannot even dispatch: report it, keep going
@@ -895,7 +986,13 @@ class DurableApp:
             return
         if answer.code != int(meta.get("status", 0)):
             first = answer.body.decode("utf-8", "replace").strip().splitlines()[:1]
-            report.failed.append(where | {"reason": f"answered {answer.code} where it had answered {meta.get('status')}" + (f": {first[0][:200]}" if first else "")})
+            report.failed.append(
+                where
+                | {
+                    "reason": f"answered {answer.code} where it had answered {meta.get('status')}"
+                    + (f": {first[0][:200]}" if first else "")
+                }
+            )
             return
         report.replayed += 1
         if _digest(answer.body) != meta.get("digest") or draws.tape_short or draws.tape:
@@ -951,7 +1048,9 @@ class DurableApp:
                         self._writer.close()
                     old = segments(self.directory)
                 elif self._writer is not None:
-                    old = self._writer.rotate(self._next_seq)  # later writes go to a segment the snapshot does not cover
+                    old = self._writer.rotate(
+                        self._next_seq
+                    )  # later writes go to a segment the snapshot does not cover
                 else:
                     old = segments(self.directory)
             held = time.monotonic() - t0
@@ -960,8 +1059,14 @@ class DurableApp:
             for seg in old:
                 seg.unlink(missing_ok=True)
             self.compactions += 1
-            self.log.info("compacted: snapshot covers write %d (%d bytes; writes held %.3fs, %.3fs in all); %d journal segment(s) removed",
-                          covered, len(data), held, time.monotonic() - t0, len(old))
+            self.log.info(
+                "compacted: snapshot covers write %d (%d bytes; writes held %.3fs, %.3fs in all); %d journal segment(s) removed",
+                covered,
+                len(data),
+                held,
+                time.monotonic() - t0,
+                len(old),
+            )
             return covered
 
     def close(self) -> int:

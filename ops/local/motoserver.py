@@ -49,7 +49,9 @@ def snapshot_bytes(journal_seq: int = 0, taken_at: str | None = None) -> bytes:
 
 
 def save_snapshot(path: Path, journal_seq: int = 0) -> None:
-    write_atomic(path, snapshot_bytes(journal_seq), mode=0o600, fsync=True)  # a crash mid-write never leaves half a snapshot
+    write_atomic(
+        path, snapshot_bytes(journal_seq), mode=0o600, fsync=True
+    )  # a crash mid-write never leaves half a snapshot
 
 
 def restore_snapshot(path: Path, log: logging.Logger) -> tuple[journal.SnapshotInfo | None, str | None]:
@@ -79,7 +81,9 @@ def _fixed_hash_seed(argv: list[str] | None) -> None:
     # replay must walk sets and dicts of strings in the order the first run did
     if os.environ.get("PYTHONHASHSEED") != "0":
         args = sys.argv[1:] if argv is None else argv
-        os.execve(sys.executable, [sys.executable, "-m", "ops.local.motoserver", *args], {**os.environ, "PYTHONHASHSEED": "0"})
+        os.execve(
+            sys.executable, [sys.executable, "-m", "ops.local.motoserver", *args], {**os.environ, "PYTHONHASHSEED": "0"}
+        )
 
 
 def build(snapshot: Path, log: logging.Logger, settings: journal.Settings | None = None) -> journal.DurableApp:
@@ -120,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         check_version()
     except MotoVersionError as err:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-        logging.getLogger("twin").error("motoserver: %s", err)  # the log is the process's stderr: local.up shows its last line
+        logging.getLogger("twin").error(
+            "motoserver: %s", err
+        )  # the log is the process's stderr: local.up shows its last line
         return 2
     _fixed_hash_seed(argv)
 

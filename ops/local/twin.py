@@ -69,8 +69,12 @@ class UpResult:
     restore_note: str = ""  # the AWS server's restore report in one line (ops.local.journal.restore_summary)
     cloud_side: CloudSide | None = None  # what the plan's reconcile created, updated or could not change
     plan_source: PlanSource | None = None  # the plan from its cache, or evaluated (and how long that took)
-    links: Any = None  # after a restore: the Cognito id sync's dry-run report (ops.cognito.SyncReport), when it could run
-    notes: list[str] = field(default_factory=list)  # more lines for local.up to print (the DynamoDB engine's data, warnings)
+    links: Any = (
+        None  # after a restore: the Cognito id sync's dry-run report (ops.cognito.SyncReport), when it could run
+    )
+    notes: list[str] = field(
+        default_factory=list
+    )  # more lines for local.up to print (the DynamoDB engine's data, warnings)
 
 
 def docker_answers(timeout: float = 3.0) -> bool:
@@ -82,7 +86,13 @@ def docker_answers(timeout: float = 3.0) -> bool:
         return False
 
 
-def _wait_port(port: int, seconds: float, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None, what: str = "server") -> None:
+def _wait_port(
+    port: int,
+    seconds: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    what: str = "server",
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if port_open("127.0.0.1", port, timeout=0.2):
@@ -102,11 +112,22 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
     aws = twin.get("aws")
     if aws:
         alive = process_running(aws.get("pid"), "ops.local.motoserver") and port_open("127.0.0.1", aws["port"])
-        comps.append(ComponentStatus("aws (Cognito, EC2" + (")" if twin.get("dynamodb") else ", DynamoDB, Streams)"), aws["engine"], aws["endpoint"], aws.get("pid"), alive, True))
+        comps.append(
+            ComponentStatus(
+                "aws (Cognito, EC2" + (")" if twin.get("dynamodb") else ", DynamoDB, Streams)"),
+                aws["engine"],
+                aws["endpoint"],
+                aws.get("pid"),
+                alive,
+                True,
+            )
+        )
     ddb = twin.get("dynamodb")
     if ddb:
         pid = ddb.get("pid")  # our Java process; a container has none
-        alive = (pid is None or process_running(pid, dynamodb_local.PROCESS_NEEDLE)) and port_open("127.0.0.1", ddb["port"])
+        alive = (pid is None or process_running(pid, dynamodb_local.PROCESS_NEEDLE)) and port_open(
+            "127.0.0.1", ddb["port"]
+        )
         comps.append(ComponentStatus("dynamodb (DynamoDB, Streams)", ddb["engine"], ddb["endpoint"], pid, alive, True))
     pg = twin.get("postgres")
     if pg:
@@ -116,15 +137,33 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
         else:
             pid = None
             alive = _pg_answers(pg["url"])
-        shown = pg["url"].replace("://postgres@", "://postgres:***@", 1) if pg.get("password_file") else redact(pg["url"])
+        shown = (
+            pg["url"].replace("://postgres@", "://postgres:***@", 1) if pg.get("password_file") else redact(pg["url"])
+        )
         comps.append(ComponentStatus("postgres", pg["engine"], shown, pid, alive, pg["engine"] == "embedded"))
     worker = twin.get("stream_worker")
     if worker:
         alive = process_running(worker.get("pid"), WORKER_MODULE)
         table = worker.get("table") or (stack if isinstance(stack, str) else stack.table_name)
-        comps.append(ComponentStatus("stream consumer", "twin process", f"stream of {table} → {worker.get('log')}", worker.get("pid"), alive, True))
+        comps.append(
+            ComponentStatus(
+                "stream consumer",
+                "twin process",
+                f"stream of {table} → {worker.get('log')}",
+                worker.get("pid"),
+                alive,
+                True,
+            )
+        )
     cloud = twin.get("cloud_side") or {}
-    return TwinStatus(name, str(stack_state_dir(name)), comps, list(cloud.get("not_served", [])), list(cloud.get("played", [])), problem)
+    return TwinStatus(
+        name,
+        str(stack_state_dir(name)),
+        comps,
+        list(cloud.get("not_served", [])),
+        list(cloud.get("played", [])),
+        problem,
+    )
 
 
 def all_statuses() -> list[TwinStatus]:
@@ -179,7 +218,9 @@ def _pg_problem(url: str) -> str | None:
 
 def _refuse_busy(port: int, what: str, key: str, stack: str) -> None:
     if port_open("127.0.0.1", port):
-        raise ConfigError(f"port {port} for the {what} of stack {stack!r} is already in use by another program: stop it or change cruddur:{key} in Pulumi.{stack}.yaml")
+        raise ConfigError(
+            f"port {port} for the {what} of stack {stack!r} is already in use by another program: stop it or change cruddur:{key} in Pulumi.{stack}.yaml"
+        )
 
 
 def plan_file(stack: str) -> Path:
@@ -193,7 +234,13 @@ def load_plan(stack: StackSettings) -> tuple[StackPlan, PlanSource]:
     return cached_plan(stack.name, plan_file(stack.name))
 
 
-def up(stack: StackSettings, engine: str = "auto", database_url: str | None = None, stream_worker: bool = True, plan: StackPlan | None = None) -> UpResult:
+def up(
+    stack: StackSettings,
+    engine: str = "auto",
+    database_url: str | None = None,
+    stream_worker: bool = True,
+    plan: StackPlan | None = None,
+) -> UpResult:
     """Start the twin (idempotent): returns ``already_running=True`` when it was up.
 
     Either way its AWS resources are brought to the stack's plan (``ops.local.cloud_side``), so a
@@ -219,7 +266,11 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
         twin = read_twin(stack.name) or {}
         twin["cloud_side"] = _cloud_record(cloud)
         worker = twin.get("stream_worker")
-        if worker and cloud.worker is not None and (not process_running(worker.get("pid"), WORKER_MODULE) or worker.get("mapping") != cloud.worker):
+        if (
+            worker
+            and cloud.worker is not None
+            and (not process_running(worker.get("pid"), WORKER_MODULE) or worker.get("mapping") != cloud.worker)
+        ):
             if process_running(worker.get("pid"), WORKER_MODULE):
                 _stop(worker["pid"], WORKER_MODULE, "stream consumer", 30)
             twin["stream_worker"] = _start_worker(stack, stack_state_dir(stack.name), cloud.worker)
@@ -236,8 +287,12 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
             engine = last
     use_docker = engine == "docker" or (engine == "auto" and docker_answers())
     if engine == "docker" and not docker_answers():
-        raise ToolMissingError("--engine docker needs a Docker engine, and none answers: start Docker or use --engine moto")
-    ddb_local = dynamodb_local.runtime() if engine == "dynamodb-local" else None  # a missing jar or Java: one line, before anything starts
+        raise ToolMissingError(
+            "--engine docker needs a Docker engine, and none answers: start Docker or use --engine moto"
+        )
+    ddb_local = (
+        dynamodb_local.runtime() if engine == "dynamodb-local" else None
+    )  # a missing jar or Java: one line, before anything starts
 
     _refuse_busy(stack.local_aws_port, "AWS endpoint", "localAwsPort", stack.name)
     if use_docker or ddb_local:
@@ -254,8 +309,15 @@ def up(stack: StackSettings, engine: str = "auto", database_url: str | None = No
         raise
 
 
-def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: str | None, stream_worker: bool, plan: StackPlan,
-           ddb_local: dynamodb_local.Runtime | None = None) -> UpResult:
+def _start(
+    stack: StackSettings,
+    state: Path,
+    use_docker: bool,
+    database_url: str | None,
+    stream_worker: bool,
+    plan: StackPlan,
+    ddb_local: dynamodb_local.Runtime | None = None,
+) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
     notes: list[str] = []
     snapshot = state / "aws-state.pickle"
@@ -264,12 +326,31 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
     log = state / "aws.log"
     with open(log, "ab") as logf:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ops.local.motoserver", "--port", str(stack.local_aws_port), "--snapshot", str(snapshot)],
-            cwd=PROJECT_ROOT, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "ops.local.motoserver",
+                "--port",
+                str(stack.local_aws_port),
+                "--snapshot",
+                str(snapshot),
+            ],
+            cwd=PROJECT_ROOT,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
-    twin["aws"] = {"engine": "moto", "pid": proc.pid, "port": stack.local_aws_port, "endpoint": f"http://127.0.0.1:{stack.local_aws_port}"}
+    twin["aws"] = {
+        "engine": "moto",
+        "pid": proc.pid,
+        "port": stack.local_aws_port,
+        "endpoint": f"http://127.0.0.1:{stack.local_aws_port}",
+    }
     _write_twin(stack.name, twin)  # record before waiting: a failed start can still be cleaned up by down
-    _wait_port(stack.local_aws_port, 180, proc, log, "AWS endpoint (moto server)")  # replaying a long journal takes a while
+    _wait_port(
+        stack.local_aws_port, 180, proc, log, "AWS endpoint (moto server)"
+    )  # replaying a long journal takes a while
     restore = journal.read_report(report)
     restored = journal.restored_anything(restore)
 
@@ -281,20 +362,45 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
         volume = f"cruddur-{stack.name}-dynamodb-data"
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         run = subprocess.run(
-            ["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{stack.local_dynamo_port}:8000", "-v", f"{volume}:/home/dynamodblocal/data",
-             "-w", "/home/dynamodblocal", DYNAMODB_LOCAL_IMAGE, "-jar", "DynamoDBLocal.jar", "-sharedDb", "-dbPath", "./data"],
-            capture_output=True, text=True,
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                name,
+                "-p",
+                f"127.0.0.1:{stack.local_dynamo_port}:8000",
+                "-v",
+                f"{volume}:/home/dynamodblocal/data",
+                "-w",
+                "/home/dynamodblocal",
+                DYNAMODB_LOCAL_IMAGE,
+                "-jar",
+                "DynamoDBLocal.jar",
+                "-sharedDb",
+                "-dbPath",
+                "./data",
+            ],
+            capture_output=True,
+            text=True,
         )
         if run.returncode != 0:
             raise TwinDownError(f"docker could not start {DYNAMODB_LOCAL_IMAGE}: {run.stderr.strip()}")
-        twin["dynamodb"] = {"engine": "dynamodb-local", "container": name, "port": stack.local_dynamo_port, "endpoint": f"http://127.0.0.1:{stack.local_dynamo_port}"}
+        twin["dynamodb"] = {
+            "engine": "dynamodb-local",
+            "container": name,
+            "port": stack.local_dynamo_port,
+            "endpoint": f"http://127.0.0.1:{stack.local_dynamo_port}",
+        }
         _write_twin(stack.name, twin)
         _wait_port(stack.local_dynamo_port, 60, None, None, "dynamodb-local container")
 
     if database_url:
         problem = _pg_problem(database_url)
         if problem:
-            raise TwinDownError(f"DATABASE_URL ({redact(database_url)}) does not let us in: {problem} (fix it, or unset DATABASE_URL to use the embedded server)")
+            raise TwinDownError(
+                f"DATABASE_URL ({redact(database_url)}) does not let us in: {problem} (fix it, or unset DATABASE_URL to use the embedded server)"
+            )
         twin["postgres"] = {"engine": "external", "url": database_url}
     else:
         pgdata = state / "pgdata"
@@ -311,10 +417,19 @@ def _start(stack: StackSettings, state: Path, use_docker: bool, database_url: st
         twin["stream_worker"] = _start_worker(stack, state, cloud.worker)
         _write_twin(stack.name, twin)
     served = twin.get("dynamodb") or {}
-    write_atomic(state / LAST_ENGINE_FILE, ("docker" if served.get("container") else served.get("engine", "moto")) + "\n")
+    write_atomic(
+        state / LAST_ENGINE_FILE, ("docker" if served.get("container") else served.get("engine", "moto")) + "\n"
+    )
     links = _check_links(stack.name) if journal.restored_anything(restore) else None
-    return UpResult(status(stack), already_running=False, restored=restored, restore_note=journal.restore_summary(restore), cloud_side=cloud, links=links,
-                    notes=notes)
+    return UpResult(
+        status(stack),
+        already_running=False,
+        restored=restored,
+        restore_note=journal.restore_summary(restore),
+        cloud_side=cloud,
+        links=links,
+        notes=notes,
+    )
 
 
 def _reconcile(stack: StackSettings, plan: StackPlan) -> CloudSide:
@@ -322,7 +437,9 @@ def _reconcile(stack: StackSettings, plan: StackPlan) -> CloudSide:
     from ops.local import cloud_side
     from ops.target import resolve_target
 
-    result = cloud_side.reconcile(resolve_target(stack.name), plan, _read_outputs(stack.name), cloud_side.read_ids(stack.name))
+    result = cloud_side.reconcile(
+        resolve_target(stack.name), plan, _read_outputs(stack.name), cloud_side.read_ids(stack.name)
+    )
     cloud_side.save(stack.name, result)
     return result
 
@@ -350,8 +467,13 @@ def _check_links(stack: str) -> Any:
 
 def _embedded_record(pgdata: Path, port: int) -> dict[str, Any]:
     """What twin.json keeps of the embedded server: its URL without the password, and where the password is (0600)."""
-    return {"engine": "embedded", "pgdata": str(pgdata), "port": port, "url": postgres.url(port, LOCAL_DB_NAME, None),
-            "password_file": str(postgres.password_file(pgdata.parent))}
+    return {
+        "engine": "embedded",
+        "pgdata": str(pgdata),
+        "port": port,
+        "url": postgres.url(port, LOCAL_DB_NAME, None),
+        "password_file": str(postgres.password_file(pgdata.parent)),
+    }
 
 
 def _secure_running(stack: StackSettings) -> None:
@@ -375,21 +497,36 @@ def last_engine(state: Path) -> str | None:
     return (path.read_text().strip() or None) if path.exists() else None
 
 
-def _start_dynamodb_local(stack: StackSettings, state: Path, rt: dynamodb_local.Runtime, twin: dict[str, Any], notes: list[str]) -> bool:
+def _start_dynamodb_local(
+    stack: StackSettings, state: Path, rt: dynamodb_local.Runtime, twin: dict[str, Any], notes: list[str]
+) -> bool:
     """Start DynamoDB Local on the stack's data directory, its stream records indexed; True when it held data already."""
     data = dynamodb_local.data_dir(state)
     db = data / dynamodb_local.DB_FILE
     kept = dynamodb_local.initialised(db)
-    warnings = dynamodb_local.prepare(db)  # WAL mode, and the stream indexes when the file has its tables: before Java opens it
+    warnings = dynamodb_local.prepare(
+        db
+    )  # WAL mode, and the stream indexes when the file has its tables: before Java opens it
     log = state / "dynamodb-local.log"
     with open(log, "ab") as logf:
         proc = dynamodb_local.start(rt, data, stack.local_dynamo_port, logf)
     endpoint = f"http://127.0.0.1:{stack.local_dynamo_port}"
-    twin["dynamodb"] = {"engine": dynamodb_local.ENGINE, "pid": proc.pid, "port": stack.local_dynamo_port, "endpoint": endpoint, "data": str(data), "log": str(log)}
+    twin["dynamodb"] = {
+        "engine": dynamodb_local.ENGINE,
+        "pid": proc.pid,
+        "port": stack.local_dynamo_port,
+        "endpoint": endpoint,
+        "data": str(data),
+        "log": str(log),
+    }
     _write_twin(stack.name, twin)  # recorded before waiting, so a failed start is still stopped by down
-    _wait_port(stack.local_dynamo_port, 180, proc, log, "DynamoDB Local (java)")  # a JVM on a busy 2-core machine takes its time
+    _wait_port(
+        stack.local_dynamo_port, 180, proc, log, "DynamoDB Local (java)"
+    )  # a JVM on a busy 2-core machine takes its time
     if not kept:
-        dynamodb_local.touch(endpoint, stack.region)  # its tables appear on the first request; the indexes go on while it idles
+        dynamodb_local.touch(
+            endpoint, stack.region
+        )  # its tables appear on the first request; the indexes go on while it idles
         warnings += [w for w in [dynamodb_local.add_stream_indexes(db)] if w]
     notes.append(f"dynamodb-local: data {'kept from the last run' if kept else 'new'} in {data}")
     notes += [f"warning: {w}" for w in warnings]
@@ -411,12 +548,21 @@ def worker_argv(stack: StackSettings, mapping: dict[str, Any]) -> list[str]:
     Lambda's -1 (retry until the record expires, any age) is passed as it is; the worker reads it as no limit.
     """
     return [
-        sys.executable, "-m", WORKER_MODULE, "--stack", stack.name,
-        "--batch-size", str(mapping["BatchSize"]),
-        "--max-retry-attempts", str(mapping.get("MaximumRetryAttempts", -1)),
-        "--max-record-age", str(mapping.get("MaximumRecordAgeInSeconds", -1)),
-        "--function-name", str(mapping["FunctionArn"]),
-        "--filters", json.dumps(mapping.get("FilterCriteria.Filters") or []),
+        sys.executable,
+        "-m",
+        WORKER_MODULE,
+        "--stack",
+        stack.name,
+        "--batch-size",
+        str(mapping["BatchSize"]),
+        "--max-retry-attempts",
+        str(mapping.get("MaximumRetryAttempts", -1)),
+        "--max-record-age",
+        str(mapping.get("MaximumRecordAgeInSeconds", -1)),
+        "--function-name",
+        str(mapping["FunctionArn"]),
+        "--filters",
+        json.dumps(mapping.get("FilterCriteria.Filters") or []),
     ]
 
 
@@ -424,7 +570,14 @@ def _start_worker(stack: StackSettings, state: Path, mapping: dict[str, Any]) ->
     """The twin's event source mapping: a process that feeds the table's stream to the consumer, with the plan's settings."""
     log = state / "stream-worker.log"
     with open(log, "ab") as logf:
-        proc = subprocess.Popen(worker_argv(stack, mapping), cwd=PROJECT_ROOT, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            worker_argv(stack, mapping),
+            cwd=PROJECT_ROOT,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     # the settings it runs with, so infra.drift compares them with the plan and local.up sees when they change
     return {"pid": proc.pid, "log": str(log), "mapping": mapping, "table": stack.table_name}
 
@@ -468,11 +621,15 @@ def down(stack: StackSettings | str) -> list[str]:
     stopped: list[str] = []
     worker = twin.get("stream_worker")
     if worker and process_running(worker.get("pid"), WORKER_MODULE):
-        _stop(worker["pid"], WORKER_MODULE, "stream consumer", 30)  # first: it finishes its pass while the AWS side still answers
+        _stop(
+            worker["pid"], WORKER_MODULE, "stream consumer", 30
+        )  # first: it finishes its pass while the AWS side still answers
         stopped.append(f"stream consumer (pid {worker['pid']}, checkpoints kept)")
     aws = twin.get("aws")
     if aws and process_running(aws.get("pid"), "ops.local.motoserver"):
-        _stop(aws["pid"], "ops.local.motoserver", "AWS endpoint (its snapshot may be incomplete)", 120)  # it saves its snapshot, then exits
+        _stop(
+            aws["pid"], "ops.local.motoserver", "AWS endpoint (its snapshot may be incomplete)", 120
+        )  # it saves its snapshot, then exits
         stopped.append(f"aws endpoint (pid {aws['pid']}, state saved)")
     ddb = twin.get("dynamodb")
     if ddb and ddb.get("pid") and dynamodb_local.stop(ddb["pid"]):
@@ -494,5 +651,3 @@ def down(stack: StackSettings | str) -> list[str]:
 
 def status_dict(st: TwinStatus) -> dict[str, Any]:
     return asdict(st) | {"running": st.running}
-
-

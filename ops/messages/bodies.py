@@ -43,7 +43,9 @@ class Cipher(Protocol):
     def seal(self, client: Any, table: str, item: dict[str, Any], *, key: bytes | None = None) -> dict[str, Any]:
         """A message item with its plain ``message`` replaced by a sealed body, under ``key`` or its group's key."""
 
-    def sealed_body(self, table: str, group: str, message_uuid: str, text: str, key: bytes, what: str) -> dict[str, Any]:
+    def sealed_body(
+        self, table: str, group: str, message_uuid: str, text: str, key: bytes, what: str
+    ) -> dict[str, Any]:
         """The body attributes of ``text`` sealed for one message of ``group`` (a group row's, when migrating)."""
 
     def group_key(self, client: Any, table: str, group: str) -> bytes:

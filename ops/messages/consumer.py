@@ -118,9 +118,20 @@ class RecordOutcome:
         return self.action == "failed"
 
     def log_fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {"event_id": self.event_id, "seq": self.sequence_number, "event": self.event_name, "group": self.group, "action": self.action}
+        fields: dict[str, Any] = {
+            "event_id": self.event_id,
+            "seq": self.sequence_number,
+            "event": self.event_name,
+            "group": self.group,
+            "action": self.action,
+        }
         if self.result is not None:
-            fields |= {"moved": self.result.moved, "skipped": self.result.skipped, "deduplicated": self.result.deduplicated, "retries": self.result.retries}
+            fields |= {
+                "moved": self.result.moved,
+                "skipped": self.result.skipped,
+                "deduplicated": self.result.deduplicated,
+                "retries": self.result.retries,
+            }
         if self.error:
             fields["error"] = self.error
         return fields
@@ -144,7 +155,13 @@ def handle_record(client: Any, table: str, index: str, record: StreamRecord) -> 
 def process_record(client: Any, table: str, index: str, raw: Mapping[str, Any]) -> RecordOutcome:
     """One record routed to success or failure; never raises."""
     record = StreamRecord.parse(raw)
-    outcome = RecordOutcome(record.sequence_number, record.event_id, record.event_name, record.group if record.is_new_message else None, "ignored")
+    outcome = RecordOutcome(
+        record.sequence_number,
+        record.event_id,
+        record.event_name,
+        record.group if record.is_new_message else None,
+        "ignored",
+    )
     try:
         outcome.result = handle_record(client, table, index, record)
     except Exception as err:  # one bad record must not sink the batch: it is reported and retried alone
@@ -180,7 +197,9 @@ def _client(region: str | None, endpoint: str | None) -> Any:
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
     """Lambda entry point: a DynamoDB stream batch in, a partial batch response out."""
     cfg = config_from_env()
-    client = _client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"), os.environ.get(ENDPOINT_ENV) or None)
+    client = _client(
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"), os.environ.get(ENDPOINT_ENV) or None
+    )
     records = event.get("Records") or []
     failed = failed_sequence_numbers(process_batch(client, cfg.table, cfg.index, records))
     log.info(json.dumps({"batch": len(records), "failed": len(failed)}, separators=(",", ":")))

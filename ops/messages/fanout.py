@@ -31,6 +31,7 @@ def _when(row: dict[str, Any]) -> Any:
     # rows are compared as moments, not strings: other writers stamp keys with their host's offset
     return instant_or_never(row["sk"]["S"])
 
+
 @dataclass
 class MoveResult:
     """What ``move_group_rows`` did for one message."""
@@ -49,7 +50,9 @@ class MoveResult:
 
 def _delete_if_there(client: Any, table: str, item: dict[str, Any]) -> bool:
     try:
-        client.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]}, ConditionExpression="attribute_exists(pk)")
+        client.delete_item(
+            TableName=table, Key={"pk": item["pk"], "sk": item["sk"]}, ConditionExpression="attribute_exists(pk)"
+        )
         return True
     except ClientError as err:
         if error_code(err) == "ConditionalCheckFailedException":
@@ -62,13 +65,21 @@ def _move_row(client: Any, table: str, row: dict[str, Any], created_at: str, bod
     # one transaction: the participant has exactly one row before and after, never zero or two
     client.transact_write_items(
         TransactItems=[
-            {"Delete": {"TableName": table, "Key": {"pk": row["pk"], "sk": row["sk"]}, "ConditionExpression": "attribute_exists(pk)"}},
+            {
+                "Delete": {
+                    "TableName": table,
+                    "Key": {"pk": row["pk"], "sk": row["sk"]},
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
             {"Put": {"TableName": table, "Item": moved, "ConditionExpression": "attribute_not_exists(pk)"}},
         ]
     )
 
 
-def move_group_rows(client: Any, table: str, group_uuid: str, created_at: str, body: dict[str, Any] | str, index: str = GSI_NAME) -> MoveResult:
+def move_group_rows(
+    client: Any, table: str, group_uuid: str, created_at: str, body: dict[str, Any] | str, index: str = GSI_NAME
+) -> MoveResult:
     """Move every participant's row of a group to a message, never back in time.
 
     ``body`` is the message's body attributes (``bodies.body_of``), or its plain text.

@@ -33,7 +33,9 @@ class Page(Generic[T]):
 
 
 def encode_cursor(pk: str, sk: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"pk": pk, "sk": sk}, separators=(",", ":")).encode()).decode().rstrip("=")
+    return (
+        base64.urlsafe_b64encode(json.dumps({"pk": pk, "sk": sk}, separators=(",", ":")).encode()).decode().rstrip("=")
+    )
 
 
 def cursor_key(cursor: str) -> tuple[str, str]:
@@ -43,7 +45,9 @@ def cursor_key(cursor: str) -> tuple[str, str]:
         if not isinstance(raw, dict) or not isinstance(raw.get("pk"), str) or not isinstance(raw.get("sk"), str):
             raise ValueError("not a cursor")
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ConfigError("invalid --cursor: use the next-page token printed by the previous page of this same listing") from None
+        raise ConfigError(
+            "invalid --cursor: use the next-page token printed by the previous page of this same listing"
+        ) from None
     return raw["pk"], raw["sk"]
 
 
@@ -53,7 +57,9 @@ def decode_cursor(cursor: str | None, pk: str) -> dict[str, Any] | None:
         return None
     found, sk = cursor_key(cursor)
     if found != pk:
-        raise ConfigError("invalid --cursor: it belongs to another listing; use the next-page token printed by the previous page of this same listing")
+        raise ConfigError(
+            "invalid --cursor: it belongs to another listing; use the next-page token printed by the previous page of this same listing"
+        )
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
@@ -76,11 +82,15 @@ def before_moment(before: str | datetime | None) -> datetime | None:
     try:
         moment = instant(before)
     except ValueError:
-        raise ConfigError(f"--before must be an ISO-8601 time with a zone, e.g. 2026-01-05T09:00:00Z, not {before!r}") from None
+        raise ConfigError(
+            f"--before must be an ISO-8601 time with a zone, e.g. 2026-01-05T09:00:00Z, not {before!r}"
+        ) from None
     return moment
 
 
-def newest_first(client: Any, table: str, pk: str, page_size: int, cursor: str | None, before: str | datetime | None) -> tuple[list[dict[str, Any]], str | None]:
+def newest_first(
+    client: Any, table: str, pk: str, page_size: int, cursor: str | None, before: str | datetime | None
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of partition ``pk`` from its newest item (or from ``cursor`` / before ``before``); and the next cursor.
 
     ``before`` is compared as a moment, not as text: keys of other writers carry other offsets.

@@ -35,7 +35,13 @@ class PairLookup:
 
 def get_entry(client: Any, table: str, user_a: str, user_b: str) -> PairEntry | None:
     # strongly consistent: right after another sender created the group, this already sees it
-    item = call(client.get_item, f"GetItem pair entry on {table}", TableName=table, Key=PairEntry.key_of(user_a, user_b), ConsistentRead=True).get("Item")
+    item = call(
+        client.get_item,
+        f"GetItem pair entry on {table}",
+        TableName=table,
+        Key=PairEntry.key_of(user_a, user_b),
+        ConsistentRead=True,
+    ).get("Item")
     return PairEntry.from_item(item) if item else None
 
 
@@ -60,7 +66,10 @@ def rows_with(client: Any, table: str, owner: str, other: str) -> list[GroupRow]
         "ExpressionAttributeValues": {":pk": {"S": GRP_PREFIX + owner}, ":other": {"S": other}},
         "ConsistentRead": True,
     }
-    return [GroupRow.from_item(i) for i in items(client, "query", f"Query {GRP_PREFIX}{owner} on {table}", "Items", **request)]
+    return [
+        GroupRow.from_item(i)
+        for i in items(client, "query", f"Query {GRP_PREFIX}{owner} on {table}", "Items", **request)
+    ]
 
 
 def _newest_first(groups: dict[str, str]) -> list[str]:
@@ -78,7 +87,9 @@ def find_group(client: Any, table: str, a: Person, b: Person, *, add_entry: bool
     groups: dict[str, str] = {}  # group -> its newest row's time
     for row in (*rows_with(client, table, a.uuid, b.uuid), *rows_with(client, table, b.uuid, a.uuid)):
         seen = groups.get(row.message_group_uuid)
-        groups[row.message_group_uuid] = max(seen, row.last_reply_at, key=instant_or_never) if seen else row.last_reply_at
+        groups[row.message_group_uuid] = (
+            max(seen, row.last_reply_at, key=instant_or_never) if seen else row.last_reply_at
+        )
     if not groups:
         return PairLookup(None, None)
     ranked = _newest_first(groups)
@@ -86,4 +97,9 @@ def find_group(client: Any, table: str, a: Person, b: Person, *, add_entry: bool
     if not add_entry:
         return PairLookup(chosen, "rows", tuple(ranked[1:]))
     stored = put_entry(client, table, pair_entry_for(chosen, a, b, groups[chosen]))
-    return PairLookup(stored.group_uuid, "rows", tuple(g for g in ranked if g != stored.group_uuid), entry_added=stored.group_uuid == chosen)
+    return PairLookup(
+        stored.group_uuid,
+        "rows",
+        tuple(g for g in ranked if g != stored.group_uuid),
+        entry_added=stored.group_uuid == chosen,
+    )

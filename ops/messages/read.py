@@ -22,15 +22,31 @@ from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX, GroupRow, Messa
 from ops.messages.paging import Page, iter_pages, newest_first
 
 
-def list_conversations(client: Any, table: str, user_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None, *,
-                       cipher: Cipher | None = None) -> Page[GroupRow]:
+def list_conversations(
+    client: Any,
+    table: str,
+    user_uuid: str,
+    page_size: int = 20,
+    cursor: str | None = None,
+    before: str | None = None,
+    *,
+    cipher: Cipher | None = None,
+) -> Page[GroupRow]:
     """Access pattern 1: a user's groups, newest reply first, one page (each last message opened when sealed)."""
     found, nxt = newest_first(client, table, GRP_PREFIX + user_uuid, page_size, cursor, before)
     return Page([GroupRow.from_item(readable(cipher, table, i)) for i in found], nxt)
 
 
-def get_conversation(client: Any, table: str, group_uuid: str, page_size: int = 20, cursor: str | None = None, before: str | None = None, *,
-                     cipher: Cipher | None = None) -> Page[Message]:
+def get_conversation(
+    client: Any,
+    table: str,
+    group_uuid: str,
+    page_size: int = 20,
+    cursor: str | None = None,
+    before: str | None = None,
+    *,
+    cipher: Cipher | None = None,
+) -> Page[Message]:
     """Access pattern 2: one page of a group's messages, read from the newest, returned oldest to newest.
 
     ``next_cursor`` leads to the page of older messages. Sealed bodies are opened with ``cipher``. A
@@ -47,13 +63,21 @@ def _has_messages(client: Any, table: str, group_uuid: str) -> bool:
     return bool(newest_first(client, table, MSG_PREFIX + group_uuid, 1, None, None)[0])
 
 
-def iter_conversations(client: Any, table: str, user_uuid: str, page_size: int = 100, *, cipher: Cipher | None = None) -> Iterator[GroupRow]:
-    for page in iter_pages(list_conversations, client=client, table=table, user_uuid=user_uuid, page_size=page_size, cipher=cipher):
+def iter_conversations(
+    client: Any, table: str, user_uuid: str, page_size: int = 100, *, cipher: Cipher | None = None
+) -> Iterator[GroupRow]:
+    for page in iter_pages(
+        list_conversations, client=client, table=table, user_uuid=user_uuid, page_size=page_size, cipher=cipher
+    ):
         yield from page.items
 
 
-def iter_messages_newest_first(client: Any, table: str, group_uuid: str, page_size: int = 100, *, cipher: Cipher | None = None) -> Iterator[Message]:
-    for page in iter_pages(get_conversation, client=client, table=table, group_uuid=group_uuid, page_size=page_size, cipher=cipher):
+def iter_messages_newest_first(
+    client: Any, table: str, group_uuid: str, page_size: int = 100, *, cipher: Cipher | None = None
+) -> Iterator[Message]:
+    for page in iter_pages(
+        get_conversation, client=client, table=table, group_uuid=group_uuid, page_size=page_size, cipher=cipher
+    ):
         yield from reversed(page.items)
 
 
@@ -63,9 +87,16 @@ def group_row_items(client: Any, table: str, group_uuid: str, index: str = GSI_N
     Messages carry no ``message_group_uuid`` and the pair marker names its group otherwise, so
     only group rows are in the index.
     """
-    request = {"TableName": table, "IndexName": index, "KeyConditionExpression": "message_group_uuid = :g", "ExpressionAttributeValues": {":g": {"S": group_uuid}}}
+    request = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": "message_group_uuid = :g",
+        "ExpressionAttributeValues": {":g": {"S": group_uuid}},
+    }
     not_found = f"table {table!r} (or its index {index!r}) does not exist: create it with `invoke ddb.schema-load`"
-    return list(items(client, "query", f"Query {index} for group {group_uuid}", "Items", not_found=not_found, **request))
+    return list(
+        items(client, "query", f"Query {index} for group {group_uuid}", "Items", not_found=not_found, **request)
+    )
 
 
 def group_rows(client: Any, table: str, group_uuid: str, index: str = GSI_NAME) -> list[GroupRow]:

@@ -33,7 +33,17 @@ from botocore.exceptions import ClientError
 from ops.aws import aws_errors, cancellation_codes, error_code, items, pause, translate
 from ops.errors import CloudError, ConfigError, NotFoundError, RefusedError
 from ops.messages.bodies import Cipher, body_of, with_body
-from ops.messages.model import GRP_PREFIX, GSI_NAME, Message, Person, group_rows_for, group_uuid_for, iso, now_iso, pair_entry_for
+from ops.messages.model import (
+    GRP_PREFIX,
+    GSI_NAME,
+    Message,
+    Person,
+    group_rows_for,
+    group_uuid_for,
+    iso,
+    now_iso,
+    pair_entry_for,
+)
 from ops.messages.pairs import find_group, get_entry
 from ops.messages.read import group_rows
 
@@ -106,8 +116,18 @@ def _put_message(client: Any, table: str, item: dict[str, Any]) -> None:
     client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
 
-def _create_group(client: Any, table: str, msg: Message, item: dict[str, Any], sender: Person, receiver: Person, key_item: dict[str, Any] | None) -> None:
-    rows = [with_body(row.to_item(), body_of(item)) for row in group_rows_for(msg.message_group_uuid, sender, receiver, msg)]
+def _create_group(
+    client: Any,
+    table: str,
+    msg: Message,
+    item: dict[str, Any],
+    sender: Person,
+    receiver: Person,
+    key_item: dict[str, Any] | None,
+) -> None:
+    rows = [
+        with_body(row.to_item(), body_of(item)) for row in group_rows_for(msg.message_group_uuid, sender, receiver, msg)
+    ]
     items = [pair_entry_for(msg.message_group_uuid, sender, receiver, msg.created_at).to_item(), *rows, item]
     # the entry comes first: CancellationReasons[0] then tells "the pair has a group" from other failures
     puts = [{"Put": {"TableName": table, "Item": i, "ConditionExpression": "attribute_not_exists(pk)"}} for i in items]
@@ -143,7 +163,9 @@ def send_message(
             lookup = find_group(client, table, sender, receiver, add_entry=True)
             pair_group = lookup.group_uuid or group_uuid_for(sender.uuid, receiver.uuid)
             if group_uuid is not None and group_uuid != pair_group:
-                raise ConfigError(f"group {group_uuid} is not the group of {sender.handle} and {receiver.handle} ({pair_group})")
+                raise ConfigError(
+                    f"group {group_uuid} is not the group of {sender.handle} and {receiver.handle} ({pair_group})"
+                )
             exists, group_uuid = lookup.group_uuid is not None, pair_group
             found_by, entry_added = lookup.found_by, lookup.entry_added
         elif group_uuid is not None:
@@ -172,7 +194,14 @@ def send_message(
             else:
                 assert receiver is not None
                 _create_group(client, table, msg, item, sender, receiver, key_item)
-            return SendResult(group_uuid, created=not exists, message=msg, attempts=attempt, found_by=found_by if exists else None, entry_added=entry_added)
+            return SendResult(
+                group_uuid,
+                created=not exists,
+                message=msg,
+                attempts=attempt,
+                found_by=found_by if exists else None,
+                entry_added=entry_added,
+            )
         except ClientError as err:
             code = error_code(err)
             reasons = cancellation_codes(err) if code == "TransactionCanceledException" else []
@@ -184,7 +213,9 @@ def send_message(
                 with aws_errors("look up the message group", not_found=not_found):
                     entry = get_entry(client, table, sender.uuid, receiver.uuid)
                 if entry is None:  # pragma: no cover - an entry is never deleted by this suite
-                    raise CloudError(f"the pair entry of {sender.handle} and {receiver.handle} vanished while sending: try again") from None
+                    raise CloudError(
+                        f"the pair entry of {sender.handle} and {receiver.handle} vanished while sending: try again"
+                    ) from None
                 exists, group_uuid, found_by = True, entry.group_uuid, "entry"
                 if sealing:  # the data key made for our group is dropped with it: the winner's group has its own
                     assert cipher is not None
@@ -194,8 +225,13 @@ def send_message(
                     created_at = max(now_iso(), created_at)  # stored after their first message, so timed after it
             elif "ConditionalCheckFailed" in reasons:
                 created_at = _later(created_at, explicit)  # a group row or message key is taken at this microsecond
-            elif "TransactionConflict" in reasons or code in ("TransactionConflictException", "TransactionInProgressException"):
+            elif "TransactionConflict" in reasons or code in (
+                "TransactionConflictException",
+                "TransactionInProgressException",
+            ):
                 pause(attempt)  # another transaction holds one of these items; try again shortly
             else:
                 raise translate(err, f"store the message in group {group_uuid}", not_found=not_found) from None
-    raise CloudError(f"could not store the message in group {group_uuid} after {SEND_ATTEMPTS} attempts (its keys kept colliding)")
+    raise CloudError(
+        f"could not store the message in group {group_uuid} after {SEND_ATTEMPTS} attempts (its keys kept colliding)"
+    )

@@ -22,7 +22,16 @@ __all__ = ["ADAPTERS", "Adapter", "Change", "Comparison", "Context", "Field", "L
 
 ADAPTERS: dict[str, Adapter] = {
     a.type: a
-    for a in (TableAdapter(), UserPoolAdapter(), UserPoolClientAdapter(), IngressRuleAdapter(), QueueAdapter(), KeyAdapter(), AliasAdapter(), MappingAdapter())
+    for a in (
+        TableAdapter(),
+        UserPoolAdapter(),
+        UserPoolClientAdapter(),
+        IngressRuleAdapter(),
+        QueueAdapter(),
+        KeyAdapter(),
+        AliasAdapter(),
+        MappingAdapter(),
+    )
 }
 
 # What a person calls the types nothing here compares (local.status lists them as not on the twin).

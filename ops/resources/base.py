@@ -137,7 +137,13 @@ class Comparison:
 class Context:
     """What adapters share while they walk one plan on one target: clients, ids learnt so far, recorded ids."""
 
-    def __init__(self, target: Target, plan: StackPlan, recorded: dict[str, dict[str, str]] | None = None, outputs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        plan: StackPlan,
+        recorded: dict[str, dict[str, str]] | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> None:
         self.target = target
         self.plan = plan
         self.twin = not target.cloud
@@ -168,7 +174,11 @@ class Context:
             if value in self.subst:
                 return self.subst[value]
             for mocked, live in self.subst.items():
-                if mocked.startswith("arn:") and value.startswith(mocked) and value[len(mocked) : len(mocked) + 1] in ("/", ":"):
+                if (
+                    mocked.startswith("arn:")
+                    and value.startswith(mocked)
+                    and value[len(mocked) : len(mocked) + 1] in ("/", ":")
+                ):
                     return live + value[len(mocked) :]  # an index ARN under the table's, a log stream under its group
             return value
         if isinstance(value, dict):
@@ -189,7 +199,10 @@ class Context:
         """Remember where ``planned`` lives, so what refers to it (its ARN, its id) compares with the live value."""
         self.live[planned.name] = live
         # only what the mocks made up (ids, ARNs, URLs): the inputs are the program's own words
-        mocked = {"id": planned.id, **{k: v for k, v in planned.state.items() if k not in planned.inputs and isinstance(v, str)}}
+        mocked = {
+            "id": planned.id,
+            **{k: v for k, v in planned.state.items() if k not in planned.inputs and isinstance(v, str)},
+        }
         for key, value in mocked.items():
             if not value:
                 continue
@@ -249,7 +262,9 @@ class Adapter:
             out[f.api] = value if value == NOT_SERVED else f.normalize(value)
         return out
 
-    def compare(self, planned: PlannedResource, live: Live, ctx: Context, only: tuple[str, ...] | None = None) -> Comparison:
+    def compare(
+        self, planned: PlannedResource, live: Live, ctx: Context, only: tuple[str, ...] | None = None
+    ) -> Comparison:
         want = self.expected(planned, ctx)
         have = self.actual(live)
         moved_inputs = set(planned.ignore_changes)
@@ -273,7 +288,9 @@ class Adapter:
     def create(self, planned: PlannedResource, want: dict[str, Any], ctx: Context) -> Live:
         raise NotImplementedError(f"the twin cannot create a {self.label}")
 
-    def update(self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context) -> None:
+    def update(
+        self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context
+    ) -> None:
         """Send what AWS lets change in place; ``changed`` holds the API paths that differ."""
         raise NotImplementedError(f"the twin cannot update a {self.label}")
 
@@ -283,4 +300,3 @@ def _project(actual: Any, declared: Any) -> Any:
     if isinstance(declared, dict) and isinstance(actual, dict):
         return {k: _project(actual.get(k), v) for k, v in declared.items()}
     return actual
-

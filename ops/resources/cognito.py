@@ -22,12 +22,28 @@ def _schema(value: list[dict[str, Any]]) -> dict[str, Any]:
     for attr in value:
         name = attr["name"] if attr["name"] in STANDARD_ATTRIBUTES else f"custom:{attr['name']}"
         shape: dict[str, Any] = {"AttributeDataType": attr.get("attributeDataType")}
-        for key, api in (("mutable", "Mutable"), ("required", "Required"), ("developerOnlyAttribute", "DeveloperOnlyAttribute")):
+        for key, api in (
+            ("mutable", "Mutable"),
+            ("required", "Required"),
+            ("developerOnlyAttribute", "DeveloperOnlyAttribute"),
+        ):
             if attr.get(key) is not None:
                 shape[api] = attr[key]
-        for block, api in (("stringAttributeConstraints", "StringAttributeConstraints"), ("numberAttributeConstraints", "NumberAttributeConstraints")):
+        for block, api in (
+            ("stringAttributeConstraints", "StringAttributeConstraints"),
+            ("numberAttributeConstraints", "NumberAttributeConstraints"),
+        ):
             limits = attr.get(block) or {}
-            pairs = {k: str(limits[i]) for i, k in (("minLength", "MinLength"), ("maxLength", "MaxLength"), ("minValue", "MinValue"), ("maxValue", "MaxValue")) if limits.get(i) is not None}
+            pairs = {
+                k: str(limits[i])
+                for i, k in (
+                    ("minLength", "MinLength"),
+                    ("maxLength", "MaxLength"),
+                    ("minValue", "MinValue"),
+                    ("maxValue", "MaxValue"),
+                )
+                if limits.get(i) is not None
+            }
             if pairs:
                 shape[api] = pairs
         out[name] = shape
@@ -35,7 +51,10 @@ def _schema(value: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _recovery(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(({"Name": m.get("name", m.get("Name")), "Priority": m.get("priority", m.get("Priority"))} for m in value), key=lambda m: m["Priority"] or 0)
+    return sorted(
+        ({"Name": m.get("name", m.get("Name")), "Priority": m.get("priority", m.get("Priority"))} for m in value),
+        key=lambda m: m["Priority"] or 0,
+    )
 
 
 def _live_recovery(value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -54,12 +73,24 @@ class UserPoolAdapter(Adapter):
         Field("schemas", "Schema", to_api=_schema, subset=True, in_place=False),
         Field("autoVerifiedAttributes", "AutoVerifiedAttributes", normalize=as_sorted),
         *nested(
-            [("minimumLength", "MinimumLength"), ("requireLowercase", "RequireLowercase"), ("requireUppercase", "RequireUppercase"),
-             ("requireNumbers", "RequireNumbers"), ("requireSymbols", "RequireSymbols"),
-             ("temporaryPasswordValidityDays", "TemporaryPasswordValidityDays"), ("passwordHistorySize", "PasswordHistorySize")],
-            "passwordPolicy", "Policies.PasswordPolicy",
+            [
+                ("minimumLength", "MinimumLength"),
+                ("requireLowercase", "RequireLowercase"),
+                ("requireUppercase", "RequireUppercase"),
+                ("requireNumbers", "RequireNumbers"),
+                ("requireSymbols", "RequireSymbols"),
+                ("temporaryPasswordValidityDays", "TemporaryPasswordValidityDays"),
+                ("passwordHistorySize", "PasswordHistorySize"),
+            ],
+            "passwordPolicy",
+            "Policies.PasswordPolicy",
         ),
-        Field("accountRecoverySetting.recoveryMechanisms", "AccountRecoverySetting.RecoveryMechanisms", to_api=_recovery, normalize=_live_recovery),
+        Field(
+            "accountRecoverySetting.recoveryMechanisms",
+            "AccountRecoverySetting.RecoveryMechanisms",
+            to_api=_recovery,
+            normalize=_live_recovery,
+        ),
         Field("adminCreateUserConfig.allowAdminCreateUserOnly", "AdminCreateUserConfig.AllowAdminCreateUserOnly"),
         Field("mfaConfiguration", "MfaConfiguration"),
         Field("deletionProtection", "DeletionProtection"),
@@ -69,7 +100,16 @@ class UserPoolAdapter(Adapter):
     # A pool of another name is another pool (UpdateUserPool cannot rename; Pulumi replaces it).
     replace_on = ("name",)
     # What UpdateUserPool takes; AWS resets what a request leaves out, so every declared one is sent.
-    UPDATABLE = ("AutoVerifiedAttributes", "Policies", "AccountRecoverySetting", "AdminCreateUserConfig", "MfaConfiguration", "DeletionProtection", "UserPoolTier", "UserPoolTags")
+    UPDATABLE = (
+        "AutoVerifiedAttributes",
+        "Policies",
+        "AccountRecoverySetting",
+        "AdminCreateUserConfig",
+        "MfaConfiguration",
+        "DeletionProtection",
+        "UserPoolTier",
+        "UserPoolTags",
+    )
 
     def locate(self, planned: PlannedResource, ctx: Context) -> Live | None:
         pool_id = ctx.known_id(planned)
@@ -89,17 +129,25 @@ class UserPoolAdapter(Adapter):
     def _read(self, pool_id: str, ctx: Context) -> Live | None:
         cognito = ctx.client("cognito-idp")
         try:
-            pool = call(cognito.describe_user_pool, f"Cognito DescribeUserPool {pool_id}", UserPoolId=pool_id)["UserPool"]
+            pool = call(cognito.describe_user_pool, f"Cognito DescribeUserPool {pool_id}", UserPoolId=pool_id)[
+                "UserPool"
+            ]
         except NotFoundError:
             return None
         view = dict(pool)
         view["PoolName"] = pool["Name"]
         view["Schema"] = {
-            a["Name"]: {k: v for k, v in a.items() if k != "Name" and v not in (None, {})} for a in pool.get("SchemaAttributes") or []
+            a["Name"]: {k: v for k, v in a.items() if k != "Name" and v not in (None, {})}
+            for a in pool.get("SchemaAttributes") or []
         }
         view["UserPoolTags"] = pool.get("UserPoolTags") or {}
         region = ctx.target.region
-        identity = {"id": pool["Id"], "arn": pool.get("Arn", ""), "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool['Id']}", "name": pool["Name"]}
+        identity = {
+            "id": pool["Id"],
+            "arn": pool.get("Arn", ""),
+            "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool['Id']}",
+            "name": pool["Name"],
+        }
         return Live(f"{pool['Name']} ({pool['Id']})", identity, view)
 
     def create(self, planned: PlannedResource, want: dict[str, Any], ctx: Context) -> Live:
@@ -113,10 +161,17 @@ class UserPoolAdapter(Adapter):
         assert live is not None
         return live
 
-    def update(self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context) -> None:
+    def update(
+        self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context
+    ) -> None:
         cognito = ctx.client("cognito-idp")
         request = {k: v for k, v in nest(want).items() if k in self.UPDATABLE}
-        call(cognito.update_user_pool, f"Cognito UpdateUserPool {live.identity['id']}", UserPoolId=live.identity["id"], **request)
+        call(
+            cognito.update_user_pool,
+            f"Cognito UpdateUserPool {live.identity['id']}",
+            UserPoolId=live.identity["id"],
+            **request,
+        )
 
 
 class UserPoolClientAdapter(Adapter):
@@ -161,7 +216,14 @@ class UserPoolClientAdapter(Adapter):
                 return found
         cognito = ctx.client("cognito-idp")
         name = self.physical_name(planned)
-        for client in items(cognito, "list_user_pool_clients", f"Cognito ListUserPoolClients {pool_id}", "UserPoolClients", UserPoolId=pool_id, MaxResults=60):
+        for client in items(
+            cognito,
+            "list_user_pool_clients",
+            f"Cognito ListUserPoolClients {pool_id}",
+            "UserPoolClients",
+            UserPoolId=pool_id,
+            MaxResults=60,
+        ):
             if client["ClientName"] == name:
                 return self._read(pool_id, client["ClientId"], ctx)
         return None
@@ -169,7 +231,12 @@ class UserPoolClientAdapter(Adapter):
     def _read(self, pool_id: str, client_id: str, ctx: Context) -> Live | None:
         cognito = ctx.client("cognito-idp")
         try:
-            client = call(cognito.describe_user_pool_client, f"Cognito DescribeUserPoolClient {client_id}", UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+            client = call(
+                cognito.describe_user_pool_client,
+                f"Cognito DescribeUserPoolClient {client_id}",
+                UserPoolId=pool_id,
+                ClientId=client_id,
+            )["UserPoolClient"]
         except NotFoundError:
             return None
         view = {k: v for k, v in client.items() if k != "ClientSecret"}  # never kept, never shown
@@ -178,14 +245,23 @@ class UserPoolClientAdapter(Adapter):
 
     def create(self, planned: PlannedResource, want: dict[str, Any], ctx: Context) -> Live:
         cognito = ctx.client("cognito-idp")
-        client = call(cognito.create_user_pool_client, f"Cognito CreateUserPoolClient {want.get('ClientName')}", **nest(want))["UserPoolClient"]
+        client = call(
+            cognito.create_user_pool_client, f"Cognito CreateUserPoolClient {want.get('ClientName')}", **nest(want)
+        )["UserPoolClient"]
         live = self._read(client["UserPoolId"], client["ClientId"], ctx)
         assert live is not None
         return live
 
-    def update(self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context) -> None:
+    def update(
+        self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context
+    ) -> None:
         # UpdateUserPoolClient resets what it is not sent: send every declared setting, not only the changed ones
         cognito = ctx.client("cognito-idp")
         request = {k: v for k, v in nest(want).items() if k not in self.CREATION_ONLY}
-        call(cognito.update_user_pool_client, f"Cognito UpdateUserPoolClient {live.identity['id']}",
-             UserPoolId=live.view["UserPoolId"], ClientId=live.identity["id"], **request)
+        call(
+            cognito.update_user_pool_client,
+            f"Cognito UpdateUserPoolClient {live.identity['id']}",
+            UserPoolId=live.view["UserPoolId"],
+            ClientId=live.identity["id"],
+            **request,
+        )

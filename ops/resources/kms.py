@@ -68,12 +68,19 @@ class KeyAdapter(Adapter):
         key_id = meta["KeyId"]
         rotation = call(kms.get_key_rotation_status, f"KMS GetKeyRotationStatus {key_id}", KeyId=key_id)
         tags = list(items(kms, "list_resource_tags", f"KMS ListResourceTags {key_id}", "Tags", KeyId=key_id))
-        view = {**meta, "KeyRotationEnabled": rotation.get("KeyRotationEnabled"), "RotationPeriodInDays": rotation.get("RotationPeriodInDays"), "Tags": tags_dict(tags)}
+        view = {
+            **meta,
+            "KeyRotationEnabled": rotation.get("KeyRotationEnabled"),
+            "RotationPeriodInDays": rotation.get("RotationPeriodInDays"),
+            "Tags": tags_dict(tags),
+        }
         return Live(key_id, {"id": key_id, "keyId": key_id, "arn": meta["Arn"]}, view)
 
     def create(self, planned: PlannedResource, want: dict[str, Any], ctx: Context) -> Live:
         kms = ctx.client("kms")
-        request: dict[str, Any] = {k: want[k] for k in ("Description", "KeyUsage", "KeySpec", "MultiRegion") if k in want}
+        request: dict[str, Any] = {
+            k: want[k] for k in ("Description", "KeyUsage", "KeySpec", "MultiRegion") if k in want
+        }
         if want.get("Tags"):
             request["Tags"] = _kms_tags(want["Tags"])
         if isinstance(planned.inputs.get("policy"), str):
@@ -85,14 +92,23 @@ class KeyAdapter(Adapter):
         self.update(planned, want, live, {f.api for f in self.fields if f.api in want} - set(request) - {"Tags"}, ctx)
         return self.locate(planned, ctx) or live
 
-    def update(self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context) -> None:
+    def update(
+        self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context
+    ) -> None:
         kms = ctx.client("kms")
         key_id = live.identity["id"]
         if "Description" in changed:
-            call(kms.update_key_description, f"KMS UpdateKeyDescription {key_id}", KeyId=key_id, Description=want["Description"])
+            call(
+                kms.update_key_description,
+                f"KMS UpdateKeyDescription {key_id}",
+                KeyId=key_id,
+                Description=want["Description"],
+            )
         if changed & {"KeyRotationEnabled", "RotationPeriodInDays"}:
             if want.get("KeyRotationEnabled", live.view.get("KeyRotationEnabled")):
-                period = {"RotationPeriodInDays": want["RotationPeriodInDays"]} if "RotationPeriodInDays" in want else {}
+                period = (
+                    {"RotationPeriodInDays": want["RotationPeriodInDays"]} if "RotationPeriodInDays" in want else {}
+                )
                 call(kms.enable_key_rotation, f"KMS EnableKeyRotation {key_id}", KeyId=key_id, **period)
             else:
                 call(kms.disable_key_rotation, f"KMS DisableKeyRotation {key_id}", KeyId=key_id)
@@ -129,11 +145,23 @@ class AliasAdapter(Adapter):
 
     def create(self, planned: PlannedResource, want: dict[str, Any], ctx: Context) -> Live:
         kms = ctx.client("kms")
-        call(kms.create_alias, f"KMS CreateAlias {want['AliasName']}", AliasName=want["AliasName"], TargetKeyId=want["TargetKeyId"])
+        call(
+            kms.create_alias,
+            f"KMS CreateAlias {want['AliasName']}",
+            AliasName=want["AliasName"],
+            TargetKeyId=want["TargetKeyId"],
+        )
         live = self.locate(planned, ctx)
         assert live is not None
         return live
 
-    def update(self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context) -> None:
+    def update(
+        self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context
+    ) -> None:
         kms = ctx.client("kms")
-        call(kms.update_alias, f"KMS UpdateAlias {live.physical}", AliasName=live.physical, TargetKeyId=want["TargetKeyId"])
+        call(
+            kms.update_alias,
+            f"KMS UpdateAlias {live.physical}",
+            AliasName=live.physical,
+            TargetKeyId=want["TargetKeyId"],
+        )

@@ -78,11 +78,19 @@ class MappingAdapter(Adapter):
         want = self.expected(planned, ctx)
         function = want.get("FunctionArn")
         source = want.get("EventSourceArn")
-        request = {"EventSourceArn": source} if source and not str(source).startswith("<") else {"FunctionName": function}
-        for mapping in items(client, "list_event_source_mappings", "Lambda ListEventSourceMappings", "EventSourceMappings", **request):
+        request = (
+            {"EventSourceArn": source} if source and not str(source).startswith("<") else {"FunctionName": function}
+        )
+        for mapping in items(
+            client, "list_event_source_mappings", "Lambda ListEventSourceMappings", "EventSourceMappings", **request
+        ):
             if function_name_of(mapping.get("FunctionArn")) == function:
                 view = {**mapping, "Enabled": mapping.get("State") in RUNNING_STATES}
-                identity = {"id": mapping["UUID"], "uuid": mapping["UUID"], "arn": mapping.get("EventSourceMappingArn", "")}
+                identity = {
+                    "id": mapping["UUID"],
+                    "uuid": mapping["UUID"],
+                    "arn": mapping.get("EventSourceMappingArn", ""),
+                }
                 return Live(f"{function} ← {mapping.get('EventSourceArn')} ({mapping['UUID']})", identity, view)
         return None
 
@@ -96,12 +104,18 @@ class MappingAdapter(Adapter):
         if not running(worker.get("pid"), WORKER_MODULE):
             return None
         settings = worker.get("mapping") or {}
-        return Live(f"the twin's stream worker (pid {worker['pid']})", {"id": f"stream-worker-{worker['pid']}"}, nest(settings))
+        return Live(
+            f"the twin's stream worker (pid {worker['pid']})", {"id": f"stream-worker-{worker['pid']}"}, nest(settings)
+        )
 
     def compare(self, planned: PlannedResource, live: Live, ctx: Context, only: tuple[str, ...] | None = None) -> Any:
         if not ctx.twin:
             return super().compare(planned, live, ctx, only)
         result = super().compare(planned, live, ctx, only=WORKER_FIELDS)
         declared = self.expected(planned, ctx)
-        result.not_compared.extend(f"{f.input} (Lambda's, not the worker's)" for f in self.fields if f.api in declared and f.api not in WORKER_FIELDS)
+        result.not_compared.extend(
+            f"{f.input} (Lambda's, not the worker's)"
+            for f in self.fields
+            if f.api in declared and f.api not in WORKER_FIELDS
+        )
         return result

@@ -44,7 +44,11 @@ class IngressRuleAdapter(Adapter):
         rule_id = ctx.known_id(planned)
         if rule_id:
             try:
-                rules = call(ec2.describe_security_group_rules, f"DescribeSecurityGroupRules {rule_id}", SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"]
+                rules = call(
+                    ec2.describe_security_group_rules,
+                    f"DescribeSecurityGroupRules {rule_id}",
+                    SecurityGroupRuleIds=[rule_id],
+                )["SecurityGroupRules"]
                 if rules:
                     return self._live(rules[0], ctx)
             except NotFoundError:
@@ -55,11 +59,17 @@ class IngressRuleAdapter(Adapter):
         if not group or str(group).startswith("<"):
             return None
         try:
-            rules = call(ec2.describe_security_group_rules, f"DescribeSecurityGroupRules of {group}", Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
+            rules = call(
+                ec2.describe_security_group_rules,
+                f"DescribeSecurityGroupRules of {group}",
+                Filters=[{"Name": "group-id", "Values": [group]}],
+            )["SecurityGroupRules"]
         except NotFoundError:
             return None
         for rule in rules:
-            if not rule.get("IsEgress") and all(_protocol(rule.get(k)) == _protocol(want.get(k)) for k in ("IpProtocol", "FromPort", "ToPort")):
+            if not rule.get("IsEgress") and all(
+                _protocol(rule.get(k)) == _protocol(want.get(k)) for k in ("IpProtocol", "FromPort", "ToPort")
+            ):
                 return self._live(rule, ctx)
         return None
 
@@ -72,7 +82,11 @@ class IngressRuleAdapter(Adapter):
 
     def create(self, planned: PlannedResource, want: dict[str, Any], ctx: Context) -> Live:
         ec2 = ctx.client("ec2")
-        permission: dict[str, Any] = {"IpProtocol": want.get("IpProtocol"), "FromPort": want.get("FromPort"), "ToPort": want.get("ToPort")}
+        permission: dict[str, Any] = {
+            "IpProtocol": want.get("IpProtocol"),
+            "FromPort": want.get("FromPort"),
+            "ToPort": want.get("ToPort"),
+        }
         description = {"Description": want["Description"]} if want.get("Description") else {}
         if want.get("CidrIpv4"):
             permission["IpRanges"] = [{"CidrIp": want["CidrIpv4"], **description}]
@@ -84,11 +98,20 @@ class IngressRuleAdapter(Adapter):
             permission["UserIdGroupPairs"] = [{"GroupId": want["ReferencedGroupInfo.GroupId"], **description}]
         request: dict[str, Any] = {"GroupId": want["GroupId"], "IpPermissions": [permission]}
         if want.get("Tags"):
-            request["TagSpecifications"] = [{"ResourceType": "security-group-rule", "Tags": [{"Key": k, "Value": v} for k, v in want["Tags"].items()]}]
-        rule = call(ec2.authorize_security_group_ingress, f"AuthorizeSecurityGroupIngress {want['GroupId']}", **request)["SecurityGroupRules"][0]
+            request["TagSpecifications"] = [
+                {
+                    "ResourceType": "security-group-rule",
+                    "Tags": [{"Key": k, "Value": v} for k, v in want["Tags"].items()],
+                }
+            ]
+        rule = call(
+            ec2.authorize_security_group_ingress, f"AuthorizeSecurityGroupIngress {want['GroupId']}", **request
+        )["SecurityGroupRules"][0]
         return self._live(rule, ctx)
 
-    def update(self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context) -> None:
+    def update(
+        self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context
+    ) -> None:
         ec2 = ctx.client("ec2")
         rule_id = live.identity["id"]
         moved = set(planned.ignore_changes)
@@ -104,8 +127,12 @@ class IngressRuleAdapter(Adapter):
             referenced = want.get("ReferencedGroupInfo.GroupId")
             if referenced:
                 rule["ReferencedGroupId"] = referenced
-            call(ec2.modify_security_group_rules, f"ModifySecurityGroupRules {rule_id}", GroupId=live.view["GroupId"],
-                 SecurityGroupRules=[{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": rule}])
+            call(
+                ec2.modify_security_group_rules,
+                f"ModifySecurityGroupRules {rule_id}",
+                GroupId=live.view["GroupId"],
+                SecurityGroupRules=[{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": rule}],
+            )
         if "Tags" in changed:
             declared, have = want.get("Tags", {}), live.view.get("Tags", {})
             stale = [{"Key": k} for k in have if k not in declared]
@@ -114,4 +141,3 @@ class IngressRuleAdapter(Adapter):
             fresh = [{"Key": k, "Value": v} for k, v in declared.items() if have.get(k) != v]
             if fresh:
                 call(ec2.create_tags, f"CreateTags {rule_id}", Resources=[rule_id], Tags=fresh)
-

@@ -56,7 +56,9 @@ class QueueAdapter(Adapter):
     def _read(self, url: str, ctx: Context) -> Live | None:
         sqs = ctx.client("sqs")
         try:
-            attributes = call(sqs.get_queue_attributes, f"SQS GetQueueAttributes {url}", QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            attributes = call(
+                sqs.get_queue_attributes, f"SQS GetQueueAttributes {url}", QueueUrl=url, AttributeNames=["All"]
+            )["Attributes"]
             tags = call(sqs.list_queue_tags, f"SQS ListQueueTags {url}", QueueUrl=url).get("Tags") or {}
         except (NotFoundError, CloudError) as err:
             if isinstance(err, NotFoundError) or error_code(err) in MISSING_QUEUE_CODES:
@@ -68,7 +70,11 @@ class QueueAdapter(Adapter):
 
     def create(self, planned: PlannedResource, want: dict[str, Any], ctx: Context) -> Live:
         sqs = ctx.client("sqs")
-        attributes = {f.api.split(".", 1)[1]: want[f.api] for f in self.fields if f.api.startswith("Attributes.") and f.api in want}
+        attributes = {
+            f.api.split(".", 1)[1]: want[f.api]
+            for f in self.fields
+            if f.api.startswith("Attributes.") and f.api in want
+        }
         request: dict[str, Any] = {"QueueName": want["QueueName"], "Attributes": attributes}
         if want.get("Tags"):
             request["tags"] = want["Tags"]
@@ -77,7 +83,9 @@ class QueueAdapter(Adapter):
         assert live is not None
         return live
 
-    def update(self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context) -> None:
+    def update(
+        self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context
+    ) -> None:
         sqs = ctx.client("sqs")
         url = live.identity["url"]
         attributes = {path.split(".", 1)[1]: want[path] for path in changed if path.startswith("Attributes.")}

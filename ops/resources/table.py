@@ -26,7 +26,9 @@ def _attributes(value: list[dict[str, Any]]) -> dict[str, str]:
 def _index_keys(index: dict[str, Any]) -> dict[str, str]:
     if index.get("keySchemas"):
         return {k["keyType"]: k["attributeName"] for k in index["keySchemas"]}
-    return {t: index[k] for k, t in (("hashKey", "HASH"), ("rangeKey", "RANGE")) if index.get(k)}  # the deprecated spelling
+    return {
+        t: index[k] for k, t in (("hashKey", "HASH"), ("rangeKey", "RANGE")) if index.get(k)
+    }  # the deprecated spelling
 
 
 def _indexes(value: list[dict[str, Any]]) -> dict[str, Any]:
@@ -37,7 +39,10 @@ def _indexes(value: list[dict[str, Any]]) -> dict[str, Any]:
             projection["NonKeyAttributes"] = sorted(index["nonKeyAttributes"])
         shape: dict[str, Any] = {"KeySchema": _index_keys(index), "Projection": projection}
         if index.get("readCapacity") is not None:
-            shape["ProvisionedThroughput"] = {"ReadCapacityUnits": index["readCapacity"], "WriteCapacityUnits": index.get("writeCapacity")}
+            shape["ProvisionedThroughput"] = {
+                "ReadCapacityUnits": index["readCapacity"],
+                "WriteCapacityUnits": index.get("writeCapacity"),
+            }
         out[index["name"]] = shape
     return out
 
@@ -83,8 +88,13 @@ class TableAdapter(Adapter):
 
     @staticmethod
     def _identity(desc: dict[str, Any]) -> dict[str, str]:
-        return {"id": desc["TableName"], "name": desc["TableName"], "arn": desc["TableArn"],
-                "streamArn": desc.get("LatestStreamArn", ""), "streamLabel": desc.get("LatestStreamLabel", "")}
+        return {
+            "id": desc["TableName"],
+            "name": desc["TableName"],
+            "arn": desc["TableArn"],
+            "streamArn": desc.get("LatestStreamArn", ""),
+            "streamLabel": desc.get("LatestStreamLabel", ""),
+        }
 
     def _view(self, desc: dict[str, Any], ctx: Context) -> dict[str, Any]:
         name = desc["TableName"]
@@ -96,24 +106,40 @@ class TableAdapter(Adapter):
             projection = {"ProjectionType": index["Projection"]["ProjectionType"]}
             if index["Projection"].get("NonKeyAttributes"):
                 projection["NonKeyAttributes"] = sorted(index["Projection"]["NonKeyAttributes"])
-            shape: dict[str, Any] = {"KeySchema": {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}, "Projection": projection}
+            shape: dict[str, Any] = {
+                "KeySchema": {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]},
+                "Projection": projection,
+            }
             if billing == "PROVISIONED":
                 throughput = index.get("ProvisionedThroughput") or {}
-                shape["ProvisionedThroughput"] = {"ReadCapacityUnits": throughput.get("ReadCapacityUnits"), "WriteCapacityUnits": throughput.get("WriteCapacityUnits")}
+                shape["ProvisionedThroughput"] = {
+                    "ReadCapacityUnits": throughput.get("ReadCapacityUnits"),
+                    "WriteCapacityUnits": throughput.get("WriteCapacityUnits"),
+                }
             indexes[index["IndexName"]] = shape
         throughput = desc.get("ProvisionedThroughput") or {}
         return {
             "TableName": name,
             "KeySchema": {k["KeyType"]: k["AttributeName"] for k in desc["KeySchema"]},
-            "AttributeDefinitions": {a["AttributeName"]: a["AttributeType"] for a in desc.get("AttributeDefinitions", [])},
+            "AttributeDefinitions": {
+                a["AttributeName"]: a["AttributeType"] for a in desc.get("AttributeDefinitions", [])
+            },
             "GlobalSecondaryIndexes": indexes,
             "BillingMode": billing,
-            "ProvisionedThroughput": {"ReadCapacityUnits": throughput.get("ReadCapacityUnits"), "WriteCapacityUnits": throughput.get("WriteCapacityUnits")},
-            "StreamSpecification": {"StreamEnabled": bool(stream.get("StreamEnabled")), "StreamViewType": stream.get("StreamViewType") if stream.get("StreamEnabled") else None},
+            "ProvisionedThroughput": {
+                "ReadCapacityUnits": throughput.get("ReadCapacityUnits"),
+                "WriteCapacityUnits": throughput.get("WriteCapacityUnits"),
+            },
+            "StreamSpecification": {
+                "StreamEnabled": bool(stream.get("StreamEnabled")),
+                "StreamViewType": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
+            },
             "SSESpecification": {
                 "Enabled": sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING"),
                 "KMSMasterKeyId": self._key_name(sse.get("KMSMasterKeyArn"), ctx),
-            } if not self._dynamodb_local(ctx) else {"Enabled": NOT_SERVED, "KMSMasterKeyId": NOT_SERVED},
+            }
+            if not self._dynamodb_local(ctx)
+            else {"Enabled": NOT_SERVED, "KMSMasterKeyId": NOT_SERVED},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": self._pitr(name, ctx)},
             "DeletionProtectionEnabled": bool(desc.get("DeletionProtectionEnabled")),
             "TableClass": (desc.get("TableClassSummary") or {}).get("TableClass") or "STANDARD",
@@ -124,7 +150,17 @@ class TableAdapter(Adapter):
     def _tags(desc: dict[str, Any], ctx: Context) -> Any:
         name = desc["TableName"]
         try:
-            return tags_dict(list(items(ctx.client("dynamodb"), "list_tags_of_resource", f"ListTagsOfResource {name}", "Tags", ResourceArn=desc["TableArn"])))
+            return tags_dict(
+                list(
+                    items(
+                        ctx.client("dynamodb"),
+                        "list_tags_of_resource",
+                        f"ListTagsOfResource {name}",
+                        "Tags",
+                        ResourceArn=desc["TableArn"],
+                    )
+                )
+            )
         except CloudError as err:
             if ctx.twin or _unknown_operation(err):
                 return NOT_SERVED  # DynamoDB Local has no tagging (UnknownOperationException); AWS always answers
@@ -134,7 +170,9 @@ class TableAdapter(Adapter):
     def _pitr(name: str, ctx: Context) -> Any:
         ddb = ctx.client("dynamodb")
         try:
-            backups = call(ddb.describe_continuous_backups, f"DescribeContinuousBackups {name}", TableName=name)["ContinuousBackupsDescription"]
+            backups = call(ddb.describe_continuous_backups, f"DescribeContinuousBackups {name}", TableName=name)[
+                "ContinuousBackupsDescription"
+            ]
         except CloudError as err:
             if ctx.twin or _unknown_operation(err):
                 return NOT_SERVED  # an engine without backups (DynamoDB Local) cannot show it; AWS always answers
@@ -150,7 +188,11 @@ class TableAdapter(Adapter):
         def managed() -> str | None:
             kms = ctx.client("kms")
             try:
-                return str(call(kms.describe_key, f"DescribeKey {AWS_MANAGED_KEY}", KeyId=AWS_MANAGED_KEY)["KeyMetadata"]["Arn"])
+                return str(
+                    call(kms.describe_key, f"DescribeKey {AWS_MANAGED_KEY}", KeyId=AWS_MANAGED_KEY)["KeyMetadata"][
+                        "Arn"
+                    ]
+                )
             except CloudError:
                 return None  # not allowed to look, or no such key yet: the ARN is shown as it is
 
@@ -173,15 +215,22 @@ class TableAdapter(Adapter):
         keys = want.get("KeySchema.HASH"), want.get("KeySchema.RANGE")
         request: dict[str, Any] = {
             "TableName": name,
-            "KeySchema": [{"AttributeName": n, "KeyType": t} for n, t in zip(keys, ("HASH", "RANGE"), strict=True) if n],
-            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in want.get("AttributeDefinitions", {}).items()],
+            "KeySchema": [
+                {"AttributeName": n, "KeyType": t} for n, t in zip(keys, ("HASH", "RANGE"), strict=True) if n
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": n, "AttributeType": t} for n, t in want.get("AttributeDefinitions", {}).items()
+            ],
             "BillingMode": want.get("BillingMode", "PROVISIONED"),
             "DeletionProtectionEnabled": bool(want.get("DeletionProtectionEnabled")),
         }
         if request["BillingMode"] == "PROVISIONED":
             request["ProvisionedThroughput"] = nest(want, "ProvisionedThroughput")
         if want.get("StreamSpecification.StreamEnabled"):
-            request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": want["StreamSpecification.StreamViewType"]}
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": want["StreamSpecification.StreamViewType"],
+            }
         if want.get("SSESpecification.Enabled") and not self._dynamodb_local(ctx):
             request["SSESpecification"] = self._encryption(want)
         if want.get("TableClass"):
@@ -208,11 +257,18 @@ class TableAdapter(Adapter):
         assert live is not None, f"table {name} vanished after CreateTable"
         return live
 
-    def update(self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context) -> None:
+    def update(
+        self, planned: PlannedResource, want: dict[str, Any], live: Live, changed: set[str], ctx: Context
+    ) -> None:
         ddb = ctx.client("dynamodb")
         name = live.physical
         table_update: dict[str, Any] = {}
-        if changed & {"BillingMode", "ProvisionedThroughput.ReadCapacityUnits", "ProvisionedThroughput.WriteCapacityUnits", "GlobalSecondaryIndexes"}:
+        if changed & {
+            "BillingMode",
+            "ProvisionedThroughput.ReadCapacityUnits",
+            "ProvisionedThroughput.WriteCapacityUnits",
+            "GlobalSecondaryIndexes",
+        }:
             billing = want.get("BillingMode", live.view["BillingMode"])
             table_update["BillingMode"] = billing
             if billing == "PROVISIONED":
@@ -232,7 +288,11 @@ class TableAdapter(Adapter):
             table_update["SSESpecification"] = self._encryption(want)
         if "StreamSpecification.StreamEnabled" in changed:
             enabled = bool(want["StreamSpecification.StreamEnabled"])
-            table_update["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": want.get("StreamSpecification.StreamViewType")} if enabled else {"StreamEnabled": False}
+            table_update["StreamSpecification"] = (
+                {"StreamEnabled": True, "StreamViewType": want.get("StreamSpecification.StreamViewType")}
+                if enabled
+                else {"StreamEnabled": False}
+            )
         if table_update:
             call(ddb.update_table, f"UpdateTable {name}", TableName=name, **table_update)
             self._wait_active(name, ctx)
@@ -260,8 +320,12 @@ class TableAdapter(Adapter):
     @staticmethod
     def _set_pitr(name: str, enabled: bool, ctx: Context) -> None:
         ddb = ctx.client("dynamodb")
-        call(ddb.update_continuous_backups, f"UpdateContinuousBackups {name}", TableName=name,
-             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": enabled})
+        call(
+            ddb.update_continuous_backups,
+            f"UpdateContinuousBackups {name}",
+            TableName=name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": enabled},
+        )
 
     @staticmethod
     def _wait_active(name: str, ctx: Context, seconds: float = 120) -> None:
@@ -275,4 +339,3 @@ class TableAdapter(Adapter):
             if time.monotonic() > deadline:
                 raise CloudError(f"timed out after {seconds:.0f}s waiting for table {name} to become ACTIVE")
             time.sleep(0.1)
-

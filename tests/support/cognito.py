@@ -13,7 +13,13 @@ from ops.target import LOCAL_CREDENTIALS, Target
 
 def raw_client(target: Target, service: str) -> Any:
     """A client on the twin with botocore's own retries off: one API call is exactly one HTTP request."""
-    return boto3.client(service, region_name=target.region, endpoint_url=target.endpoint(service), config=Config(retries={"total_max_attempts": 1, "mode": "standard"}), **LOCAL_CREDENTIALS)
+    return boto3.client(
+        service,
+        region_name=target.region,
+        endpoint_url=target.endpoint(service),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        **LOCAL_CREDENTIALS,
+    )
 
 
 def record_requests(client: Any) -> list[str]:
@@ -33,7 +39,9 @@ def add_users(cognito: Any, pool: str, count: int, prefix: str = "user", handle:
     for i in range(count):
         name = f"{prefix}{i:04d}"
         attrs = [{"Name": "preferred_username", "Value": name}] if handle else []
-        user = cognito.admin_create_user(UserPoolId=pool, Username=f"{name}@cruddur.test", UserAttributes=attrs, MessageAction="SUPPRESS")["User"]
+        user = cognito.admin_create_user(
+            UserPoolId=pool, Username=f"{name}@cruddur.test", UserAttributes=attrs, MessageAction="SUPPRESS"
+        )["User"]
         sub = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
         made[name if handle else f"{name}@cruddur.test"] = sub
     return made
@@ -67,4 +75,3 @@ def counting_statements(conn: psycopg.Connection[Any]) -> list[str]:
 
     conn.cursor_factory = CountingCursor
     return seen
-

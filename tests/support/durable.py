@@ -112,7 +112,9 @@ def stream_records(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
     """Every record of every shard, as GetRecords returns them."""
     records: list[dict[str, Any]] = []
     for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
-        it = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        it = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         while it:
             resp = streams.get_records(ShardIterator=it, Limit=1000)
             if not resp["Records"]:
@@ -131,6 +133,15 @@ def table_state(ddb: Any, streams: Any, table: str) -> dict[str, Any]:
         "stream": desc["LatestStreamArn"],
         "label": desc["LatestStreamLabel"],
         "items": all_items(ddb, table),
-        "records": [(r["dynamodb"]["SequenceNumber"], r["eventID"], r["eventName"], r["dynamodb"]["Keys"], r["dynamodb"].get("NewImage"),
-                     r["dynamodb"]["ApproximateCreationDateTime"]) for r in stream_records(streams, desc["LatestStreamArn"])],
+        "records": [
+            (
+                r["dynamodb"]["SequenceNumber"],
+                r["eventID"],
+                r["eventName"],
+                r["dynamodb"]["Keys"],
+                r["dynamodb"].get("NewImage"),
+                r["dynamodb"]["ApproximateCreationDateTime"],
+            )
+            for r in stream_records(streams, desc["LatestStreamArn"])
+        ],
     }

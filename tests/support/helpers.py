@@ -13,10 +13,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 180, cwd: Path = REPO, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_invoke(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, cwd: Path = REPO, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a task the way a user does, in a subprocess (``stdin``: what is typed or piped into it)."""
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "invoke", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
         **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
     )
 

@@ -24,8 +24,17 @@ def lambda_package(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_in_package(package: Path, code: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_in_package(
+    package: Path, code: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     # -I: neither the repository nor PYTHONPATH is importable, only the package and site-packages (boto3)
     clean = {k: v for k, v in os.environ.items() if k not in ("TABLE_NAME", "GSI_NAME", "PYTHONPATH")}
-    return subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(package)!r}); {code}"],
-                          cwd=package, env=clean | env, capture_output=True, text=True, timeout=60, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(package)!r}); {code}"],
+        cwd=package,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
+    )

@@ -33,10 +33,24 @@ class OriginalBackend:
         group = str(uuid.uuid4())
         at = at or self.now()
         rows = [
-            {"pk": f"GRP#{me.uuid}", "sk": at, "message_group_uuid": group, "message": text,
-             "user_uuid": other.uuid, "user_display_name": other.display_name, "user_handle": other.handle},
-            {"pk": f"GRP#{other.uuid}", "sk": at, "message_group_uuid": group, "message": text,
-             "user_uuid": me.uuid, "user_display_name": me.display_name, "user_handle": me.handle},
+            {
+                "pk": f"GRP#{me.uuid}",
+                "sk": at,
+                "message_group_uuid": group,
+                "message": text,
+                "user_uuid": other.uuid,
+                "user_display_name": other.display_name,
+                "user_handle": other.handle,
+            },
+            {
+                "pk": f"GRP#{other.uuid}",
+                "sk": at,
+                "message_group_uuid": group,
+                "message": text,
+                "user_uuid": me.uuid,
+                "user_display_name": me.display_name,
+                "user_handle": me.handle,
+            },
         ]
         message = self._message(group, at, text, me)
         requests = [{"PutRequest": {"Item": _strings(item)}} for item in (*rows, message)]
@@ -51,8 +65,15 @@ class OriginalBackend:
 
     @staticmethod
     def _message(group: str, at: str, text: str, sender: Person) -> dict[str, str]:
-        return {"pk": f"MSG#{group}", "sk": at, "message_uuid": str(uuid.uuid4()), "message": text,
-                "user_uuid": sender.uuid, "user_display_name": sender.display_name, "user_handle": sender.handle}
+        return {
+            "pk": f"MSG#{group}",
+            "sk": at,
+            "message_uuid": str(uuid.uuid4()),
+            "message": text,
+            "user_uuid": sender.uuid,
+            "user_display_name": sender.display_name,
+            "user_handle": sender.handle,
+        }
 
 
 def _strings(item: dict[str, str]) -> dict[str, dict[str, str]]:

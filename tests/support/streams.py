@@ -31,7 +31,9 @@ def stream_records(streams: Any, ddb: Any, table: str) -> list[dict[str, Any]]:
     arn = latest_stream_arn(ddb, table)
     records: list[dict[str, Any]] = []
     for shard in list_shards(streams, arn):
-        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
         while it:
             resp = streams.get_records(ShardIterator=it, Limit=1000)
             if not resp["Records"]:
@@ -82,7 +84,9 @@ def assert_one_row_each_at_newest(ddb: Any, table: str, group: str, participants
     assert sorted(rows) == sorted(p.uuid for p in participants), f"group {group}: rows for {sorted(rows)}"
     for owner, owned in rows.items():
         assert len(owned) == 1, f"group {group}: {len(owned)} rows for participant {owner}"
-        assert (owned[0]["sk"], owned[0]["message"]) == (newest["sk"], newest["message"]), f"group {group}: row of {owner} is not at the newest message"
+        assert (owned[0]["sk"], owned[0]["message"]) == (newest["sk"], newest["message"]), (
+            f"group {group}: row of {owner} is not at the newest message"
+        )
     for p in participants:
         other = next(q for q in participants if q != p)
         assert rows[p.uuid][0]["user_uuid"] == other.uuid, "a group row names the other participant"
@@ -102,13 +106,23 @@ class FaultyClient:
     def transact_write_items(self, **kwargs: Any) -> Any:
         if self._group in json.dumps(kwargs["TransactItems"]):
             self.injected += 1
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected fault"}}, "TransactWriteItems")
+            raise ClientError(
+                {"Error": {"Code": "InternalServerError", "Message": "injected fault"}}, "TransactWriteItems"
+            )
         return self._client.transact_write_items(**kwargs)
 
 
 def run_task(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """A task run the way a user runs it, against the session's twin (the environment carries it)."""
-    return subprocess.run([*INVOKE, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=dict(os.environ), stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*INVOKE, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def error_line(proc: subprocess.CompletedProcess[str]) -> str:

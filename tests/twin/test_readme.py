@@ -50,11 +50,17 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir(quickstart_engine: st
             pytest.fail(f"DynamoDB Local is not installed: {dynamodb_local.INSTALL_COMMAND}")
         pytest.skip(f"DynamoDB Local is not installed: run {dynamodb_local.INSTALL_COMMAND}")
     state = tempfile.mkdtemp(prefix="cruddur-e2e-")
-    env = {**os.environ, "CRUDDUR_STATE_DIR": state, "CRUDDUR_LOCAL_PORT_OFFSET": os.environ["CRUDDUR_TEST_README_PORT_OFFSET"]}
+    env = {
+        **os.environ,
+        "CRUDDUR_STATE_DIR": state,
+        "CRUDDUR_LOCAL_PORT_OFFSET": os.environ["CRUDDUR_TEST_README_PORT_OFFSET"],
+    }
     invoke = [sys.executable, "-m", "invoke"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*invoke, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [*invoke, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+        )
 
     try:
         first = run("quickstart", "--engine", quickstart_engine)
@@ -66,7 +72,9 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir(quickstart_engine: st
         assert len(shown) == len(conversation)
         for line, text in zip(shown, conversation, strict=False):
             assert text[:40] in line, f"out of order: {line!r} should show {text!r}"
-        assert "== conversations of ada" in first.stdout and "bram" in first.stdout.split("== conversations of ada", 1)[1]
+        assert (
+            "== conversations of ada" in first.stdout and "bram" in first.stdout.split("== conversations of ada", 1)[1]
+        )
 
         def item_count() -> int:
             scan = run("ddb.scan", "--json")

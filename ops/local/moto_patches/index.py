@@ -206,7 +206,14 @@ class TableIndex:
             return None
         if self.scan is None or self.scan[0] != self.generation:
             h_kind, r_kind = table.hash_key_type, table.range_key_type
-            entries = sorted((((raw(h, h_kind), raw(r, r_kind)), (h, r), item) for h, part in table.items.items() for r, item in part.items()), key=lambda e: e[0])
+            entries = sorted(
+                (
+                    ((raw(h, h_kind), raw(r, r_kind)), (h, r), item)
+                    for h, part in table.items.items()
+                    for r, item in part.items()
+                ),
+                key=lambda e: e[0],
+            )
             self.scan = (self.generation, [e[0] for e in entries], [e[1] for e in entries], [e[2] for e in entries])
         return self.scan[1], self.scan[2], self.scan[3]
 
@@ -292,7 +299,9 @@ def _after_update(update_item: Any) -> Any:
         try:
             return update_item(self, table_name, key, *args, **kwargs)
         finally:
-            table = self.tables.get(table_name) or next((t for t in self.tables.values() if t.table_arn == table_name), None)
+            table = self.tables.get(table_name) or next(
+                (t for t in self.tables.values() if t.table_arn == table_name), None
+            )
             if table is not None and isinstance(key, dict):
                 touched(table, _key(table, key.get(table.hash_key_attr), key.get(table.range_key_attr or "")))
 

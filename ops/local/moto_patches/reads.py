@@ -102,7 +102,12 @@ def _block(order: list[ix.Sort], op: str | None, values: list[Any]) -> tuple[int
 def _start_key(esk: dict[str, Any], shape: ix.Shape) -> list[tuple[DynamoType, Any]] | None:
     """The start key's (value, raw) for hash, range, table hash, table range; None if moto should judge it."""
     out = []
-    for attr, kind in ((shape.hash_attr, shape.hash_kind), (shape.range_attr, shape.range_kind), (shape.table_hash, shape.table_hash_kind), (shape.table_range, shape.table_range_kind)):
+    for attr, kind in (
+        (shape.hash_attr, shape.hash_kind),
+        (shape.range_attr, shape.range_kind),
+        (shape.table_hash, shape.table_hash_kind),
+        (shape.table_range, shape.table_range_kind),
+    ):
         value = esk.get(attr)
         if not isinstance(value, dict) or len(value) != 1:
             return None
@@ -159,7 +164,11 @@ def fast_query(
     range_key_conditions: Any,
 ) -> Answer | None:
     """Table.query's answer from the index, or None to let moto answer."""
-    if not _plain_limit(limit) or not isinstance(scan_index_forward, bool) or (index_name is not None and consistent_read):
+    if (
+        not _plain_limit(limit)
+        or not isinstance(scan_index_forward, bool)
+        or (index_name is not None and consistent_read)
+    ):
         return None
     if not hash_key_conditions or len(hash_key_conditions) != 1 or len(range_key_conditions or ()) > 1:
         return None
@@ -169,14 +178,23 @@ def fast_query(
         return None
     shape = index.shape
     hash_attr, hash_value = hash_key_conditions[0]
-    if hash_attr != shape.hash_attr or not isinstance(hash_value, DynamoType) or ix.raw(hash_value, shape.hash_kind) is None:
+    if (
+        hash_attr != shape.hash_attr
+        or not isinstance(hash_value, DynamoType)
+        or ix.raw(hash_value, shape.hash_kind) is None
+    ):
         return None
     if index_name is None and (hash_key is None or hash_key != hash_value):
         return None
     op, bounds = None, []
     if range_key_conditions:
         range_attr, op, values = range_key_conditions[0]
-        if range_attr != shape.range_attr or op not in KEY_CONDITIONS or op != range_comparison or len(values) != (2 if op == "BETWEEN" else 1):
+        if (
+            range_attr != shape.range_attr
+            or op not in KEY_CONDITIONS
+            or op != range_comparison
+            or len(values) != (2 if op == "BETWEEN" else 1)
+        ):
             return None
         bounds = [ix.raw(v, shape.range_kind) for v in values]
         if any(b is None for b in bounds) or (op == "BEGINS_WITH" and shape.range_kind != "S"):
@@ -230,7 +248,11 @@ def fast_query(
             raise _Stale(f"{keys[i]} is gone")
         if index_name is not None:
             now = item.attrs.get(shape.hash_attr)
-            if now is None or now != hash_value or ix.raw(item.attrs.get(shape.range_attr), shape.range_kind) != order[i][0]:
+            if (
+                now is None
+                or now != hash_value
+                or ix.raw(item.attrs.get(shape.range_attr), shape.range_kind) != order[i][0]
+            ):
                 raise _Stale(f"{keys[i]} has moved")
         return item
 
@@ -264,7 +286,9 @@ def fast_scan(
     """Table.scan's answer (no index, no ScanFilter) from the sorted key list, or None to let moto answer."""
     if index_name or filters or not _plain_limit(limit):
         return None
-    if segments != (None, None) and not (isinstance(segments, tuple) and len(segments) == 2 and all(type(s) is int for s in segments)):
+    if segments != (None, None) and not (
+        isinstance(segments, tuple) and len(segments) == 2 and all(type(s) is int for s in segments)
+    ):
         return None
     tables = ix.for_table(table)
     shape = ix.shape_of(table, None)
@@ -283,7 +307,9 @@ def fast_scan(
         key = _start_key(exclusive_start_key, shape)
         if key is None:
             return None
-        start = bisect_right(order, (key[0][1], key[1][1]))  # moto skips items at or before the key in (hash, range) order
+        start = bisect_right(
+            order, (key[0][1], key[1][1])
+        )  # moto skips items at or before the key in (hash, range) order
 
     results: list[Item] = []
     size = 0
@@ -330,12 +356,38 @@ def _query(original: Any) -> Any:
     ) -> Answer:
         answer = None
         if not filter_kwargs:
-            answer = fast_query(self, hash_key, range_comparison, limit, exclusive_start_key, scan_index_forward, projection_expressions, index_name, consistent_read,
-                                filter_expression, hash_key_conditions, range_key_conditions)
+            answer = fast_query(
+                self,
+                hash_key,
+                range_comparison,
+                limit,
+                exclusive_start_key,
+                scan_index_forward,
+                projection_expressions,
+                index_name,
+                consistent_read,
+                filter_expression,
+                hash_key_conditions,
+                range_key_conditions,
+            )
         if answer is not None:
             return answer
-        return original(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward, projection_expressions, index_name, consistent_read,
-                        filter_expression, hash_key_conditions=hash_key_conditions, range_key_conditions=range_key_conditions, **filter_kwargs)
+        return original(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            projection_expressions,
+            index_name,
+            consistent_read,
+            filter_expression,
+            hash_key_conditions=hash_key_conditions,
+            range_key_conditions=range_key_conditions,
+            **filter_kwargs,
+        )
 
     return query
 
@@ -353,10 +405,22 @@ def _scan(original: Any) -> Any:
         projection_expression: Any = None,
         segments: Any = (None, None),
     ) -> Answer:
-        answer = fast_scan(self, filters, limit, exclusive_start_key, filter_expression, index_name, projection_expression, segments)
+        answer = fast_scan(
+            self, filters, limit, exclusive_start_key, filter_expression, index_name, projection_expression, segments
+        )
         if answer is not None:
             return answer
-        return original(self, filters, limit, exclusive_start_key, filter_expression, index_name, consistent_read, projection_expression, segments=segments)
+        return original(
+            self,
+            filters,
+            limit,
+            exclusive_start_key,
+            filter_expression,
+            index_name,
+            consistent_read,
+            projection_expression,
+            segments=segments,
+        )
 
     return scan
 

@@ -70,7 +70,9 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
             current = self.get_item(op["TableName"], key)
             condition = op.get("ConditionExpression")
             if condition is not None:
-                check = get_filter_expression(condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"))
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
                 if not check.expr(current):
                     if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                         original_item = current.to_json()["Attributes"]
@@ -95,17 +97,39 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
             if op_type == "ConditionCheck":
                 continue
             before = self.get_item(op["TableName"], key)
-            undo.append((self.get_table(op["TableName"]), key, copy.deepcopy(before.to_json()["Attributes"]) if before else None))
+            undo.append(
+                (
+                    self.get_table(op["TableName"]),
+                    key,
+                    copy.deepcopy(before.to_json()["Attributes"]) if before else None,
+                )
+            )
             names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
             if op_type == "Put":
-                self.put_item(op["TableName"], op["Item"], condition_expression=op.get("ConditionExpression"),
-                              expression_attribute_names=names, expression_attribute_values=values)
+                self.put_item(
+                    op["TableName"],
+                    op["Item"],
+                    condition_expression=op.get("ConditionExpression"),
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             elif op_type == "Delete":
-                self.delete_item(op["TableName"], key, condition_expression=op.get("ConditionExpression"),
-                                 expression_attribute_names=names, expression_attribute_values=values)
+                self.delete_item(
+                    op["TableName"],
+                    key,
+                    condition_expression=op.get("ConditionExpression"),
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             else:
-                self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"], condition_expression=op.get("ConditionExpression"),
-                                 expression_attribute_names=names, expression_attribute_values=values)
+                self.update_item(
+                    op["TableName"],
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=op.get("ConditionExpression"),
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
     except Exception as e:  # noqa: BLE001 - put back what was written, then report the item as moto does
         for table, key, attributes in reversed(undo):
             hash_value, range_value = _typed_key(table, key)

@@ -121,7 +121,9 @@ def _execute_result(original: Any) -> Any:
         if written is None:
             return original(self, context)
         transformers = getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None) or {}
-        if not issubclass(context.serializer_class, BaseJSONSerializer) or any(p.rsplit(".", 1)[-1] in _REACHABLE for p in transformers):
+        if not issubclass(context.serializer_class, BaseJSONSerializer) or any(
+            p.rsplit(".", 1)[-1] in _REACHABLE for p in transformers
+        ):
             self.result["Items"] = dynamo_to_dict(self._raw_items)  # type: ignore[index]  # moto's way after all
             return original(self, context)
         status, headers, text = original(self, context)  # with Items = []

@@ -48,9 +48,18 @@ def _bench_ports(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return [s.local_aws_port, s.local_dynamo_port, s.local_postgres_port]
 
 
-def _find(rows: list[dict[str, Any]], workload: str, case: str, baseline: str, latency: int = 0, engine: str = ENGINE) -> list[dict[str, Any]]:
-    return [r for r in rows if r["workload"] == workload and r["case"].startswith(case) and r["baseline"] == baseline
-            and r["latency_ms"] == latency and r["engine"] == engine]
+def _find(
+    rows: list[dict[str, Any]], workload: str, case: str, baseline: str, latency: int = 0, engine: str = ENGINE
+) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in rows
+        if r["workload"] == workload
+        and r["case"].startswith(case)
+        and r["baseline"] == baseline
+        and r["latency_ms"] == latency
+        and r["engine"] == engine
+    ]
 
 
 def _engines(config: pytest.Config) -> list[str]:
@@ -64,7 +73,9 @@ def _engines(config: pytest.Config) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("measured", ["moto", dynamodb_local.ENGINE])
-def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, measured: str) -> None:
+def test_smoke_bench_reports_every_workload_with_positive_measurements(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, measured: str
+) -> None:
     """One engine per run (so the two can run on two workers): the default one with every workload, DynamoDB Local with its own."""
     if measured not in _engines(request.config):
         pytest.skip(f"{measured} is not selected (--engine) or not installed")
@@ -79,26 +90,44 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypat
     for engine in engines:
         for workload, case, baseline, latency in EXPECTED + (EXPECTED_ONCE if engine == ENGINE else []):
             found = _find(rows, workload, case, baseline, latency, engine)
-            assert found, f"no {workload} row on {engine} for {case!r} vs {baseline!r} in: {[(r['workload'], r['case'], r['engine']) for r in rows]}"
+            assert found, (
+                f"no {workload} row on {engine} for {case!r} vs {baseline!r} in: {[(r['workload'], r['case'], r['engine']) for r in rows]}"
+            )
             for row in found:
                 assert row["ours_s"] > 0, row
                 assert row["baseline_s"] is None or row["baseline_s"] > 0, row
                 assert all(v >= 0 for v in row["counts"].values()), row
             if engine != ENGINE:
-                assert all(r["target"] == "" and r["met"] is None for r in found), "the targets are the default engine's"
-        assert {r["size"] for r in _find(rows, "scan", "ddb.scan → json_lines", "paginator + TypeDeserializer", engine=engine)} == set(smoke.scan)
-        assert {r["size"] for r in _find(rows, "query", "get_conversation newest 20", "-", engine=engine)} == set(smoke.scan)
-        assert all(r["peak_mb"] is not None and r["baseline_peak_mb"] is not None for r in rows if r["workload"] == "scan")
+                assert all(r["target"] == "" and r["met"] is None for r in found), (
+                    "the targets are the default engine's"
+                )
+        assert {
+            r["size"]
+            for r in _find(rows, "scan", "ddb.scan → json_lines", "paginator + TypeDeserializer", engine=engine)
+        } == set(smoke.scan)
+        assert {r["size"] for r in _find(rows, "query", "get_conversation newest 20", "-", engine=engine)} == set(
+            smoke.scan
+        )
+        assert all(
+            r["peak_mb"] is not None and r["baseline_peak_mb"] is not None for r in rows if r["workload"] == "scan"
+        )
 
         cli_seed = _find(rows, "seed", "invoke ddb.seed", "put_item per item (seeds)", engine=engine)[0]
         assert cli_seed["size"] == smoke.seed_messages + 2
         assert cli_seed["counts"]["baseline_requests"] == cli_seed["size"], "the seeds' way sends one request per item"
         assert 0 < cli_seed["counts"]["requests"] < cli_seed["size"]
-        near, far = (_find(rows, "seed", "ddb.batch_write", "boto3 Table.batch_writer()", latency, engine)[0] for latency in (0, DISTANCE_MS))
+        near, far = (
+            _find(rows, "seed", "ddb.batch_write", "boto3 Table.batch_writer()", latency, engine)[0]
+            for latency in (0, DISTANCE_MS)
+        )
         assert far["counts"]["baseline_requests"] == near["counts"]["baseline_requests"] == -(-cli_seed["size"] // 25)
-        assert far["baseline_s"] >= far["counts"]["baseline_requests"] * DISTANCE_MS / 1000, "batch_writer waits the distance once per batch"
+        assert far["baseline_s"] >= far["counts"]["baseline_requests"] * DISTANCE_MS / 1000, (
+            "batch_writer waits the distance once per batch"
+        )
 
-        paged = _find(rows, "paging", "get_conversation to the first message", "seeds' Query (Limit 20, this year)", engine=engine)[0]
+        paged = _find(
+            rows, "paging", "get_conversation to the first message", "seeds' Query (Limit 20, this year)", engine=engine
+        )[0]
         assert paged["counts"]["reached_first_message"] == 1, "paging from the newest page must reach the first message"
         assert paged["counts"]["requests"] == smoke.page_group // smoke.page_size
         assert paged["counts"]["baseline_items_reached"] == 20
@@ -107,7 +136,9 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(monkeypat
         assert {r["workload"] for r in rows} == set(DYNAMODB_WORKLOADS)
         assert not [p for p in _bench_ports(monkeypatch) if port_open("127.0.0.1", p)], "the bench stops its twin"
         return
-    sealed = _find(rows, "encryption", "get_conversation to the first message", "the same read, plain text", engine=engines[0])[0]
+    sealed = _find(
+        rows, "encryption", "get_conversation to the first message", "the same read, plain text", engine=engines[0]
+    )[0]
     assert sealed["size"] == smoke.page_group and sealed["ratio"] is not None
     assert sealed["counts"]["requests"] == sealed["counts"]["baseline_requests"] == smoke.page_group // smoke.page_size
     assert sealed["counts"]["kms_decrypts"] == 1, "one KMS Decrypt for the whole read of one group"

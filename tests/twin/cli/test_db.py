@@ -38,7 +38,11 @@ def test_connect_without_psql_says_how_to_install_it(twin: Any, tmp_path: Any) -
     env = {"PATH": str(tmp_path)}  # nowhere to find psql
     proc = run_invoke("db.connect", env=env)
     assert_one_line_error(proc, "psql is not installed", "apt-get install postgresql-client")
-    assert "@" not in proc.stderr.split("the database is")[-1] or "***" in proc.stderr or ":" not in proc.stderr.split("postgresql://")[-1].split("@")[0]
+    assert (
+        "@" not in proc.stderr.split("the database is")[-1]
+        or "***" in proc.stderr
+        or ":" not in proc.stderr.split("postgresql://")[-1].split("@")[0]
+    )
 
 
 def test_missing_handle_lists_known_ones(conn: Any) -> None:

@@ -21,7 +21,9 @@ def _unique(text: str) -> str:
     return f"{text} {uuid.uuid4().hex[:6]}"
 
 
-def test_send_message_creates_the_group_then_appends_and_the_list_shows_it_on_top(ddb: Any, stack_table: str, users: dict[str, User]) -> None:
+def test_send_message_creates_the_group_then_appends_and_the_list_shows_it_on_top(
+    ddb: Any, stack_table: str, users: dict[str, User]
+) -> None:
     chidi, dana = users["chidi"], users["dana"]
     group = group_uuid_for(chidi.uuid, dana.uuid)
     existed = find_group(ddb, stack_table, chidi.person(), dana.person()).group_uuid is not None
@@ -44,7 +46,9 @@ def test_send_message_creates_the_group_then_appends_and_the_list_shows_it_on_to
         assert (top.message_group_uuid, top.message, top.user_handle) == (group, reply, other)
 
 
-def test_without_the_stream_worker_no_process_leaves_the_rows_for_stream_process(twin: Target, ddb: Any, stack_table: str, users: dict[str, User]) -> None:
+def test_without_the_stream_worker_no_process_leaves_the_rows_for_stream_process(
+    twin: Target, ddb: Any, stack_table: str, users: dict[str, User]
+) -> None:
     from ops.local import twin as twinops
 
     worker = twinops.status(twin.stack).components[-1]
@@ -71,7 +75,9 @@ def test_without_the_stream_worker_no_process_leaves_the_rows_for_stream_process
         assert list_conversations(ddb, stack_table, ada.uuid).items[0].message == later
 
         proc = run_task("ddb.send-message", "--from", "ada", "--to", "bram", _unique("inline"))
-        assert proc.returncode == 0 and "0 failed, 2 group rows moved" in proc.stdout  # no worker: one pass right after the send
+        assert (
+            proc.returncode == 0 and "0 failed, 2 group rows moved" in proc.stdout
+        )  # no worker: one pass right after the send
     finally:
         up = run_task("local.up")  # only the consumer is started again; the servers and their data stay
     assert up.returncode == 0 and "already running" in up.stdout, up.stdout + up.stderr
@@ -79,10 +85,18 @@ def test_without_the_stream_worker_no_process_leaves_the_rows_for_stream_process
 
 
 def test_the_tasks_refuse_bad_requests_in_one_line(ddb: Any, stack_table: str, users: dict[str, User]) -> None:
-    group = send_message(ddb, stack_table, users["chidi"].person(), _unique("private"), receiver=users["dana"].person()).group_uuid
+    group = send_message(
+        ddb, stack_table, users["chidi"].person(), _unique("private"), receiver=users["dana"].person()
+    ).group_uuid
 
-    assert "ada is not a participant" in error_line(run_task("ddb.send-message", "--from", "ada", "--group", group, "let me in"))
+    assert "ada is not a participant" in error_line(
+        run_task("ddb.send-message", "--from", "ada", "--group", group, "let me in")
+    )
     assert "--from HANDLE" in error_line(run_task("ddb.send-message", "--to", "bram", "who am I"))
-    assert "exactly one of --to HANDLE or --group UUID" in error_line(run_task("ddb.send-message", "--from", "ada", "--to", "bram", "--group", group, "both"))
-    assert "no user with handle 'nobody'" in error_line(run_task("ddb.send-message", "--from", "ada", "--to", "nobody", "hello?"))
+    assert "exactly one of --to HANDLE or --group UUID" in error_line(
+        run_task("ddb.send-message", "--from", "ada", "--to", "bram", "--group", group, "both")
+    )
+    assert "no user with handle 'nobody'" in error_line(
+        run_task("ddb.send-message", "--from", "ada", "--to", "nobody", "hello?")
+    )
     assert "stream consumer Lambda" in error_line(run_task("ddb.stream-process", "--cloud"))

@@ -47,13 +47,28 @@ def test_doctor_names_a_planted_extra_row_a_lagging_row_and_a_plus_two_key_and_f
     ada, bram, chidi, dana = (users[h].person() for h in ("ada", "bram", "chidi", "dana"))
     [adas] = list_conversations(ddb, table, ada.uuid).items
     # an extra, older row of bram's for the seeded group
-    extra = GroupRow(bram.uuid, "2020-01-01T00:00:00.000000+00:00", adas.message_group_uuid, "stale", ada.uuid, ada.display_name, ada.handle)
+    extra = GroupRow(
+        bram.uuid,
+        "2020-01-01T00:00:00.000000+00:00",
+        adas.message_group_uuid,
+        "stale",
+        ada.uuid,
+        ada.display_name,
+        ada.handle,
+    )
     ddb.put_item(TableName=table, Item=extra.to_item())
     # a row whose consumer missed its last record: ada's row moved back to an older time
     ddb.delete_item(TableName=table, Key=adas.key())
-    ddb.put_item(TableName=table, Item=GroupRow(**{**adas.__dict__, "last_reply_at": "2025-12-31T00:00:00.000000+00:00", "message": "old"}).to_item())
+    ddb.put_item(
+        TableName=table,
+        Item=GroupRow(
+            **{**adas.__dict__, "last_reply_at": "2025-12-31T00:00:00.000000+00:00", "message": "old"}
+        ).to_item(),
+    )
     # a group the original backend made from a host at +02:00
-    OriginalBackend(ddb, table, offset_hours=2).create_message_group(chidi, dana, "hallo", at="2026-02-02T10:00:00.000000+02:00")
+    OriginalBackend(ddb, table, offset_hours=2).create_message_group(
+        chidi, dana, "hallo", at="2026-02-02T10:00:00.000000+02:00"
+    )
 
     proc = _doctor("--json")
     assert proc.returncode == 1
@@ -65,22 +80,42 @@ def test_doctor_names_a_planted_extra_row_a_lagging_row_and_a_plus_two_key_and_f
 
     fixed = _doctor("--fix")
     assert fixed.returncode == 1, fixed.stdout + fixed.stderr  # the +02:00 keys are not ours to rewrite
-    assert "will change" in fixed.stderr and "move its rows to the newest message" in fixed.stderr  # shown before it is done
+    assert (
+        "will change" in fixed.stderr and "move its rows to the newest message" in fixed.stderr
+    )  # shown before it is done
     after = fixed.stdout.split("after the repairs:")[1]
-    assert "not UTC with microseconds" in after and "more than one row" not in after and "behind" not in after and "pair entry" not in after
+    assert (
+        "not UTC with microseconds" in after
+        and "more than one row" not in after
+        and "behind" not in after
+        and "pair entry" not in after
+    )
     assert list_conversations(ddb, table, ada.uuid).items[0].message == adas.message
 
 
-def test_migrate_on_the_stack_reports_counts_and_a_second_run_changes_nothing(fresh_stack_table: str, ddb: Any, users: dict[str, User]) -> None:
+def test_migrate_on_the_stack_reports_counts_and_a_second_run_changes_nothing(
+    fresh_stack_table: str, ddb: Any, users: dict[str, User]
+) -> None:
     ada, chidi = users["ada"].person(), users["chidi"].person()
     OriginalBackend(ddb, fresh_stack_table).create_message_group(ada, chidi, "from the old app")
     dry = run_invoke("ddb.migrate", "--dry-run")
-    assert dry.returncode == 0 and "would add a pair entry: 1" in dry.stdout and "target:" not in dry.stderr  # a dry run writes nothing
+    assert (
+        dry.returncode == 0 and "would add a pair entry: 1" in dry.stdout and "target:" not in dry.stderr
+    )  # a dry run writes nothing
     first = run_invoke("ddb.migrate")
-    assert first.returncode == 0 and "added a pair entry: 1" in first.stdout and first.stderr.startswith("target: stack dev")
+    assert (
+        first.returncode == 0
+        and "added a pair entry: 1" in first.stdout
+        and first.stderr.startswith("target: stack dev")
+    )
     second = run_invoke("ddb.migrate")
     assert second.returncode == 0 and "added a pair entry" not in second.stdout
-    entries = [PairEntry.from_item(i) for p in ddb.get_paginator("scan").paginate(TableName=fresh_stack_table) for i in p["Items"] if PairEntry.matches(i)]
+    entries = [
+        PairEntry.from_item(i)
+        for p in ddb.get_paginator("scan").paginate(TableName=fresh_stack_table)
+        for i in p["Items"]
+        if PairEntry.matches(i)
+    ]
     assert {tuple(e.participant_uuids) for e in entries} >= {tuple(sorted((ada.uuid, chidi.uuid)))}
 
 

@@ -25,13 +25,27 @@ class Shell:
     def __init__(self) -> None:
         self.state = tempfile.mkdtemp(prefix="cruddur-prod-e2e-")
         # the README test's offset: its twin is dev's, on other ports than prod's
-        self.env = {**os.environ, "CRUDDUR_STATE_DIR": self.state, "CRUDDUR_LOCAL_PORT_OFFSET": os.environ["CRUDDUR_TEST_README_PORT_OFFSET"]}
+        self.env = {
+            **os.environ,
+            "CRUDDUR_STATE_DIR": self.state,
+            "CRUDDUR_LOCAL_PORT_OFFSET": os.environ["CRUDDUR_TEST_README_PORT_OFFSET"],
+        }
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=self.env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
 
     def python(self, code: str) -> str:
-        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=self.env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=self.env, capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()
 
@@ -61,12 +75,22 @@ def test_the_main_job_shows_the_conversation_in_order_while_a_scan_shows_no_text
     items = [json.loads(line) for line in scan.stdout.splitlines()]
     assert len(items) == len(TEXTS) + 4  # the messages, two group rows, the pair entry, the group's key item
     assert not [t for t in TEXTS if t[:20] in scan.stdout], "a scan of an encrypted stack shows no message text"
-    assert all("message" not in i and i["message_sealed"] and i["message_key"] for i in items if i["pk"][:4] in ("MSG#", "GRP#") and i["sk"] != "KEY")
+    assert all(
+        "message" not in i and i["message_sealed"] and i["message_key"]
+        for i in items
+        if i["pk"][:4] in ("MSG#", "GRP#") and i["sk"] != "KEY"
+    )
 
     got = prod.run("ddb.patterns.get-conversation", "--stack", "prod", "--handle", "ada", "--handle", "bram", "--full")
     assert got.returncode == 0 and got.stdout.splitlines()[-1].endswith(TEXTS[-1])
-    outputs = json.loads(prod.python("import json; from ops.outputs import outputs_for; from ops.target import resolve_target; print(json.dumps(outputs_for(resolve_target('prod'))))"))
-    assert outputs["messagesKeyAlias"] == "alias/cruddur-prod-messages" and outputs["messagesKeyArn"].startswith("arn:aws:kms:")
+    outputs = json.loads(
+        prod.python(
+            "import json; from ops.outputs import outputs_for; from ops.target import resolve_target; print(json.dumps(outputs_for(resolve_target('prod'))))"
+        )
+    )
+    assert outputs["messagesKeyAlias"] == "alias/cruddur-prod-messages" and outputs["messagesKeyArn"].startswith(
+        "arn:aws:kms:"
+    )
 
 
 @pytest.mark.slow
@@ -98,7 +122,9 @@ def test_a_plain_message_is_reported_and_sealed_by_the_migration_once(prod: Shel
 
     # THEN it seals those three once, and the conversation still reads
     assert dry.returncode == 0 and "would encrypt a group row: 2, would encrypt a message: 1" in dry.stdout
-    assert first.returncode == 0 and "encrypted a group row: 2, encrypted a message: 1" in first.stdout, first.stdout + first.stderr
+    assert first.returncode == 0 and "encrypted a group row: 2, encrypted a message: 1" in first.stdout, (
+        first.stdout + first.stderr
+    )
     assert again.returncode == 0 and "nothing to do" in again.stdout
     assert "plain from the old app" not in prod.run("ddb.scan", "--stack", "prod", "--json").stdout
     assert prod.run("ddb.doctor", "--stack", "prod").returncode == 0
@@ -120,13 +146,18 @@ def test_a_tampered_body_is_one_line_naming_the_group_and_the_message(prod: Shel
     ).split()
     got = prod.run("ddb.patterns.get-conversation", "--stack", "prod", "--handle", "ada,bram")
     assert got.returncode == 1 and got.stdout == "" and "Traceback" not in got.stderr
-    assert got.stderr.strip() == f"error: message {uuid} of group {group} cannot be read: its body does not authenticate: it was altered, or moved from another message or group"
+    assert (
+        got.stderr.strip()
+        == f"error: message {uuid} of group {group} cannot be read: its body does not authenticate: it was altered, or moved from another message or group"
+    )
 
 
 @pytest.mark.slow
 def test_send_message_seals_and_the_twins_consumer_moves_the_rows_without_opening_them(prod: Shell) -> None:
     sent = prod.run("ddb.send-message", "--stack", "prod", "--from", "chidi", "--to", "dana", "a sealed hello to dana")
-    assert sent.returncode == 0 and "created by this first message" in sent.stdout and "group rows moved" in sent.stdout, sent.stdout + sent.stderr
+    assert (
+        sent.returncode == 0 and "created by this first message" in sent.stdout and "group rows moved" in sent.stdout
+    ), sent.stdout + sent.stderr
     reply = prod.run("ddb.send-message", "--stack", "prod", "--from", "dana", "--to", "chidi", "and a sealed answer")
     assert reply.returncode == 0, reply.stderr
     listed = prod.run("ddb.patterns.list-conversations", "--stack", "prod", "--handle", "chidi", "--full")

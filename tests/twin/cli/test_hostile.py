@@ -41,7 +41,9 @@ def pair(database: Target, ddb: Any) -> Iterator[str]:
 
 def _snapshot(target: Target, ddb: Any) -> dict[str, Any]:
     with dbops.connect(target) as conn:
-        users = conn.execute("SELECT uuid::text, handle, display_name, email, cognito_user_id FROM users ORDER BY handle").fetchall()
+        users = conn.execute(
+            "SELECT uuid::text, handle, display_name, email, cognito_user_id FROM users ORDER BY handle"
+        ).fetchall()
     return {"items": all_items(ddb, target.stack.table_name), "users": users}
 
 
@@ -49,8 +51,14 @@ def _cases(group: str) -> list[tuple[list[str], str]]:
     other_listing = encode_cursor("GRP#" + str(uuid.uuid4()), "2026-01-05T09:00:00.000000+00:00")
     return [
         (["ddb.patterns.get-conversation", "--group", NO_GROUP], f"there is no message group {NO_GROUP}"),
-        (["ddb.patterns.get-conversation", "--group", NO_GROUP, "--before", "2030-01-01T00:00:00Z"], f"there is no message group {NO_GROUP}"),
-        (["ddb.patterns.get-conversation", "--group", group, "--cursor", other_listing], "it belongs to another listing"),
+        (
+            ["ddb.patterns.get-conversation", "--group", NO_GROUP, "--before", "2030-01-01T00:00:00Z"],
+            f"there is no message group {NO_GROUP}",
+        ),
+        (
+            ["ddb.patterns.get-conversation", "--group", group, "--cursor", other_listing],
+            "it belongs to another listing",
+        ),
         (["ddb.patterns.get-conversation", "--handle", "ada", "--handle", "nosuch"], "no user with handle 'nosuch'"),
         (["ddb.patterns.get-conversation", "--handle", "ada,ada"], "two different users"),
         (["ddb.patterns.get-conversation", "--handle", "ada,dana"], "ada and dana have no conversation"),
@@ -77,7 +85,9 @@ CASE_IDS = [" ".join(a)[:70] for a, _ in _cases(NO_GROUP)]
 
 
 @pytest.mark.parametrize("case", range(len(CASE_IDS)), ids=CASE_IDS)
-def test_a_bad_input_against_the_twin_is_one_line_and_changes_nothing(pair: str, database: Target, ddb: Any, case: int) -> None:
+def test_a_bad_input_against_the_twin_is_one_line_and_changes_nothing(
+    pair: str, database: Target, ddb: Any, case: int
+) -> None:
     args, line = _cases(pair)[case]
     before = _snapshot(database, ddb)
     proc = run_invoke(*args)
@@ -93,10 +103,17 @@ def test_an_existing_group_with_nothing_before_the_time_is_an_empty_page_not_an_
 def test_before_compares_moments_whatever_the_zone(pair: str) -> None:
     # the seed's 13 messages are 90 s apart from 2026-11-14T07:30:00Z: the same moment in two zones gives the same page
     utc = run_invoke("ddb.patterns.get-conversation", "--group", pair, "--before", "2026-11-14T07:36:00Z", "--json")
-    tokyo = run_invoke("ddb.patterns.get-conversation", "--group", pair, "--before", "2026-11-14T16:36:00+09:00", "--json")
+    tokyo = run_invoke(
+        "ddb.patterns.get-conversation", "--group", pair, "--before", "2026-11-14T16:36:00+09:00", "--json"
+    )
     assert utc.returncode == tokyo.returncode == 0, utc.stderr + tokyo.stderr
     assert utc.stdout == tokyo.stdout
-    assert [json.loads(line)["created_at"][11:19] for line in utc.stdout.splitlines()] == ["07:30:00", "07:31:30", "07:33:00", "07:34:30"]
+    assert [json.loads(line)["created_at"][11:19] for line in utc.stdout.splitlines()] == [
+        "07:30:00",
+        "07:31:30",
+        "07:33:00",
+        "07:34:30",
+    ]
 
 
 # ---------------------------------------------------------------- what a sender can do to a reader's terminal
@@ -142,7 +159,9 @@ def test_a_text_that_starts_with_a_dash_is_sent_with_text_or_from_stdin(pair: st
     assert [json.loads(line)["message"] for line in newest.stdout.splitlines()] == sent_texts
 
 
-def test_ten_senders_at_once_all_succeed_and_every_message_is_stored_once(pair: str, database: Target, ddb: Any) -> None:
+def test_ten_senders_at_once_all_succeed_and_every_message_is_stored_once(
+    pair: str, database: Target, ddb: Any
+) -> None:
     """Ten `ddb.send-message` at once on a twin without its stream worker: each processes the stream inline and
     writes the shared checkpoint file. None may fail after its message was stored (a retry would store it twice)."""
     import os
@@ -164,14 +183,36 @@ def test_ten_senders_at_once_all_succeed_and_every_message_is_stored_once(pair: 
             time.sleep(0.1)
     try:
         tag = uuid.uuid4().hex[:8]
-        procs = [subprocess.Popen([sys.executable, "-m", "invoke", "ddb.send-message", "--from", ("ada", "bram")[i % 2], "--group", pair,
-                                   "--text", f"at once {tag} {i}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for i in range(10)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "invoke",
+                    "ddb.send-message",
+                    "--from",
+                    ("ada", "bram")[i % 2],
+                    "--group",
+                    pair,
+                    "--text",
+                    f"at once {tag} {i}",
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(10)
+        ]
         results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
         assert [code for code, _, _ in results] == [0] * 10, [err for code, _, err in results if code]
         assert not [err for _, _, err in results if "Traceback" in err]
         assert all("stream:" in out + err for _, out, err in results), "each processed the stream itself"
-        texts = [i["message"]["S"] for i in all_items(ddb, database.stack.table_name) if i["pk"]["S"] == f"MSG#{pair}" and tag in i["message"]["S"]]
+        texts = [
+            i["message"]["S"]
+            for i in all_items(ddb, database.stack.table_name)
+            if i["pk"]["S"] == f"MSG#{pair}" and tag in i["message"]["S"]
+        ]
         assert sorted(texts) == sorted(f"at once {tag} {i}" for i in range(10))
     finally:
         assert run_invoke("local.up").returncode == 0  # the stream worker again

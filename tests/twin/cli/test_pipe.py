@@ -37,14 +37,22 @@ def filled_stack_table(twin: Target, ddb: Any) -> Iterator[str]:
 def test_scan_piped_into_head_ends_quietly(filled_stack_table: str) -> None:
     """The reader leaves after one line: the scan stops with exit 0 and says nothing (it used to end in a traceback)."""
     command = f"set -o pipefail; {shlex.quote(sys.executable)} -m invoke ddb.scan --json | head -1"
-    proc = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert len(proc.stdout.splitlines()) == 1 and "pk" in json.loads(proc.stdout)
 
 
 def test_a_data_task_imports_no_pulumi_sdk(filled_stack_table: str) -> None:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "invoke", "ddb.scan", "--limit", "1"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "invoke", "ddb.scan", "--limit", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "ops.ddb" in imported and not [m for m in imported if m.split(".")[0] in ("pulumi", "pulumi_aws")]
@@ -60,7 +68,15 @@ def seeded_pair(database: Target, ddb: Any) -> Iterator[None]:
         ddb.delete_table(TableName=result.table)
 
 
-@pytest.mark.parametrize("spelling", [("--handle", "ada", "--handle", "bram"), ("--handle", "ada,bram"), ("--handles", "ada,bram"), ("-h", "ada", "-h", "bram")])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        ("--handle", "ada", "--handle", "bram"),
+        ("--handle", "ada,bram"),
+        ("--handles", "ada,bram"),
+        ("-h", "ada", "-h", "bram"),
+    ],
+)
 def test_get_conversation_takes_the_pair_in_every_spelling(seeded_pair: None, spelling: tuple[str, ...]) -> None:
     proc = run_invoke("ddb.patterns.get-conversation", *spelling, "--json", "--page-size", "3")
     assert proc.returncode == 0, proc.stderr

@@ -65,26 +65,62 @@ FORMS = list(_forms(0, "x"))
 def _dbname(form: str, side: str = "twin") -> str:
     return f"canary_{form.replace('-', '_')}_{side}"
 
+
 # tasks that resolve the stack's database URL: run per form (for the twin; those with --cloud also in the cloud)
 DB_TASKS = [
-    ["local.status"], ["local.status", "--json"],
-    ["db.drop"], ["db.create"], ["db.schema-load"], ["db.seed"], ["db.sessions"], ["db.sessions", "--json"], ["db.setup"],
-    ["cognito.create-users"], ["cognito.sync-ids", "--dry-run"], ["cognito.sync-ids"],
-    ["ddb.schema-load"], ["ddb.seed"], ["ddb.send-message", "--from", "ada", "--to", "chidi", "--text", "canary run"],
-    ["ddb.patterns.list-conversations", "--handle", "ada"], ["ddb.patterns.get-conversation", "--handle", "ada,bram"],
+    ["local.status"],
+    ["local.status", "--json"],
+    ["db.drop"],
+    ["db.create"],
+    ["db.schema-load"],
+    ["db.seed"],
+    ["db.sessions"],
+    ["db.sessions", "--json"],
+    ["db.setup"],
+    ["cognito.create-users"],
+    ["cognito.sync-ids", "--dry-run"],
+    ["cognito.sync-ids"],
+    ["ddb.schema-load"],
+    ["ddb.seed"],
+    ["ddb.send-message", "--from", "ada", "--to", "chidi", "--text", "canary run"],
+    ["ddb.patterns.list-conversations", "--handle", "ada"],
+    ["ddb.patterns.get-conversation", "--handle", "ada,bram"],
 ]
 CLOUD_TASKS = [
-    ["db.drop", "--cloud"], ["db.create", "--cloud"], ["db.schema-load", "--cloud"], ["db.seed", "--cloud"], ["db.sessions", "--cloud"],
-    ["db.setup", "--cloud"], ["cognito.sync-ids", "--cloud", "--dry-run"], ["ddb.seed", "--cloud"],
+    ["db.drop", "--cloud"],
+    ["db.create", "--cloud"],
+    ["db.schema-load", "--cloud"],
+    ["db.seed", "--cloud"],
+    ["db.sessions", "--cloud"],
+    ["db.setup", "--cloud"],
+    ["cognito.sync-ids", "--cloud", "--dry-run"],
+    ["ddb.seed", "--cloud"],
     ["ddb.send-message", "--cloud", "--from", "ada", "--to", "dana", "--text", "canary cloud run"],
-    ["ddb.patterns.list-conversations", "--cloud", "--handle", "ada"], ["ddb.patterns.get-conversation", "--cloud", "--handle", "ada,bram"],
+    ["ddb.patterns.list-conversations", "--cloud", "--handle", "ada"],
+    ["ddb.patterns.get-conversation", "--cloud", "--handle", "ada,bram"],
 ]
 # tasks that never read a database URL: once
 OTHER_TASKS = [
-    ["ddb.list-tables"], ["ddb.scan"], ["ddb.scan", "--json"], ["ddb.stream-process"], ["ddb.doctor"], ["ddb.migrate", "--dry-run"],
-    ["ddb.dead-letters"], ["ddb.redrive"], ["cognito.list-users"], ["cognito.list-users", "--cloud"], ["rds.update-sg-rule", "--ip", "203.0.113.9"],
-    ["infra.plan"], ["infra.drift"], ["infra.diagram", "--output", "{state}/diagram.png"], ["infra.outputs"], ["infra.preview"], ["infra.up"], ["ddb.drop"],
-    ["bench", "--size", "smoke", "--only", "cli"], ["quickstart"],
+    ["ddb.list-tables"],
+    ["ddb.scan"],
+    ["ddb.scan", "--json"],
+    ["ddb.stream-process"],
+    ["ddb.doctor"],
+    ["ddb.migrate", "--dry-run"],
+    ["ddb.dead-letters"],
+    ["ddb.redrive"],
+    ["cognito.list-users"],
+    ["cognito.list-users", "--cloud"],
+    ["rds.update-sg-rule", "--ip", "203.0.113.9"],
+    ["infra.plan"],
+    ["infra.drift"],
+    ["infra.diagram", "--output", "{state}/diagram.png"],
+    ["infra.outputs"],
+    ["infra.preview"],
+    ["infra.up"],
+    ["ddb.drop"],
+    ["bench", "--size", "smoke", "--only", "cli"],
+    ["quickstart"],
 ]
 CLOUD_FORMS = ("url",)  # every cloud task with these; db.setup with every form
 # every twin task with these; the other forms run the tasks that use the URL in every way
@@ -120,10 +156,18 @@ def canary(database: Target) -> Iterator[Canary]:
     with dbops.connect(database, maintenance=True, autocommit=True) as conn:
         for role, password in ROLES.items():
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+            )
     state = Path(tempfile.mkdtemp(prefix="cruddur-canary-"))
-    env = {"CRUDDUR_STATE_DIR": str(state), "CRUDDUR_LOCAL_PORT_OFFSET": str(OFFSET), "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {
+        "CRUDDUR_STATE_DIR": str(state),
+        "CRUDDUR_LOCAL_PORT_OFFSET": str(OFFSET),
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     found = Canary(port, state, env, Runs())
     try:
         yield found
@@ -181,7 +225,9 @@ def test_no_task_shows_or_writes_the_canary_password(canary: Canary, form: str) 
         # the tasks did reach the database: a canary that never left the environment would prove nothing
         assert "== seed:" in runs.outputs[f"{form}: db.setup"], runs.outputs[f"{form}: db.setup"]
         assert form not in TWIN_FORMS or "ada" in runs.outputs[f"{form}: ddb.patterns.list-conversations --handle ada"]
-        assert "== seed:" in runs.outputs[f"{form} --cloud: db.setup --cloud"], runs.outputs[f"{form} --cloud: db.setup --cloud"]
+        assert "== seed:" in runs.outputs[f"{form} --cloud: db.setup --cloud"], runs.outputs[
+            f"{form} --cloud: db.setup --cloud"
+        ]
     runs.add(f"{form}: local.down", run_invoke("local.down", env=env))
     _assert_no_canary(canary, runs)
 
@@ -217,9 +263,13 @@ def _assert_no_canary(canary: Canary, runs: Runs) -> None:
     canary.runs.tasks |= runs.tasks
     leaked = [label for label, out in runs.outputs.items() if _leaks(out)]
     assert leaked == [], f"the canary shows in: {leaked}: {[runs.outputs[label] for label in leaked][:1]}"
-    assert all("Traceback" not in out for out in runs.outputs.values()), [label for label, out in runs.outputs.items() if "Traceback" in out]
+    assert all("Traceback" not in out for out in runs.outputs.values()), [
+        label for label, out in runs.outputs.items() if "Traceback" in out
+    ]
     files = _files_with_the_canary(canary.state)
-    assert all(path.name == "twin.json" and mode == 0o600 for path, mode in files.items()), f"the canary is written to {files}"
+    assert all(path.name == "twin.json" and mode == 0o600 for path, mode in files.items()), (
+        f"the canary is written to {files}"
+    )
 
 
 def read_twin_in(state: Path) -> dict[str, Any] | None:
@@ -229,8 +279,12 @@ def read_twin_in(state: Path) -> dict[str, Any] | None:
 
 def test_every_task_ran_with_a_canary(canary: Canary) -> None:
     """The matrix above covers `invoke --list`: a task added later without a canary run fails here."""
-    listed = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO, capture_output=True, text=True, timeout=60).stdout
-    tasks = {line.split()[0] for line in listed.splitlines()[2:] if line.startswith("  ") and not line.startswith("    ")}
+    listed = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"], cwd=REPO, capture_output=True, text=True, timeout=60
+    ).stdout
+    tasks = {
+        line.split()[0] for line in listed.splitlines()[2:] if line.startswith("  ") and not line.startswith("    ")
+    }
     covered = {args[0] for args in DB_TASKS + CLOUD_TASKS + OTHER_TASKS} | {"local.up", "local.down", "db.connect"}
     assert tasks <= covered, f"tasks without a canary run: {sorted(tasks - covered)}"
 
@@ -247,19 +301,33 @@ sleep 3
 """
 
 
-def test_db_connect_hands_the_password_to_psql_through_a_passfile_never_its_command_line(canary: Canary, tmp_path: Path) -> None:
-    env = canary.env | {"DATABASE_URL": _forms(canary.port, "postgres")["percent-encoded"], "CONNECTION_URL": _forms(canary.port, "postgres")["keyword-quoted"]}
+def test_db_connect_hands_the_password_to_psql_through_a_passfile_never_its_command_line(
+    canary: Canary, tmp_path: Path
+) -> None:
+    env = canary.env | {
+        "DATABASE_URL": _forms(canary.port, "postgres")["percent-encoded"],
+        "CONNECTION_URL": _forms(canary.port, "postgres")["keyword-quoted"],
+    }
     assert run_invoke("local.up", "--engine", "moto", env=env).returncode == 0
     try:
-        for args, password in ((["db.connect"], ROLES["canary_special"]), (["db.connect", "--cloud"], ROLES["canary_quoted"])):
+        for args, password in (
+            (["db.connect"], ROLES["canary_special"]),
+            (["db.connect", "--cloud"], ROLES["canary_quoted"]),
+        ):
             bin_dir, seen = tmp_path / "bin", tmp_path / "seen"
             shutil.rmtree(seen, ignore_errors=True)
             bin_dir.mkdir(exist_ok=True)
             seen.mkdir()
             (bin_dir / "psql").write_text(FAKE_PSQL)
             (bin_dir / "psql").chmod(0o755)
-            proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    env=os.environ | env | {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_PSQL_DIR": str(seen)})
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "invoke", *args],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=os.environ | env | {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_PSQL_DIR": str(seen)},
+            )
             deadline = time.monotonic() + 60
             while not (seen / "ready").exists():
                 assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
@@ -269,18 +337,28 @@ def test_db_connect_hands_the_password_to_psql_through_a_passfile_never_its_comm
             for pid in os.listdir("/proc"):
                 if pid.isdigit():
                     try:
-                        cmdlines[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                        cmdlines[pid] = (
+                            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                        )
                     except OSError:
                         continue
             assert not [c for c in cmdlines.values() if _leaks(c)], "the password is on a command line"
-            assert any("host=127.0.0.1" in c and "psql" in c for c in cmdlines.values()), "psql was found among the processes"
+            assert any("host=127.0.0.1" in c and "psql" in c for c in cmdlines.values()), (
+                "psql was found among the processes"
+            )
             out, err = proc.communicate(timeout=60)
             assert proc.returncode == 0 and not _leaks(out + err), err
             # psql got it from a 0600 passfile, gone when psql ended, and not from its environment
-            assert (seen / "mode").read_text().strip() == "600" and (seen / "content").read_text().endswith(password.replace(":", "\\:") + "\n")
+            assert (seen / "mode").read_text().strip() == "600" and (seen / "content").read_text().endswith(
+                password.replace(":", "\\:") + "\n"
+            )
             assert not Path((seen / "passfile").read_text()).exists()
             # its environment holds no password of ours (the variables the user set are theirs: psql does not read them)
-            inherited = [line for line in (seen / "env").read_text().splitlines() if not line.startswith(("DATABASE_URL=", "CONNECTION_URL="))]
+            inherited = [
+                line
+                for line in (seen / "env").read_text().splitlines()
+                if not line.startswith(("DATABASE_URL=", "CONNECTION_URL="))
+            ]
             assert not _leaks((seen / "args").read_text()) and not [line for line in inherited if _leaks(line)]
             assert not [line for line in inherited if line.startswith("PGPASSWORD=")]
     finally:
@@ -298,7 +376,10 @@ def test_the_real_psql_connects_with_the_passfile(canary: Canary) -> None:
 
 def test_the_embedded_twins_own_password_never_shows(database: Target, tmp_path: Path) -> None:
     password = Path((read_twin("dev") or {})["postgres"]["password_file"]).read_text().strip()
-    outputs = [run_invoke(*args) for args in (["local.up"], ["local.status"], ["local.status", "--json"], ["db.sessions"], ["db.schema-load"])]
+    outputs = [
+        run_invoke(*args)
+        for args in (["local.up"], ["local.status"], ["local.status", "--json"], ["db.sessions"], ["db.schema-load"])
+    ]
     outputs.append(run_invoke("db.connect", stdin="SELECT 'connected as ' || current_user;\n"))
     assert all(p.returncode == 0 for p in outputs), [p.stderr for p in outputs]
     assert "connected as postgres" in outputs[-1].stdout

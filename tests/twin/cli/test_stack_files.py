@@ -22,7 +22,9 @@ OFFSET = int(os.environ["CRUDDUR_LOCAL_PORT_OFFSET"]) + 700
 @pytest.fixture(scope="module")
 def copy() -> Iterator[tuple[Path, dict[str, str]]]:
     where = Path(tempfile.mkdtemp(prefix="cruddur-stackfiles-"))
-    state = tempfile.mkdtemp(prefix="cruddur-stackfiles-state-")  # the state root is ours: as root, local.up opens it to cruddur_pg
+    state = tempfile.mkdtemp(
+        prefix="cruddur-stackfiles-state-"
+    )  # the state root is ours: as root, local.up opens it to cruddur_pg
     repo = repo_copy(where)
     env = {"CRUDDUR_STATE_DIR": state, "CRUDDUR_LOCAL_PORT_OFFSET": str(OFFSET)}
     try:
@@ -33,7 +35,9 @@ def copy() -> Iterator[tuple[Path, dict[str, str]]]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def test_a_broken_stack_file_is_that_stacks_error_only_and_its_twin_can_still_be_stopped(copy: tuple[Path, dict[str, str]]) -> None:
+def test_a_broken_stack_file_is_that_stacks_error_only_and_its_twin_can_still_be_stopped(
+    copy: tuple[Path, dict[str, str]],
+) -> None:
     repo, env = copy
     # GIVEN dev's twin running, then its stack file broken
     up = run_invoke("local.up", "--stack", "dev", "--engine", "moto", env=env, cwd=repo)
@@ -44,9 +48,13 @@ def test_a_broken_stack_file_is_that_stacks_error_only_and_its_twin_can_still_be
     (repo / "Pulumi.dev.yaml").write_text("config: [1, 2]\n")
 
     # WHEN any task runs for dev: one line naming the file
-    assert_one_line_error(run_invoke("ddb.scan", "--stack", "dev", env=env, cwd=repo), "Pulumi.dev.yaml: config must be a mapping")
+    assert_one_line_error(
+        run_invoke("ddb.scan", "--stack", "dev", env=env, cwd=repo), "Pulumi.dev.yaml: config must be a mapping"
+    )
     # AND prod is untouched by dev's file: its own answer (its twin is not running)
-    assert_one_line_error(run_invoke("ddb.list-tables", "--stack", "prod", env=env, cwd=repo), "invoke local.up --stack prod")
+    assert_one_line_error(
+        run_invoke("ddb.list-tables", "--stack", "prod", env=env, cwd=repo), "invoke local.up --stack prod"
+    )
 
     # THEN local.status shows every stack, marks dev's file as broken, and says so in one error line
     status = run_invoke("local.status", env=env, cwd=repo)
@@ -57,7 +65,11 @@ def test_a_broken_stack_file_is_that_stacks_error_only_and_its_twin_can_still_be
     assert_one_line_error(status, "stack dev: Pulumi.dev.yaml: config must be a mapping", "local.down --stack dev")
     as_json = run_invoke("local.status", "--json", env=env, cwd=repo)
     by_stack = {s["stack"]: s for s in json.loads(as_json.stdout)}
-    assert by_stack["dev"]["problem"].startswith("Pulumi.dev.yaml") and by_stack["dev"]["running"] and by_stack["prod"]["problem"] == ""
+    assert (
+        by_stack["dev"]["problem"].startswith("Pulumi.dev.yaml")
+        and by_stack["dev"]["running"]
+        and by_stack["prod"]["problem"] == ""
+    )
 
     # AND local.down --stack dev stops what local.up recorded
     down = run_invoke("local.down", "--stack", "dev", env=env, cwd=repo)

@@ -64,7 +64,9 @@ def scratch_url(identity_twin: Target) -> str:
 def conn(scratch_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection to an empty users table (triggers from earlier tests removed)."""
     with psycopg.connect(scratch_url, autocommit=True) as c:
-        for (name,) in c.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'users'::regclass AND NOT tgisinternal").fetchall():
+        for (name,) in c.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'users'::regclass AND NOT tgisinternal"
+        ).fetchall():
             c.execute(f'DROP TRIGGER "{name}" ON users')
         c.execute("TRUNCATE users CASCADE")
         yield c
@@ -83,4 +85,8 @@ def ec2(identity_twin: Target) -> Any:
 @pytest.fixture
 def pool(cognito: Any) -> str:
     """A fresh pool shaped like the stack's (email sign-in), so each test starts with no users."""
-    return str(cognito.create_user_pool(PoolName=f"test-{uuid.uuid4().hex[:8]}", UsernameAttributes=["email"], AutoVerifiedAttributes=["email"])["UserPool"]["Id"])
+    return str(
+        cognito.create_user_pool(
+            PoolName=f"test-{uuid.uuid4().hex[:8]}", UsernameAttributes=["email"], AutoVerifiedAttributes=["email"]
+        )["UserPool"]["Id"]
+    )

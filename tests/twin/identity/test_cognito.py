@@ -60,7 +60,12 @@ def test_unknown_pool_is_a_not_found_error(cognito: Any) -> None:
 
 
 def _api_user(n: int) -> dict[str, Any]:
-    return {"Username": f"u{n}", "Attributes": [{"Name": "sub", "Value": f"sub-{n}"}, {"Name": "preferred_username", "Value": f"h{n}"}], "Enabled": True, "UserStatus": "CONFIRMED"}
+    return {
+        "Username": f"u{n}",
+        "Attributes": [{"Name": "sub", "Value": f"sub-{n}"}, {"Name": "preferred_username", "Value": f"h{n}"}],
+        "Enabled": True,
+        "UserStatus": "CONFIRMED",
+    }
 
 
 def test_throttled_pages_are_retried_with_backoff(identity_twin: Target) -> None:
@@ -69,9 +74,15 @@ def test_throttled_pages_are_retried_with_backoff(identity_twin: Target) -> None
     with Stubber(client) as stub:
         for _ in range(2):
             stub.add_client_error("list_users", service_error_code="TooManyRequestsException", http_status_code=400)
-        stub.add_response("list_users", {"Users": [_api_user(1), _api_user(2)], "PaginationToken": "page-2"}, {"UserPoolId": "pool", "Limit": 60})
+        stub.add_response(
+            "list_users",
+            {"Users": [_api_user(1), _api_user(2)], "PaginationToken": "page-2"},
+            {"UserPoolId": "pool", "Limit": 60},
+        )
         stub.add_client_error("list_users", service_error_code="TooManyRequestsException", http_status_code=400)
-        stub.add_response("list_users", {"Users": [_api_user(3)]}, {"UserPoolId": "pool", "Limit": 60, "PaginationToken": "page-2"})
+        stub.add_response(
+            "list_users", {"Users": [_api_user(3)]}, {"UserPoolId": "pool", "Limit": 60, "PaginationToken": "page-2"}
+        )
 
         users = list(iter_users(client, "pool", sleep=sleeps.append))
 
@@ -81,7 +92,9 @@ def test_throttled_pages_are_retried_with_backoff(identity_twin: Target) -> None
     assert 0 <= sleeps[0] < aws.BASE_DELAY and 0 <= sleeps[1] < 2 * aws.BASE_DELAY  # full jitter under a doubling cap
 
 
-def test_throttling_from_the_wire_is_retried_against_the_real_server(identity_twin: Target, cognito: Any, pool: str) -> None:
+def test_throttling_from_the_wire_is_retried_against_the_real_server(
+    identity_twin: Target, cognito: Any, pool: str
+) -> None:
     made = add_users(cognito, pool, 70)
     client = raw_client(identity_twin, "cognito-idp")
     answered: list[str] = []  # "throttled" or "moto", one per HTTP request

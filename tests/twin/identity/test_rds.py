@@ -21,7 +21,15 @@ def rule(ec2: Any) -> tuple[str, str]:
     """A fresh security group with one tcp/5432 rule, like the one local.up creates for the stack."""
     sg = ec2.create_security_group(GroupName=f"test-rds-{uuid.uuid4().hex[:8]}", Description="test")["GroupId"]
     resp = ec2.authorize_security_group_ingress(
-        GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": PORT, "ToPort": PORT, "IpRanges": [{"CidrIp": "192.0.2.10/32", "Description": DESCRIPTION}]}]
+        GroupId=sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": PORT,
+                "ToPort": PORT,
+                "IpRanges": [{"CidrIp": "192.0.2.10/32", "Description": DESCRIPTION}],
+            }
+        ],
     )
     return sg, resp["SecurityGroupRules"][0]["SecurityGroupRuleId"]
 
@@ -30,7 +38,9 @@ def described(ec2: Any, rule_id: str) -> dict[str, Any]:
     return ec2.describe_security_group_rules(SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"][0]
 
 
-@pytest.mark.parametrize("text, expected", [("203.0.113.7", "203.0.113.7"), (" 203.0.113.7/32 ", "203.0.113.7"), ("10.1.2.3", "10.1.2.3")])
+@pytest.mark.parametrize(
+    "text, expected", [("203.0.113.7", "203.0.113.7"), (" 203.0.113.7/32 ", "203.0.113.7"), ("10.1.2.3", "10.1.2.3")]
+)
 def test_one_ipv4_host_is_accepted_private_ones_too(text: str, expected: str) -> None:
     assert validate_host_address(text) == expected
 
@@ -53,7 +63,9 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("text", list(REFUSED))
-def test_the_rds_rule_never_opens_more_than_one_host_and_refuses_before_any_request(identity_twin: Target, rule: tuple[str, str], text: str) -> None:
+def test_the_rds_rule_never_opens_more_than_one_host_and_refuses_before_any_request(
+    identity_twin: Target, rule: tuple[str, str], text: str
+) -> None:
     ec2 = raw_client(identity_twin, "ec2")
     sent = record_requests(ec2)
     sg, rule_id = rule
@@ -72,10 +84,26 @@ def test_moving_the_rule_keeps_protocol_ports_and_description(ec2: Any, rule: tu
     assert move_rule(ec2, sg, rule_id, "203.0.113.7") == ("192.0.2.10/32", "203.0.113.7/32")
 
     after = described(ec2, rule_id)
-    assert (after["CidrIpv4"], after["IpProtocol"], after["FromPort"], after["ToPort"], after["Description"], after["GroupId"]) == (
-        "203.0.113.7/32", "tcp", PORT, PORT, DESCRIPTION, sg,
+    assert (
+        after["CidrIpv4"],
+        after["IpProtocol"],
+        after["FromPort"],
+        after["ToPort"],
+        after["Description"],
+        after["GroupId"],
+    ) == (
+        "203.0.113.7/32",
+        "tcp",
+        PORT,
+        PORT,
+        DESCRIPTION,
+        sg,
     )
-    ingress = [r for r in ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}])["SecurityGroupRules"] if not r["IsEgress"]]
+    ingress = [
+        r
+        for r in ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}])["SecurityGroupRules"]
+        if not r["IsEgress"]
+    ]
     assert [r["SecurityGroupRuleId"] for r in ingress] == [rule_id]  # moved, not added beside the old one
 
 

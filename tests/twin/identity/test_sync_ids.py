@@ -16,7 +16,14 @@ from tests.support.cognito import add_users, counting_statements, insert_users, 
 
 def cognito_user(handle: str | None, sub: str | None = None, email: str | None = None) -> CognitoUser:
     sub = sub or str(uuid.uuid4())
-    return CognitoUser(username=sub, sub=sub, handle=handle, email=email or f"{handle or sub}@cruddur.test", status="CONFIRMED", enabled=True)
+    return CognitoUser(
+        username=sub,
+        sub=sub,
+        handle=handle,
+        email=email or f"{handle or sub}@cruddur.test",
+        status="CONFIRMED",
+        enabled=True,
+    )
 
 
 def links(conn: psycopg.Connection[Any]) -> dict[str, str | None]:
@@ -38,7 +45,9 @@ def test_sync_links_every_handle_and_reports_the_rest(conn: psycopg.Connection[A
     assert report.already_right == [] and report.unlinked == [] and report.ambiguous == []
     assert (report.cognito_users, report.database_users) == (5, 4)
     # rows written by one transaction carry the same xmin
-    assert conn.execute("SELECT count(DISTINCT xmin::text) FROM users WHERE cognito_user_id IS NOT NULL").fetchone() == (1,)
+    assert conn.execute(
+        "SELECT count(DISTINCT xmin::text) FROM users WHERE cognito_user_id IS NOT NULL"
+    ).fetchone() == (1,)
 
 
 def test_second_sync_updates_nothing(conn: psycopg.Connection[Any]) -> None:
@@ -62,7 +71,12 @@ def test_dry_run_reports_what_a_sync_would_do_and_writes_nothing(conn: psycopg.C
     dry = sync_ids(conn, users, dry_run=True)
 
     assert snapshot(conn) == before
-    assert dry.dry_run and dry.updated == ["ada", "bram"] and dry.already_right == ["chidi"] and dry.not_in_cognito == ["dana"]
+    assert (
+        dry.dry_run
+        and dry.updated == ["ada", "bram"]
+        and dry.already_right == ["chidi"]
+        and dry.not_in_cognito == ["dana"]
+    )
     real = sync_ids(conn, users)
     assert {**dry.__dict__, "dry_run": False} == real.__dict__  # the dry run told the truth
 
@@ -110,7 +124,9 @@ def test_a_failure_inside_the_update_leaves_every_row_unchanged(conn: psycopg.Co
            BEGIN RAISE EXCEPTION 'injected failure on %', NEW.handle; END $$"""
     )
     # a real error in the middle of the UPDATE, after the release statement already ran
-    conn.execute("CREATE TRIGGER fail_mid_update BEFORE UPDATE ON users FOR EACH ROW WHEN (NEW.handle = 'user0150') EXECUTE FUNCTION fail_on_user0150()")
+    conn.execute(
+        "CREATE TRIGGER fail_mid_update BEFORE UPDATE ON users FOR EACH ROW WHEN (NEW.handle = 'user0150') EXECUTE FUNCTION fail_on_user0150()"
+    )
     before = snapshot(conn)
 
     try:
@@ -160,7 +176,9 @@ def _timed_sync(conn: psycopg.Connection[Any], count: int) -> tuple[list[str], f
     return statements, elapsed, report
 
 
-def test_statement_count_does_not_grow_with_the_number_of_users(conn: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_statement_count_does_not_grow_with_the_number_of_users(
+    conn: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     small, small_time, _ = _timed_sync(conn, 3)
     large, large_time, report = _timed_sync(conn, 3000)
 
@@ -168,7 +186,9 @@ def test_statement_count_does_not_grow_with_the_number_of_users(conn: psycopg.Co
     assert len(large) == 2  # SELECT … FOR UPDATE, UPDATE (the seeds: one UPDATE and COMMIT per user)
     assert report.not_in_database == ["nobody-here"] and len(report.without_handle) == 1
     with capsys.disabled():
-        print(f"\n[identity] sync of 3 users: {small_time * 1000:.1f} ms; of 3,000 users: {large_time * 1000:.1f} ms; statements each: {len(large)} ({', '.join(large)})")
+        print(
+            f"\n[identity] sync of 3 users: {small_time * 1000:.1f} ms; of 3,000 users: {large_time * 1000:.1f} ms; statements each: {len(large)} ({', '.join(large)})"
+        )
 
 
 def test_without_the_users_table_the_sync_says_what_to_run(scratch_url: str) -> None:

@@ -42,7 +42,9 @@ def test_update_sg_rule_prints_old_to_new_and_refuses_a_network(identity_twin: T
     rule_id = output(identity_twin, RDS_RULE_ID)
 
     def cidr() -> str:
-        return str(ec2.describe_security_group_rules(SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"][0]["CidrIpv4"])
+        return str(
+            ec2.describe_security_group_rules(SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"][0]["CidrIpv4"]
+        )
 
     moved = run_invoke("rds.update-sg-rule", "--ip", "203.0.113.7")
     assert moved.returncode == 0, moved.stderr
@@ -55,7 +57,11 @@ def test_update_sg_rule_prints_old_to_new_and_refuses_a_network(identity_twin: T
     assert cidr() == "203.0.113.7/32"
 
     from_env = run_invoke("rds.update-sg-rule", env={"GITPOD_IP": "198.51.100.4"})
-    assert from_env.returncode == 0 and "203.0.113.7/32 → 198.51.100.4/32" in from_env.stdout and "$GITPOD_IP" in from_env.stdout
+    assert (
+        from_env.returncode == 0
+        and "203.0.113.7/32 → 198.51.100.4/32" in from_env.stdout
+        and "$GITPOD_IP" in from_env.stdout
+    )
     assert cidr() == "198.51.100.4/32"
 
 

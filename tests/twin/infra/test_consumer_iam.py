@@ -28,7 +28,12 @@ from tests.support.streams import person
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 # TransactWriteItems is authorised per item, with the action of each item's kind.
-TRANSACT_ITEM_ACTIONS = {"Put": "PutItem", "Delete": "DeleteItem", "Update": "UpdateItem", "ConditionCheck": "ConditionCheckItem"}
+TRANSACT_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Delete": "DeleteItem",
+    "Update": "UpdateItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 STREAM_OPERATIONS = {"DescribeStream", "GetShardIterator", "GetRecords", "ListStreams"}
 
 
@@ -72,8 +77,14 @@ def _policy_statements() -> dict[str, tuple[set[str], set[str]]]:
     plan = planned("dev")
     table = plan.one("aws:dynamodb/table:Table").state
     log_group = plan.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
-    kinds = {table["arn"]: "table", f"{table['arn']}/index/{GSI_NAME}": f"index/{GSI_NAME}", table["streamArn"]: "stream",
-             plan.one("aws:sqs/queue:Queue").state["arn"]: "queue", log_group: "logs", f"{log_group}:log-stream:*": "logs"}
+    kinds = {
+        table["arn"]: "table",
+        f"{table['arn']}/index/{GSI_NAME}": f"index/{GSI_NAME}",
+        table["streamArn"]: "stream",
+        plan.one("aws:sqs/queue:Queue").state["arn"]: "queue",
+        log_group: "logs",
+        f"{log_group}:log-stream:*": "logs",
+    }
     statements = {}
     for st in json.loads(plan.one(ROLE_POLICY).inputs["policy"])["Statement"]:
         assert st["Effect"] == "Allow"
@@ -88,17 +99,28 @@ def _by_kind(grants: set[tuple[str, str]]) -> dict[str, set[str]]:
     return out
 
 
-def test_the_policy_grants_exactly_what_the_consumer_and_its_mapping_call(twin: Target, table: str, tmp_path: Path) -> None:
+def test_the_policy_grants_exactly_what_the_consumer_and_its_mapping_call(
+    twin: Target, table: str, tmp_path: Path
+) -> None:
     # GIVEN: a conversation with replies whose group rows have not moved, a stale extra row, and a message with no text
     writer = twin.client("dynamodb")
     ada, bram = person("ada"), person("bram")
     group = send_message(writer, table, ada, "hello", receiver=bram).group_uuid
     send_message(writer, table, bram, "a reply", group_uuid=group)
     send_message(writer, table, ada, "another", group_uuid=group)
-    stale = {"pk": GRP_PREFIX + ada.uuid, "sk": "2020-01-01T00:00:00.000000+00:00", "message_group_uuid": group, "message": "old",
-             "user_uuid": bram.uuid, "user_display_name": bram.display_name, "user_handle": bram.handle}
+    stale = {
+        "pk": GRP_PREFIX + ada.uuid,
+        "sk": "2020-01-01T00:00:00.000000+00:00",
+        "message_group_uuid": group,
+        "message": "old",
+        "user_uuid": bram.uuid,
+        "user_display_name": bram.display_name,
+        "user_handle": bram.handle,
+    }
     writer.put_item(TableName=table, Item=s_item(stale))  # what an older, non-atomic writer left behind
-    writer.put_item(TableName=table, Item=s_item({"pk": f"{MSG_PREFIX}{uuid.uuid4()}", "sk": "2026-01-01T00:00:00.000000+00:00"}))  # no text: fails
+    writer.put_item(
+        TableName=table, Item=s_item({"pk": f"{MSG_PREFIX}{uuid.uuid4()}", "sk": "2026-01-01T00:00:00.000000+00:00"})
+    )  # no text: fails
     sqs = twin.client("sqs")
     queue_url = sqs.create_queue(QueueName=f"test-dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
 
@@ -107,9 +129,15 @@ def test_the_policy_grants_exactly_what_the_consumer_and_its_mapping_call(twin: 
     streams, ddb, dlq = (_recorded(twin.client(name), calls) for name in ("dynamodbstreams", "dynamodb", "sqs"))
 
     def park(stream: str, shard: str, records: list[dict[str, Any]], condition: str, attempts: int) -> None:
-        dead_letters.send(dlq, queue_url, dead_letters.pointer_message(stream, shard, records, condition, attempts, "cruddur-dev-stream-consumer"))
+        dead_letters.send(
+            dlq,
+            queue_url,
+            dead_letters.pointer_message(stream, shard, records, condition, attempts, "cruddur-dev-stream-consumer"),
+        )
 
-    policy = RetryPolicy(max_retry_attempts=0, max_record_age_seconds=3600, dead_letter=park, record_filter=matches_filter)
+    policy = RetryPolicy(
+        max_retry_attempts=0, max_record_age_seconds=3600, dead_letter=park, record_filter=matches_filter
+    )
     counts = process_once(streams, ddb, table, GSI_NAME, tmp_path / "checkpoints.json", 25, policy)
     try:
         # THEN: every path ran (moves, the stale row removed, a failure parked)...
@@ -128,6 +156,8 @@ def test_the_policy_grants_exactly_what_the_consumer_and_its_mapping_call(twin: 
         expected = _by_kind(used) | {"stream": set(LAMBDA_STREAM_POLLER_ACTIONS) - set(NOT_GRANTED)}
         assert granted == expected
         assert statements["ReadThisTableStream"][0] == poller, "the stream statement is what the poller reads with"
-        assert len({frozenset(kinds) for _, kinds in statements.values()}) == len(statements), "one statement per resource"
+        assert len({frozenset(kinds) for _, kinds in statements.values()}) == len(statements), (
+            "one statement per resource"
+        )
     finally:
         sqs.delete_queue(QueueUrl=queue_url)

@@ -36,7 +36,9 @@ def test_schema_load_names_each_difference_of_an_existing_table(twin: Any, ddb: 
             ddbops.schema_load(ddb, spec)
         text = str(err.value)
         assert "key schema" in text and "indexes" in text and "stream view type" in text and "KEYS_ONLY" in text
-        assert ddbops.describe(ddb, "test-differs")["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}], "left as it was"
+        assert ddbops.describe(ddb, "test-differs")["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}], (
+            "left as it was"
+        )
     finally:
         ddb.delete_table(TableName="test-differs")
 
@@ -54,18 +56,31 @@ def test_schema_load_drop_and_list_tasks(database: Any, ddb: Any) -> None:
     assert_one_line_error(run_invoke("ddb.drop"), f"table '{name}' does not exist")
 
 
-@pytest.mark.engines("moto")  # stands in for AWS's point-in-time recovery, which DynamoDB Local lacks (UnknownOperationException)
+@pytest.mark.engines(
+    "moto"
+)  # stands in for AWS's point-in-time recovery, which DynamoDB Local lacks (UnknownOperationException)
 def test_schema_load_cloud_compares_and_never_creates(twin: Any, ddb: Any) -> None:
     # The twin's server stands in for AWS: --cloud sends its requests wherever AWS_ENDPOINT_URL says.
-    as_cloud = {"AWS_ENDPOINT_URL": str(twin.endpoint("dynamodb")), "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+    as_cloud = {
+        "AWS_ENDPOINT_URL": str(twin.endpoint("dynamodb")),
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     prod = load_stack("prod")
 
     def schema_load_cloud() -> Any:
-        return run_invoke("ddb.schema-load", "--stack", "prod", "--cloud", env=as_cloud)  # reads only: no --confirm-protected
+        return run_invoke(
+            "ddb.schema-load", "--stack", "prod", "--cloud", env=as_cloud
+        )  # reads only: no --confirm-protected
 
     # GIVEN no cloud table: it is Pulumi's to create, and schema-load says so and creates nothing
     assert prod.table_name not in ddbops.list_tables(ddb)
-    assert_one_line_error(schema_load_cloud(), f"table '{prod.table_name}' of stack 'prod' does not exist in the cloud", "invoke infra.up --stack prod")
+    assert_one_line_error(
+        schema_load_cloud(),
+        f"table '{prod.table_name}' of stack 'prod' does not exist in the cloud",
+        "invoke infra.up --stack prod",
+    )
     assert prod.table_name not in ddbops.list_tables(ddb)
 
     # GIVEN the table the old --cloud created (the spec's shape, none of the program's protections)
@@ -74,26 +89,47 @@ def test_schema_load_cloud_compares_and_never_creates(twin: Any, ddb: Any) -> No
         proc = schema_load_cloud()
         assert proc.returncode == 1, proc.stderr
         assert f"table {prod.table_name} (cloud, stack prod) differs from what the program declares:" in proc.stdout
-        for line in ("point-in-time recovery: expected on, found off", "deletion protection: expected on, found off",
-                     "encryption: expected KMS key, found AWS owned key (DynamoDB's default)"):
+        for line in (
+            "point-in-time recovery: expected on, found off",
+            "deletion protection: expected on, found off",
+            "encryption: expected KMS key, found AWS owned key (DynamoDB's default)",
+        ):
             assert f"  - {line}" in proc.stdout.splitlines()
         assert "key schema" not in proc.stdout.split("declares:")[1], "the shape itself matches"
 
         # GIVEN the table as the program declares it for prod
         ddb.delete_table(TableName=prod.table_name)
-        ddb.create_table(**create_table_kwargs(table_spec(prod)), SSESpecification={"Enabled": True, "SSEType": "KMS"}, DeletionProtectionEnabled=True)
-        ddb.update_continuous_backups(TableName=prod.table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        ddb.create_table(
+            **create_table_kwargs(table_spec(prod)),
+            SSESpecification={"Enabled": True, "SSEType": "KMS"},
+            DeletionProtectionEnabled=True,
+        )
+        ddb.update_continuous_backups(
+            TableName=prod.table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
         proc = schema_load_cloud()
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert proc.stdout.strip() == (f"table {prod.table_name} (cloud, stack prod) matches the spec: key schema, attribute definitions, indexes, "
-                                       "stream view type, billing mode, point-in-time recovery, deletion protection, encryption")
+        assert proc.stdout.strip() == (
+            f"table {prod.table_name} (cloud, stack prod) matches the spec: key schema, attribute definitions, indexes, "
+            "stream view type, billing mode, point-in-time recovery, deletion protection, encryption"
+        )
     finally:
         ddb.update_table(TableName=prod.table_name, DeletionProtectionEnabled=False)
         ddb.delete_table(TableName=prod.table_name)
 
 
 def _items(n: int, prefix: str = "MSG#bulk") -> list[dict[str, Any]]:
-    return [s_item({"pk": f"{prefix}{i % 7}", "sk": f"2026-02-01T00:00:{i:09d}", "message": f"message {i}", "user_handle": "ada"}) for i in range(n)]
+    return [
+        s_item(
+            {
+                "pk": f"{prefix}{i % 7}",
+                "sk": f"2026-02-01T00:00:{i:09d}",
+                "message": f"message {i}",
+                "user_handle": "ada",
+            }
+        )
+        for i in range(n)
+    ]
 
 
 def test_scan_reads_every_page_serial_and_parallel(ddb: Any, table: str) -> None:
@@ -120,7 +156,9 @@ def test_scan_task_prints_json_lines(database: Any, ddb: Any) -> None:
     proc = run_invoke("ddb.scan", "--json", "--limit", "12")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(rows) == 12 and all({"pk", "sk"} <= set(r) for r in rows)  # the table's first 12 in the engine's hash order
+    assert len(rows) == 12 and all(
+        {"pk", "sk"} <= set(r) for r in rows
+    )  # the table's first 12 in the engine's hash order
     every = [json.loads(line) for line in run_invoke("ddb.scan", "--json").stdout.splitlines()]
     ours = {(r["pk"], r["sk"]): r["message"] for r in every if r["pk"].startswith("MSG#scan")}
     assert ours == {(i["pk"]["S"], i["sk"]["S"]): i["message"]["S"] for i in _items(30, "MSG#scan")}
@@ -163,7 +201,9 @@ def test_a_batch_of_26_is_our_error_before_any_request(ddb: Any, table: str) -> 
     ddb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", count)
     try:
         with pytest.raises(ValueError, match="at most 25 requests, not 26"):
-            ddbops.write_batch(ddb, table, [{"PutRequest": {"Item": i}} for i in _items(26)], ddbops.WriteStats(), threading.Lock())
+            ddbops.write_batch(
+                ddb, table, [{"PutRequest": {"Item": i}} for i in _items(26)], ddbops.WriteStats(), threading.Lock()
+            )
         assert sent == []
         assert ddbops.batch_write(ddb, table, _items(26), workers=1).written == 26
     finally:
@@ -179,7 +219,12 @@ def test_unprocessed_items_are_retried_with_backoff() -> None:
     reqs = [{"PutRequest": {"Item": i}} for i in items]
     with Stubber(client) as stub:
         stub.add_response("batch_write_item", {"UnprocessedItems": {"t": reqs[1:]}}, {"RequestItems": {"t": reqs}})
-        stub.add_client_error("batch_write_item", "ProvisionedThroughputExceededException", http_status_code=400, expected_params={"RequestItems": {"t": reqs[1:]}})
+        stub.add_client_error(
+            "batch_write_item",
+            "ProvisionedThroughputExceededException",
+            http_status_code=400,
+            expected_params={"RequestItems": {"t": reqs[1:]}},
+        )
         stub.add_response("batch_write_item", {"UnprocessedItems": {"t": reqs[2:]}}, {"RequestItems": {"t": reqs[1:]}})
         stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": {"t": reqs[2:]}})
         sleeps: list[float] = []

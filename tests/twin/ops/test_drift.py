@@ -30,11 +30,19 @@ from ops.stacks import PROJECT_ROOT
 from ops.target import Target, read_twin
 from tests.support.helpers import run_invoke
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumi_aws")  # an edited program is planned in-process
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning:pulumi_aws"
+)  # an edited program is planned in-process
 
 MAPPING = MappingAdapter.type
-SERVED = {"aws:dynamodb/table:Table", "aws:cognito/userPool:UserPool", "aws:cognito/userPoolClient:UserPoolClient",
-          "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:sqs/queue:Queue", MAPPING}
+SERVED = {
+    "aws:dynamodb/table:Table",
+    "aws:cognito/userPool:UserPool",
+    "aws:cognito/userPoolClient:UserPoolClient",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:sqs/queue:Queue",
+    MAPPING,
+}
 
 
 @pytest.fixture
@@ -54,7 +62,9 @@ def test_every_served_resource_of_the_plan_is_on_the_twin_as_declared(twin: Targ
     report = check(plan, twin)
     assert {r.type for r in report.resources} == SERVED, "every type the engine serves is compared"
     for resource in report.resources:
-        assert resource.status == IN_LINE, f"{resource.label} {resource.name}: {resource.status} {resource.differences} {resource.note}"
+        assert resource.status == IN_LINE, (
+            f"{resource.label} {resource.name}: {resource.status} {resource.differences} {resource.note}"
+        )
     assert "Lambda function stream-consumer-function" in report.not_compared
     proc = run_invoke("infra.drift")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -85,14 +95,18 @@ def edited_plan(tmp_path: Path) -> Iterator[StackPlan]:
             del sys.modules[name]
 
 
-def test_a_pool_setting_changed_in_infra_reaches_the_twin_at_the_next_up(twin: Target, plan: StackPlan, edited_plan: StackPlan) -> None:
+def test_a_pool_setting_changed_in_infra_reaches_the_twin_at_the_next_up(
+    twin: Target, plan: StackPlan, edited_plan: StackPlan
+) -> None:
     # the twin does not follow by itself: the edited program and the twin now differ in that one field
     before = check(edited_plan, twin)
     changed = {(r.name, c.field, c.declared, c.actual) for r in before.resources for c in r.differences}
     assert changed == {("identity-users", "passwordPolicy.minimumLength", 14, 12)}
 
     result = twinops.up(twin.stack, plan=edited_plan)
-    assert result.cloud_side is not None and any("identity-users" in u and "passwordPolicy.minimumLength" in u for u in result.cloud_side.updated)
+    assert result.cloud_side is not None and any(
+        "identity-users" in u and "passwordPolicy.minimumLength" in u for u in result.cloud_side.updated
+    )
     pool = twin.client("cognito-idp").describe_user_pool(UserPoolId=_outputs(twin)[out.USER_POOL_ID])["UserPool"]
     assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 14, "updated in place"
     assert pool["UsernameAttributes"] == ["email"], "and users still sign in by email"
@@ -100,15 +114,25 @@ def test_a_pool_setting_changed_in_infra_reaches_the_twin_at_the_next_up(twin: T
     assert check(plan, twin).drift, "the real program now differs from the twin, until local.up"
 
 
-@pytest.mark.engines("moto")  # stands in for AWS's point-in-time recovery, which DynamoDB Local lacks (UnknownOperationException)
+@pytest.mark.engines(
+    "moto"
+)  # stands in for AWS's point-in-time recovery, which DynamoDB Local lacks (UnknownOperationException)
 def test_drift_names_changes_made_behind_the_programs_back_and_up_puts_them_back(twin: Target, plan: StackPlan) -> None:
     outputs = _outputs(twin)
     ddb, cognito = twin.client("dynamodb"), twin.client("cognito-idp")
-    ddb.update_continuous_backups(TableName=twin.stack.table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    ddb.update_continuous_backups(
+        TableName=twin.stack.table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
     policy = cognito.describe_user_pool(UserPoolId=outputs[out.USER_POOL_ID])["UserPool"]["Policies"]
     policy["PasswordPolicy"]["MinimumLength"] = 6
-    cognito.update_user_pool(UserPoolId=outputs[out.USER_POOL_ID], Policies=policy, AutoVerifiedAttributes=["email"], DeletionProtection="INACTIVE",
-                             AccountRecoverySetting={"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]}, UserPoolTags={"project": "cruddur", "stack": "dev"})
+    cognito.update_user_pool(
+        UserPoolId=outputs[out.USER_POOL_ID],
+        Policies=policy,
+        AutoVerifiedAttributes=["email"],
+        DeletionProtection="INACTIVE",
+        AccountRecoverySetting={"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
+        UserPoolTags={"project": "cruddur", "stack": "dev"},
+    )
 
     proc = run_invoke("infra.drift")
     assert proc.returncode == EXIT_DRIFT, proc.stdout + proc.stderr
@@ -119,7 +143,10 @@ def test_drift_names_changes_made_behind_the_programs_back_and_up_puts_them_back
     assert "DRIFT: 2 of 6 resources differ" in text
     as_json = json.loads(run_invoke("infra.drift", "--json").stdout)
     fields = {(r["name"], c["field"]) for r in as_json["resources"] for c in r["differences"]}
-    assert as_json["drift"] is True and fields == {("messages", "pointInTimeRecovery.enabled"), ("identity-users", "passwordPolicy.minimumLength")}
+    assert as_json["drift"] is True and fields == {
+        ("messages", "pointInTimeRecovery.enabled"),
+        ("identity-users", "passwordPolicy.minimumLength"),
+    }
 
     up = run_invoke("local.up")
     assert up.returncode == 0 and "2 updated" in up.stdout, up.stdout + up.stderr
@@ -129,15 +156,22 @@ def test_drift_names_changes_made_behind_the_programs_back_and_up_puts_them_back
 def test_a_moved_rds_address_is_reported_not_drift(twin: Target, plan: StackPlan) -> None:
     outputs = _outputs(twin)
     ec2 = twin.client("ec2")
-    declared = ADAPTERS["aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"].expected(plan.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"), _bare(twin, plan))["CidrIpv4"]
+    declared = ADAPTERS["aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"].expected(
+        plan.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"), _bare(twin, plan)
+    )["CidrIpv4"]
     moved = run_invoke("rds.update-sg-rule", "--ip", "203.0.113.9")
     assert moved.returncode == 0, moved.stderr
     try:
         proc = run_invoke("infra.drift")
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert f"cidrIpv4 moved, as expected (the program leaves it to others): declared {declared}, now 203.0.113.9/32" in proc.stdout
+        assert (
+            f"cidrIpv4 moved, as expected (the program leaves it to others): declared {declared}, now 203.0.113.9/32"
+            in proc.stdout
+        )
         twinops.up(twin.stack)
-        rule = ec2.describe_security_group_rules(SecurityGroupRuleIds=[outputs[out.RDS_RULE_ID]])["SecurityGroupRules"][0]
+        rule = ec2.describe_security_group_rules(SecurityGroupRuleIds=[outputs[out.RDS_RULE_ID]])["SecurityGroupRules"][
+            0
+        ]
         assert rule["CidrIpv4"] == "203.0.113.9/32", "local.up never moves the address back"
     finally:
         run_invoke("rds.update-sg-rule", "--ip", declared.removesuffix("/32"))
@@ -164,7 +198,9 @@ def test_the_stream_worker_plays_the_plans_mapping_and_follows_a_change(twin: Ta
     assert worker["mapping"]["BatchSize"] == mapping.inputs["batchSize"] == twin.stack.stream_batch_size
     with open(f"/proc/{worker['pid']}/cmdline", "rb") as f:
         argv = f.read().split(b"\0")
-    assert argv[argv.index(b"--batch-size") + 1] == str(mapping.inputs["batchSize"]).encode(), "the process runs with the plan's batch size"
+    assert argv[argv.index(b"--batch-size") + 1] == str(mapping.inputs["batchSize"]).encode(), (
+        "the process runs with the plan's batch size"
+    )
 
     smaller = dataclasses.replace(mapping, inputs={**mapping.inputs, "batchSize": 7})
     changed = dataclasses.replace(plan, resources=tuple(smaller if r is mapping else r for r in plan.resources))
@@ -172,7 +208,9 @@ def test_the_stream_worker_plays_the_plans_mapping_and_follows_a_change(twin: Ta
     restarted = (read_twin("dev") or {})["stream_worker"]
     assert restarted["pid"] != worker["pid"] and restarted["mapping"]["BatchSize"] == 7
     drifted = next(r for r in check(plan, twin).resources if r.type == MAPPING)
-    assert [(c.field, c.declared, c.actual) for c in drifted.differences] == [("batchSize", mapping.inputs["batchSize"], 7)]
+    assert [(c.field, c.declared, c.actual) for c in drifted.differences] == [
+        ("batchSize", mapping.inputs["batchSize"], 7)
+    ]
     twinops.up(twin.stack)
     assert (read_twin("dev") or {})["stream_worker"]["mapping"]["BatchSize"] == mapping.inputs["batchSize"]
 
@@ -181,7 +219,11 @@ def test_local_status_lists_what_the_twin_does_not_serve(twin: Target, plan: Sta
     proc = run_invoke("local.status")
     assert proc.returncode == 0, proc.stderr
     line = next(line for line in proc.stdout.splitlines() if line.startswith("stack dev: not on the twin: "))
-    for expected in ("Lambda function stream-consumer-function", "IAM role stream-consumer-role", "log group stream-consumer-logs"):
+    for expected in (
+        "Lambda function stream-consumer-function",
+        "IAM role stream-consumer-role",
+        "log group stream-consumer-logs",
+    ):
         assert expected in line
     assert "played by a twin process: event source mapping stream-consumer-mapping (by the stream worker)" in line
     status = {s["stack"]: s for s in json.loads(run_invoke("local.status", "--json").stdout)}

@@ -20,7 +20,14 @@ from ops.messages.pairs import find_group
 from ops.messages.read import get_conversation, list_conversations
 from ops.messages.send import send_message
 from tests.support.original_backend import OriginalBackend
-from tests.support.streams import assert_one_row_each_at_newest, group_rows_by_owner, markers, message_records, person, stream_records
+from tests.support.streams import (
+    assert_one_row_each_at_newest,
+    group_rows_by_owner,
+    markers,
+    message_records,
+    person,
+    stream_records,
+)
 
 
 def _consume(ddb: Any, streams: Any, table: str, group: str) -> None:
@@ -28,7 +35,9 @@ def _consume(ddb: Any, streams: Any, table: str, group: str) -> None:
     process_batch(ddb, table, "message-group-sk-index", message_records(stream_records(streams, ddb, table), group))
 
 
-def test_send_appends_to_the_group_the_original_backend_made_in_either_direction(ddb: Any, streams: Any, table: str) -> None:
+def test_send_appends_to_the_group_the_original_backend_made_in_either_direction(
+    ddb: Any, streams: Any, table: str
+) -> None:
     ada, dana = person("ada"), person("dana")
     backend = OriginalBackend(ddb, table, offset_hours=1)
     group = backend.create_message_group(dana, ada, "hi from the old app")  # random id, no pair entry, +01:00 keys
@@ -48,8 +57,12 @@ def test_a_group_whose_sender_has_no_row_is_still_found_through_the_other(ddb: A
     ada, dana = person("ada"), person("dana")
     group = OriginalBackend(ddb, table).create_message_group(ada, dana, "half written")
     [adas_row] = group_rows_by_owner(ddb, table, group)[ada.uuid]
-    ddb.delete_item(TableName=table, Key={"pk": {"S": adas_row["pk"]}, "sk": {"S": adas_row["sk"]}})  # the batch lost one put
-    assert find_group(ddb, table, ada, dana).group_uuid == group  # a batch that lost one put does not make a second group
+    ddb.delete_item(
+        TableName=table, Key={"pk": {"S": adas_row["pk"]}, "sk": {"S": adas_row["sk"]}}
+    )  # the batch lost one put
+    assert (
+        find_group(ddb, table, ada, dana).group_uuid == group
+    )  # a batch that lost one put does not make a second group
     assert send_message(ddb, table, ada, "still one group", receiver=dana).group_uuid == group
 
 
@@ -71,7 +84,10 @@ def test_two_first_messages_at_once_still_give_one_group(ddb: Any, table: str) -
         barrier.wait()
         results.append(send_message(ddb, table, sender, text, receiver=receiver))
 
-    threads = [threading.Thread(target=send, args=(a, b, f"first {i}")) for i, (a, b) in enumerate([(ada, dana), (dana, ada)] * 2)]
+    threads = [
+        threading.Thread(target=send, args=(a, b, f"first {i}"))
+        for i, (a, b) in enumerate([(ada, dana), (dana, ada)] * 2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -82,9 +98,13 @@ def test_two_first_messages_at_once_still_give_one_group(ddb: Any, table: str) -
 
 def test_the_consumer_orders_rows_by_moment_not_by_string(ddb: Any, streams: Any, table: str) -> None:
     ada, dana = person("ada"), person("dana")
-    group = OriginalBackend(ddb, table, offset_hours=1).create_message_group(ada, dana, "earlier", at="2026-05-01T10:00:00.000000+01:00")
+    group = OriginalBackend(ddb, table, offset_hours=1).create_message_group(
+        ada, dana, "earlier", at="2026-05-01T10:00:00.000000+01:00"
+    )
     # ten minutes later, from a server in UTC: as strings, "…T09:10…+00:00" sorts BEFORE "…T10:00…+01:00"
-    later = OriginalBackend(ddb, table, offset_hours=0).create_message(group, dana, "later", at="2026-05-01T09:10:00.000000+00:00")
+    later = OriginalBackend(ddb, table, offset_hours=0).create_message(
+        group, dana, "later", at="2026-05-01T09:10:00.000000+00:00"
+    )
     _consume(ddb, streams, table, group)
     rows = group_rows_by_owner(ddb, table, group)
     assert {(r[0]["sk"], r[0]["message"]) for r in rows.values()} == {(later, "later")}
@@ -98,7 +118,15 @@ def _plant_problems(ddb: Any, table: str) -> dict[str, Any]:
     lagging = old.create_message_group(chidi, ada, "first", at="2026-03-02T12:00:00.000000+02:00")
     newest = old.create_message(lagging, ada, "newest, never fanned out", at="2026-03-02T12:05:00+02:00")
     rows = group_rows_for(healthy.group_uuid, ada, bram, healthy.message)
-    extra = GroupRow(rows[0].owner_uuid, "2026-02-01T00:00:00.000000+00:00", healthy.group_uuid, "stale", bram.uuid, bram.display_name, bram.handle)
+    extra = GroupRow(
+        rows[0].owner_uuid,
+        "2026-02-01T00:00:00.000000+00:00",
+        healthy.group_uuid,
+        "stale",
+        bram.uuid,
+        bram.display_name,
+        bram.handle,
+    )
     ddb.put_item(TableName=table, Item=extra.to_item())
     ddb.put_item(TableName=table, Item={"pk": {"S": "SOMETHING#else"}, "sk": {"S": "x"}})
     return {"healthy": healthy.group_uuid, "lagging": lagging, "newest": newest, "people": (ada, bram, chidi)}
@@ -117,10 +145,15 @@ def test_doctor_names_each_planted_problem_and_fix_leaves_only_what_needs_a_pers
     done = doctor.apply(ddb, table, doctor.repairs(ex))
     assert done == {"move-rows": 2, "put-entry": 1}
     after = doctor.examine(ddb, table)
-    assert {f.kind for f in after.findings} == {"non-utc-keys", "unknown-items"}  # keys and odd items are a person's call
+    assert {f.kind for f in after.findings} == {
+        "non-utc-keys",
+        "unknown-items",
+    }  # keys and odd items are a person's call
     ada, bram, chidi = planted["people"]
     assert_one_row_each_at_newest(ddb, table, planted["healthy"], (ada, bram))
-    assert {r[0]["message"] for r in group_rows_by_owner(ddb, table, planted["lagging"]).values()} == {"newest, never fanned out"}
+    assert {r[0]["message"] for r in group_rows_by_owner(ddb, table, planted["lagging"]).values()} == {
+        "newest, never fanned out"
+    }
 
 
 def test_doctor_reports_duplicate_groups_with_what_a_merge_takes_and_never_merges(ddb: Any, table: str) -> None:
@@ -147,12 +180,18 @@ def test_doctor_on_a_healthy_table_is_clean(ddb: Any, table: str) -> None:
     assert doctor.examine(ddb, table).clean
 
 
-def test_migration_indexes_every_pair_once_resumes_and_changes_nothing_the_second_time(ddb: Any, table: str, tmp_path: Path) -> None:
+def test_migration_indexes_every_pair_once_resumes_and_changes_nothing_the_second_time(
+    ddb: Any, table: str, tmp_path: Path
+) -> None:
     old = OriginalBackend(ddb, table)
     pairs = [(person(f"a{i}"), person(f"b{i}")) for i in range(12)]
     groups = [old.create_message_group(a, b, f"hello {i}") for i, (a, b) in enumerate(pairs)]
-    legacy = {"pk": {"S": f"PAIR#{groups[0]}"}, "sk": {"S": "PAIR"}, "created_at": {"S": "2026-01-01T00:00:00.000000+00:00"},
-              "participant_uuids": {"SS": sorted([pairs[0][0].uuid, pairs[0][1].uuid])}}
+    legacy = {
+        "pk": {"S": f"PAIR#{groups[0]}"},
+        "sk": {"S": "PAIR"},
+        "created_at": {"S": "2026-01-01T00:00:00.000000+00:00"},
+        "participant_uuids": {"SS": sorted([pairs[0][0].uuid, pairs[0][1].uuid])},
+    }
     ddb.put_item(TableName=table, Item=legacy)  # an earlier version's marker
 
     dry = migrate.run(ddb, table, "pair-index", tmp_path, "twin", dry_run=True, segments=2)

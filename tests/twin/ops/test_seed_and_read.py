@@ -33,7 +33,9 @@ def test_seeded_items_follow_the_data_model(ddb: Any, table: str) -> None:
     items = _all(ddb, table)
     msgs = [i for i in items if i["pk"].startswith("MSG#")]
     groups = [i for i in items if i["pk"].startswith("GRP#")]
-    [entry] = [i for i in items if i["pk"].startswith("PAIR#")]  # the pair's one group, found by the next send in one read
+    [entry] = [
+        i for i in items if i["pk"].startswith("PAIR#")
+    ]  # the pair's one group, found by the next send in one read
     assert len(msgs) == len(conv.lines) and len(groups) == 2 and len(items) == len(msgs) + 3
     assert entry["pk"] == f"PAIR#{ADA.uuid}#{BRAM.uuid}" and entry["group_uuid"] == built.group_uuid
     assert all(set(m) == MESSAGE_KEYS and m["pk"] == f"MSG#{built.group_uuid}" and TS.match(m["sk"]) for m in msgs)
@@ -61,7 +63,15 @@ def test_reseed_keeps_one_row_per_participant_when_the_group_moved_on(ddb: Any, 
     seed.seed(ddb, table, built)
     # a later message moved Ada's row; re-seeding must neither move it back nor add a second row
     old = built.rows[0]
-    newer = model.GroupRow(old.owner_uuid, "2030-01-01T00:00:00.000000+00:00", old.message_group_uuid, "later", old.user_uuid, old.user_display_name, old.user_handle)
+    newer = model.GroupRow(
+        old.owner_uuid,
+        "2030-01-01T00:00:00.000000+00:00",
+        old.message_group_uuid,
+        "later",
+        old.user_uuid,
+        old.user_display_name,
+        old.user_handle,
+    )
     ddb.delete_item(TableName=table, Key={"pk": {"S": f"GRP#{old.owner_uuid}"}, "sk": {"S": old.last_reply_at}})
     ddb.put_item(TableName=table, Item=newer.to_item())
     seed.seed(ddb, table, built)
@@ -81,7 +91,9 @@ def test_long_conversation_across_a_new_year_reads_back_to_the_first_message(ddb
     pages = 0
     while True:
         page = read.get_conversation(ddb, table, built.group_uuid, page_size=20, cursor=cursor)
-        assert [m.created_at for m in page.items] == sorted(m.created_at for m in page.items), "each page reads oldest to newest"
+        assert [m.created_at for m in page.items] == sorted(m.created_at for m in page.items), (
+            "each page reads oldest to newest"
+        )
         seen = page.items + seen
         pages += 1
         cursor = page.next_cursor
@@ -115,7 +127,9 @@ def test_before_filters_by_time_not_by_year(ddb: Any, table: str) -> None:
     built = seed.build(seed.parse_conversation(seed.FIXTURES / "new-year-release.txt"), ADA, BRAM)
     seed.seed(ddb, table, built)
     page = read.get_conversation(ddb, table, built.group_uuid, page_size=5, before="2026-01-01T00:00:00.000000+00:00")
-    assert all(m.created_at < "2026" for m in page.items) and page.items[-1].message == "Very poetic."  # the last line of 2025
+    assert (
+        all(m.created_at < "2026" for m in page.items) and page.items[-1].message == "Very poetic."
+    )  # the last line of 2025
 
 
 def test_malformed_line_stops_before_anything_is_written(ddb: Any, table: str, tmp_path: Path) -> None:
@@ -137,7 +151,9 @@ def test_seed_task_reports_malformed_fixture_in_one_line(database: Any, tmp_path
 def test_missing_handle_and_missing_table_are_clear_errors(database: Any, ddb: Any) -> None:
     from tests.support.helpers import assert_one_line_error, run_invoke
 
-    assert_one_line_error(run_invoke("ddb.seed", "--my-handle", "ada", "--other-handle", "nobody"), "no user with handle 'nobody'")
+    assert_one_line_error(
+        run_invoke("ddb.seed", "--my-handle", "ada", "--other-handle", "nobody"), "no user with handle 'nobody'"
+    )
     name = database.stack.table_name
     if name in ddbops.list_tables(ddb):
         ddb.delete_table(TableName=name)
@@ -159,11 +175,27 @@ def test_missing_conversation_file_is_not_found(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("count", [20, 40, 41])
-def test_a_partition_of_whole_pages_ends_without_an_empty_page_or_a_false_cursor(ddb: Any, table: str, count: int) -> None:
+def test_a_partition_of_whole_pages_ends_without_an_empty_page_or_a_false_cursor(
+    ddb: Any, table: str, count: int
+) -> None:
     """AWS (and DynamoDB Local) return a LastEvaluatedKey when Limit=N items match exactly; moto does not. Neither may show."""
     group, owner = "g-whole-pages", "o-whole-pages"
-    msgs = [model.Message(group, f"2026-03-01T10:{i // 60:02d}:{i % 60:02d}.000000+00:00", f"m-{i}", f"text {i}", ADA.uuid, ADA.display_name, ADA.handle) for i in range(count)]
-    rows = [model.GroupRow(owner, m.created_at, f"{group}-{i}", m.message, BRAM.uuid, BRAM.display_name, BRAM.handle) for i, m in enumerate(msgs)]
+    msgs = [
+        model.Message(
+            group,
+            f"2026-03-01T10:{i // 60:02d}:{i % 60:02d}.000000+00:00",
+            f"m-{i}",
+            f"text {i}",
+            ADA.uuid,
+            ADA.display_name,
+            ADA.handle,
+        )
+        for i in range(count)
+    ]
+    rows = [
+        model.GroupRow(owner, m.created_at, f"{group}-{i}", m.message, BRAM.uuid, BRAM.display_name, BRAM.handle)
+        for i, m in enumerate(msgs)
+    ]
     ddbops.batch_write(ddb, table, [x.to_item() for x in (*msgs, *rows)])
 
     for fetch, key in ((read.get_conversation, group), (read.list_conversations, owner)):

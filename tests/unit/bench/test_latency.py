@@ -29,8 +29,12 @@ def _client(url: str) -> Any:
 
 def test_each_request_waits_the_delay_and_the_answer_comes_through_unchanged(moto_url: str) -> None:
     direct = _client(moto_url)
-    direct.create_table(TableName="far-away", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    direct.create_table(
+        TableName="far-away",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     with delay_proxy(moto_url, DELAY) as proxy:
         far = _client(endpoint(proxy))
         far.list_tables()  # connection opened

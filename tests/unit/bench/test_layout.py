@@ -23,17 +23,34 @@ def test_ops_holds_no_benchmark_code_and_never_prints() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno} print()")
-            if isinstance(node, ast.Attribute) and node.attr in {"stdout", "stderr"} and isinstance(node.value, ast.Name) and node.value.id == "sys":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in {"stdout", "stderr"}
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "sys"
+            ):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno} sys.{node.attr}")
             if isinstance(node, ast.ImportFrom | ast.Import):
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-                offenders += [f"{path.relative_to(REPO)}:{node.lineno} imports {n}" for n in names if n == "bench" or n.startswith("bench.")]
+                offenders += [
+                    f"{path.relative_to(REPO)}:{node.lineno} imports {n}"
+                    for n in names
+                    if n == "bench" or n.startswith("bench.")
+                ]
     assert not list((REPO / "ops").glob("bench*.py"))
     assert offenders == []
 
 
 def test_our_jobs_and_the_baselines_are_registered_side_by_side_under_distinct_names() -> None:
-    assert set(ours.JOBS) == {"seed_ours", "scan_ours", "page_ours", "page_first", "page_sealed", "query_newest", "sync_ours"}
+    assert set(ours.JOBS) == {
+        "seed_ours",
+        "scan_ours",
+        "page_ours",
+        "page_first",
+        "page_sealed",
+        "query_newest",
+        "sync_ours",
+    }
     assert set(baselines.JOBS) == {"seed_put_loop", "seed_batch_writer", "scan_baseline", "page_seeds", "sync_per_row"}
     assert jobs.registry() == ours.JOBS | baselines.JOBS
     assert all(f.__module__ == "bench.ours" for f in ours.JOBS.values())
@@ -47,7 +64,13 @@ def test_a_clash_between_our_and_a_baseline_job_name_is_refused(monkeypatch: pyt
 
 
 def test_the_worker_refuses_an_unknown_job_in_one_line() -> None:
-    proc = subprocess.run([sys.executable, "-m", "bench.worker", json.dumps({"job": "nope", "params": {}})], cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.worker", json.dumps({"job": "nope", "params": {}})],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith("error: unknown job 'nope': choose from seed_ours, ")
@@ -57,13 +80,26 @@ def test_workloads_run_in_registry_order_and_only_picks_known_ones() -> None:
     assert list(WORKLOADS) == ["seed", "scan", "query", "paging", "encryption", "sync", "cli"]
     assert harness.parse_only("") == list(WORKLOADS)
     assert harness.parse_only(" sync , seed ") == ["sync", "seed"]
-    with pytest.raises(ConfigError, match="unknown workload 'nope': choose from seed, scan, query, paging, encryption, sync, cli"):
+    with pytest.raises(
+        ConfigError, match="unknown workload 'nope': choose from seed, scan, query, paging, encryption, sync, cli"
+    ):
         harness.parse_only("seed,nope")
 
 
 def _row(engine: str, seconds: float = 1.0) -> Row:
-    return make_row("seed", "ddb.batch_write", 100, "items", {"seconds": seconds, "peak_mb": 1.0}, "put_item per item (seeds)", {"seconds": 4.0, "peak_mb": 0.5},
-                    engine=engine, target="≥ 10× faster", met=False, note="n")
+    return make_row(
+        "seed",
+        "ddb.batch_write",
+        100,
+        "items",
+        {"seconds": seconds, "peak_mb": 1.0},
+        "put_item per item (seeds)",
+        {"seconds": 4.0, "peak_mb": 0.5},
+        engine=engine,
+        target="≥ 10× faster",
+        met=False,
+        note="n",
+    )
 
 
 def test_a_row_derives_ratio_and_throughput_and_carries_its_engine_and_latency_last_in_json() -> None:
@@ -82,7 +118,17 @@ def test_the_engine_shows_only_when_rows_span_more_than_one() -> None:
 
 
 def test_a_simulated_distance_shows_beside_the_engine() -> None:
-    far = make_row("seed", "ddb.batch_write", 100, "items", {"seconds": 1.0}, "boto3 Table.batch_writer()", {"seconds": 3.5}, engine="moto", latency_ms=20)
+    far = make_row(
+        "seed",
+        "ddb.batch_write",
+        100,
+        "items",
+        {"seconds": 1.0},
+        "boto3 Table.batch_writer()",
+        {"seconds": 3.5},
+        engine="moto",
+        latency_ms=20,
+    )
     names = [d["workload"] for d in report.display_rows([_row("moto"), far])]
     assert names == ["seed [moto]: ddb.batch_write", "seed [moto, +20 ms]: ddb.batch_write"]
 

@@ -22,9 +22,18 @@ from tests.support.helpers import assert_one_line_error, run_invoke
         (("ddb.scan", "--limit", "abc"), "--limit must be a whole number of at least 1, not 'abc'"),
         (("ddb.scan", "--limit", "-1"), "--limit must be a whole number of at least 1, not '-1'"),
         (("ddb.scan", "--limit=0"), "--limit must be a whole number of at least 1, not '0'"),
-        (("ddb.patterns.list-conversations", "--handle", "ada", "--page-size", "abc"), "--page-size must be a whole number from 1 to 1000, not 'abc'"),
-        (("ddb.patterns.get-conversation", "--handle", "ada,bram", "--page-size", "0"), "--page-size must be a whole number from 1 to 1000, not '0'"),
-        (("ddb.patterns.get-conversation", "-p", "2.5"), "--page-size must be a whole number from 1 to 1000, not '2.5'"),
+        (
+            ("ddb.patterns.list-conversations", "--handle", "ada", "--page-size", "abc"),
+            "--page-size must be a whole number from 1 to 1000, not 'abc'",
+        ),
+        (
+            ("ddb.patterns.get-conversation", "--handle", "ada,bram", "--page-size", "0"),
+            "--page-size must be a whole number from 1 to 1000, not '0'",
+        ),
+        (
+            ("ddb.patterns.get-conversation", "-p", "2.5"),
+            "--page-size must be a whole number from 1 to 1000, not '2.5'",
+        ),
     ],
 )
 def test_a_bad_number_is_one_line_before_the_task_runs(args: tuple[str, ...], line: str) -> None:
@@ -44,7 +53,12 @@ def test_whole_number_accepts_its_range_and_nothing_else() -> None:
 
 
 def test_comma_separated_takes_repeated_and_comma_forms() -> None:
-    assert comma_separated(["ada", "bram"]) == comma_separated(["ada,bram"]) == comma_separated([" ada , bram,"]) == ["ada", "bram"]
+    assert (
+        comma_separated(["ada", "bram"])
+        == comma_separated(["ada,bram"])
+        == comma_separated([" ada , bram,"])
+        == ["ada", "bram"]
+    )
     assert comma_separated([]) == []
 
 
@@ -62,10 +76,16 @@ def _raising(err: BaseException) -> Any:
         (NotFoundError("table 't' does not exist"), "error: table 't' does not exist", 1),
         (BrokenPipeError(), None, 0),
         (KeyboardInterrupt(), "interrupted", 130),
-        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), 'error: AWS: Could not connect to the endpoint URL: "http://127.0.0.1:1"', 1),
+        (
+            EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+            'error: AWS: Could not connect to the endpoint URL: "http://127.0.0.1:1"',
+            1,
+        ),
     ],
 )
-def test_every_clause_of_the_boundary_is_reached(err: BaseException, message: str | None, code: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_clause_of_the_boundary_is_reached(
+    err: BaseException, message: str | None, code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
     if isinstance(err, BrokenPipeError):  # the boundary points stdout at /dev/null: keep pytest's own stdout intact

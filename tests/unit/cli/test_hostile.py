@@ -25,7 +25,9 @@ from tests.support.helpers import assert_one_line_error, run_invoke
 from tests.support.repo_copy import repo_copy
 
 GROUP = "5f0c4a1e-9d2b-4c3a-8e7f-1a2b3c4d5e6f"
-OFFSET = int(os.environ.get("CRUDDUR_LOCAL_PORT_OFFSET") or 0) + 600  # this module's own ports: nothing else listens there
+OFFSET = (
+    int(os.environ.get("CRUDDUR_LOCAL_PORT_OFFSET") or 0) + 600
+)  # this module's own ports: nothing else listens there
 
 
 @dataclass
@@ -40,8 +42,16 @@ class Trap:
 
 @pytest.fixture(scope="module")
 def trap() -> Iterator[Trap]:
-    shift = OFFSET - int(os.environ.get("CRUDDUR_LOCAL_PORT_OFFSET") or 0)  # the stacks' ports as the tasks will compute them
-    ports = sorted({p + shift for s in (load_stack("dev"), load_stack("prod")) for p in (s.local_aws_port, s.local_dynamo_port, s.local_postgres_port)})
+    shift = OFFSET - int(
+        os.environ.get("CRUDDUR_LOCAL_PORT_OFFSET") or 0
+    )  # the stacks' ports as the tasks will compute them
+    ports = sorted(
+        {
+            p + shift
+            for s in (load_stack("dev"), load_stack("prod"))
+            for p in (s.local_aws_port, s.local_dynamo_port, s.local_postgres_port)
+        }
+    )
     listeners = []
     for port in ports:
         listener = socket.socket()
@@ -52,9 +62,16 @@ def trap() -> Iterator[Trap]:
         listeners.append(listener)
     cloud = ports[0]
     state = Path(tempfile.mkdtemp(prefix="cruddur-hostile-"))
-    env = {"CRUDDUR_STATE_DIR": str(state), "CRUDDUR_LOCAL_PORT_OFFSET": str(OFFSET), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{cloud}",
-           "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
-           "CONNECTION_URL": f"postgresql://u:hostile-pw-1@127.0.0.1:{cloud}/cruddur", "PROD_CONNECTION_URL": f"postgresql://u:hostile-pw-2@127.0.0.1:{cloud}/cruddur"}
+    env = {
+        "CRUDDUR_STATE_DIR": str(state),
+        "CRUDDUR_LOCAL_PORT_OFFSET": str(OFFSET),
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{cloud}",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "CONNECTION_URL": f"postgresql://u:hostile-pw-1@127.0.0.1:{cloud}/cruddur",
+        "PROD_CONNECTION_URL": f"postgresql://u:hostile-pw-2@127.0.0.1:{cloud}/cruddur",
+    }
     found = Trap(ports, env, state)
     stop = threading.Event()
 
@@ -106,14 +123,35 @@ FLAGS = [
     (["ddb.scan", "--segments", "65"], "--segments must be a whole number from 1 to 64"),
     (["ddb.doctor", "--segments", "-4"], "--segments must be a whole number from 1 to 64"),
     (["ddb.migrate", "--segments", "1000"], "--segments must be a whole number from 1 to 64"),
-    (["ddb.patterns.list-conversations", "--handle", "ada", "--page-size", "abc"], "--page-size must be a whole number from 1 to 1000"),
-    (["ddb.patterns.get-conversation", "--handle", "ada,bram", "--page-size", "1001"], "--page-size must be a whole number from 1 to 1000"),
-    (["ddb.patterns.get-conversation", "--handle", "ada,bram", "--page-size", "nan"], "--page-size must be a whole number from 1 to 1000"),
+    (
+        ["ddb.patterns.list-conversations", "--handle", "ada", "--page-size", "abc"],
+        "--page-size must be a whole number from 1 to 1000",
+    ),
+    (
+        ["ddb.patterns.get-conversation", "--handle", "ada,bram", "--page-size", "1001"],
+        "--page-size must be a whole number from 1 to 1000",
+    ),
+    (
+        ["ddb.patterns.get-conversation", "--handle", "ada,bram", "--page-size", "nan"],
+        "--page-size must be a whole number from 1 to 1000",
+    ),
     # times, with zones
-    (["ddb.patterns.get-conversation", "--group", GROUP, "--before", "garbage"], "--before must be an ISO-8601 time with a zone"),
-    (["ddb.patterns.get-conversation", "--group", GROUP, "--before", "2026-01-01T10:00"], "--before '2026-01-01T10:00' has no time zone: add Z for UTC"),
-    (["ddb.patterns.list-conversations", "--handle", "ada", "--before", "2026-13-01T00:00Z"], "--before must be an ISO-8601 time with a zone"),
-    (["ddb.patterns.list-conversations", "--handle", "ada", "--before", "1e300"], "--before must be an ISO-8601 time with a zone"),
+    (
+        ["ddb.patterns.get-conversation", "--group", GROUP, "--before", "garbage"],
+        "--before must be an ISO-8601 time with a zone",
+    ),
+    (
+        ["ddb.patterns.get-conversation", "--group", GROUP, "--before", "2026-01-01T10:00"],
+        "--before '2026-01-01T10:00' has no time zone: add Z for UTC",
+    ),
+    (
+        ["ddb.patterns.list-conversations", "--handle", "ada", "--before", "2026-13-01T00:00Z"],
+        "--before must be an ISO-8601 time with a zone",
+    ),
+    (
+        ["ddb.patterns.list-conversations", "--handle", "ada", "--before", "1e300"],
+        "--before must be an ISO-8601 time with a zone",
+    ),
     (["ddb.seed", "--start", "garbage"], "--start must be an ISO-8601 time with a zone"),
     (["ddb.seed", "--start", "2026-01-05"], "--start '2026-01-05' has no time zone"),
     (["ddb.seed", "--start", "9999-12-31T23:59:59Z"], "leaves no room for 13 messages"),
@@ -136,9 +174,15 @@ FLAGS = [
     (["bench", "--only", "nope"], "unknown workload 'nope'"),
     # the message text
     (["ddb.send-message", "--from", "ada", "--to", "bram", ""], "a message needs some text"),
-    (["ddb.send-message", "--from", "ada", "--to", "bram", "--text", "x" * 4001], "a message holds at most 4000 characters"),
+    (
+        ["ddb.send-message", "--from", "ada", "--to", "bram", "--text", "x" * 4001],
+        "a message holds at most 4000 characters",
+    ),
     (["ddb.send-message", "--from", "ada", "hi"], "give exactly one of --to HANDLE or --group UUID"),
-    (["ddb.send-message", "--from", "ada", "--to", "bram", "--group", GROUP, "hi"], "give exactly one of --to HANDLE or --group UUID"),
+    (
+        ["ddb.send-message", "--from", "ada", "--to", "bram", "--group", GROUP, "hi"],
+        "give exactly one of --to HANDLE or --group UUID",
+    ),
     (["ddb.send-message", "--to", "bram", "hi"], "say who sends the message"),
     (["ddb.send-message", "--from", "ada", "--to", "bram"], "did not receive required positional arguments: 'text'"),
     # stacks, targets and protection
@@ -169,13 +213,25 @@ def _seed_file(tmp_path: Path, text: str | bytes) -> str:
 
 SEED_FILES = [
     ("# spacing_seconds: 0\nPerson 1: a\nPerson 2: b\n", ":1: spacing_seconds must be a finite number greater than 0"),
-    ("# spacing_seconds: -60\nPerson 1: a\nPerson 2: b\n", ":1: spacing_seconds must be a finite number greater than 0"),
-    ("# spacing_seconds: inf\nPerson 1: a\nPerson 2: b\n", ":1: spacing_seconds must be a finite number greater than 0"),
-    ("# spacing_seconds: nan\nPerson 1: a\nPerson 2: b\n", ":1: spacing_seconds must be a finite number greater than 0"),
+    (
+        "# spacing_seconds: -60\nPerson 1: a\nPerson 2: b\n",
+        ":1: spacing_seconds must be a finite number greater than 0",
+    ),
+    (
+        "# spacing_seconds: inf\nPerson 1: a\nPerson 2: b\n",
+        ":1: spacing_seconds must be a finite number greater than 0",
+    ),
+    (
+        "# spacing_seconds: nan\nPerson 1: a\nPerson 2: b\n",
+        ":1: spacing_seconds must be a finite number greater than 0",
+    ),
     ("# spacing_seconds: 1e300\nPerson 1: a\nPerson 2: b\n", ":1: spacing_seconds '1e300' is too large"),
     ("# spacing_seconds: 1e-9\nPerson 1: a\nPerson 2: b\n", ":1: spacing_seconds must be at least 0.000001"),
     ("# spacing_seconds: soon\nPerson 1: a\nPerson 2: b\n", ":1: spacing_seconds must be a number, not 'soon'"),
-    ("# spacing_seconds: 1e9\n# start: 9000-01-01T00:00:00Z\n" + "Person 1: a\n" * 40, ":2: start 9000-01-01T00:00:00.000000+00:00 leaves no room for 40 messages"),
+    (
+        "# spacing_seconds: 1e9\n# start: 9000-01-01T00:00:00Z\n" + "Person 1: a\n" * 40,
+        ":2: start 9000-01-01T00:00:00.000000+00:00 leaves no room for 40 messages",
+    ),
     ("# start: 9999-12-31T23:59:00Z\nPerson 1: a\nPerson 2: b\n", "leaves no room for 2 messages 60 s apart"),
     ("# start: yesterday\nPerson 1: a\n", ":1: start 'yesterday' is not an ISO-8601 time"),
     ("# start: 2026-01-05T09:00:00\nPerson 1: a\n", ":1: start '2026-01-05T09:00:00' needs a timezone"),
@@ -188,29 +244,55 @@ SEED_FILES = [
 
 
 @pytest.mark.parametrize(("text", "line"), SEED_FILES, ids=[line[:40] for _, line in SEED_FILES])
-def test_a_bad_seed_file_is_one_line_naming_file_and_line_and_nothing_happens(trap: Trap, tmp_path: Path, text: str | bytes, line: str) -> None:
+def test_a_bad_seed_file_is_one_line_naming_file_and_line_and_nothing_happens(
+    trap: Trap, tmp_path: Path, text: str | bytes, line: str
+) -> None:
     path = _seed_file(tmp_path, text)
     _assert_refused(trap, run_invoke("ddb.seed", "--conversation", path, env=trap.env, timeout=60), path, line)
 
 
 def test_a_seed_file_that_is_missing_or_a_directory_is_one_line(trap: Trap, tmp_path: Path) -> None:
-    _assert_refused(trap, run_invoke("ddb.seed", "--conversation", str(tmp_path / "none.txt"), env=trap.env, timeout=60), "does not exist")
-    _assert_refused(trap, run_invoke("ddb.seed", "--conversation", str(tmp_path), env=trap.env, timeout=60), "does not exist")
+    _assert_refused(
+        trap,
+        run_invoke("ddb.seed", "--conversation", str(tmp_path / "none.txt"), env=trap.env, timeout=60),
+        "does not exist",
+    )
+    _assert_refused(
+        trap, run_invoke("ddb.seed", "--conversation", str(tmp_path), env=trap.env, timeout=60), "does not exist"
+    )
 
 
 ENVIRONMENTS = [
     ({"CRUDDUR_LOCAL_PORT_OFFSET": "abc"}, ["ddb.scan"], "CRUDDUR_LOCAL_PORT_OFFSET must be a whole number"),
     ({"CRUDDUR_LOCAL_PORT_OFFSET": "70000"}, ["ddb.scan"], "a port is 1 to 65535"),
-    ({"DATABASE_URL": "postgresql://u:hostile-pw-3%zz@127.0.0.1/cruddur"}, ["local.up"], "is not one libpq accepts: invalid percent-encoded token"),
+    (
+        {"DATABASE_URL": "postgresql://u:hostile-pw-3%zz@127.0.0.1/cruddur"},
+        ["local.up"],
+        "is not one libpq accepts: invalid percent-encoded token",
+    ),
     ({"DATABASE_URL": "host=127.0.0.1 password='hostile-pw-4"}, ["local.up"], "unterminated quoted string"),
-    ({"CONNECTION_URL": "postgresql://u:hostile-pw-5%2@127.0.0.1/cruddur"}, ["db.sessions", "--cloud"], "is not one libpq accepts"),
-    ({"CONNECTION_URL": "postgresql://u:hostile-pw-6@[::1/cruddur"}, ["db.connect", "--cloud"], "is not one libpq accepts"),
-    ({"CONNECTION_URL": ""}, ["db.sessions", "--cloud"], "reads its database URL from $CONNECTION_URL, which is not set"),
+    (
+        {"CONNECTION_URL": "postgresql://u:hostile-pw-5%2@127.0.0.1/cruddur"},
+        ["db.sessions", "--cloud"],
+        "is not one libpq accepts",
+    ),
+    (
+        {"CONNECTION_URL": "postgresql://u:hostile-pw-6@[::1/cruddur"},
+        ["db.connect", "--cloud"],
+        "is not one libpq accepts",
+    ),
+    (
+        {"CONNECTION_URL": ""},
+        ["db.sessions", "--cloud"],
+        "reads its database URL from $CONNECTION_URL, which is not set",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("env", "args", "line"), ENVIRONMENTS, ids=[line[:40] for _, _, line in ENVIRONMENTS])
-def test_a_bad_environment_is_one_line_without_the_password_and_nothing_happens(trap: Trap, env: dict[str, str], args: list[str], line: str) -> None:
+def test_a_bad_environment_is_one_line_without_the_password_and_nothing_happens(
+    trap: Trap, env: dict[str, str], args: list[str], line: str
+) -> None:
     _assert_refused(trap, run_invoke(*args, env=trap.env | env, timeout=60), line)
 
 
@@ -225,9 +307,15 @@ def copy() -> Iterator[Path]:
 
 STACK_FILES = [
     ("config: [1, 2]\n", "Pulumi.dev.yaml: config must be a mapping of key: value, not a list"),
-    ("config:\n  cruddur:localAwsPort: \"99999\"\n", "Pulumi.dev.yaml: config cruddur:localAwsPort must be a whole number from 1 to 65535, not '99999'"),
+    (
+        'config:\n  cruddur:localAwsPort: "99999"\n',
+        "Pulumi.dev.yaml: config cruddur:localAwsPort must be a whole number from 1 to 65535, not '99999'",
+    ),
     ("config:\n  cruddur:localAwsPort: [8000\n", "Pulumi.dev.yaml is not valid YAML at line 3"),
-    ("config:\n  cruddur:tableName: {a: 1}\n", "Pulumi.dev.yaml: config cruddur:tableName must be a single value, not a dict"),
+    (
+        "config:\n  cruddur:tableName: {a: 1}\n",
+        "Pulumi.dev.yaml: config cruddur:tableName must be a single value, not a dict",
+    ),
     ("config:\n  cruddur:billingMode: FREE\n", "must be PAY_PER_REQUEST or PROVISIONED"),
     ("\x00\x01", "Pulumi.dev.yaml"),
 ]
@@ -241,6 +329,8 @@ def test_a_broken_stack_file_is_one_line_naming_it(trap: Trap, copy: Path, text:
         for args in (["ddb.scan"], ["db.setup"], ["local.up"], ["infra.plan"]):
             _assert_refused(trap, run_invoke(*args, env=trap.env, timeout=60, cwd=copy), line)
         # and prod does not mind dev's file
-        assert_one_line_error(run_invoke("ddb.scan", "--stack", "prod", env=trap.env, timeout=60, cwd=copy), "local.up --stack prod")
+        assert_one_line_error(
+            run_invoke("ddb.scan", "--stack", "prod", env=trap.env, timeout=60, cwd=copy), "local.up --stack prod"
+        )
     finally:
         (copy / "Pulumi.dev.yaml").write_text(original)

@@ -33,7 +33,11 @@ def test_program_and_tasks_see_the_same_value_for_every_key(stack: str) -> None:
     config = stack_config(stack)
 
     def read() -> tuple[StackSettings, dict[str, str | None]]:
-        seen = {key: pulumi.Config(key.split(":", 1)[0]).get(key.split(":", 1)[1]) for key in config.values if key not in config.secret_keys}
+        seen = {
+            key: pulumi.Config(key.split(":", 1)[0]).get(key.split(":", 1)[1])
+            for key in config.values
+            if key not in config.secret_keys
+        }
         return read_settings(), seen
 
     program_settings, seen = _in_program(stack, config.values, config.secret_keys, read)

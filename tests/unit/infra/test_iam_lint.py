@@ -52,29 +52,51 @@ def _findings(key: str, document: str, resource: str = "") -> list[tuple[str, st
     policy = analyze_policy_string(linted, include_community_auditors=True)
     # enhance_finding gives each finding its severity from parliament's config.yaml, as its CLI does
     found = [(f.issue, f.severity, f.detail) for f in map(enhance_finding, policy.findings)]
-    return [f for f in found if SEVERITY.get(f[1], 5) > SEVERITY["LOW"] and (key, f[0], str(f[2])) not in IGNORED and (resource, key, f[0]) not in IGNORED_FOR]
+    return [
+        f
+        for f in found
+        if SEVERITY.get(f[1], 5) > SEVERITY["LOW"]
+        and (key, f[0], str(f[2])) not in IGNORED
+        and (resource, key, f[0]) not in IGNORED_FOR
+    ]
 
 
 @pytest.mark.parametrize("stack", list_stacks())
 def test_every_iam_document_passes_parliament(stack: str) -> None:
     documents = list(_documents(planned(stack)))
-    assert {(name, key) for name, key, _ in documents} >= {("stream-consumer-policy", "policy"), ("stream-consumer-role", "assumeRolePolicy")}
+    assert {(name, key) for name, key, _ in documents} >= {
+        ("stream-consumer-policy", "policy"),
+        ("stream-consumer-role", "assumeRolePolicy"),
+    }
     for name, key, document in documents:
         assert _findings(key, document, name) == [], f"{name} {key}"
 
 
 def test_the_lint_catches_what_the_old_policy_granted() -> None:
     # The grant this suite removed: ListStreams on the stream's ARN, which it does not apply to.
-    policy = json.loads(consumer_policy("arn:aws:dynamodb:us-east-1:123456789012:table/t", "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
-                                        "i", "arn:aws:logs:us-east-1:123456789012:log-group:g", "arn:aws:sqs:us-east-1:123456789012:q"))
+    policy = json.loads(
+        consumer_policy(
+            "arn:aws:dynamodb:us-east-1:123456789012:table/t",
+            "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
+            "i",
+            "arn:aws:logs:us-east-1:123456789012:log-group:g",
+            "arn:aws:sqs:us-east-1:123456789012:q",
+        )
+    )
     policy["Statement"][0]["Action"].append("dynamodb:ListStreams")
     [(issue, severity, detail)] = _findings("policy", json.dumps(policy))
-    assert (issue, severity) == ("RESOURCE_MISMATCH", "MEDIUM") and {"action": "dynamodb:ListStreams", "required_format": "*"} in detail
+    assert (issue, severity) == ("RESOURCE_MISMATCH", "MEDIUM") and {
+        "action": "dynamodb:ListStreams",
+        "required_format": "*",
+    } in detail
 
 
 def test_only_the_stream_label_is_relaxed() -> None:
     arn = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetRecords", "Resource": arn}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetRecords", "Resource": arn}],
+    }
     assert _findings("policy", json.dumps(policy)) == []
     policy["Statement"][0]["Resource"] = "arn:aws:dynamodb:us-east-1:123456789012:table/t"  # a table is no stream
     assert [f[0] for f in _findings("policy", json.dumps(policy))] == ["RESOURCE_MISMATCH"]
@@ -88,7 +110,11 @@ def test_the_lint_catches_a_wildcard_grant() -> None:
 def test_what_is_left_out_cannot_be_granted_on_a_resource() -> None:
     # parliament's copy of AWS's service authorization reference: ListStreams has no resource type.
     definition = json.loads((Path(parliament.__file__).parent / "iam_definition.json").read_text())
-    privileges = {f"{s['prefix']}:{p['privilege']}": [r["resource_type"] for r in p["resource_types"]] for s in definition for p in s["privileges"]}
+    privileges = {
+        f"{s['prefix']}:{p['privilege']}": [r["resource_type"] for r in p["resource_types"]]
+        for s in definition
+        for p in s["privileges"]
+    }
     for action in NOT_GRANTED:
         assert privileges[action] == [""], f"{action} takes a resource: grant it on one"
     for action in set(LAMBDA_STREAM_POLLER_ACTIONS) - set(NOT_GRANTED):

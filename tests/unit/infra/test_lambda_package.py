@@ -49,10 +49,20 @@ def test_handler_imports_from_the_package_alone(tmp_path: Path) -> None:
     for path in LAMBDA_FILES:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(PROJECT_ROOT / path, tmp_path / path)
-    env = {"TABLE_NAME": "cruddur-messages", "GSI_NAME": "message-group-sk-index", "AWS_DEFAULT_REGION": "us-east-1", "PATH": ""}
+    env = {
+        "TABLE_NAME": "cruddur-messages",
+        "GSI_NAME": "message-group-sk-index",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PATH": "",
+    }
     # -I: no PYTHONPATH, no user site, no current directory; the repository is not importable.
     proc = subprocess.run(
-        [sys.executable, "-I", "-c", IMPORT_CHECK, str(tmp_path), HANDLER], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-I", "-c", IMPORT_CHECK, str(tmp_path), HANDLER],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 

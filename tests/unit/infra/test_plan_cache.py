@@ -56,7 +56,9 @@ def _touch(path: Path) -> None:
         ("Pulumi.prod.yaml", False),  # another stack's settings
     ],
 )
-def test_only_what_the_plan_depends_on_evaluates_it_again(root: Path, evaluations: list[str], tmp_path: Path, edited: str, evaluates: bool) -> None:
+def test_only_what_the_plan_depends_on_evaluates_it_again(
+    root: Path, evaluations: list[str], tmp_path: Path, edited: str, evaluates: bool
+) -> None:
     cache = tmp_path / "plan.json"
     first, source = cached_plan("dev", cache, root)
     assert not source.cached and evaluations == ["dev"]

@@ -64,7 +64,9 @@ def test_provisioned_capacity_matches_the_stack(plan: StackPlan) -> None:
     table = _table(plan).inputs
     capacities = [(table.get("readCapacity"), table.get("writeCapacity"))]
     capacities += [(g.get("readCapacity"), g.get("writeCapacity")) for g in table["globalSecondaryIndexes"]]
-    expected = (settings.read_capacity, settings.write_capacity) if settings.billing_mode == "PROVISIONED" else (None, None)
+    expected = (
+        (settings.read_capacity, settings.write_capacity) if settings.billing_mode == "PROVISIONED" else (None, None)
+    )
     assert capacities == [expected] * len(capacities)
 
 
@@ -91,7 +93,9 @@ def test_protected_stacks_keep_their_data_and_others_do_not(plan: StackPlan) -> 
     assert table.inputs["pointInTimeRecovery"] == {"enabled": protected}, f"{plan.stack}: point-in-time recovery"
     assert table.inputs["deletionProtectionEnabled"] is protected, f"{plan.stack}: table deletion protection"
     assert table.protect is protected, f"{plan.stack}: the table's `protect` option"
-    assert pool.inputs["deletionProtection"] == ("ACTIVE" if protected else "INACTIVE"), f"{plan.stack}: user pool deletion protection"
+    assert pool.inputs["deletionProtection"] == ("ACTIVE" if protected else "INACTIVE"), (
+        f"{plan.stack}: user pool deletion protection"
+    )
     assert pool.protect is protected, f"{plan.stack}: the user pool's `protect` option"
 
 
@@ -123,7 +127,9 @@ def test_rds_rule_admits_one_address_to_postgres_only(plan: StackPlan) -> None:
     rule = plan.one(INGRESS_RULE)
     inputs = rule.inputs
     assert ipaddress.ip_network(inputs["cidrIpv4"]).num_addresses == 1, f"{rule.name} admits more than one address"
-    assert (inputs["ipProtocol"], inputs["fromPort"], inputs["toPort"]) == ("tcp", 5432, 5432), f"{rule.name} is not PostgreSQL only"
+    assert (inputs["ipProtocol"], inputs["fromPort"], inputs["toPort"]) == ("tcp", 5432, 5432), (
+        f"{rule.name} is not PostgreSQL only"
+    )
     assert inputs["securityGroupId"] == settings.rds_security_group_id
     assert inputs["cidrIpv4"] == f"{settings.rds_initial_ip}/32"
     assert inputs["description"] == settings.rds_rule_description
@@ -151,7 +157,9 @@ def test_rds_rule_refuses_anything_but_one_ipv4_host(address: str) -> None:
 
     with pytest.raises(ConfigError, match="rdsInitialIp"):
         evaluate(
-            lambda: create_rds_access("rds", RdsAccessArgs(security_group_id="sg-1", initial_ip=address, description="x")),
+            lambda: create_rds_access(
+                "rds", RdsAccessArgs(security_group_id="sg-1", initial_ip=address, description="x")
+            ),
             stack="dev",
             project="cruddur",
         )
@@ -173,7 +181,9 @@ def test_every_resource_goes_through_the_stack_provider(plan: StackPlan) -> None
     provider = plan.one("pulumi:providers:aws")
     assert provider.inputs["region"] == region
     for resource in (r for r in plan.resources if r.custom and r is not provider):
-        assert resource.provider == provider.name, f"{resource.name} uses the default provider (no default tags, maybe another region)"
+        assert resource.provider == provider.name, (
+            f"{resource.name} uses the default provider (no default tags, maybe another region)"
+        )
 
 
 def test_outputs_are_exported_under_the_shared_names(plan: StackPlan) -> None:
@@ -303,15 +313,27 @@ def test_each_stack_names_its_own_consumer(plan: StackPlan) -> None:
         assert plan.one(type_).inputs["name"] != other.one(type_).inputs["name"], f"{type_} collides between stacks"
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [("log_retention_days", 13, "logRetentionDays"), ("batch_size", 0, "streamBatchSize")])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("log_retention_days", 13, "logRetentionDays"), ("batch_size", 0, "streamBatchSize")],
+)
 def test_impossible_consumer_settings_are_refused_before_aws(field: str, value: int, message: str) -> None:
     from infra.stream_consumer import StreamConsumer, StreamConsumerArgs
 
     args = StreamConsumerArgs(
-        function_name="f", queue_name="f-dlq", table_name="t", table_arn="arn:t", stream_arn="arn:t/stream/x", index_name=GSI_NAME, batch_size=25, log_retention_days=14
+        function_name="f",
+        queue_name="f-dlq",
+        table_name="t",
+        table_arn="arn:t",
+        stream_arn="arn:t/stream/x",
+        index_name=GSI_NAME,
+        batch_size=25,
+        log_retention_days=14,
     )
     with pytest.raises(ConfigError, match=message):
-        evaluate(lambda: StreamConsumer("c", dataclasses.replace(args, **{field: value})), stack="dev", project="cruddur")
+        evaluate(
+            lambda: StreamConsumer("c", dataclasses.replace(args, **{field: value})), stack="dev", project="cruddur"
+        )
 
 
 # ---------------------------------------------------------------- the plan itself
@@ -366,8 +388,12 @@ def test_key_policy_has_no_wildcard_action_and_nothing_for_the_stream_consumer()
     consumer_role = plan.one(ROLE).state["arn"]
     for st in _key_statements(plan):
         actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
-        assert not [a for a in actions if "*" in a], f"messages-key grants wildcard actions {actions} to {st['Principal']}"
-        assert consumer_role not in _principals(st) and "*" not in _principals(st), f"messages-key names {st['Principal']}"
+        assert not [a for a in actions if "*" in a], (
+            f"messages-key grants wildcard actions {actions} to {st['Principal']}"
+        )
+        assert consumer_role not in _principals(st) and "*" not in _principals(st), (
+            f"messages-key names {st['Principal']}"
+        )
     # nor does the consumer's own policy reach KMS: copying ciphertext needs no key
     assert not [a for a in _policy_grants(plan) if a.startswith("kms:")]
 
@@ -385,7 +411,13 @@ def test_key_users_may_only_make_and_open_data_keys_of_this_table_and_the_root_o
         assert st["Condition"]["StringEquals"] == {"kms:EncryptionContext:table": settings.table_name}
         assert st["Condition"]["Null"] == {"kms:EncryptionContext:group": "false"}
     admin = by_principal[f"arn:aws:iam::{account}:root"]["Action"]
-    assert "kms:PutKeyPolicy" in admin and not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:CreateGrant"} & set(admin)
+    assert "kms:PutKeyPolicy" in admin and not {
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:ReEncryptFrom",
+        "kms:CreateGrant",
+    } & set(admin)
 
 
 def test_the_plan_shows_who_may_use_the_key() -> None:
@@ -401,4 +433,10 @@ def test_a_stack_that_encrypts_but_names_no_key_user_is_refused() -> None:
 
     spec = dataclasses.replace(key_spec(load_stack("prod")), users=())  # type: ignore[type-var]
     with pytest.raises(ConfigError, match="messagesKeyUsers names no role"):
-        evaluate(lambda: MessagesKey("k", MessagesKeyArgs(spec=spec, table_arn="arn:aws:dynamodb:us-east-1:1:table/t", protected=False)), stack="prod", project="cruddur")
+        evaluate(
+            lambda: MessagesKey(
+                "k", MessagesKeyArgs(spec=spec, table_arn="arn:aws:dynamodb:us-east-1:1:table/t", protected=False)
+            ),
+            stack="prod",
+            project="cruddur",
+        )

@@ -24,8 +24,14 @@ def test_no_two_stack_files_declare_the_same_physical_name_in_one_region() -> No
 def test_every_named_resource_type_is_compared() -> None:
     # The check above is only as good as what it compares: the names AWS refuses twice in a region/account.
     types = {type_ for _, type_, _ in physical_names(planned("dev"))}
-    assert {TABLE, "aws:lambda/function:Function", "aws:sqs/queue:Queue", "aws:iam/role:Role",
-            "aws:cloudwatch/logGroup:LogGroup", "aws:cognito/userPool:UserPool"} <= types
+    assert {
+        TABLE,
+        "aws:lambda/function:Function",
+        "aws:sqs/queue:Queue",
+        "aws:iam/role:Role",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:cognito/userPool:UserPool",
+    } <= types
     scopes = {(scope, type_) for scope, type_, _ in physical_names(planned("dev"))}
     assert ("global", "aws:iam/role:Role") in scopes, "IAM names are account-wide"
     assert ("us-east-1", TABLE) in scopes
@@ -45,7 +51,11 @@ def project_copy(tmp_path: Path) -> Path:
 
 
 def _add_stack(root: Path, name: str, *lines: str) -> None:
-    ports = ("  cruddur:localAwsPort: \"8002\"", "  cruddur:localDynamoPort: \"8012\"", "  cruddur:localPostgresPort: \"5444\"")
+    ports = (
+        '  cruddur:localAwsPort: "8002"',
+        '  cruddur:localDynamoPort: "8012"',
+        '  cruddur:localPostgresPort: "5444"',
+    )
     (root / f"Pulumi.{name}.yaml").write_text("\n".join(["config:", *ports, *lines]) + "\n")
 
 

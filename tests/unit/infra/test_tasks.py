@@ -61,33 +61,65 @@ def fake_pulumi(tmp_path: Path) -> dict[str, str]:
 
 def test_cli_tasks_pass_the_backend_through_and_say_which_it_is(fake_pulumi: dict[str, str]) -> None:
     backend = "s3://cruddur-pulumi-state?region=us-east-1"
-    preview = run_invoke("infra.preview", "--stack", "dev", env=fake_pulumi | {"PULUMI_BACKEND_URL": backend}, timeout=60)
+    preview = run_invoke(
+        "infra.preview", "--stack", "dev", env=fake_pulumi | {"PULUMI_BACKEND_URL": backend}, timeout=60
+    )
     assert preview.returncode == 0, preview.stderr
     assert f"state backend: {backend} (from $PULUMI_BACKEND_URL)" in preview.stderr.splitlines()
     assert f"backend={backend}" in preview.stderr.splitlines(), "the CLI got the variable"
-    assert f"args=preview --stack dev --policy-pack {PROJECT_ROOT / 'policy'}" in preview.stderr.splitlines(), "and runs the policy pack, as CI does"
+    assert f"args=preview --stack dev --policy-pack {PROJECT_ROOT / 'policy'}" in preview.stderr.splitlines(), (
+        "and runs the policy pack, as CI does"
+    )
 
-    shown = run_invoke("infra.outputs", "--stack", "dev", "--json", env=fake_pulumi | {"PULUMI_BACKEND_URL": backend}, timeout=60)
+    shown = run_invoke(
+        "infra.outputs", "--stack", "dev", "--json", env=fake_pulumi | {"PULUMI_BACKEND_URL": backend}, timeout=60
+    )
     assert shown.returncode == 0 and json.loads(shown.stdout) == {"tableName": "cruddur-messages-dev"}, shown.stderr
     assert f"state backend: {backend} (from $PULUMI_BACKEND_URL)" in shown.stderr
-    garbled = run_invoke("infra.outputs", "--stack", "dev", env=fake_pulumi | {"FAKE_OUTPUTS": "warning: something"}, timeout=60)
+    garbled = run_invoke(
+        "infra.outputs", "--stack", "dev", env=fake_pulumi | {"FAKE_OUTPUTS": "warning: something"}, timeout=60
+    )
     # the backend line first, then the one error line; no traceback
     assert garbled.returncode == 1 and "Traceback" not in garbled.stderr
-    assert garbled.stderr.splitlines()[1:] == ["error: pulumi stack output --stack dev did not print a JSON object: 'warning: something'"]
+    assert garbled.stderr.splitlines()[1:] == [
+        "error: pulumi stack output --stack dev did not print a JSON object: 'warning: something'"
+    ]
 
 
 def test_without_a_backend_url_the_tasks_say_pulumi_login_decides(fake_pulumi: dict[str, str]) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PULUMI_BACKEND_URL"} | fake_pulumi
-    proc = subprocess.run([sys.executable, "-m", "invoke", "infra.up", "--stack", "dev"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "infra.up", "--stack", "dev"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "state backend: the one `pulumi login` chose ($PULUMI_BACKEND_URL is unset; `pulumi whoami -v` names it)" in proc.stderr
-    assert "backend=unset" in proc.stderr and f"args=up --stack dev --policy-pack {PROJECT_ROOT / 'policy'}" in proc.stderr
+    assert (
+        "state backend: the one `pulumi login` chose ($PULUMI_BACKEND_URL is unset; `pulumi whoami -v` names it)"
+        in proc.stderr
+    )
+    assert (
+        "backend=unset" in proc.stderr and f"args=up --stack dev --policy-pack {PROJECT_ROOT / 'policy'}" in proc.stderr
+    )
 
 
 def test_cloud_drift_without_credentials_is_the_one_line_error_before_any_planning(tmp_path: Path) -> None:
-    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": f"{tmp_path}/none",
-           "AWS_CONFIG_FILE": f"{tmp_path}/none", "AWS_EC2_METADATA_DISABLED": "true", "CRUDDUR_STATE_DIR": str(tmp_path)}
-    assert_one_line_error(run_invoke("infra.drift", "--stack", "prod", "--cloud", env=env, timeout=60), "--cloud needs AWS credentials", "AWS_PROFILE")
+    env = {
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SHARED_CREDENTIALS_FILE": f"{tmp_path}/none",
+        "AWS_CONFIG_FILE": f"{tmp_path}/none",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "CRUDDUR_STATE_DIR": str(tmp_path),
+    }
+    assert_one_line_error(
+        run_invoke("infra.drift", "--stack", "prod", "--cloud", env=env, timeout=60),
+        "--cloud needs AWS credentials",
+        "AWS_PROFILE",
+    )
     assert not (tmp_path / "prod" / "plan.json").exists(), "refused before the program was planned"
 
 
@@ -138,7 +170,20 @@ def test_the_flow_view_says_what_the_plan_says_and_marks_the_protections() -> No
     assert prod["mapping"] == "event source mapping\nbatches of 25, 5 retries"
     assert "kept 14 days" in prod["queue"] and "90 days" in prod["logs"] and "14 days" in dev["logs"]
     assert "192.0.2.10/32 → tcp 5432" in dev["rule"] and "sg-0a1b2c3d4e5f60001" in dev["postgres"]
-    assert {"writers", "people", "developer", "postgres", "table", "mapping", "function", "queue", "logs", "pool", "client", "rule"} <= set(prod)
+    assert {
+        "writers",
+        "people",
+        "developer",
+        "postgres",
+        "table",
+        "mapping",
+        "function",
+        "queue",
+        "logs",
+        "pool",
+        "client",
+        "rule",
+    } <= set(prod)
 
 
 def test_a_diagram_name_that_is_no_png_is_one_line(tmp_path: Path) -> None:
@@ -193,7 +238,9 @@ def test_workflow_previews_both_stacks_with_the_pulumi_action() -> None:
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["comment-on-pr"] is True
     # the same rules as the offline plan, through the policy pack that calls them
     assert pulumi["with"]["policyPacks"].split() == ["policy"]
-    assert (PROJECT_ROOT / "policy" / "PulumiPolicy.yaml").exists() and (PROJECT_ROOT / "policy" / "__main__.py").exists()
+    assert (PROJECT_ROOT / "policy" / "PulumiPolicy.yaml").exists() and (
+        PROJECT_ROOT / "policy" / "__main__.py"
+    ).exists()
     assert "matrix.stack" in pulumi["with"]["stack-name"]
     assert pulumi["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
     [aws] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")]
@@ -201,18 +248,29 @@ def test_workflow_previews_both_stacks_with_the_pulumi_action() -> None:
 
 
 def test_workflow_lints_the_workflows_with_a_pinned_actionlint() -> None:
-    steps = [s for job in _workflow()["jobs"].values() for s in job["steps"] if str(s.get("uses", "")).startswith("docker://rhysd/actionlint")]
-    assert len(steps) == 1 and re.fullmatch(r"docker://rhysd/actionlint:\d+\.\d+\.\d+", steps[0]["uses"]), "one actionlint step, a pinned release"
+    steps = [
+        s
+        for job in _workflow()["jobs"].values()
+        for s in job["steps"]
+        if str(s.get("uses", "")).startswith("docker://rhysd/actionlint")
+    ]
+    assert len(steps) == 1 and re.fullmatch(r"docker://rhysd/actionlint:\d+\.\d+\.\d+", steps[0]["uses"]), (
+        "one actionlint step, a pinned release"
+    )
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed here (CI's workflow job runs it)")
+@pytest.mark.skipif(
+    shutil.which("actionlint") is None, reason="actionlint is not installed here (CI's workflow job runs it)"
+)
 def test_workflow_passes_actionlint() -> None:
     proc = subprocess.run(["actionlint", "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_preview_honours_the_backend_variable() -> None:
-    [pulumi] = [s for s in _workflow()["jobs"]["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    [pulumi] = [
+        s for s in _workflow()["jobs"]["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")
+    ]
     assert pulumi["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"  # empty: Pulumi Cloud
     assert pulumi["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
 

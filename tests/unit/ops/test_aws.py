@@ -21,7 +21,9 @@ def test_pages_follow_the_token_botocore_names_for_the_listing() -> None:
     ddb = _client("dynamodb")
     with Stubber(ddb) as stub:
         stub.add_response("list_tables", {"TableNames": ["aaa", "bbb"], "LastEvaluatedTableName": "bbb"}, {})
-        stub.add_response("list_tables", {"TableNames": ["ccc"], "LastEvaluatedTableName": "ccc"}, {"ExclusiveStartTableName": "bbb"})
+        stub.add_response(
+            "list_tables", {"TableNames": ["ccc"], "LastEvaluatedTableName": "ccc"}, {"ExclusiveStartTableName": "bbb"}
+        )
         stub.add_response("list_tables", {"TableNames": []}, {"ExclusiveStartTableName": "ccc"})
         assert list(aws.items(ddb, "list_tables", "ListTables", "TableNames")) == ["aaa", "bbb", "ccc"]
         stub.assert_no_pending_responses()
@@ -34,13 +36,20 @@ def test_pages_of_a_listing_botocore_has_no_paginator_for() -> None:
     one, two = "shardId-00000001700000000000-0001", "shardId-00000001700000000000-0002"
 
     def page(shards: list[str], last: str | None) -> dict[str, Any]:
-        desc: dict[str, Any] = {"StreamArn": arn, "Shards": [{"ShardId": s, "SequenceNumberRange": {"StartingSequenceNumber": "1" * 21}} for s in shards]}
+        desc: dict[str, Any] = {
+            "StreamArn": arn,
+            "Shards": [{"ShardId": s, "SequenceNumberRange": {"StartingSequenceNumber": "1" * 21}} for s in shards],
+        }
         return {"StreamDescription": desc | ({"LastEvaluatedShardId": last} if last else {})}
 
     with Stubber(streams) as stub:
         stub.add_response("describe_stream", page([one], one), {"StreamArn": arn})
         stub.add_response("describe_stream", page([two], None), {"StreamArn": arn, "ExclusiveStartShardId": one})
-        got = [s["ShardId"] for p in aws.pages(streams, "describe_stream", "DescribeStream", StreamArn=arn) for s in p["StreamDescription"]["Shards"]]
+        got = [
+            s["ShardId"]
+            for p in aws.pages(streams, "describe_stream", "DescribeStream", StreamArn=arn)
+            for s in p["StreamDescription"]["Shards"]
+        ]
     assert got == [one, two]
 
 
@@ -48,10 +57,19 @@ def test_a_throttled_page_is_asked_again_and_the_listing_goes_on() -> None:
     cognito = _client("cognito-idp")
     sleeps: list[float] = []
     with Stubber(cognito) as stub:
-        stub.add_response("list_users", {"Users": [{"Username": "u1"}], "PaginationToken": "t1"}, {"UserPoolId": "p", "Limit": 60})
+        stub.add_response(
+            "list_users", {"Users": [{"Username": "u1"}], "PaginationToken": "t1"}, {"UserPoolId": "p", "Limit": 60}
+        )
         stub.add_client_error("list_users", "TooManyRequestsException", "slow down")
-        stub.add_response("list_users", {"Users": [{"Username": "u2"}]}, {"UserPoolId": "p", "Limit": 60, "PaginationToken": "t1"})
-        users = [u["Username"] for u in aws.items(cognito, "list_users", "ListUsers", "Users", sleep=sleeps.append, UserPoolId="p", Limit=60)]
+        stub.add_response(
+            "list_users", {"Users": [{"Username": "u2"}]}, {"UserPoolId": "p", "Limit": 60, "PaginationToken": "t1"}
+        )
+        users = [
+            u["Username"]
+            for u in aws.items(
+                cognito, "list_users", "ListUsers", "Users", sleep=sleeps.append, UserPoolId="p", Limit=60
+            )
+        ]
     assert users == ["u1", "u2"] and len(sleeps) == 1
 
 

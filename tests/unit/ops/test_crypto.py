@@ -84,7 +84,10 @@ def test_seal_and_open_round_trip_and_the_stored_item_has_no_text(kms: KmsCalls)
     cipher = crypto.MessageCipher(kms.client, "alias/test-messages")
     blob = cipher.new_group_key(TABLE, GROUP)
     item = cipher.seal(None, TABLE, _message(text="secret plans"), key=blob)
-    assert set(item) - {"pk", "sk", "message_uuid", "user_uuid", "user_display_name", "user_handle"} == {bodies.SEALED, bodies.KEY}
+    assert set(item) - {"pk", "sk", "message_uuid", "user_uuid", "user_display_name", "user_handle"} == {
+        bodies.SEALED,
+        bodies.KEY,
+    }
     assert b"secret plans" not in item[bodies.SEALED]["B"] and item[bodies.KEY]["B"] == blob
     assert Message.from_item(cipher.open(TABLE, item)).message == "secret plans"
     # a fresh cipher (another process) opens it through KMS with the table and group as context
@@ -94,7 +97,11 @@ def test_seal_and_open_round_trip_and_the_stored_item_has_no_text(kms: KmsCalls)
 def test_a_page_of_one_group_costs_one_decrypt_and_a_second_group_one_more(kms: KmsCalls) -> None:
     writer = crypto.MessageCipher(kms.client, "alias/test-messages")
     keys = {g: writer.new_group_key(TABLE, g) for g in (GROUP, OTHER_GROUP)}
-    items = [writer.seal(None, TABLE, _message(f"m-{i}", f"text {i}", g), key=keys[g]) for g in (GROUP, OTHER_GROUP) for i in range(100)]
+    items = [
+        writer.seal(None, TABLE, _message(f"m-{i}", f"text {i}", g), key=keys[g])
+        for g in (GROUP, OTHER_GROUP)
+        for i in range(100)
+    ]
     reader = crypto.MessageCipher(kms.client, "alias/test-messages")
     kms.calls.clear()
     assert [reader.open(TABLE, i)["message"]["S"] for i in items[:100]] == [f"text {i}" for i in range(100)]
@@ -105,7 +112,9 @@ def test_a_page_of_one_group_costs_one_decrypt_and_a_second_group_one_more(kms: 
 
 def test_the_cache_is_bounded_and_forgets_the_least_recently_used(kms: KmsCalls) -> None:
     writer = crypto.MessageCipher(kms.client, "alias/test-messages")
-    items = [writer.seal(None, TABLE, _message(text=g, group=g), key=writer.new_group_key(TABLE, g)) for g in ("a", "b", "c")]
+    items = [
+        writer.seal(None, TABLE, _message(text=g, group=g), key=writer.new_group_key(TABLE, g)) for g in ("a", "b", "c")
+    ]
     reader = crypto.MessageCipher(kms.client, "alias/test-messages", cache_size=2)
     kms.calls.clear()
     for item in (*items, items[2], items[0]):  # a, b, c (a goes), c (cached), a (again from KMS)
@@ -116,9 +125,14 @@ def test_the_cache_is_bounded_and_forgets_the_least_recently_used(kms: KmsCalls)
 def test_a_key_of_another_group_or_table_does_not_open_and_the_error_names_the_message(kms: KmsCalls) -> None:
     cipher = crypto.MessageCipher(kms.client, "alias/test-messages")
     other_key = cipher.new_group_key(TABLE, OTHER_GROUP)
-    moved = cipher.seal(None, TABLE, _message("m-7"), key=cipher.new_group_key(TABLE, GROUP)) | {bodies.KEY: {"B": other_key}}
+    moved = cipher.seal(None, TABLE, _message("m-7"), key=cipher.new_group_key(TABLE, GROUP)) | {
+        bodies.KEY: {"B": other_key}
+    }
     fresh = crypto.MessageCipher(kms.client, "alias/test-messages")
-    with pytest.raises(EncryptionError, match=r"^message m-7 of group g-1 cannot be read: its data key does not open for this table and group"):
+    with pytest.raises(
+        EncryptionError,
+        match=r"^message m-7 of group g-1 cannot be read: its data key does not open for this table and group",
+    ):
         fresh.open(TABLE, moved)
     sealed = cipher.seal(None, TABLE, _message("m-8"), key=cipher.new_group_key(TABLE, GROUP))
     with pytest.raises(EncryptionError, match="message m-8 of group g-1"):
@@ -128,17 +142,26 @@ def test_a_key_of_another_group_or_table_does_not_open_and_the_error_names_the_m
 def test_a_body_moved_to_another_message_of_the_same_group_fails_clearly(kms: KmsCalls) -> None:
     cipher = crypto.MessageCipher(kms.client, "alias/test-messages")
     blob = cipher.new_group_key(TABLE, GROUP)
-    first, second = (cipher.seal(None, TABLE, _message(u, t), key=blob) for u, t in (("m-1", "first"), ("m-2", "second")))
+    first, second = (
+        cipher.seal(None, TABLE, _message(u, t), key=blob) for u, t in (("m-1", "first"), ("m-2", "second"))
+    )
     swapped = second | {bodies.SEALED: first[bodies.SEALED]}
-    with pytest.raises(EncryptionError, match="message m-2 of group g-1 cannot be read: its body does not authenticate"):
+    with pytest.raises(
+        EncryptionError, match="message m-2 of group g-1 cannot be read: its body does not authenticate"
+    ):
         cipher.open(TABLE, swapped)
 
 
 def test_a_missing_key_is_a_clear_error_not_a_traceback(kms: KmsCalls) -> None:
     cipher = crypto.MessageCipher(kms.client, "alias/test-messages")
     sealed = cipher.seal(None, TABLE, _message("m-3"), key=cipher.new_group_key(TABLE, GROUP))
-    kms.client.delete_alias(AliasName="alias/test-messages")  # moto does not refuse a disabled key; a missing one it does
-    with pytest.raises(EncryptionError, match="message m-3 of group g-1 cannot be read: the KMS key alias/test-messages is missing, disabled"):
+    kms.client.delete_alias(
+        AliasName="alias/test-messages"
+    )  # moto does not refuse a disabled key; a missing one it does
+    with pytest.raises(
+        EncryptionError,
+        match="message m-3 of group g-1 cannot be read: the KMS key alias/test-messages is missing, disabled",
+    ):
         crypto.MessageCipher(kms.client, "alias/test-messages").open(TABLE, sealed)
     with pytest.raises(EncryptionError, match="group g-9: the KMS key alias/test-messages is missing, disabled"):
         crypto.MessageCipher(kms.client, "alias/test-messages").new_group_key(TABLE, "g-9")
@@ -154,13 +177,18 @@ def test_a_key_from_another_kms_key_is_refused_when_the_stack_names_its_own(kms:
 
 def test_the_data_key_is_made_with_the_table_and_group_as_context(kms: KmsCalls) -> None:
     blob = crypto.MessageCipher(kms.client, "alias/test-messages").new_group_key(TABLE, GROUP)
-    assert len(kms.client.decrypt(CiphertextBlob=blob, EncryptionContext=encryption_context(TABLE, GROUP))["Plaintext"]) == 32
+    assert (
+        len(kms.client.decrypt(CiphertextBlob=blob, EncryptionContext=encryption_context(TABLE, GROUP))["Plaintext"])
+        == 32
+    )
     with pytest.raises(kms.client.exceptions.InvalidCiphertextException):
         kms.client.decrypt(CiphertextBlob=blob, EncryptionContext=encryption_context(TABLE, OTHER_GROUP))
 
 
 def test_a_plain_text_cipher_seals_nothing_but_still_opens(kms: KmsCalls) -> None:
-    sealed = (c := crypto.MessageCipher(kms.client, "alias/test-messages")).seal(None, TABLE, _message(), key=c.new_group_key(TABLE, GROUP))
+    sealed = (c := crypto.MessageCipher(kms.client, "alias/test-messages")).seal(
+        None, TABLE, _message(), key=c.new_group_key(TABLE, GROUP)
+    )
     plain = crypto.MessageCipher(kms.client, None)
     assert not plain.encrypting
     assert plain.open(TABLE, sealed)["message"] == {"S": "hello Bram"}
@@ -176,7 +204,13 @@ def test_a_sealed_body_without_a_cipher_is_refused_by_name() -> None:
 
 
 def test_a_group_row_names_its_owner_and_last_message_in_errors() -> None:
-    row = {"pk": {"S": "GRP#u-ada"}, "sk": {"S": "2026"}, "message_group_uuid": {"S": GROUP}, bodies.SEALED: {"B": b"\x01"}, bodies.UUID: {"S": "m-6"}}
+    row = {
+        "pk": {"S": "GRP#u-ada"},
+        "sk": {"S": "2026"},
+        "message_group_uuid": {"S": GROUP},
+        bodies.SEALED: {"B": b"\x01"},
+        bodies.UUID: {"S": "m-6"},
+    }
     assert bodies.describe(row) == "the group row of u-ada (last message m-6) of group g-1"
 
 

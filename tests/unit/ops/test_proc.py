@@ -32,7 +32,9 @@ def _wait_for(condition: object, seconds: float = 10.0) -> bool:
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     """A real child whose command line carries a marker; killed and reaped if a test leaves it."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "proc-test-marker"], stdin=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "proc-test-marker"], stdin=subprocess.DEVNULL
+    )
     try:
         yield child
     finally:
@@ -103,7 +105,9 @@ print(json.dumps({"high": high, "reset": reset, "after": proc.status_kb("VmHWM")
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux ≥ 4.0 clear_refs")
 def test_resetting_the_peak_forgets_memory_freed_before_the_reset() -> None:
     # GIVEN a process that touched 200 MB and freed it; WHEN it resets its peak
-    out = subprocess.run([sys.executable, "-c", PEAK_PROBE], cwd=REPO, capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+    )
     seen = json.loads(out.stdout)
     # THEN the high-water mark drops back to about the current RSS, far below the old peak
     assert seen["reset"] is True
@@ -112,7 +116,9 @@ def test_resetting_the_peak_forgets_memory_freed_before_the_reset() -> None:
     assert seen["after"] - seen["rss"] < 20_000, seen
 
 
-def test_without_proc_every_reader_says_unknown_and_a_live_pid_is_trusted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_without_proc_every_reader_says_unknown_and_a_live_pid_is_trusted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # GIVEN a system without /proc's files (macOS)
     monkeypatch.setattr(proc, "PROC_ROOT", tmp_path / "no-proc")
     me = os.getpid()

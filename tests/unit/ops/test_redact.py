@@ -19,7 +19,9 @@ FORMS = {
     "keyword": f"host=db.example.internal port=5432 user=cruddur password={CANARY} dbname=cruddur",
     "keyword-quoted": f"host=db.example.internal user=cruddur password = '{CANARY} it\\'s' dbname=cruddur",
     "multi-host": f"postgresql://cruddur:{CANARY}@h1.internal:5432,h2.internal:5433/cruddur?target_session_attrs=read-write",
-    "percent-encoded": "postgresql://cruddur:" + "".join(f"%{ord(c):02X}" for c in CANARY) + "@db.example.internal/cruddur",
+    "percent-encoded": "postgresql://cruddur:"
+    + "".join(f"%{ord(c):02X}" for c in CANARY)
+    + "@db.example.internal/cruddur",
     "raw-at": f"postgresql://cruddur:{CANARY}@x@db.example.internal/cruddur",
     "bad-percent": f"postgresql://cruddur:{CANARY}%zz@db.example.internal/cruddur",
     "bad-percent-short": f"postgresql://cruddur:{CANARY}%2@db.example.internal/cruddur",
@@ -43,14 +45,22 @@ def test_the_patterns_alone_mask_the_password_of_every_form(form: str) -> None:
 
 
 def test_what_is_not_a_password_is_left_exactly_as_it_was() -> None:
-    for text in ["postgresql://postgres@127.0.0.1:5442/cruddur", "target: stack dev · local twin · http://127.0.0.1:8000 · us-east-1",
-                 "host=127.0.0.1 port=5432 user=postgres dbname=cruddur", "password authentication failed for user \"postgres\"", ""]:
+    for text in [
+        "postgresql://postgres@127.0.0.1:5442/cruddur",
+        "target: stack dev · local twin · http://127.0.0.1:8000 · us-east-1",
+        "host=127.0.0.1 port=5432 user=postgres dbname=cruddur",
+        'password authentication failed for user "postgres"',
+        "",
+    ]:
         assert r.redact(text) == text
 
 
 def test_the_url_form_keeps_everything_but_the_password() -> None:
     assert r.redact(FORMS["url"]) == "postgresql://cruddur:***@db.example.internal:5432/cruddur"
-    assert r.redact(FORMS["multi-host"]) == "postgresql://cruddur:***@h1.internal:5432,h2.internal:5433/cruddur?target_session_attrs=read-write"
+    assert (
+        r.redact(FORMS["multi-host"])
+        == "postgresql://cruddur:***@h1.internal:5432,h2.internal:5433/cruddur?target_session_attrs=read-write"
+    )
     assert r.redact(FORMS["keyword"]) == "host=db.example.internal port=5432 user=cruddur password=*** dbname=cruddur"
     assert r.redact(FORMS["keyword-quoted"]) == "host=db.example.internal user=cruddur password = *** dbname=cruddur"
 
@@ -83,7 +93,9 @@ def test_short_passwords_are_not_masked_out_of_context_but_are_in_a_connection_s
     assert r.redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
 
 
-@pytest.mark.parametrize("form", ["url", "query", "keyword", "keyword-quoted", "multi-host", "percent-encoded", "raw-at"])
+@pytest.mark.parametrize(
+    "form", ["url", "query", "keyword", "keyword-quoted", "multi-host", "percent-encoded", "raw-at"]
+)
 def test_libpq_parses_every_accepted_form_and_the_password_comes_apart(form: str) -> None:
     assert r.database_name(FORMS[form]) == "cruddur"
     conninfo, password = r.split_password(FORMS[form])

@@ -11,7 +11,19 @@ import pytest
 from ops.db import User
 from ops.doctor import Examination, Finding, Repair
 from ops.messages.model import GroupRow, Message
-from ops.render import conversation_lines, doctor_lines, groups_table, item_lines, json_lines, repair_lines, seeded_line, sync_report_lines, table, users_table, visible
+from ops.render import (
+    conversation_lines,
+    doctor_lines,
+    groups_table,
+    item_lines,
+    json_lines,
+    repair_lines,
+    seeded_line,
+    sync_report_lines,
+    table,
+    users_table,
+    visible,
+)
 
 GROUP = "5f0c4a1e-9d2b-4c3a-8e7f-1a2b3c4d5e6f"
 FORGED = "ok\nbram  2026-01-01 00:00  send me your password"
@@ -42,7 +54,11 @@ def test_visible_writes_each_one_out_recognisably() -> None:
 
 
 def test_a_message_cannot_forge_a_line_of_the_conversation_or_send_escape_sequences() -> None:
-    messages = [_message("hello"), _message(FORGED, created="2026-01-05T09:01:00.000000+00:00"), _message(ESCAPES + BIDI, handle="eve\x1b]0;x\x07")]
+    messages = [
+        _message("hello"),
+        _message(FORGED, created="2026-01-05T09:01:00.000000+00:00"),
+        _message(ESCAPES + BIDI, handle="eve\x1b]0;x\x07"),
+    ]
     for full in (False, True):
         out = conversation_lines(messages, full=full)
         assert len(out.splitlines()) == 3, out
@@ -54,20 +70,52 @@ def test_a_message_cannot_forge_a_line_of_the_conversation_or_send_escape_sequen
 def test_every_renderer_of_table_text_shows_it_safely() -> None:
     row = GroupRow("u-1", "2026-01-05T09:00:00.000000+00:00", GROUP, FORGED + ESCAPES, "u-2", "Bram\u202e", "bram\n")
     item = {"pk": "MSG#" + GROUP, "sk": "2026\x1b[2J", "user_handle": "h\u2028", "message": BIDI + FORGED}
-    checkup = Examination(items=1, findings=[Finding("odd", "odd item", 1, False, [{"pk": "MSG#\x1b[2J", "sk": FORGED}])])
-    seeded = SimpleNamespace(me=SimpleNamespace(handle="ada\x1b[31m"), other=SimpleNamespace(handle="b\nram"),
-                             result=SimpleNamespace(messages_written=1, group_rows_written=2, group_uuid=GROUP, batches=1, messages_in_table=1))
-    report = SimpleNamespace(dry_run=True, changed=False, cognito_users=1, database_users=1, updated=["ev\nil"], already_right=[], unlinked=[],
-                             without_handle=["x\x1b]0;t\x07@example.com"], not_in_database=[], not_in_cognito=[], ambiguous=[], stale_links=[])
+    checkup = Examination(
+        items=1, findings=[Finding("odd", "odd item", 1, False, [{"pk": "MSG#\x1b[2J", "sk": FORGED}])]
+    )
+    seeded = SimpleNamespace(
+        me=SimpleNamespace(handle="ada\x1b[31m"),
+        other=SimpleNamespace(handle="b\nram"),
+        result=SimpleNamespace(
+            messages_written=1, group_rows_written=2, group_uuid=GROUP, batches=1, messages_in_table=1
+        ),
+    )
+    report = SimpleNamespace(
+        dry_run=True,
+        changed=False,
+        cognito_users=1,
+        database_users=1,
+        updated=["ev\nil"],
+        already_right=[],
+        unlinked=[],
+        without_handle=["x\x1b]0;t\x07@example.com"],
+        not_in_database=[],
+        not_in_cognito=[],
+        ambiguous=[],
+        stale_links=[],
+    )
     rendered = {
-        "groups_table": groups_table([row]), "groups_table full": groups_table([row], full=True),
-        "item_lines": "\n".join(item_lines([item])), "table": table([{"name": FORGED, "other": ESCAPES}]),
+        "groups_table": groups_table([row]),
+        "groups_table full": groups_table([row], full=True),
+        "item_lines": "\n".join(item_lines([item])),
+        "table": table([{"name": FORGED, "other": ESCAPES}]),
         "users_table": users_table([User("u", BIDI, "h\x1b", "e")]),
-        "doctor_lines": "\n".join(doctor_lines(checkup)), "repair_lines": "\n".join(repair_lines([Repair("delete-row", "delete " + FORGED)])),
-        "seeded_line": seeded_line(seeded), "sync_report_lines": "\n".join(sync_report_lines(report)),
+        "doctor_lines": "\n".join(doctor_lines(checkup)),
+        "repair_lines": "\n".join(repair_lines([Repair("delete-row", "delete " + FORGED)])),
+        "seeded_line": seeded_line(seeded),
+        "sync_report_lines": "\n".join(sync_report_lines(report)),
     }
-    expected_lines = {"groups_table": 3, "groups_table full": 3, "item_lines": 3, "table": 3, "users_table": 3, "doctor_lines": 4, "repair_lines": 2,
-                      "seeded_line": 1, "sync_report_lines": 9}
+    expected_lines = {
+        "groups_table": 3,
+        "groups_table full": 3,
+        "item_lines": 3,
+        "table": 3,
+        "users_table": 3,
+        "doctor_lines": 4,
+        "repair_lines": 2,
+        "seeded_line": 1,
+        "sync_report_lines": 9,
+    }
     for name, out in rendered.items():
         assert not OBEYED.search(out.replace("\n", "")), f"{name}: {out!r}"
         assert len(out.splitlines()) == expected_lines[name], f"{name}: {out!r}"

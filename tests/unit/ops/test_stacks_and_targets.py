@@ -72,8 +72,12 @@ def test_destructive_task_on_protected_cloud_is_refused_before_any_request(task:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-           "PROD_CONNECTION_URL": f"postgresql://u:secretpw@127.0.0.1:{port}/cruddur"}
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "PROD_CONNECTION_URL": f"postgresql://u:secretpw@127.0.0.1:{port}/cruddur",
+    }
     try:
         proc = run_invoke(*task, "--stack", "prod", "--cloud", env=env)
     finally:
@@ -86,9 +90,18 @@ def test_destructive_task_on_protected_cloud_is_refused_before_any_request(task:
 
 
 def test_cloud_without_aws_credentials_is_one_line_not_a_traceback(tmp_path: object) -> None:
-    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": f"{tmp_path}/none",
-           "AWS_CONFIG_FILE": f"{tmp_path}/none", "AWS_EC2_METADATA_DISABLED": "true"}
-    assert_one_line_error(run_invoke("ddb.scan", "--stack", "prod", "--cloud", "--limit", "1", env=env), "--cloud needs AWS credentials", "AWS_PROFILE")
+    env = {
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SHARED_CREDENTIALS_FILE": f"{tmp_path}/none",
+        "AWS_CONFIG_FILE": f"{tmp_path}/none",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    assert_one_line_error(
+        run_invoke("ddb.scan", "--stack", "prod", "--cloud", "--limit", "1", env=env),
+        "--cloud needs AWS credentials",
+        "AWS_PROFILE",
+    )
 
 
 def _project(tmp_path: Path, dev: str) -> Path:
@@ -98,25 +111,44 @@ def _project(tmp_path: Path, dev: str) -> Path:
     return tmp_path
 
 
-DEV_PORTS = 'config:\n  cruddur:localAwsPort: "8000"\n  cruddur:localDynamoPort: "8010"\n  cruddur:localPostgresPort: "5442"\n'
+DEV_PORTS = (
+    'config:\n  cruddur:localAwsPort: "8000"\n  cruddur:localDynamoPort: "8010"\n  cruddur:localPostgresPort: "5442"\n'
+)
 
 
-@pytest.mark.parametrize(("dev", "needle"), [
-    ("config: [1, 2]\n", "Pulumi.dev.yaml: config must be a mapping of key: value, not a list"),
-    ("- just\n- a list\n", "Pulumi.dev.yaml must be a YAML mapping"),
-    ("config:\n  cruddur:tableName: [a, b]\n", "Pulumi.dev.yaml: config cruddur:tableName must be a single value, not a list"),
-    ("config:\n  cruddur:localAwsPort: 8000\n   bad: indent\n", "Pulumi.dev.yaml is not valid YAML at line 3"),
-    (DEV_PORTS.replace('"8000"', '"99999"'), "Pulumi.dev.yaml: config cruddur:localAwsPort must be a whole number from 1 to 65535, not '99999'"),
-    (DEV_PORTS.replace('"8000"', '"0"'), "from 1 to 65535, not '0'"),
-    (DEV_PORTS.replace('"8000"', '"80.5"'), "cruddur:localAwsPort must be a whole number"),
-    (DEV_PORTS.replace('"8000"', "true"), "cruddur:localAwsPort must be a whole number"),
-    (DEV_PORTS + '  cruddur:tableName: "a b"\n', "cruddur:tableName must be 3 to 255 letters"),
-    (DEV_PORTS + '  cruddur:streamBatchSize: "0"\n', "cruddur:streamBatchSize must be a whole number from 1 to 10000"),
-    (DEV_PORTS + '  cruddur:databaseUrlEnv: "X=1"\n', "databaseUrlEnv must name an environment variable"),
-    (DEV_PORTS + '  aws:region: "mars"\n', "aws:region must be an AWS region"),
-    (DEV_PORTS + '  cruddur:protected: "maybe"\n', "Pulumi.dev.yaml: config cruddur:protected must be true or false"),
-])
-def test_a_bad_stack_file_is_one_line_naming_the_file_and_the_other_stack_still_loads(tmp_path: Path, dev: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("dev", "needle"),
+    [
+        ("config: [1, 2]\n", "Pulumi.dev.yaml: config must be a mapping of key: value, not a list"),
+        ("- just\n- a list\n", "Pulumi.dev.yaml must be a YAML mapping"),
+        (
+            "config:\n  cruddur:tableName: [a, b]\n",
+            "Pulumi.dev.yaml: config cruddur:tableName must be a single value, not a list",
+        ),
+        ("config:\n  cruddur:localAwsPort: 8000\n   bad: indent\n", "Pulumi.dev.yaml is not valid YAML at line 3"),
+        (
+            DEV_PORTS.replace('"8000"', '"99999"'),
+            "Pulumi.dev.yaml: config cruddur:localAwsPort must be a whole number from 1 to 65535, not '99999'",
+        ),
+        (DEV_PORTS.replace('"8000"', '"0"'), "from 1 to 65535, not '0'"),
+        (DEV_PORTS.replace('"8000"', '"80.5"'), "cruddur:localAwsPort must be a whole number"),
+        (DEV_PORTS.replace('"8000"', "true"), "cruddur:localAwsPort must be a whole number"),
+        (DEV_PORTS + '  cruddur:tableName: "a b"\n', "cruddur:tableName must be 3 to 255 letters"),
+        (
+            DEV_PORTS + '  cruddur:streamBatchSize: "0"\n',
+            "cruddur:streamBatchSize must be a whole number from 1 to 10000",
+        ),
+        (DEV_PORTS + '  cruddur:databaseUrlEnv: "X=1"\n', "databaseUrlEnv must name an environment variable"),
+        (DEV_PORTS + '  aws:region: "mars"\n', "aws:region must be an AWS region"),
+        (
+            DEV_PORTS + '  cruddur:protected: "maybe"\n',
+            "Pulumi.dev.yaml: config cruddur:protected must be true or false",
+        ),
+    ],
+)
+def test_a_bad_stack_file_is_one_line_naming_the_file_and_the_other_stack_still_loads(
+    tmp_path: Path, dev: str, needle: str
+) -> None:
     root = _project(tmp_path, dev)
     with pytest.raises(ConfigError) as caught:
         load_stack("dev", root)

@@ -47,8 +47,16 @@ def test_the_twins_file_is_in_wal_mode_and_its_stream_lookup_uses_our_index(twin
     try:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         # the statement DynamoDB Local runs for every item written to a table with a stream
-        plan = " ".join(str(row[-1]) for row in con.execute("EXPLAIN QUERY PLAN SELECT MIN(SequenceNumber) FROM us WHERE StreamID = ?", ("x",)))
-        shard_plan = " ".join(str(row[-1]) for row in con.execute("EXPLAIN QUERY PLAN SELECT * FROM us WHERE ShardID = ? ORDER BY SequenceNumber", ("x",)))
+        plan = " ".join(
+            str(row[-1])
+            for row in con.execute("EXPLAIN QUERY PLAN SELECT MIN(SequenceNumber) FROM us WHERE StreamID = ?", ("x",))
+        )
+        shard_plan = " ".join(
+            str(row[-1])
+            for row in con.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM us WHERE ShardID = ? ORDER BY SequenceNumber", ("x",)
+            )
+        )
     finally:
         con.close()
     assert "cruddur_us_stream" in plan and "cruddur_us_shard" in shard_plan
@@ -83,7 +91,9 @@ def test_a_shard_whose_records_are_all_past_24_hours_reads_as_empty_and_the_next
     arn = latest_stream_arn(ddb, table)
     con = sqlite3.connect(_db(twin), timeout=30)
     try:  # what a day and an hour of waiting does: DynamoDB Local dates each record by this column
-        con.execute("UPDATE us SET CreationDateTime = CreationDateTime - ? WHERE StreamID = ?", (DAY_AND_AN_HOUR_MS, arn))
+        con.execute(
+            "UPDATE us SET CreationDateTime = CreationDateTime - ? WHERE StreamID = ?", (DAY_AND_AN_HOUR_MS, arn)
+        )
         con.commit()
     finally:
         con.close()
@@ -103,17 +113,24 @@ def test_a_shard_whose_records_are_all_past_24_hours_reads_as_empty_and_the_next
     assert_one_row_each_at_newest(ddb, table, group, (ada, bram))
 
 
-def test_a_kill_9_of_dynamodb_local_loses_no_acknowledged_write_and_local_up_brings_it_back(twin: Target, prod_stack: StackSettings) -> None:
+def test_a_kill_9_of_dynamodb_local_loses_no_acknowledged_write_and_local_up_brings_it_back(
+    twin: Target, prod_stack: StackSettings
+) -> None:
     prod = prod_stack
     up = twinops.up(prod, engine=dynamodb_local.ENGINE, stream_worker=False)
     try:
         assert not up.already_running and any(n.startswith("dynamodb-local: data new in") for n in up.notes)
         client = resolve_target("prod").client("dynamodb")
         ddbops.schema_load(client, table_spec(prod))
-        items = [s_item({"pk": f"MSG#kill{i % 5}", "sk": f"2026-01-01T00:00:{i:02d}.000000+00:00", "message": f"m{i}"}) for i in range(60)]
+        items = [
+            s_item({"pk": f"MSG#kill{i % 5}", "sk": f"2026-01-01T00:00:{i:02d}.000000+00:00", "message": f"m{i}"})
+            for i in range(60)
+        ]
         ddbops.batch_write(client, prod.table_name, items)
         ada, bram = person("ada"), person("bram")
-        sent = send_message(client, prod.table_name, ada, "acknowledged just before the crash", receiver=bram)  # a transaction
+        sent = send_message(
+            client, prod.table_name, ada, "acknowledged just before the crash", receiver=bram
+        )  # a transaction
         # DynamoDB Local answers TransactWriteItems before its SQLite commit ends: a kill -9 right after the
         # answer lost the whole transaction in 6 of 16 trials (never a part of it). Any later request waits
         # for that commit (one SQLite thread), and local.down's SIGTERM lets it finish (0 lost in 12 of each).
@@ -127,10 +144,16 @@ def test_a_kill_9_of_dynamodb_local_loses_no_acknowledged_write_and_local_up_bri
             time.sleep(0.05)
         assert not twinops.status(prod).running
 
-        again = twinops.up(prod, stream_worker=False)  # auto: the stack's engine of last time; the half-dead twin is restarted
-        assert not again.already_running and any(n.startswith("dynamodb-local: data kept from the last run") for n in again.notes)
+        again = twinops.up(
+            prod, stream_worker=False
+        )  # auto: the stack's engine of last time; the half-dead twin is restarted
+        assert not again.already_running and any(
+            n.startswith("dynamodb-local: data kept from the last run") for n in again.notes
+        )
         client = resolve_target("prod").client("dynamodb")
-        assert sum(1 for _ in ddbops.scan(client, prod.table_name)) == 60 + 4  # the items, the message, two group rows, the pair entry
+        assert (
+            sum(1 for _ in ddbops.scan(client, prod.table_name)) == 60 + 4
+        )  # the items, the message, two group rows, the pair entry
         assert list_conversations(client, prod.table_name, bram.uuid).items[0].message_group_uuid == sent.group_uuid
     finally:
         twinops.down(prod)

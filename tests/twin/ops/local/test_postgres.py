@@ -25,7 +25,9 @@ def test_the_twins_server_wants_the_password_kept_0600_in_the_state_dir(database
     pg = (read_twin("dev") or {})["postgres"]
     secret_file = Path(pg["password_file"])
     assert secret_file.parent == stack_state_dir("dev") and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-    assert "password" not in pg["url"] and ":" not in pg["url"].split("@")[0].removeprefix("postgresql://"), "twin.json holds no password"
+    assert "password" not in pg["url"] and ":" not in pg["url"].split("@")[0].removeprefix("postgresql://"), (
+        "twin.json holds no password"
+    )
     url = database.database_url()
     with psycopg.connect(url, connect_timeout=5) as conn:
         assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
@@ -50,7 +52,19 @@ def old_twin() -> Iterator[tuple[Path, Path]]:
     pgdata.mkdir()
     postgres._chown(pgdata, user)
     pgdata.chmod(0o700)
-    proc = postgres._pg([str(postgres.bin_dir() / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-instructions"], user)
+    proc = postgres._pg(
+        [
+            str(postgres.bin_dir() / "initdb"),
+            "-D",
+            str(pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-instructions",
+        ],
+        user,
+    )
     assert proc.returncode == 0, proc.stderr
     try:
         yield root, pgdata
@@ -65,8 +79,21 @@ def _start_old_way(pgdata: Path, port: int) -> None:
     postgres._chown(log, postgres._run_as())
     (pgdata / "sock").mkdir(exist_ok=True)
     postgres._chown(pgdata / "sock", postgres._run_as())
-    proc = postgres._pg([str(postgres.bin_dir() / "pg_ctl"), "-D", str(pgdata), "-l", str(log), "-o", f"-h 127.0.0.1 -p {port} -k {pgdata / 'sock'}", "-w", "start"],
-                        postgres._run_as(), timeout=90)
+    proc = postgres._pg(
+        [
+            str(postgres.bin_dir() / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-l",
+            str(log),
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {pgdata / 'sock'}",
+            "-w",
+            "start",
+        ],
+        postgres._run_as(),
+        timeout=90,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -119,7 +146,9 @@ def test_a_state_dir_the_servers_user_cannot_reach_is_one_line_and_nothing_outsi
         with pytest.raises(ConfigError) as caught:
             postgres.start(root / "dev" / "pgdata", OLD_TWIN_PORT + 2, root / "dev" / "postgres.log", ours=root)
         message = str(caught.value)
-        assert "\n" not in message and f"{closed} is not traversable" in message and "CRUDDUR_STATE_DIR" in message, message
+        assert "\n" not in message and f"{closed} is not traversable" in message and "CRUDDUR_STATE_DIR" in message, (
+            message
+        )
         assert stat.S_IMODE(closed.stat().st_mode) == before, "a directory that is not ours keeps its mode"
     finally:
         shutil.rmtree(closed, ignore_errors=True)

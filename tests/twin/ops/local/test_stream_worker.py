@@ -39,19 +39,25 @@ def _caught_up(twin: Target, ddb: Any, table: str) -> None:
     _wait(lambda: backlog(streams, ddb, table, checkpoint_file("dev")) == 0, 120.0)
 
 
-def test_a_message_put_by_a_plain_boto3_script_reaches_both_lists_within_3_seconds(twin: Target, ddb: Any, stack_table: str) -> None:
+def test_a_message_put_by_a_plain_boto3_script_reaches_both_lists_within_3_seconds(
+    twin: Target, ddb: Any, stack_table: str
+) -> None:
     ada, dana = person("ada"), person("dana")
     group = send_message(ddb, stack_table, ada, "hello", receiver=dana).group_uuid
     _caught_up(twin, ddb, stack_table)
     text = f"from a script {uuid.uuid4().hex[:6]}"
     OriginalBackend(ddb, stack_table, offset_hours=0).create_message(group, dana, text)  # a put_item, nothing else
 
-    took = _wait(lambda: all(list_conversations(ddb, stack_table, p.uuid).items[0].message == text for p in (ada, dana)), 3.0)
+    took = _wait(
+        lambda: all(list_conversations(ddb, stack_table, p.uuid).items[0].message == text for p in (ada, dana)), 3.0
+    )
     assert took < 3.0
     assert_one_row_each_at_newest(ddb, stack_table, group, (ada, dana))
 
 
-def test_a_record_that_always_fails_is_dead_lettered_and_the_others_go_through(twin: Target, ddb: Any, stack_table: str) -> None:
+def test_a_record_that_always_fails_is_dead_lettered_and_the_others_go_through(
+    twin: Target, ddb: Any, stack_table: str
+) -> None:
     sqs = twin.client("sqs")
     queue = str(output(twin, STREAM_DLQ_URL))
     before = len(dead_letters.peek(sqs, queue)[0])
@@ -59,11 +65,20 @@ def test_a_record_that_always_fails_is_dead_lettered_and_the_others_go_through(t
     group = send_message(ddb, stack_table, ada, "hello", receiver=dana).group_uuid
     poison = "2026-12-31T23:59:59.000000+00:00"
     # a message item without its text: the consumer cannot move rows to it, however often it tries
-    ddb.put_item(TableName=stack_table, Item={"pk": {"S": f"MSG#{group}"}, "sk": {"S": poison}, "message_uuid": {"S": "poison"}})
-    OriginalBackend(ddb, stack_table, offset_hours=0).create_message(group, dana, "after the poison", at="2027-01-01T00:00:00.000000+00:00")
+    ddb.put_item(
+        TableName=stack_table, Item={"pk": {"S": f"MSG#{group}"}, "sk": {"S": poison}, "message_uuid": {"S": "poison"}}
+    )
+    OriginalBackend(ddb, stack_table, offset_hours=0).create_message(
+        group, dana, "after the poison", at="2027-01-01T00:00:00.000000+00:00"
+    )
 
     _wait(lambda: len(dead_letters.peek(sqs, queue)[0]) > before, 10.0)
-    _wait(lambda: {r[0]["message"] for r in group_rows_by_owner(ddb, stack_table, group).values()} == {"after the poison"}, 5.0)
+    _wait(
+        lambda: (
+            {r[0]["message"] for r in group_rows_by_owner(ddb, stack_table, group).values()} == {"after the poison"}
+        ),
+        5.0,
+    )
 
     listed = run_invoke("ddb.dead-letters")
     assert listed.returncode == 0, listed.stderr
@@ -74,7 +89,9 @@ def test_a_record_that_always_fails_is_dead_lettered_and_the_others_go_through(t
     assert len(dead_letters.peek(sqs, queue)[0]) == before + 1  # and its pointer is kept
 
 
-def test_a_redrive_sends_the_pointed_records_through_again_and_removes_the_pointer(twin: Target, ddb: Any, streams: Any, table: str, tmp_path: Any) -> None:
+def test_a_redrive_sends_the_pointed_records_through_again_and_removes_the_pointer(
+    twin: Target, ddb: Any, streams: Any, table: str, tmp_path: Any
+) -> None:
     sqs = twin.client("sqs")
     queue = sqs.create_queue(QueueName=f"test-dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     ada, bram = person("ada"), person("bram")
@@ -83,7 +100,11 @@ def test_a_redrive_sends_the_pointed_records_through_again_and_removes_the_point
     broken = FaultyClient(ddb, group)  # the table is briefly unwritable for this group
 
     def park(stream: str, shard: str, records: list[dict[str, Any]], condition: str, attempts: int) -> None:
-        dead_letters.send(sqs, queue, dead_letters.pointer_message(stream, shard, records, condition, attempts, "cruddur-dev-stream-consumer"))
+        dead_letters.send(
+            sqs,
+            queue,
+            dead_letters.pointer_message(stream, shard, records, condition, attempts, "cruddur-dev-stream-consumer"),
+        )
 
     policy = RetryPolicy(max_retry_attempts=2, max_record_age_seconds=3600, dead_letter=park)
     for _ in range(3):  # the first attempt and two retries
@@ -91,7 +112,13 @@ def test_a_redrive_sends_the_pointed_records_through_again_and_removes_the_point
     [letter], foreign = dead_letters.peek(sqs, queue)
     assert foreign == 0 and letter.condition == "RetryAttemptsExhausted" and letter.attempts == 3
     body = json.loads(sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"][0]["Body"])
-    assert set(body["DDBStreamBatchInfo"]) >= {"shardId", "startSequenceNumber", "endSequenceNumber", "streamArn", "batchSize"}  # AWS's shape
+    assert set(body["DDBStreamBatchInfo"]) >= {
+        "shardId",
+        "startSequenceNumber",
+        "endSequenceNumber",
+        "streamArn",
+        "batchSize",
+    }  # AWS's shape
 
     result = dead_letters.redrive(sqs, queue, streams, ddb, table, GSI_NAME)
     assert (result.redriven, result.still_failing, result.expired) == (1, 0, 0)

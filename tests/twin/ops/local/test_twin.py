@@ -49,7 +49,9 @@ def test_status_shows_each_stack(twin: Any, engine: str) -> None:
 
     by_stack = {s["stack"]: s for s in json.loads(proc.stdout)}
     assert by_stack["dev"]["running"] is True
-    assert {c["engine"] for c in by_stack["dev"]["components"]} == {"moto", "embedded", "twin process"} | ({engine} - {"moto"})
+    assert {c["engine"] for c in by_stack["dev"]["components"]} == {"moto", "embedded", "twin process"} | (
+        {engine} - {"moto"}
+    )
     assert all(c["pid"] for c in by_stack["dev"]["components"]), "every process of the twin is ours, shown with its pid"
 
 
@@ -60,27 +62,40 @@ def test_data_task_with_twin_down_says_to_run_local_up(twin: Any) -> None:
 
 
 @pytest.mark.dynamodb
-def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(twin: Any, engine: str, prod_stack: StackSettings) -> None:
+def test_second_stack_runs_beside_and_keeps_its_data_across_down_and_up(
+    twin: Any, engine: str, prod_stack: StackSettings
+) -> None:
     prod = prod_stack
     dev = load_stack("dev")
     up = twinops.up(prod, engine=engine)
     try:
         assert not up.already_running
-        ports = {prod.local_aws_port, prod.local_postgres_port} | ({prod.local_dynamo_port} if engine != "moto" else set())
-        dev_ports = {dev.local_aws_port, dev.local_postgres_port} | ({dev.local_dynamo_port} if engine != "moto" else set())
+        ports = {prod.local_aws_port, prod.local_postgres_port} | (
+            {prod.local_dynamo_port} if engine != "moto" else set()
+        )
+        dev_ports = {dev.local_aws_port, dev.local_postgres_port} | (
+            {dev.local_dynamo_port} if engine != "moto" else set()
+        )
         assert not ports & dev_ports
         assert all(port_open("127.0.0.1", p) for p in ports | dev_ports)
 
         target = resolve_target("prod")
         client = target.client("dynamodb")
         ddbops.schema_load(client, table_spec(prod))
-        ddbops.batch_write(client, prod.table_name, (s_item({"pk": f"MSG#g{i}", "sk": f"2026-01-01T00:00:{i:02d}.000000+00:00", "message": f"m{i}"}) for i in range(40)))
+        ddbops.batch_write(
+            client,
+            prod.table_name,
+            (
+                s_item({"pk": f"MSG#g{i}", "sk": f"2026-01-01T00:00:{i:02d}.000000+00:00", "message": f"m{i}"})
+                for i in range(40)
+            ),
+        )
         dbops.drop_database(target)
         dbops.create_database(target)
         with dbops.connect(target) as conn:
             dbops.load_schema(conn)
             dbops.seed_users(conn)
-        outputs_before = (twinops._read_outputs("prod"))
+        outputs_before = twinops._read_outputs("prod")
         pids = [c.pid for c in up.status.components if c.pid]
 
         checkpoints = checkpoint_file("prod")

@@ -18,7 +18,15 @@ from ops.messages.send import send_message
 from tests.support.helpers import s_item
 from tests.support.lambda_package import lambda_package as _lambda_package
 from tests.support.lambda_package import run_in_package as _run_in_package
-from tests.support.streams import FaultyClient, assert_one_row_each_at_newest, group_rows_by_owner, message_records, messages, person, stream_records
+from tests.support.streams import (
+    FaultyClient,
+    assert_one_row_each_at_newest,
+    group_rows_by_owner,
+    message_records,
+    messages,
+    person,
+    stream_records,
+)
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -33,7 +41,9 @@ def _conversation(ddb: Any, table: str, a_name: str, b_name: str, *texts: str) -
     return group, (a, b)
 
 
-def test_the_handler_handles_every_record_of_a_mixed_batch(ddb: Any, streams: Any, lambda_env: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_handler_handles_every_record_of_a_mixed_batch(
+    ddb: Any, streams: Any, lambda_env: str, caplog: pytest.LogCaptureFixture
+) -> None:
     table = lambda_env
     g1, people1 = _conversation(ddb, table, "ada", "bram", "secret one", "secret two")
     g2, people2 = _conversation(ddb, table, "chidi", "dana", "secret three", "secret four")
@@ -41,7 +51,9 @@ def test_the_handler_handles_every_record_of_a_mixed_batch(ddb: Any, streams: An
     ddb.delete_item(TableName=table, Key=s_item({"pk": first["pk"], "sk": first["sk"]}))  # a REMOVE in the batch
     records = stream_records(streams, ddb, table)
     kinds = {(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"][:4]) for r in records}
-    assert {("INSERT", GRP_PREFIX), ("REMOVE", MSG_PREFIX)} <= kinds and len(message_records(records, g1)) == len(message_records(records, g2)) == 2
+    assert {("INSERT", GRP_PREFIX), ("REMOVE", MSG_PREFIX)} <= kinds and len(message_records(records, g1)) == len(
+        message_records(records, g2)
+    ) == 2
 
     with caplog.at_level(logging.INFO, logger="cruddur.stream_consumer"):
         response = handler({"Records": records}, None)
@@ -66,7 +78,9 @@ def test_a_duplicate_or_late_record_never_moves_a_group_back(ddb: Any, streams: 
     assert {rows[0]["message"] for rows in group_rows_by_owner(ddb, table, group).values()} == {"newer"}
 
 
-def test_a_failing_record_is_reported_alone_and_succeeds_when_retried(ddb: Any, streams: Any, lambda_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_record_is_reported_alone_and_succeeds_when_retried(
+    ddb: Any, streams: Any, lambda_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     table = lambda_env
     bad, bad_people = _conversation(ddb, table, "ada", "bram", "hello", "reply")
     good, good_people = _conversation(ddb, table, "chidi", "dana", "hello", "reply")
@@ -80,7 +94,9 @@ def test_a_failing_record_is_reported_alone_and_succeeds_when_retried(ddb: Any, 
     assert response == {"batchItemFailures": [{"itemIdentifier": failed_reply["dynamodb"]["SequenceNumber"]}]}
     assert faulty.injected >= 1
     assert_one_row_each_at_newest(ddb, table, good, good_people)
-    assert {rows[0]["message"] for rows in group_rows_by_owner(ddb, table, bad).values()} == {"hello"}  # untouched, not half-moved
+    assert {rows[0]["message"] for rows in group_rows_by_owner(ddb, table, bad).values()} == {
+        "hello"
+    }  # untouched, not half-moved
 
     monkeypatch.setattr(stream_consumer, "_client", lambda *_: ddb)  # Lambda retries the reported record
     assert handler({"Records": [failed_reply]}, None) == {"batchItemFailures": []}
@@ -100,7 +116,9 @@ def test_extra_rows_of_a_participant_are_removed_keeping_the_newest(ddb: Any, st
     assert_one_row_each_at_newest(ddb, table, group, (ada, bram))
 
 
-def test_two_consumers_on_the_same_records_leave_one_row_per_participant(isolated_moto: Any, isolated_table: str) -> None:
+def test_two_consumers_on_the_same_records_leave_one_row_per_participant(
+    isolated_moto: Any, isolated_table: str
+) -> None:
     table, ddb = isolated_table, isolated_moto.client("dynamodb")
     groups = [_conversation(ddb, table, "ada", "bram", *(f"m{i}" for i in range(6))) for _ in range(3)]
     records = stream_records(isolated_moto.client("dynamodbstreams"), ddb, table)
@@ -123,7 +141,9 @@ def test_two_consumers_on_the_same_records_leave_one_row_per_participant(isolate
         assert_one_row_each_at_newest(ddb, table, group, people)
 
 
-def test_the_handler_without_its_table_and_index_says_which_variables_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_handler_without_its_table_and_index_says_which_variables_are_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("TABLE_NAME", raising=False)
     monkeypatch.delenv("GSI_NAME", raising=False)
     with pytest.raises(ConfigError, match="TABLE_NAME and GSI_NAME"):
@@ -134,17 +154,44 @@ def test_the_handler_without_its_table_and_index_says_which_variables_are_missin
 
 
 def test_the_lambda_package_imports_nothing_beyond_its_own_files(tmp_path: Path) -> None:
-    code = ("import ops.messages.consumer, json; "
-            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ops', 'yaml', 'psycopg', 'pulumi', 'infra'))))")
-    proc = _run_in_package(_lambda_package(tmp_path), code, {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "TABLE_NAME": "t", "GSI_NAME": GSI_NAME})
+    code = (
+        "import ops.messages.consumer, json; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ops', 'yaml', 'psycopg', 'pulumi', 'infra'))))"
+    )
+    proc = _run_in_package(
+        _lambda_package(tmp_path),
+        code,
+        {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "TABLE_NAME": "t", "GSI_NAME": GSI_NAME},
+    )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == ["ops", "ops.aws", "ops.errors", "ops.messages", "ops.messages.bodies", "ops.messages.consumer", "ops.messages.fanout", "ops.messages.model", "ops.messages.paging", "ops.messages.read"]
+    assert json.loads(proc.stdout) == [
+        "ops",
+        "ops.aws",
+        "ops.errors",
+        "ops.messages",
+        "ops.messages.bodies",
+        "ops.messages.consumer",
+        "ops.messages.fanout",
+        "ops.messages.model",
+        "ops.messages.paging",
+        "ops.messages.read",
+    ]
 
 
 def test_a_cold_start_without_the_table_variable_fails_with_one_clear_line(tmp_path: Path) -> None:
-    proc = _run_in_package(_lambda_package(tmp_path), "import ops.messages.consumer", {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "GSI_NAME": GSI_NAME})
+    proc = _run_in_package(
+        _lambda_package(tmp_path),
+        "import ops.messages.consumer",
+        {"AWS_LAMBDA_FUNCTION_NAME": "cruddur-dev-stream", "GSI_NAME": GSI_NAME},
+    )
     assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines()[-1].endswith("the stream consumer needs the environment variable TABLE_NAME (the messages table and its group index GSI_NAME); set them on the function")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "the stream consumer needs the environment variable TABLE_NAME (the messages table and its group index GSI_NAME); set them on the function"
+        )
+    )
 
 
 def test_a_record_without_the_new_image_fails_alone_and_reads_nothing() -> None:
@@ -153,7 +200,14 @@ def test_a_record_without_the_new_image_fails_alone_and_reads_nothing() -> None:
     from botocore.stub import Stubber
 
     client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    record = {"eventID": "e1", "eventName": "INSERT", "dynamodb": {"SequenceNumber": "101", "Keys": {"pk": {"S": "MSG#g1"}, "sk": {"S": "2026-01-01T00:00:00.000000+00:00"}}}}
+    record = {
+        "eventID": "e1",
+        "eventName": "INSERT",
+        "dynamodb": {
+            "SequenceNumber": "101",
+            "Keys": {"pk": {"S": "MSG#g1"}, "sk": {"S": "2026-01-01T00:00:00.000000+00:00"}},
+        },
+    }
     with Stubber(client) as stub:  # no responses queued: any request would raise
         outcomes = process_batch(client, "t", "message-group-sk-index", [record])
         stub.assert_no_pending_responses()

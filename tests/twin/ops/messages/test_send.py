@@ -12,7 +12,14 @@ from ops.local.streams import process_stream
 from ops.messages.model import GSI_NAME, Message, group_rows_for, group_uuid_for
 from ops.messages.read import list_conversations
 from ops.messages.send import MAX_MESSAGE_CHARS, SendResult, send_message
-from tests.support.streams import all_items, assert_one_row_each_at_newest, group_rows_by_owner, markers, messages, person
+from tests.support.streams import (
+    all_items,
+    assert_one_row_each_at_newest,
+    group_rows_by_owner,
+    markers,
+    messages,
+    person,
+)
 
 
 def test_a_first_message_creates_the_pair_group_with_both_rows_and_its_pair_entry(ddb: Any, table: str) -> None:
@@ -23,12 +30,16 @@ def test_a_first_message_creates_the_pair_group_with_both_rows_and_its_pair_entr
     assert [m["message"] for m in messages(ddb, table, result.group_uuid)] == ["hello Bram"]
     assert_one_row_each_at_newest(ddb, table, result.group_uuid, (ada, bram))
     [entry] = markers(ddb, table)
-    assert sorted(entry["participant_uuids"]) == sorted([ada.uuid, bram.uuid]) and entry["group_uuid"] == result.group_uuid
+    assert (
+        sorted(entry["participant_uuids"]) == sorted([ada.uuid, bram.uuid]) and entry["group_uuid"] == result.group_uuid
+    )
     # the entry stays out of the read patterns: each user's list shows just the group
     assert [g.message_group_uuid for g in list_conversations(ddb, table, ada.uuid).items] == [result.group_uuid]
 
 
-def test_a_reply_appends_only_the_message_and_the_consumer_moves_both_rows(ddb: Any, streams: Any, table: str, tmp_path: Any) -> None:
+def test_a_reply_appends_only_the_message_and_the_consumer_moves_both_rows(
+    ddb: Any, streams: Any, table: str, tmp_path: Any
+) -> None:
     ada, bram = person("ada"), person("bram")
     first = send_message(ddb, table, ada, "hello", receiver=bram)
     reply = send_message(ddb, table, bram, "hi Ada", receiver=ada)
@@ -43,7 +54,9 @@ def test_a_reply_appends_only_the_message_and_the_consumer_moves_both_rows(ddb: 
     assert list_conversations(ddb, table, ada.uuid).items[0].message == "hi Ada"
 
 
-def test_two_first_messages_at_the_same_moment_make_one_group(isolated_moto: Any, isolated_table: str, tmp_path: Any) -> None:
+def test_two_first_messages_at_the_same_moment_make_one_group(
+    isolated_moto: Any, isolated_table: str, tmp_path: Any
+) -> None:
     table, ddb = isolated_table, isolated_moto.client("dynamodb")
     pairs = [(person("ada"), person("bram")) for _ in range(8)]
     results: dict[tuple[int, int], SendResult] = {}
@@ -70,7 +83,9 @@ def test_two_first_messages_at_the_same_moment_make_one_group(isolated_moto: Any
     assert len(markers(ddb, table)) == len(pairs)
     for i, (a, b) in enumerate(pairs):
         group = group_uuid_for(a.uuid, b.uuid)
-        assert [results[(i, s)].created for s in (0, 1)].count(True) == 1, "exactly one of the two senders created the group"
+        assert [results[(i, s)].created for s in (0, 1)].count(True) == 1, (
+            "exactly one of the two senders created the group"
+        )
         assert len(messages(ddb, table, group)) == 2, "both first messages are kept"
         assert_one_row_each_at_newest(ddb, table, group, (a, b))
 
@@ -96,7 +111,9 @@ def test_a_sender_who_saw_no_group_appends_when_the_other_created_it_meanwhile(t
     ada, bram = person("ada"), person("bram")
     slow = _HoldTransactions(twin.client("dynamodb"))
     out: dict[str, SendResult] = {}
-    t = threading.Thread(target=lambda: out.setdefault("ada", send_message(slow, table, ada, "from ada", receiver=bram)))
+    t = threading.Thread(
+        target=lambda: out.setdefault("ada", send_message(slow, table, ada, "from ada", receiver=bram))
+    )
     t.start()
     assert slow.checked.wait(30)  # ada found no group and is about to create it...
     out["bram"] = send_message(ddb, table, bram, "from bram", receiver=ada)  # ...when bram creates it
@@ -106,7 +123,10 @@ def test_a_sender_who_saw_no_group_appends_when_the_other_created_it_meanwhile(t
     assert out["bram"].created and not out["ada"].created
     assert out["ada"].attempts == 2  # the pair entry's condition cancelled ada's creation; she appended
     assert len(markers(ddb, table)) == 1
-    assert {k: len(v) for k, v in group_rows_by_owner(ddb, table, out["bram"].group_uuid).items()} == {ada.uuid: 1, bram.uuid: 1}
+    assert {k: len(v) for k, v in group_rows_by_owner(ddb, table, out["bram"].group_uuid).items()} == {
+        ada.uuid: 1,
+        bram.uuid: 1,
+    }
     assert [m["message"] for m in messages(ddb, table, out["bram"].group_uuid)] == ["from bram", "from ada"]
 
 
@@ -147,7 +167,10 @@ def test_a_message_in_the_same_microsecond_does_not_overwrite_the_other(ddb: Any
     second = send_message(ddb, table, bram, "two", receiver=ada, now=at)
 
     assert second.attempts == 2 and second.message.created_at == "2026-03-01T10:00:00.000001+00:00"
-    assert [(m["sk"], m["message"]) for m in messages(ddb, table, first.group_uuid)] == [(at, "one"), (second.message.created_at, "two")]
+    assert [(m["sk"], m["message"]) for m in messages(ddb, table, first.group_uuid)] == [
+        (at, "one"),
+        (second.message.created_at, "two"),
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "   \n", "x" * (MAX_MESSAGE_CHARS + 1)])

@@ -81,7 +81,15 @@ def test_which_requests_are_journaled(service: str, action: str, body: bytes, re
 
 def test_the_restore_line(tmp_path: Path) -> None:
     assert journal.restore_summary({"snapshot": None, "replayed": 0}) == "nothing to restore"
-    line = journal.restore_summary({"snapshot": {"taken_at": "2026-01-05T09:00:00+00:00", "journal_seq": 4}, "replayed": 12,
-                                    "failed": [{"seq": 9}], "torn": [{"bytes": 30}]})
-    assert line == ("restored: snapshot of 2026-01-05 09:00:00 UTC + 12 journaled writes; 1 could not be replayed; "
-                    "a torn last record (30 bytes, cut by a crash mid-write) was ignored")
+    line = journal.restore_summary(
+        {
+            "snapshot": {"taken_at": "2026-01-05T09:00:00+00:00", "journal_seq": 4},
+            "replayed": 12,
+            "failed": [{"seq": 9}],
+            "torn": [{"bytes": 30}],
+        }
+    )
+    assert line == (
+        "restored: snapshot of 2026-01-05 09:00:00 UTC + 12 journaled writes; 1 could not be replayed; "
+        "a torn last record (30 bytes, cut by a crash mid-write) was ignored"
+    )

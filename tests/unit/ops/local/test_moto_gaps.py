@@ -22,7 +22,11 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", REGION)):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", REGION),
+    ):
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield
@@ -40,8 +44,15 @@ def unpatched(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _email_pool(cognito: Any) -> str:
-    pool = cognito.create_user_pool(PoolName="p", UsernameAttributes=["email"], UsernameConfiguration={"CaseSensitive": False})["UserPool"]["Id"]
-    cognito.admin_create_user(UserPoolId=pool, Username="ada@example.com", UserAttributes=[{"Name": "email", "Value": "ada@example.com"}], MessageAction="SUPPRESS")
+    pool = cognito.create_user_pool(
+        PoolName="p", UsernameAttributes=["email"], UsernameConfiguration={"CaseSensitive": False}
+    )["UserPool"]["Id"]
+    cognito.admin_create_user(
+        UserPoolId=pool,
+        Username="ada@example.com",
+        UserAttributes=[{"Name": "email", "Value": "ada@example.com"}],
+        MessageAction="SUPPRESS",
+    )
     return str(pool)
 
 
@@ -52,7 +63,9 @@ def test_update_user_pool_keeps_what_only_creation_sets(aws: None) -> None:
     cognito.update_user_pool(UserPoolId=pool, Policies={"PasswordPolicy": {"MinimumLength": 14}})
     described = cognito.describe_user_pool(UserPoolId=pool)["UserPool"]
     assert described["Policies"]["PasswordPolicy"]["MinimumLength"] == 14, "the update itself still applies"
-    assert described["UsernameAttributes"] == ["email"] and described["UsernameConfiguration"] == {"CaseSensitive": False}
+    assert described["UsernameAttributes"] == ["email"] and described["UsernameConfiguration"] == {
+        "CaseSensitive": False
+    }
     assert cognito.admin_get_user(UserPoolId=pool, Username="ada@example.com")["Username"], "users still found by email"
 
 
@@ -64,7 +77,12 @@ def test_unpatched_moto_forgets_the_sign_in_attribute(aws: None, unpatched: None
 
 
 def _plain_table(ddb: Any) -> None:
-    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def test_update_table_switches_encryption_on_and_off(aws: None) -> None:
@@ -72,7 +90,10 @@ def test_update_table_switches_encryption_on_and_off(aws: None) -> None:
     ddb, kms = boto3.client("dynamodb", region_name=REGION), boto3.client("kms", region_name=REGION)
     _plain_table(ddb)
     on = ddb.update_table(TableName="t", SSESpecification={"Enabled": True})["TableDescription"]["SSEDescription"]
-    assert on["Status"] == "ENABLED" and on["KMSMasterKeyArn"] == kms.describe_key(KeyId="alias/aws/dynamodb")["KeyMetadata"]["Arn"]
+    assert (
+        on["Status"] == "ENABLED"
+        and on["KMSMasterKeyArn"] == kms.describe_key(KeyId="alias/aws/dynamodb")["KeyMetadata"]["Arn"]
+    )
     key = kms.create_key(Description="mine")["KeyMetadata"]["Arn"]
     ddb.update_table(TableName="t", SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key})
     assert ddb.describe_table(TableName="t")["Table"]["SSEDescription"]["KMSMasterKeyArn"] == key

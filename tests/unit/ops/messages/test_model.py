@@ -18,7 +18,15 @@ def test_a_message_item_has_the_data_models_keys_and_no_group_attribute() -> Non
     assert set(item) == {"pk", "sk", "message_uuid", "message", "user_uuid", "user_display_name", "user_handle"}
 
 
-@pytest.mark.parametrize("kind", [MSG, *group_rows_for("g-1", ADA, BRAM, MSG), pair_entry_for("g-1", BRAM, ADA, MSG.created_at), LegacyPairMarker("g-2", MSG.created_at, (ADA.uuid, BRAM.uuid))])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        MSG,
+        *group_rows_for("g-1", ADA, BRAM, MSG),
+        pair_entry_for("g-1", BRAM, ADA, MSG.created_at),
+        LegacyPairMarker("g-2", MSG.created_at, (ADA.uuid, BRAM.uuid)),
+    ],
+)
 def test_every_kind_reads_back_what_it_wrote(kind: Message | GroupRow | PairEntry | LegacyPairMarker) -> None:
     assert type(kind).from_item(kind.to_item()) == kind
     assert type(kind).matches(kind.to_item())
@@ -33,7 +41,11 @@ def test_group_rows_name_the_other_participant() -> None:
 def test_the_pair_entry_is_keyed_by_both_users_in_either_order_and_stays_out_of_the_group_index() -> None:
     item = pair_entry_for("g-1", BRAM, ADA, MSG.created_at).to_item()
     assert item["pk"] == {"S": f"PAIR#{ADA.uuid}#{BRAM.uuid}"} and item["sk"] == {"S": "PAIR"}
-    assert PairEntry.key_of(BRAM.uuid, ADA.uuid) == PairEntry.key_of(ADA.uuid, BRAM.uuid) == {"pk": item["pk"], "sk": item["sk"]}
+    assert (
+        PairEntry.key_of(BRAM.uuid, ADA.uuid)
+        == PairEntry.key_of(ADA.uuid, BRAM.uuid)
+        == {"pk": item["pk"], "sk": item["sk"]}
+    )
     assert "message_group_uuid" not in item and item["group_uuid"] == {"S": "g-1"}
     assert item["participant_uuids"] == {"SS": sorted([ADA.uuid, BRAM.uuid])}
 

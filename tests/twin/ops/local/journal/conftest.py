@@ -29,7 +29,14 @@ def durable() -> Iterator[DurableTwin]:
         mp.setenv("CRUDDUR_STATE_DIR", state)
         mp.setenv("CRUDDUR_LOCAL_PORT_OFFSET", PORT_OFFSET)
         mp.delenv("DATABASE_URL", raising=False)
-        for name in ("GITPOD_IP", "CRUDDUR_MY_IP", "CRUDDUR_TWIN_JOURNAL", "CRUDDUR_TWIN_JOURNAL_MAX_BYTES", "CRUDDUR_TWIN_JOURNAL_MAX_ENTRIES", "CRUDDUR_TWIN_JOURNAL_FSYNC"):
+        for name in (
+            "GITPOD_IP",
+            "CRUDDUR_MY_IP",
+            "CRUDDUR_TWIN_JOURNAL",
+            "CRUDDUR_TWIN_JOURNAL_MAX_BYTES",
+            "CRUDDUR_TWIN_JOURNAL_MAX_ENTRIES",
+            "CRUDDUR_TWIN_JOURNAL_FSYNC",
+        ):
             mp.delenv(name, raising=False)
         stack = load_stack("dev")
         twin = DurableTwin(stack)

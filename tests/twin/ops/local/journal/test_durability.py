@@ -37,7 +37,9 @@ def _identity_state(target: Any) -> dict[str, Any]:
     outputs = twinops._read_outputs(target.stack.name)
     cognito, ec2 = target.client("cognito-idp"), target.client("ec2")
     pool = cognito.describe_user_pool(UserPoolId=outputs[out.USER_POOL_ID])["UserPool"]
-    client = cognito.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=outputs[out.USER_POOL_CLIENT_ID])["UserPoolClient"]
+    client = cognito.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=outputs[out.USER_POOL_CLIENT_ID])[
+        "UserPoolClient"
+    ]
     users = cognito.list_users(UserPoolId=pool["Id"])["Users"]
     sg_id = outputs[out.RDS_SECURITY_GROUP_ID]
     groups = ec2.describe_security_groups(GroupIds=[sg_id])["SecurityGroups"]
@@ -46,7 +48,15 @@ def _identity_state(target: Any) -> dict[str, Any]:
         "outputs": outputs,
         "pool": (pool["Id"], pool["Arn"], pool["CreationDate"]),
         "client": (client["ClientId"], client["ClientName"]),
-        "users": sorted((u["Username"], u["UserCreateDate"], u["UserStatus"], sorted((a["Name"], a["Value"]) for a in u["Attributes"])) for u in users),
+        "users": sorted(
+            (
+                u["Username"],
+                u["UserCreateDate"],
+                u["UserStatus"],
+                sorted((a["Name"], a["Value"]) for a in u["Attributes"]),
+            )
+            for u in users
+        ),
         "groups": [(g["GroupId"], g["VpcId"], g["GroupName"]) for g in groups],
         "rules": sorted((r["SecurityGroupRuleId"], r.get("CidrIpv4"), r["IsEgress"], r.get("FromPort")) for r in rules),
     }
@@ -54,7 +64,9 @@ def _identity_state(target: Any) -> dict[str, Any]:
 
 def _assert_clean_restore(result: twinops.UpResult, report: dict[str, Any]) -> None:
     assert not result.already_running
-    assert result.restore_note.startswith("restored: ") and "; 0 could not be replayed" in result.restore_note, f"{result.restore_note}: {report}"
+    assert result.restore_note.startswith("restored: ") and "; 0 could not be replayed" in result.restore_note, (
+        f"{result.restore_note}: {report}"
+    )
     # each replayed answer matched the recorded one byte for byte: replay reproduced every id it handed out
     assert report["failed"] == [] and report["diverged"] == [], report
 
@@ -115,30 +127,55 @@ def test_replay_reproduces_the_ids_of_every_persisted_service(durable: DurableTw
     # GIVEN writes to each service that hand out ids moto draws at random or from the clock
     table = durable.fresh_table(ddb)
     ddb.put_item(TableName=table, Item=s_item({"pk": "a", "sk": "1", "message": "x"}))
-    ddb.update_item(TableName=table, Key=s_item({"pk": "a", "sk": "1"}), UpdateExpression="SET message = :m", ExpressionAttributeValues={":m": {"S": "y"}})
-    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": s_item({"pk": "b", "sk": str(i)})}} for i in range(3)])
+    ddb.update_item(
+        TableName=table,
+        Key=s_item({"pk": "a", "sk": "1"}),
+        UpdateExpression="SET message = :m",
+        ExpressionAttributeValues={":m": {"S": "y"}},
+    )
+    ddb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table, "Item": s_item({"pk": "b", "sk": str(i)})}} for i in range(3)]
+    )
     ddb.delete_item(TableName=table, Key=s_item({"pk": "b", "sk": "0"}))
 
     pool = cognito.create_user_pool(PoolName="durable-pool")["UserPool"]["Id"]
-    client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="c", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool,
+        ClientName="c",
+        ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
     cognito.admin_create_user(UserPoolId=pool, Username="dana", MessageAction="SUPPRESS")
     cognito.admin_set_user_password(UserPoolId=pool, Username="dana", Password="Correct-Horse-9", Permanent=True)
-    auth = cognito.admin_initiate_auth(UserPoolId=pool, ClientId=client, AuthFlow="ADMIN_USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "dana", "PASSWORD": "Correct-Horse-9"})
+    auth = cognito.admin_initiate_auth(
+        UserPoolId=pool,
+        ClientId=client,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "dana", "PASSWORD": "Correct-Horse-9"},
+    )
     refresh = auth["AuthenticationResult"]["RefreshToken"]
     cognito.create_group(UserPoolId=pool, GroupName="readers")
     cognito.admin_add_user_to_group(UserPoolId=pool, Username="dana", GroupName="readers")
 
     sg = ec2.create_security_group(GroupName="durable-sg", Description="d")["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "198.51.100.1/32"}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "198.51.100.1/32"}]}
+        ],
+    )
 
     queue = sqs.create_queue(QueueName="durable-q")["QueueUrl"]
     sent_ids = [sqs.send_message(QueueUrl=queue, MessageBody=f"m{i}")["MessageId"] for i in range(3)]
-    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=1, VisibilityTimeout=600)["Messages"]
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=1, VisibilityTimeout=600)[
+        "Messages"
+    ]
 
     key = kms.create_key(Description="durable")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/durable", TargetKeyId=key)
     signing = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
-    grant = kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::123456789012:role/r", Operations=["Decrypt"])["GrantId"]
+    grant = kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::123456789012:role/r", Operations=["Decrypt"])[
+        "GrantId"
+    ]
     ciphertext = kms.encrypt(KeyId="alias/durable", Plaintext=b"kept secret")["CiphertextBlob"]
     signature = kms.sign(KeyId=signing, Message=b"signed", SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256")["Signature"]
 
@@ -146,10 +183,25 @@ def test_replay_reproduces_the_ids_of_every_persisted_service(durable: DurableTw
         return {
             "table": table_state(ddb, streams, table),
             "users": [(u["Username"], u["Attributes"]) for u in cognito.list_users(UserPoolId=pool)["Users"]],
-            "groups": [g["GroupName"] for g in cognito.admin_list_groups_for_user(UserPoolId=pool, Username="dana")["Groups"]],
-            "rules": sorted(r["SecurityGroupRuleId"] for r in ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}])["SecurityGroupRules"]),
+            "groups": [
+                g["GroupName"] for g in cognito.admin_list_groups_for_user(UserPoolId=pool, Username="dana")["Groups"]
+            ],
+            "rules": sorted(
+                r["SecurityGroupRuleId"]
+                for r in ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}])[
+                    "SecurityGroupRules"
+                ]
+            ),
             "vpc": ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["VpcId"],
-            "queue": sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn", "CreatedTimestamp", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"],
+            "queue": sqs.get_queue_attributes(
+                QueueUrl=queue,
+                AttributeNames=[
+                    "QueueArn",
+                    "CreatedTimestamp",
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"],
             "keys": sorted(k["KeyId"] for k in kms.list_keys()["Keys"]),
             "grants": [g["GrantId"] for g in kms.list_grants(KeyId=key)["Grants"]],
             "public": kms.get_public_key(KeyId=signing)["PublicKey"],
@@ -172,11 +224,15 @@ def test_replay_reproduces_the_ids_of_every_persisted_service(durable: DurableTw
     assert grant in after["grants"]
     # ids handed out before the crash still work: key material, RSA key, receipt handle, refresh token
     assert kms.decrypt(CiphertextBlob=ciphertext)["Plaintext"] == b"kept secret"
-    assert kms.verify(KeyId=signing, Message=b"signed", Signature=signature, SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256")["SignatureValid"]
+    assert kms.verify(
+        KeyId=signing, Message=b"signed", Signature=signature, SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256"
+    )["SignatureValid"]
     sqs.delete_message(QueueUrl=queue, ReceiptHandle=received[0]["ReceiptHandle"])
     rest = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert sorted(m["MessageId"] for m in rest) == sorted(set(sent_ids) - {received[0]["MessageId"]})
-    again = cognito.admin_initiate_auth(UserPoolId=pool, ClientId=client, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh})
+    again = cognito.admin_initiate_auth(
+        UserPoolId=pool, ClientId=client, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh}
+    )
     assert again["AuthenticationResult"]["AccessToken"]
 
 
@@ -184,7 +240,9 @@ def test_a_torn_last_record_is_ignored_with_a_note_and_a_clean_stop_empties_the_
     target = durable.target()
     ddb = target.client("dynamodb")
     table = durable.fresh_table(ddb)
-    ddbops.batch_write(ddb, table, (s_item({"pk": f"MSG#{i}", "sk": "2026-01-01T00:00:00.000000+00:00"}) for i in range(40)))
+    ddbops.batch_write(
+        ddb, table, (s_item({"pk": f"MSG#{i}", "sk": "2026-01-01T00:00:00.000000+00:00"}) for i in range(40))
+    )
     durable.kill9()
     # GIVEN a crash in the middle of appending a record: its first half is in the file
     segment = journal.segments(durable.journal)[-1]
@@ -197,7 +255,9 @@ def test_a_torn_last_record_is_ignored_with_a_note_and_a_clean_stop_empties_the_
     result = durable.up()
 
     # THEN the torn record is reported and ignored, everything before it is there
-    assert "a torn last record" in result.restore_note and "0 could not be replayed" in result.restore_note, result.restore_note
+    assert "a torn last record" in result.restore_note and "0 could not be replayed" in result.restore_note, (
+        result.restore_note
+    )
     [torn] = durable.report()["torn"]
     assert torn["bytes"] == len(record) // 2 and torn["segment"] == segment.name
     ddb = durable.target().client("dynamodb")
@@ -208,7 +268,10 @@ def test_a_torn_last_record_is_ignored_with_a_note_and_a_clean_stop_empties_the_
     durable.down()
     assert journal.segments(durable.journal) == []
     again = durable.up()
-    assert again.restore_note.startswith("restored: snapshot of ") and "+ 0 journaled writes; 0 could not be replayed" in again.restore_note, again.restore_note
+    assert (
+        again.restore_note.startswith("restored: snapshot of ")
+        and "+ 0 journaled writes; 0 could not be replayed" in again.restore_note
+    ), again.restore_note
     assert len(all_items(durable.target().client("dynamodb"), table)) == 40
 
 
@@ -231,10 +294,15 @@ def test_compaction_under_concurrent_writes_keeps_every_write(durable: DurableTw
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
     for t in threads:
         t.start()
-    ddbops.batch_write(ddb, table, (s_item({"pk": f"B#{i % 7}", "sk": f"{i:05d}", "message": "y" * 200}) for i in range(1000)))
+    ddbops.batch_write(
+        ddb, table, (s_item({"pk": f"B#{i % 7}", "sk": f"{i:05d}", "message": "y" * 200}) for i in range(1000))
+    )
     for t in threads:
         t.join()
-    expected = sorted({(f"W#{n}", f"{i:04d}") for n in range(3) for i in range(150)} | {(f"B#{i % 7}", f"{i:05d}") for i in range(1000)})
+    expected = sorted(
+        {(f"W#{n}", f"{i:04d}") for n in range(3) for i in range(150)}
+        | {(f"B#{i % 7}", f"{i:05d}") for i in range(1000)}
+    )
     assert log.read_text().count("compacted:") - compactions_before >= 3
 
     # THEN after a crash the snapshot plus what is left of the journal hold every write
@@ -280,7 +348,9 @@ def test_a_state_older_than_the_stream_checkpoint_never_skips_new_records(durabl
     counts = process_stream(streams, ddb, table, GSI_NAME, checkpoints)
 
     # THEN the consumer says so, reads the shard again, and the group rows reach the new message
-    assert len(counts.warnings) == 1 and "reading the shard again from TRIM_HORIZON" in counts.warnings[0], counts.warnings
+    assert len(counts.warnings) == 1 and "reading the shard again from TRIM_HORIZON" in counts.warnings[0], (
+        counts.warnings
+    )
     assert counts.rows_moved == 2
     assert {r.last_reply_at for r in group_rows(ddb, table, group)} == {sent.message.created_at}
 
@@ -298,7 +368,9 @@ def _checkpointed_table(durable: DurableTwin, tmp_path: Path) -> tuple[Any, Any,
     return ddb, streams, table, checkpoints, json.loads(checkpoints.read_text())
 
 
-def test_a_checkpoint_past_the_shards_end_is_detected_and_the_shard_read_again(durable: DurableTwin, tmp_path: Path) -> None:
+def test_a_checkpoint_past_the_shards_end_is_detected_and_the_shard_read_again(
+    durable: DurableTwin, tmp_path: Path
+) -> None:
     ddb, streams, table, checkpoints, data = _checkpointed_table(durable, tmp_path)
     [shard] = data["tables"][table]["shards"].values()
     total = process_stream(streams, ddb, table, GSI_NAME, tmp_path / "from-start.json").records
@@ -357,7 +429,9 @@ def test_reads_are_not_journaled(durable: DurableTwin) -> None:
     assert entries() == before + 1
 
 
-def test_after_a_kill_9_the_twins_stream_worker_resumes_and_the_next_message_moves_its_rows(durable: DurableTwin) -> None:
+def test_after_a_kill_9_the_twins_stream_worker_resumes_and_the_next_message_moves_its_rows(
+    durable: DurableTwin,
+) -> None:
     # GIVEN the twin as local.up starts it, stream worker included, and a conversation it has fanned out
     durable.down()
     durable.up(stream_worker=True)
@@ -393,7 +467,9 @@ def _until(check: Any, seconds: float = 15.0) -> None:
         time.sleep(0.1)
 
 
-def test_local_up_reports_links_to_users_the_restored_pool_lacks_and_nothing_when_they_agree(durable: DurableTwin, tmp_path: Path) -> None:
+def test_local_up_reports_links_to_users_the_restored_pool_lacks_and_nothing_when_they_agree(
+    durable: DurableTwin, tmp_path: Path
+) -> None:
     from ops.render import links_line, up_lines
 
     target = durable.target()

@@ -28,12 +28,20 @@ def free_port() -> int:
 
 def client(port: int) -> Any:
     # one attempt: a retried request would reach one server twice and the other once
-    return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1", config=Config(retries={"max_attempts": 1}), **LOCAL_CREDENTIALS)
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+        **LOCAL_CREDENTIALS,
+    )
 
 
 def start_server(cmd: list[str], log: Path, port: int) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     deadline = time.monotonic() + 60
     while True:
         with socket.socket() as s:
@@ -62,11 +70,23 @@ class Servers:
         self.snapshot = workdir / "patched.snapshot"
         self.patched_log = workdir / "patched.log"
         self.plain_port, self.patched_port = free_port(), free_port()
-        self.plain = start_server([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.plain_port)], workdir / "plain.log", self.plain_port)
+        self.plain = start_server(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.plain_port)],
+            workdir / "plain.log",
+            self.plain_port,
+        )
         self.patched = self.start_patched()
 
     def start_patched(self) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "ops.local.motoserver", "--port", str(self.patched_port), "--snapshot", str(self.snapshot)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ops.local.motoserver",
+            "--port",
+            str(self.patched_port),
+            "--snapshot",
+            str(self.snapshot),
+        ]
         return start_server(cmd, self.patched_log, self.patched_port)
 
     def restart_patched(self) -> None:

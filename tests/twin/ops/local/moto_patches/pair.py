@@ -37,16 +37,22 @@ class Pair:
         plain, patched = answers
         (plain_status, plain_body), (patched_status, patched_body) = self.raw["plain"], self.raw["patched"]
         what = f"{operation} {kwargs}"
-        assert plain_status == patched_status, f"{what}: status {plain_status} (plain) vs {patched_status} (patched): {plain_body[:500]!r} / {patched_body[:500]!r}"
+        assert plain_status == patched_status, (
+            f"{what}: status {plain_status} (plain) vs {patched_status} (patched): {plain_body[:500]!r} / {patched_body[:500]!r}"
+        )
         if plain_status >= 500:
             return plain  # moto failed on both (a traceback page, which names the server's paths)
         if operation in READS:
-            assert plain_body == patched_body, f"{what}:\nplain   {plain_body[:3000]!r}\npatched {patched_body[:3000]!r}"
+            assert plain_body == patched_body, (
+                f"{what}:\nplain   {plain_body[:3000]!r}\npatched {patched_body[:3000]!r}"
+            )
         if isinstance(plain, ClientError):
             assert isinstance(patched, ClientError) and plain.response["Error"] == patched.response["Error"], what
             assert plain.response.get("CancellationReasons") == patched.response.get("CancellationReasons"), what
             return plain
-        assert {k: v for k, v in plain.items() if k != "ResponseMetadata"} == {k: v for k, v in patched.items() if k != "ResponseMetadata"}, what
+        assert {k: v for k, v in plain.items() if k != "ResponseMetadata"} == {
+            k: v for k, v in patched.items() if k != "ResponseMetadata"
+        }, what
         return plain
 
     def both(self, operation: str, **kwargs: Any) -> None:

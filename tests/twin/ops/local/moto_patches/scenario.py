@@ -46,12 +46,28 @@ def numbers_table() -> dict[str, Any]:
     return {
         "TableName": f"num-{uuid.uuid4().hex[:8]}",
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in (("pk", "S"), ("sk", "N"), ("message_group_uuid", "S"), ("r", "S"))],
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t}
+            for n, t in (("pk", "S"), ("sk", "N"), ("message_group_uuid", "S"), ("r", "S"))
+        ],
         "BillingMode": "PAY_PER_REQUEST",
         "GlobalSecondaryIndexes": [
-            {"IndexName": "by-group", "KeySchema": [{"AttributeName": "message_group_uuid", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "KEYS_ONLY"}},
-            {"IndexName": "by-r", "KeySchema": [{"AttributeName": "message_group_uuid", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
-             "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["n"]}},
+            {
+                "IndexName": "by-group",
+                "KeySchema": [
+                    {"AttributeName": "message_group_uuid", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": "by-r",
+                "KeySchema": [
+                    {"AttributeName": "message_group_uuid", "KeyType": "HASH"},
+                    {"AttributeName": "r", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["n"]},
+            },
         ],
     }
 
@@ -61,7 +77,10 @@ def binary_table() -> dict[str, Any]:
     return {
         "TableName": f"bin-{uuid.uuid4().hex[:8]}",
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "B"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "B"},
+        ],
         "BillingMode": "PAY_PER_REQUEST",
     }
 
@@ -69,7 +88,10 @@ def binary_table() -> dict[str, Any]:
 def layout_of(kwargs: dict[str, Any]) -> Layout:
     kinds = {a["AttributeName"]: a["AttributeType"] for a in kwargs["AttributeDefinitions"]}
     ranges = [k["AttributeName"] for k in kwargs["KeySchema"] if k["KeyType"] == "RANGE"]
-    gsis = {g["IndexName"]: tuple(k["AttributeName"] for k in g["KeySchema"]) for g in kwargs.get("GlobalSecondaryIndexes", [])}
+    gsis = {
+        g["IndexName"]: tuple(k["AttributeName"] for k in g["KeySchema"])
+        for g in kwargs.get("GlobalSecondaryIndexes", [])
+    }
     return Layout(kwargs, kinds[ranges[0]] if ranges else "", gsis)  # type: ignore[arg-type]
 
 
@@ -112,8 +134,14 @@ class Scenario:
         elif p < 0.65:
             item["message_group_uuid"] = {"N": "1"}  # not the declared type: in no GSI partition a query can name
         if r.random() < 0.5:
-            item["r"] = {"S": self.text()} if r.random() < 0.95 else {"N": "3"}  # a mixed-type GSI range: moto fails, patched must too
-        size = r.randint(100_000, 140_000) if (key["pk"]["S"] == "BIG" and r.random() < 0.5) or r.random() < self.big else r.randint(0, 200)
+            item["r"] = (
+                {"S": self.text()} if r.random() < 0.95 else {"N": "3"}
+            )  # a mixed-type GSI range: moto fails, patched must too
+        size = (
+            r.randint(100_000, 140_000)
+            if (key["pk"]["S"] == "BIG" and r.random() < 0.5) or r.random() < self.big
+            else r.randint(0, 200)
+        )
         item["body"] = {"S": "x" * size}
         extras: dict[str, Callable[[], Any]] = {
             "n": lambda: {"N": r.choice(["0", "7", "-3.5", "12345678901234567890"])},
@@ -159,7 +187,11 @@ class Scenario:
                 ("SET message_group_uuid = :g", {}, {":g": {"S": r.choice(["g1", "g2", "g3", "g4"])}}),
                 ("REMOVE message_group_uuid", {}, {}),
                 ("SET #b = :b", {"#b": "body"}, {":b": {"S": "y" * r.randint(0, 300)}}),
-                ("SET #m.#k = :v", {"#m": "map", "#k": "k"}, {":v": {"S": self.text()}}),  # fails on both when there is no map
+                (
+                    "SET #m.#k = :v",
+                    {"#m": "map", "#k": "k"},
+                    {":v": {"S": self.text()}},
+                ),  # fails on both when there is no map
                 ("ADD n :one", {}, {":one": {"N": "1"}}),
                 ("SET r = :r", {}, {":r": {"S": self.text()}}),
             ]
@@ -200,12 +232,23 @@ class Scenario:
             if kind == "Put":
                 ops.append({"Put": {"TableName": name, "Item": self.attrs(key), "ConditionExpression": condition}})
             elif kind == "Update":
-                ops.append({"Update": {"TableName": name, "Key": key, "UpdateExpression": "SET message_group_uuid = :g", "ExpressionAttributeValues": {":g": {"S": r.choice(["g1", "g5"])}}}})
+                ops.append(
+                    {
+                        "Update": {
+                            "TableName": name,
+                            "Key": key,
+                            "UpdateExpression": "SET message_group_uuid = :g",
+                            "ExpressionAttributeValues": {":g": {"S": r.choice(["g1", "g5"])}},
+                        }
+                    }
+                )
             elif kind == "Delete":
                 ops.append({"Delete": {"TableName": name, "Key": key, "ConditionExpression": condition}})
             else:
                 ops.append({"ConditionCheck": {"TableName": name, "Key": key, "ConditionExpression": condition}})
-        self.pair.call("transact_write_items", TransactItems=ops)  # a failed condition cancels all: moto rolls the table back
+        self.pair.call(
+            "transact_write_items", TransactItems=ops
+        )  # a failed condition cancels all: moto rolls the table back
 
     def recreate(self) -> None:
         """Delete the table and create it again under the same name: nothing of the old one may show."""
@@ -222,7 +265,13 @@ class Scenario:
             h, rng = self.t.gsis[index]
             for attr in (h, rng):
                 if attr not in key:
-                    key[attr] = {"S": r.choice(["g1", "g2", "g0", "g9"])} if attr == "message_group_uuid" else self.range_value() if attr == "sk" else {"S": self.text()}
+                    key[attr] = (
+                        {"S": r.choice(["g1", "g2", "g0", "g9"])}
+                        if attr == "message_group_uuid"
+                        else self.range_value()
+                        if attr == "sk"
+                        else {"S": self.text()}
+                    )
         if r.random() < 0.05:
             key.pop("sk", None)  # incomplete: moto fails, or not, the patched server must do the same
         return key
@@ -252,7 +301,12 @@ class Scenario:
             else:
                 condition += f" AND #r {op} :a"
                 values[":a"] = value()
-        kwargs: dict[str, Any] = {"TableName": t.name, "KeyConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+        kwargs: dict[str, Any] = {
+            "TableName": t.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
         if index is not None:
             kwargs["IndexName"] = index
         self.read_options(kwargs, index)
@@ -285,7 +339,9 @@ class Scenario:
             if "#p" in kwargs["ProjectionExpression"]:
                 names["#p"] = "body"
         if r.random() < 0.2:
-            kwargs["FilterExpression"] = r.choice(["attribute_exists(n)", "n > :zero", "begins_with(pk, :m)", "attribute_not_exists(message_group_uuid)"])
+            kwargs["FilterExpression"] = r.choice(
+                ["attribute_exists(n)", "n > :zero", "begins_with(pk, :m)", "attribute_not_exists(message_group_uuid)"]
+            )
             if ":zero" in kwargs["FilterExpression"]:
                 values[":zero"] = {"N": "0"}
             if ":m" in kwargs["FilterExpression"]:

@@ -80,48 +80,128 @@ class Spy:
         return spy
 
 
-def test_every_kind_of_write_keeps_the_table_and_gsi_indexes_in_step(client: Any, table: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_every_kind_of_write_keeps_the_table_and_gsi_indexes_in_step(
+    client: Any, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # GIVEN indexes built by a first read of the table and of its GSI
     client.query(TableName=table, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "MSG#a"}})
-    client.query(TableName=table, IndexName=GSI, KeyConditionExpression="message_group_uuid = :g", ExpressionAttributeValues={":g": {"S": "g1"}})
+    client.query(
+        TableName=table,
+        IndexName=GSI,
+        KeyConditionExpression="message_group_uuid = :g",
+        ExpressionAttributeValues={":g": {"S": "g1"}},
+    )
     key = {"pk": {"S": "GRP#u1"}, "sk": {"S": "2026-01-01"}}
     writes: list[tuple[str, dict[str, Any]]] = [
         ("put_item", {"Item": key | {"message_group_uuid": {"S": "g1"}}}),
         ("put_item", {"Item": key | {"message_group_uuid": {"S": "g2"}}}),  # overwrite: moves partition
-        ("update_item", {"Key": key, "UpdateExpression": "SET message_group_uuid = :g", "ExpressionAttributeValues": {":g": {"S": "g3"}}}),  # in place
+        (
+            "update_item",
+            {
+                "Key": key,
+                "UpdateExpression": "SET message_group_uuid = :g",
+                "ExpressionAttributeValues": {":g": {"S": "g3"}},
+            },
+        ),  # in place
         ("update_item", {"Key": key, "UpdateExpression": "REMOVE message_group_uuid"}),  # leaves the GSI
-        ("update_item", {"Key": {"pk": {"S": "GRP#u2"}, "sk": {"S": "x"}}, "UpdateExpression": "SET message_group_uuid = :g", "ExpressionAttributeValues": {":g": {"S": "g1"}}}),  # creates
-        ("update_item", {"Key": key, "UpdateExpression": "SET message_group_uuid = :g", "ConditionExpression": "attribute_not_exists(pk)", "ExpressionAttributeValues": {":g": {"S": "g9"}}}),  # fails
+        (
+            "update_item",
+            {
+                "Key": {"pk": {"S": "GRP#u2"}, "sk": {"S": "x"}},
+                "UpdateExpression": "SET message_group_uuid = :g",
+                "ExpressionAttributeValues": {":g": {"S": "g1"}},
+            },
+        ),  # creates
+        (
+            "update_item",
+            {
+                "Key": key,
+                "UpdateExpression": "SET message_group_uuid = :g",
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ExpressionAttributeValues": {":g": {"S": "g9"}},
+            },
+        ),  # fails
         ("delete_item", {"Key": key}),
         ("delete_item", {"Key": {"pk": {"S": "nope"}, "sk": {"S": "nope"}}}),
         ("batch_write_item", {}),
         ("transact_write_items", {}),
         ("transact_write_items", {"fail": True}),
-        ("execute_statement", {"Statement": "INSERT INTO \"messages\" VALUE {'pk': 'MSG#p', 'sk': 's', 'message_group_uuid': 'g1'}"}),
-        ("execute_statement", {"Statement": "UPDATE \"messages\" SET message_group_uuid='g2' WHERE pk='MSG#p' AND sk='s'"}),
+        (
+            "execute_statement",
+            {"Statement": "INSERT INTO \"messages\" VALUE {'pk': 'MSG#p', 'sk': 's', 'message_group_uuid': 'g1'}"},
+        ),
+        (
+            "execute_statement",
+            {"Statement": "UPDATE \"messages\" SET message_group_uuid='g2' WHERE pk='MSG#p' AND sk='s'"},
+        ),
         ("execute_statement", {"Statement": "DELETE FROM \"messages\" WHERE pk='MSG#p' AND sk='s'"}),
     ]
     for operation, kwargs in writes:
         # WHEN each kind of write runs
         if operation == "batch_write_item":
-            puts = [{"PutRequest": {"Item": {"pk": {"S": f"MSG#{i % 3}"}, "sk": {"S": f"{i:03d}"}, "message_group_uuid": {"S": f"g{i % 2}"}}}} for i in range(20)]
-            client.batch_write_item(RequestItems={table: puts + [{"DeleteRequest": {"Key": {"pk": {"S": "GRP#u2"}, "sk": {"S": "x"}}}}]})
+            puts = [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": f"MSG#{i % 3}"},
+                            "sk": {"S": f"{i:03d}"},
+                            "message_group_uuid": {"S": f"g{i % 2}"},
+                        }
+                    }
+                }
+                for i in range(20)
+            ]
+            client.batch_write_item(
+                RequestItems={table: puts + [{"DeleteRequest": {"Key": {"pk": {"S": "GRP#u2"}, "sk": {"S": "x"}}}}]}
+            )
         elif operation == "transact_write_items":
-            items = [{"Put": {"TableName": table, "Item": {"pk": {"S": "T"}, "sk": {"S": str(i)}, "message_group_uuid": {"S": "g1"}}}} for i in range(2)]
-            items.append({"Update": {"TableName": table, "Key": {"pk": {"S": "MSG#0"}, "sk": {"S": "000"}}, "UpdateExpression": "SET message_group_uuid = :g", "ExpressionAttributeValues": {":g": {"S": "g7"}}}})
+            items = [
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"pk": {"S": "T"}, "sk": {"S": str(i)}, "message_group_uuid": {"S": "g1"}},
+                    }
+                }
+                for i in range(2)
+            ]
+            items.append(
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "MSG#0"}, "sk": {"S": "000"}},
+                        "UpdateExpression": "SET message_group_uuid = :g",
+                        "ExpressionAttributeValues": {":g": {"S": "g7"}},
+                    }
+                }
+            )
             if kwargs.get("fail"):
-                items.append({"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "MSG#1"}, "sk": {"S": "001"}}, "ConditionExpression": "attribute_not_exists(pk)"}})
+                items.append(
+                    {
+                        "ConditionCheck": {
+                            "TableName": table,
+                            "Key": {"pk": {"S": "MSG#1"}, "sk": {"S": "001"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                )
             try:
                 client.transact_write_items(TransactItems=items)
             except client.exceptions.TransactionCanceledException:
                 assert kwargs.get("fail")
         else:
             try:
-                getattr(client, operation)(TableName=table, **kwargs) if operation != "execute_statement" else client.execute_statement(**kwargs)
+                getattr(client, operation)(
+                    TableName=table, **kwargs
+                ) if operation != "execute_statement" else client.execute_statement(**kwargs)
             except client.exceptions.ConditionalCheckFailedException:
                 pass
         # THEN the kept indexes are what a fresh build gives (a rolled-back table is a new object: rebuilt on its first read)
-        client.query(TableName=table, IndexName=GSI, KeyConditionExpression="message_group_uuid = :g", ExpressionAttributeValues={":g": {"S": "g1"}})
+        client.query(
+            TableName=table,
+            IndexName=GSI,
+            KeyConditionExpression="message_group_uuid = :g",
+            ExpressionAttributeValues={":g": {"S": "g1"}},
+        )
         client.query(TableName=table, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "T"}})
         assert_in_step(table)
     assert "index of table" not in caplog.text  # never found out of step, never rebuilt in a hurry
@@ -155,6 +235,7 @@ def test_random_writes_on_number_keys_keep_every_index_in_step(client: Any) -> N
 
 def test_the_projects_reads_take_the_fast_path(client: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
     spy = Spy(monkeypatch)
+
     def at(i: int) -> str:
         return f"2026-01-01T00:00:{i:02d}.000000+00:00"
 
@@ -175,12 +256,17 @@ def test_the_projects_reads_take_the_fast_path(client: Any, table: str, monkeypa
     assert spy.left == [] and spy.taken.count("fast_query") == 8 and spy.taken.count("fast_scan") >= 11
 
 
-def test_requests_outside_the_patches_reach_moto_unchanged(client: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_requests_outside_the_patches_reach_moto_unchanged(
+    client: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spy = Spy(monkeypatch)
     client.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": "b"}})
     # legacy QueryFilter never reaches fast_query; Limit 0 does and is left to moto
-    client.query(TableName=table, KeyConditions={"pk": {"AttributeValueList": [{"S": "a"}], "ComparisonOperator": "EQ"}},
-                 QueryFilter={"sk": {"AttributeValueList": [{"S": "b"}], "ComparisonOperator": "EQ"}})
+    client.query(
+        TableName=table,
+        KeyConditions={"pk": {"AttributeValueList": [{"S": "a"}], "ComparisonOperator": "EQ"}},
+        QueryFilter={"sk": {"AttributeValueList": [{"S": "b"}], "ComparisonOperator": "EQ"}},
+    )
     assert spy.taken == spy.left == []
     # a scan of an index is moto's
     client.scan(TableName=table, IndexName=GSI)
@@ -193,8 +279,15 @@ def test_moto_keeps_no_item_or_table_it_made(client: Any, table: str) -> None:
 
     before = len(Item.instances_tracked), len(Table.instances_tracked)
     for i in range(20):
-        client.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"S": str(i)}}}}])
-        client.query(TableName=table, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "a"}}, ProjectionExpression="sk")
+        client.transact_write_items(
+            TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"S": str(i)}}}}]
+        )
+        client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :h",
+            ExpressionAttributeValues={":h": {"S": "a"}},
+            ProjectionExpression="sk",
+        )
     assert (len(Item.instances_tracked), len(Table.instances_tracked)) == before
 
 
@@ -210,15 +303,33 @@ def test_uninstall_gives_moto_back_its_own_methods(patched: None) -> None:
     install()  # the fixture uninstalls again
 
 
-def test_query_and_scan_items_are_written_without_motos_shape_walker(client: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_query_and_scan_items_are_written_without_motos_shape_walker(
+    client: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ops.local.moto_patches import wire
 
     written: list[str] = []
     original = wire.attribute_map
-    monkeypatch.setattr(wire, "attribute_map", lambda attrs: (written.append("item") if type(attrs).__name__ == "LimitedSizeDict" else None) or original(attrs))
-    item = {"pk": {"S": "a"}, "sk": {"S": "b"}, "bin": {"B": b"\x00\xff"}, "m": {"M": {"l": {"L": [{"N": "1"}, {"NULL": True}]}}}, "ss": {"SS": ["x", "y"]}}
+    monkeypatch.setattr(
+        wire,
+        "attribute_map",
+        lambda attrs: (
+            (written.append("item") if type(attrs).__name__ == "LimitedSizeDict" else None) or original(attrs)
+        ),
+    )
+    item = {
+        "pk": {"S": "a"},
+        "sk": {"S": "b"},
+        "bin": {"B": b"\x00\xff"},
+        "m": {"M": {"l": {"L": [{"N": "1"}, {"NULL": True}]}}},
+        "ss": {"SS": ["x", "y"]},
+    }
     client.put_item(TableName=table, Item=item)
-    got = client.query(TableName=table, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "a"}})["Items"]
+    got = client.query(TableName=table, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "a"}})[
+        "Items"
+    ]
     assert got == [item] and written == ["item"]
     assert client.scan(TableName=table)["Items"] == [item] and written == ["item", "item"]
-    assert client.get_item(TableName=table, Key={"pk": {"S": "a"}, "sk": {"S": "b"}})["Item"] == item and len(written) == 2  # other answers: moto's way
+    assert (
+        client.get_item(TableName=table, Key={"pk": {"S": "a"}, "sk": {"S": "b"}})["Item"] == item and len(written) == 2
+    )  # other answers: moto's way

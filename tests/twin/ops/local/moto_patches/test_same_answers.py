@@ -49,25 +49,53 @@ def test_a_partition_over_1_mb_pages_at_1_mb_both_ways_and_through_the_gsi(pair:
     scenario = Scenario(random.Random(4000), pair, layout_of(messages_table()))
     name = scenario.t.name
     for i in range(30):
-        pair.call("put_item", TableName=name, Item={"pk": {"S": "BIG"}, "sk": {"S": f"{i:03d}"}, "message_group_uuid": {"S": "g"}, "body": {"S": "x" * 100_000}})
+        pair.call(
+            "put_item",
+            TableName=name,
+            Item={
+                "pk": {"S": "BIG"},
+                "sk": {"S": f"{i:03d}"},
+                "message_group_uuid": {"S": "g"},
+                "body": {"S": "x" * 100_000},
+            },
+        )
     # WHEN it is read without a Limit, forwards and backwards, by table and by index, and scanned
     for forward in (True, False):
-        base = pair.pages("query", TableName=name, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "BIG"}}, ScanIndexForward=forward)
-        gsi = pair.pages("query", TableName=name, IndexName="message-group-sk-index", KeyConditionExpression="message_group_uuid = :h",
-                         ExpressionAttributeValues={":h": {"S": "g"}}, ScanIndexForward=forward)
+        base = pair.pages(
+            "query",
+            TableName=name,
+            KeyConditionExpression="pk = :h",
+            ExpressionAttributeValues={":h": {"S": "BIG"}},
+            ScanIndexForward=forward,
+        )
+        gsi = pair.pages(
+            "query",
+            TableName=name,
+            IndexName="message-group-sk-index",
+            KeyConditionExpression="message_group_uuid = :h",
+            ExpressionAttributeValues={":h": {"S": "g"}},
+            ScanIndexForward=forward,
+        )
         # THEN (besides being byte-identical) the pages are cut at 1 MB
         assert _page_sizes(base) == _page_sizes(gsi) == [9, 9, 9, 3]
         ends = [p["Items"][-1]["sk"]["S"] for p in base]
         assert ends == (["008", "017", "026", "029"] if forward else ["021", "012", "003", "000"])
     assert _page_sizes(pair.pages("scan", TableName=name)) == [9, 9, 9, 3]
     # a key condition that ends the run early: the page is full when an item outside it follows
-    last = pair.pages("query", TableName=name, KeyConditionExpression="pk = :h AND sk < :s", ExpressionAttributeValues={":h": {"S": "BIG"}, ":s": {"S": "009"}}, Limit=9)
+    last = pair.pages(
+        "query",
+        TableName=name,
+        KeyConditionExpression="pk = :h AND sk < :s",
+        ExpressionAttributeValues={":h": {"S": "BIG"}, ":s": {"S": "009"}},
+        Limit=9,
+    )
     assert _page_sizes(last) == [9, 0]
 
 
 def test_paging_a_conversation_with_the_read_patterns_gives_the_same_pages(pair: Pair) -> None:
     # GIVEN a conversation of 250 messages and the group rows, written as the project writes them
     from ops.messages.read import get_conversation, list_conversations
+
     scenario = Scenario(random.Random(5000), pair, layout_of(messages_table()))
     name = scenario.t.name
     from ops.messages.model import GroupRow, Message
@@ -76,9 +104,15 @@ def test_paging_a_conversation_with_the_read_patterns_gives_the_same_pages(pair:
         return f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000000+00:00"
 
     for i in range(250):
-        pair.call("put_item", TableName=name, Item=Message("g1", at(i), f"m{i}", f"message {i}", "u1", "U", "u").to_item())
+        pair.call(
+            "put_item", TableName=name, Item=Message("g1", at(i), f"m{i}", f"message {i}", "u1", "U", "u").to_item()
+        )
     for owner, other in (("u1", "u2"), ("u2", "u1")):
-        pair.call("put_item", TableName=name, Item=GroupRow(owner, at(249), "g1", "message 249", other, other.upper(), other).to_item())
+        pair.call(
+            "put_item",
+            TableName=name,
+            Item=GroupRow(owner, at(249), "g1", "message 249", other, other.upper(), other).to_item(),
+        )
     # WHEN both servers are paged through with the project's own functions
     answers = []
     for client in (pair.plain, pair.patched):
@@ -103,18 +137,37 @@ def test_transactions_rolled_back_and_tables_recreated_leave_no_trace_in_the_ind
     item = {"pk": {"S": "MSG#a"}, "sk": {"S": "a"}, "message_group_uuid": {"S": "g1"}}
     pair.call("put_item", TableName=name, Item=item)
     # GIVEN a transaction that moves the item to another group, then fails on its second condition
-    failed = pair.call("transact_write_items", TransactItems=[
-        {"Update": {"TableName": name, "Key": {"pk": item["pk"], "sk": item["sk"]}, "UpdateExpression": "SET message_group_uuid = :g", "ExpressionAttributeValues": {":g": {"S": "g2"}}}},
-        {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
-    ])
+    failed = pair.call(
+        "transact_write_items",
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": name,
+                    "Key": {"pk": item["pk"], "sk": item["sk"]},
+                    "UpdateExpression": "SET message_group_uuid = :g",
+                    "ExpressionAttributeValues": {":g": {"S": "g2"}},
+                }
+            },
+            {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+        ],
+    )
     assert not isinstance(failed, dict)  # cancelled: moto put the table back as it was
-    gsi = {"TableName": name, "IndexName": "message-group-sk-index", "KeyConditionExpression": "message_group_uuid = :g"}
+    gsi = {
+        "TableName": name,
+        "IndexName": "message-group-sk-index",
+        "KeyConditionExpression": "message_group_uuid = :g",
+    }
     assert pair.call("query", **gsi, ExpressionAttributeValues={":g": {"S": "g1"}})["Count"] == 1  # type: ignore[index]
     assert pair.call("query", **gsi, ExpressionAttributeValues={":g": {"S": "g2"}})["Count"] == 0  # type: ignore[index]
     # WHEN the table is deleted and created again under its name
     scenario.recreate()
     # THEN none of the old items shows, by key, by index or by scan
-    assert pair.call("query", TableName=name, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "MSG#a"}})["Count"] == 0  # type: ignore[index]
+    assert (
+        pair.call(
+            "query", TableName=name, KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": {"S": "MSG#a"}}
+        )["Count"]
+        == 0
+    )  # type: ignore[index]
     assert pair.call("query", **gsi, ExpressionAttributeValues={":g": {"S": "g1"}})["Count"] == 0  # type: ignore[index]
     assert pair.call("scan", TableName=name)["Count"] == 0  # type: ignore[index]
 
@@ -123,14 +176,49 @@ def test_a_gsi_added_by_update_table_is_queried_with_every_item(pair: Pair) -> N
     scenario = Scenario(random.Random(7000), pair, layout_of(messages_table()))
     name = scenario.t.name
     for i in range(40):
-        pair.call("put_item", TableName=name, Item={"pk": {"S": f"MSG#{i % 3}"}, "sk": {"S": f"{i:02d}"}, "user_handle": {"S": f"h{i % 4}"}})
-    pair.call("query", TableName=name, IndexName="message-group-sk-index", KeyConditionExpression="message_group_uuid = :g", ExpressionAttributeValues={":g": {"S": "g1"}})
+        pair.call(
+            "put_item",
+            TableName=name,
+            Item={"pk": {"S": f"MSG#{i % 3}"}, "sk": {"S": f"{i:02d}"}, "user_handle": {"S": f"h{i % 4}"}},
+        )
+    pair.call(
+        "query",
+        TableName=name,
+        IndexName="message-group-sk-index",
+        KeyConditionExpression="message_group_uuid = :g",
+        ExpressionAttributeValues={":g": {"S": "g1"}},
+    )
     # WHEN a second GSI is added and queried
-    pair.both("update_table", TableName=name, AttributeDefinitions=[{"AttributeName": "user_handle", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-              GlobalSecondaryIndexUpdates=[{"Create": {"IndexName": "by-handle", "KeySchema": [{"AttributeName": "user_handle", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                                                       "Projection": {"ProjectionType": "ALL"}, "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}}}])
+    pair.both(
+        "update_table",
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": "user_handle", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexUpdates=[
+            {
+                "Create": {
+                    "IndexName": "by-handle",
+                    "KeySchema": [
+                        {"AttributeName": "user_handle", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                    "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+                }
+            }
+        ],
+    )
     scenario.t.gsis["by-handle"] = ("user_handle", "sk")
-    answer = pair.pages("query", TableName=name, IndexName="by-handle", KeyConditionExpression="user_handle = :u", ExpressionAttributeValues={":u": {"S": "h1"}}, Limit=4)
+    answer = pair.pages(
+        "query",
+        TableName=name,
+        IndexName="by-handle",
+        KeyConditionExpression="user_handle = :u",
+        ExpressionAttributeValues={":u": {"S": "h1"}},
+        Limit=4,
+    )
     # THEN it holds the items written before it existed
     assert sum(len(p["Items"]) for p in answer) == 10  # type: ignore[index]
     scenario.run(150)  # and stays right under random writes
