@@ -5,7 +5,8 @@
 - ``paging``: one page of a partition newest first, and the cursor to the next
 - ``read``: access patterns 1 and 2 (a user's groups; a group's messages)
 - ``send``: access pattern 3, creating a pair's group or appending to it
-- ``fanout``: moving both group rows of a group to its newest message
+- ``membership``: named groups of 2 to 50 members: creating one, adding and removing members
+- ``fanout``: moving every member's group row of a group to its newest message
 - ``consumer``: the stream consumer (typed record, per-record handler, batch processor, Lambda entry)
 
 This package plus what it imports (``ops.errors``, ``ops.aws``: the standard library and

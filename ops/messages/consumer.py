@@ -1,4 +1,4 @@
-"""The stream consumer: for each new message, move both group rows of its group to it.
+"""The stream consumer: for each new message, move every member's group row of its group to it.
 
 Shaped like aws-powertools' batch utility: ``StreamRecord`` is a typed record parsed from the
 Lambda event, ``handle_record`` is the per-record handler, ``process_batch`` routes each
@@ -132,6 +132,8 @@ class RecordOutcome:
                 "deduplicated": self.result.deduplicated,
                 "retries": self.result.retries,
             }
+            if self.result.not_members:
+                fields["not_members"] = self.result.not_members
         if self.error:
             fields["error"] = self.error
         return fields

@@ -5,6 +5,15 @@ Items (DESIGN.md):
   group row  pk ``GRP#<owner>``  sk last_reply_at  message_group_uuid, message, user_uuid/display_name/handle (the other)
   pair entry pk ``PAIR#<lo>#<hi>`` sk ``PAIR``    group_uuid, created_at, participant_uuids (see ``ops.messages.pairs``)
   group key  pk ``MSG#<group>``  sk ``KEY``        message_key, created_at, kms_key_id (stacks that encrypt messages)
+  membership pk ``MSG#<group>``  sk ``MEMBERS``    group_name, created_at, created_by, members (a named group's members)
+
+A named group (``ddb.create-group``, 2 to 50 members) keeps its membership once, in its membership
+item (``ops.messages.membership``). Like the key item it sorts after every timestamp (bounded
+away from every message query and from the original backend's ``begins_with(sk, <year>)``) and
+has no ``message_group_uuid``, so the group index never shows it. Its members' group rows carry
+``group_name`` and name the group itself where a pair's row names the other participant
+(``user_uuid`` = the group's id, ``user_display_name`` = ``user_handle`` = its name), so the
+original backend's reader lists it under its name and a pair lookup never mistakes it for a pair.
 
 (``PAIR#<group>`` items without a second uuid are the pair markers of earlier versions: read, never written.)
 
@@ -41,6 +50,8 @@ GRP_PREFIX = "GRP#"
 PAIR_PREFIX = "PAIR#"
 PAIR_SK = "PAIR"
 KEY_SK = "KEY"
+MEMBERS_SK = "MEMBERS"
+MIN_MEMBERS, MAX_MEMBERS = 2, 50  # a group of 50 fans one message out to 50 rows in one consumer invocation
 # Every ISO-8601 sort key starts with a digit and ':' is the character after '9': a message query
 # bounded below it reads timestamps only, never the group's KEY item (or another non-time key).
 TIME_CEILING = ":"
@@ -124,6 +135,8 @@ def _encode(value: Any) -> dict[str, Any]:
         return {"B": bytes(value)}
     if isinstance(value, (set, frozenset, tuple)):
         return {"SS": sorted(value)}
+    if isinstance(value, dict):
+        return {"M": {k: _encode(v) for k, v in value.items()}}
     raise TypeError(f"no DynamoDB type for {type(value).__name__}")
 
 
@@ -131,6 +144,8 @@ def _decode(value: dict[str, Any]) -> Any:
     ((kind, raw),) = value.items()
     if kind == "SS":
         return tuple(sorted(raw))
+    if kind == "M":
+        return {k: _decode(v) for k, v in raw.items()}
     return raw
 
 
@@ -197,7 +212,7 @@ class Message(ItemKind):
 
     @classmethod
     def matches(cls, item: dict[str, Any]) -> bool:
-        return super().matches(item) and item["sk"]["S"] != KEY_SK
+        return super().matches(item) and item["sk"]["S"] not in (KEY_SK, MEMBERS_SK)
 
 
 @dataclass(frozen=True)
@@ -211,9 +226,14 @@ class GroupRow(ItemKind):
     last_reply_at: str
     message_group_uuid: str
     message: str | None  # the last message's text; None only for a sealed body read without opening it
-    user_uuid: str  # the other participant
-    user_display_name: str
-    user_handle: str
+    user_uuid: str  # the other participant (a named group: the group's own id)
+    user_display_name: str  # (a named group: its name)
+    user_handle: str  # (a named group: its name)
+    group_name: str | None = None  # set on the rows of a named group only (``Membership``)
+
+    @property
+    def named(self) -> bool:
+        return self.group_name is not None
 
 
 def pair_key(user_a: str, user_b: str) -> str:
@@ -298,3 +318,45 @@ def group_rows_for(group_uuid: str, a: Person, b: Person, last: Message) -> tupl
 
 def pair_entry_for(group_uuid: str, a: Person, b: Person, created_at: str) -> PairEntry:
     return PairEntry(pair_key(a.uuid, b.uuid), group_uuid, created_at, tuple(sorted((a.uuid, b.uuid))))
+
+
+@dataclass(frozen=True)
+class Membership(ItemKind):
+    """A named group's members, stored once (``ops.messages.membership``); the members' rows follow it.
+
+    ``members`` maps each member's uuid to their handle and display name (a map, so adding and
+    removing one member is one conditional update of one attribute path, and the consumer's
+    guard is ``attribute_exists(members.<uuid>)``).
+    """
+
+    PREFIX: ClassVar[str] = MSG_PREFIX
+    PK: ClassVar[str] = "group"
+    SK: ClassVar[str] = MEMBERS_SK
+    SK_CONSTANT: ClassVar[bool] = True
+
+    group: str
+    group_name: str
+    created_at: str
+    created_by: str  # the creator's uuid
+    members: dict[str, dict[str, str]]  # uuid -> {"handle": …, "display_name": …}
+
+    @classmethod
+    def key_of(cls, group: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": MSG_PREFIX + group}, "sk": {"S": MEMBERS_SK}}
+
+    @staticmethod
+    def entry(p: Person) -> dict[str, str]:
+        return {"handle": p.handle, "display_name": p.display_name}
+
+    def people(self) -> list[Person]:
+        """The members, by display name then handle (a stable order for listings)."""
+        found = [Person(u, m["display_name"], m["handle"]) for u, m in self.members.items()]
+        return sorted(found, key=lambda p: (p.display_name.lower(), p.handle))
+
+    def has(self, user_uuid: str) -> bool:
+        return user_uuid in self.members
+
+
+def named_group_row(owner: Person, group: str, name: str, last: Message) -> GroupRow:
+    """A member's row of a named group: it names the group (its id and name), not another person."""
+    return GroupRow(owner.uuid, last.created_at, group, last.message, group, name, name, group_name=name)

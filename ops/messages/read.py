@@ -12,14 +12,16 @@ participants only and never opens a body (the stream consumer uses it and holds 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ops.aws import items
+from ops.aws import call, items, pause
 from ops.errors import NotFoundError
 from ops.messages.bodies import Cipher, readable
-from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX, GroupRow, Message
+from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX, GroupRow, Membership, Message
 from ops.messages.paging import Page, iter_pages, newest_first
+
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
 
 
 def list_conversations(
@@ -32,9 +34,18 @@ def list_conversations(
     *,
     cipher: Cipher | None = None,
 ) -> Page[GroupRow]:
-    """Access pattern 1: a user's groups, newest reply first, one page (each last message opened when sealed)."""
+    """Access pattern 1: a user's groups, newest reply first, one page (each last message opened when sealed).
+
+    The named groups on the page come with their members: ``extra["members"]`` maps each such
+    group to its ``Membership`` (one BatchGetItem for the page; pairs need none).
+    """
     found, nxt = newest_first(client, table, GRP_PREFIX + user_uuid, page_size, cursor, before)
-    return Page([GroupRow.from_item(readable(cipher, table, i)) for i in found], nxt)
+    rows = [GroupRow.from_item(readable(cipher, table, i)) for i in found]
+    named = [r.message_group_uuid for r in rows if r.named]
+    page = Page(rows, nxt)
+    if named:
+        page.extra["members"] = memberships(client, table, named)
+    return page
 
 
 def get_conversation(
@@ -102,3 +113,39 @@ def group_row_items(client: Any, table: str, group_uuid: str, index: str = GSI_N
 def group_rows(client: Any, table: str, group_uuid: str, index: str = GSI_NAME) -> list[GroupRow]:
     """Every group row of a group, through the GSI (a sealed last message is left sealed: ``message`` is then ``None``)."""
     return [GroupRow.from_item(i) for i in group_row_items(client, table, group_uuid, index)]
+
+
+# ---------------------------------------------------------------- named groups' members
+
+
+def get_membership(client: Any, table: str, group: str) -> Membership | None:
+    """The group's membership item (strongly consistent), or ``None`` for a pair's group or no group."""
+    item = call(
+        client.get_item,
+        f"GetItem membership of group {group} on {table}",
+        TableName=table,
+        Key=Membership.key_of(group),
+        ConsistentRead=True,
+    ).get("Item")
+    return Membership.from_item(item) if item else None
+
+
+def memberships(client: Any, table: str, groups: Iterable[str]) -> dict[str, Membership]:
+    """The membership items of these groups (those that have one), ``BATCH_GET_KEYS`` keys a request."""
+    wanted = sorted(set(groups))
+    found: dict[str, Membership] = {}
+    for start in range(0, len(wanted), BATCH_GET_KEYS):
+        request: dict[str, Any] = {
+            table: {"Keys": [Membership.key_of(g) for g in wanted[start : start + BATCH_GET_KEYS]]}
+        }
+        attempt = 0
+        while request:
+            resp = call(client.batch_get_item, f"BatchGetItem memberships on {table}", RequestItems=request)
+            for item in resp.get("Responses", {}).get(table, []):
+                m = Membership.from_item(item)
+                found[m.group] = m
+            request = resp.get("UnprocessedKeys") or {}
+            if request:  # throttled part of the batch: back off, then ask for the rest
+                attempt += 1
+                pause(attempt)
+    return found

@@ -45,7 +45,7 @@ from ops.messages.model import (
     pair_entry_for,
 )
 from ops.messages.pairs import find_group, get_entry
-from ops.messages.read import group_rows
+from ops.messages.read import get_membership, group_rows
 
 MAX_MESSAGE_CHARS = 4000  # a chat line, not a document; DynamoDB's 400 KB item limit is far above
 SEND_ATTEMPTS = 8  # colliding microseconds and transaction conflicts are rare; a loop forever is not an answer
@@ -95,6 +95,13 @@ def _sender_row(client: Any, table: str, group_uuid: str, user: Person) -> bool:
 
 
 def _check_participant(client: Any, table: str, group_uuid: str, user: Person, index: str) -> None:
+    named = get_membership(client, table, group_uuid)
+    if named is not None:  # a named group: its membership item decides, not the rows
+        if not named.has(user.uuid):
+            raise RefusedError(
+                f"{user.handle} is not a member of group {named.group_name!r} ({group_uuid}): nothing was sent"
+            )
+        return
     rows = group_rows(client, table, group_uuid, index)
     if any(r.owner_uuid == user.uuid for r in rows):
         return

@@ -63,6 +63,54 @@ class OriginalBackend:
         self.client.put_item(TableName=self.table, Item=_strings(self._message(group, at, text, me)))
         return at
 
+    # ---- its readers (the seeds' list-conversations and get-conversation, as the backend serves them)
+
+    def list_message_groups(self, user_uuid: str, year: str | None = None) -> list[dict[str, str]]:
+        """The backend's pattern 1: this year's rows of the user, newest first, 20 at most, by attribute name."""
+        resp = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk,:year)",
+            ScanIndexForward=False,
+            Limit=20,
+            ExpressionAttributeValues={
+                ":year": {"S": year or str(datetime.now().year)},
+                ":pk": {"S": f"GRP#{user_uuid}"},
+            },
+        )
+        return [
+            {
+                "uuid": i["message_group_uuid"]["S"],
+                "display_name": i["user_display_name"]["S"],
+                "handle": i["user_handle"]["S"],
+                "message": i["message"]["S"],
+                "created_at": i["sk"]["S"],
+            }
+            for i in resp["Items"]
+        ]
+
+    def list_messages(self, group: str, year: str | None = None) -> list[dict[str, str]]:
+        """The backend's pattern 2: this year's newest 20 messages, oldest first, each time parsed as it does."""
+        resp = self.client.query(
+            TableName=self.table,
+            ScanIndexForward=False,
+            Limit=20,
+            KeyConditionExpression="pk = :pk AND begins_with(sk,:year)",
+            ExpressionAttributeValues={":year": {"S": year or str(datetime.now().year)}, ":pk": {"S": f"MSG#{group}"}},
+        )
+        out = []
+        for i in reversed(resp["Items"]):
+            datetime.strptime(i["sk"]["S"], "%Y-%m-%dT%H:%M:%S.%f%z")  # what its template does with every key
+            out.append(
+                {
+                    "uuid": i["message_uuid"]["S"],
+                    "display_name": i["user_display_name"]["S"],
+                    "handle": i["user_handle"]["S"],
+                    "message": i["message"]["S"],
+                    "created_at": i["sk"]["S"],
+                }
+            )
+        return out
+
     @staticmethod
     def _message(group: str, at: str, text: str, sender: Person) -> dict[str, str]:
         return {

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.local.streams import lambda_record, latest_stream_arn, list_shards
-from ops.messages.model import GRP_PREFIX, MSG_PREFIX, PAIR_PREFIX, Person, instant
+from ops.messages.model import GRP_PREFIX, KEY_SK, MEMBERS_SK, MSG_PREFIX, PAIR_PREFIX, Person, instant
 
 REPO = Path(__file__).resolve().parents[2]
 # Not imported from tests/conftest.py: importing it as ``tests.conftest`` runs it a second time
@@ -69,8 +69,9 @@ def group_rows_by_owner(ddb: Any, table: str, group: str) -> dict[str, list[dict
 
 
 def messages(ddb: Any, table: str, group: str) -> list[dict[str, str]]:
-    # by moment, not string: other writers stamp keys with their host's offset
-    return sorted((i for i in all_items(ddb, table) if i["pk"] == MSG_PREFIX + group), key=lambda i: instant(i["sk"]))
+    # by moment, not string: other writers stamp keys with their host's offset; a group's KEY and MEMBERS items are no messages
+    found = (i for i in all_items(ddb, table) if i["pk"] == MSG_PREFIX + group and i["sk"] not in (KEY_SK, MEMBERS_SK))
+    return sorted(found, key=lambda i: instant(i["sk"]))
 
 
 def markers(ddb: Any, table: str) -> list[dict[str, str]]:
