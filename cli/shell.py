@@ -69,8 +69,15 @@ HELP: dict[str, str] = {
     "into_group": "or the uuid of an existing group the sender belongs to",
     "no_process": "on a twin, leave the stream unprocessed (the group rows move on the next ddb.stream-process)",
     "follow": "keep polling for new records (every second) until Ctrl-C",
+    # ddb.create-group / ddb.add-member / ddb.remove-member
+    "group_name": "the group's name as its members see it (plain text, at most 100 characters)",
+    "members": "handles of the members, 2 to 50 with the creator: --members ada,bram,chidi (or repeat --members)",
+    "creator": "handle of the creator, who sends the group's first message (default: the first of --members)",
+    "first_text": "the group's first message (default: '<creator> created the group <name>')",
+    "named_group": "uuid of the named group (printed by ddb.create-group)",
+    "member_handle": "handle of the user, a user of the stack's database",
     # ddb.doctor / ddb.migrate / ddb.dead-letters / ddb.redrive
-    "fix": "repair what loses no message (extra and lagging group rows, missing pair entries); shows what it changes first",
+    "fix": "repair what loses no message (extra and lagging group rows, missing pair entries, named groups' member rows); shows what it changes first",
     "doctor_json": "print the whole report as one JSON object",
     "scan_segments": "parallel scan segments, 1 to 64 (default 4)",
     "migration": "which migration: pair-index (a pair entry for every pair that has a group) or encrypt-messages (seal the plain-text bodies of a stack that encrypts)",

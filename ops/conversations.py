@@ -17,10 +17,11 @@ from ops.crypto import cipher_for
 from ops.db import connect, users_by_handle
 from ops.errors import ConfigError, NotFoundError, OpsError
 from ops.local.streams import StreamCounts, checkpoint_file, process_stream
+from ops.messages.membership import GroupCreated, MemberChange, add_member, check_name, create_group, remove_member
 from ops.messages.model import GSI_NAME, GroupRow, Message, instant, instant_or_never
 from ops.messages.paging import Page
 from ops.messages.pairs import find_group
-from ops.messages.read import get_conversation, group_rows, list_conversations
+from ops.messages.read import get_conversation, get_membership, group_rows, list_conversations
 from ops.messages.send import SendResult, check_message_text, send_message
 from ops.target import Target
 
@@ -140,18 +141,25 @@ def conversation(
 ) -> Page[Message]:
     """Access pattern 2 for a task: by group id, or by the two participants' handles."""
     group = group_uuid or group_of_handles(target, handles)
-    return get_conversation(
-        target.client("dynamodb"), target.stack.table_name, group, page_size, cursor, before, cipher=cipher_for(target)
-    )
+    client, table = target.client("dynamodb"), target.stack.table_name
+    page = get_conversation(client, table, group, page_size, cursor, before, cipher=cipher_for(target))
+    if group_uuid:  # a named group is shown with its name and members (a pair found by handles is none)
+        named = get_membership(client, table, group)
+        if named is not None:
+            page.extra["membership"] = named
+    return page
 
 
 def conversations_of(
     target: Target, handle: str, page_size: int, cursor: str | None, before: str | None
 ) -> Page[GroupRow]:
-    """Access pattern 1 for a task: the user by handle from PostgreSQL, their groups from the table."""
+    """Access pattern 1 for a task: the user by handle from PostgreSQL, their groups from the table.
+
+    ``extra["reader"]`` is the reader's uuid: a named group is shown with its members other than them.
+    """
     with connect(target) as conn:
         user = users_by_handle(conn, [handle])[handle]
-    return list_conversations(
+    page = list_conversations(
         target.client("dynamodb"),
         target.stack.table_name,
         user.uuid,
@@ -160,3 +168,51 @@ def conversations_of(
         before,
         cipher=cipher_for(target),
     )
+    page.extra["reader"] = user.uuid
+    return page
+
+
+# ---------------------------------------------------------------- named groups (ops.messages.membership)
+
+
+@dataclass(frozen=True)
+class GroupMade:
+    created: GroupCreated
+    creator: str  # the creator's handle
+
+
+def create_group_by_handles(
+    target: Target, name: str, members: Iterable[str], creator: str | None = None, text: str | None = None
+) -> GroupMade:
+    """ddb.create-group: the members by handle from PostgreSQL (the creator, default the first, is one of them)."""
+    name = check_name(name)  # before any connection: a bad name costs nothing
+    handles = list(dict.fromkeys(h.strip() for value in members for h in value.split(",") if h.strip()))
+    if text is not None:
+        check_message_text(text)
+    if not handles:
+        raise ConfigError("say who is in the group: --members ada,bram,chidi (2 to 50 handles, the creator included)")
+    creator = creator or handles[0]
+    with connect(target) as conn:
+        users = users_by_handle(conn, list(dict.fromkeys([creator, *handles])))
+    made = create_group(
+        target.client("dynamodb"),
+        target.stack.table_name,
+        users[creator].person(),
+        name,
+        [users[h].person() for h in handles],
+        text=text,
+        cipher=cipher_for(target),
+    )
+    return GroupMade(made, creator)
+
+
+def change_member(target: Target, group_uuid: str, handle: str, action: str) -> MemberChange:
+    """ddb.add-member / ddb.remove-member: the user by handle from PostgreSQL, the change in the table."""
+    if not group_uuid or not handle:
+        raise ConfigError(f"say which group and whom to {action}: --group UUID --handle HANDLE")
+    with connect(target) as conn:
+        person = users_by_handle(conn, [handle])[handle].person()
+    client, table = target.client("dynamodb"), target.stack.table_name
+    if action == "add":
+        return add_member(client, table, group_uuid, person)
+    return remove_member(client, table, group_uuid, person)

@@ -9,6 +9,9 @@ groups, never with the number of messages) and reports:
 - keys whose timestamps are not UTC with microseconds (other writers' host offsets);
 - pairs without a pair entry, and pair markers of earlier versions;
 - items of no known shape;
+- named groups (``ops.messages.membership``): a member without a row, a row of someone who is no
+  member (left by a removal that did not go through ``ddb.remove-member``), rows of a group whose
+  membership item is gone; a member's lagging or extra rows count as any participant's;
 - on a stack that encrypts messages: bodies still stored as plain text (``ddb.migrate --name
   encrypt-messages`` seals them); on any stack, given a cipher: sealed bodies that do not open
   (tampered, copied from another message or group, or their key missing). Only the item's keys
@@ -16,7 +19,7 @@ groups, never with the number of messages) and reports:
 
 ``repairs`` turns what can be fixed without losing a message into a list of ``Repair``s
 (extra rows deleted, lagging rows moved to the newest message, missing pair entries added,
-legacy markers replaced), which ``apply`` carries out. Duplicate groups of one pair are only
+legacy markers replaced, a missing member's row put at the newest message, a non-member's row deleted), which ``apply`` carries out. Duplicate groups of one pair are only
 reported, with what merging them would take: merging rewrites messages, which is a decision
 for a person.
 """
@@ -29,7 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ops.aws import aws_errors
+from botocore.exceptions import ClientError
+
+from ops.aws import aws_errors, error_code
 from ops.ddb import missing_table, scan
 from ops.errors import EncryptionError
 from ops.messages import bodies
@@ -40,6 +45,7 @@ from ops.messages.model import (
     GroupKey,
     GroupRow,
     LegacyPairMarker,
+    Membership,
     Message,
     PairEntry,
     instant,
@@ -82,6 +88,7 @@ class Examination:
     pair_entries: int = 0
     groups: int = 0
     group_keys: int = 0
+    named_groups: int = 0  # groups with a membership item
     findings: list[Finding] = field(default_factory=list)
     # every instance of the fixable findings (the report shows samples), and what the pass kept
     instances: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
@@ -100,6 +107,7 @@ class Examination:
             "pair_entries": self.pair_entries,
             "groups": self.groups,
             "group_keys": self.group_keys,
+            "named_groups": self.named_groups,
             "findings": [
                 {"kind": f.kind, "title": f.title, "count": f.count, "fixable": f.fixable, "examples": f.examples}
                 for f in self.findings
@@ -111,13 +119,14 @@ class Examination:
 class Repair:
     """One change ``apply`` makes; ``describe`` is the line shown before it is made."""
 
-    action: str  # delete-row | move-rows | put-entry | delete-marker
+    action: str  # delete-row | move-rows | put-entry | delete-marker | put-row
     describe: str
     key: dict[str, Any] | None = None  # delete-row, delete-marker
     group: str | None = None  # move-rows
     newest_sk: str | None = None
     newest_body: dict[str, Any] | None = None  # move-rows: copied as it is, sealed or not (no key needed)
     entry: PairEntry | None = None  # put-entry
+    row: dict[str, Any] | None = None  # put-row: a named group's member row, at the group's newest message
 
 
 class _Collector:
@@ -131,6 +140,7 @@ class _Collector:
         self.unreadable_count = 0
         self.groups: dict[str, GroupFacts] = {}
         self.entries: dict[str, PairEntry] = {}  # pair key -> entry
+        self.memberships: dict[str, Membership] = {}  # group -> its membership item (named groups)
         self.legacy: list[LegacyPairMarker] = []
         self.odd_keys: list[dict[str, str]] = []
         self.odd_key_count = 0
@@ -148,6 +158,10 @@ class _Collector:
             elif GroupRow.matches(item) and "message_group_uuid" in item:
                 self._row(GroupRow.from_item(item))
                 self._body(item, pk, sk)
+            elif Membership.matches(item):
+                m = Membership.from_item(item)
+                self.memberships[m.group] = m
+                self.groups.setdefault(m.group, GroupFacts())
             elif GroupKey.matches(item):
                 self.counts["group_keys"] += 1
             elif PairEntry.matches(item):
@@ -242,17 +256,25 @@ def _judge(c: _Collector) -> Examination:
         len(c.groups),
         c.counts["group_keys"],
     )
+    out.named_groups = len(c.memberships)
     extra, lagging, orphans, missing_row = [], [], [], []
+    no_row, not_member, unnamed = [], [], []
     pairs: dict[str, dict[str, GroupFacts]] = {}
     for group, facts in sorted(c.groups.items()):
+        named = c.memberships.get(group)
+        if named is not None or any(r.named for r in facts.rows):
+            _judge_named(group, facts, named, no_row, not_member, unnamed)
+            if named is not None:  # a non-member's rows are reported as such, not as lagging or extra
+                facts = GroupFacts(facts.messages, facts.newest_sk, facts.newest_at, facts.newest_body)
+                facts.rows = [r for r in c.groups[group].rows if named.has(r.owner_uuid)]
         owners = Counter(r.owner_uuid for r in facts.rows)
         for owner, n in sorted(owners.items()):
             if n > 1:
                 extra.append({"group": group, "owner": owner, "rows": n})
         if facts.rows and not facts.messages:
             orphans.append({"group": group, "rows": len(facts.rows)})
-        named = {r.user_uuid for r in facts.rows}
-        for absent in sorted(named - set(owners)):
+        others = {r.user_uuid for r in facts.rows if not r.named}  # a named group's rows name the group itself
+        for absent in sorted(others - set(owners)):
             missing_row.append({"group": group, "participant": absent})
         if facts.newest_at is not None:
             latest: dict[
@@ -263,7 +285,7 @@ def _judge(c: _Collector) -> Examination:
             for owner in sorted(o for o, at in latest.items() if at < facts.newest_at):
                 lagging.append({"group": group, "owner": owner, "newest": facts.newest_sk})
         for r in facts.rows:
-            if r.owner_uuid != r.user_uuid:
+            if r.owner_uuid != r.user_uuid and not r.named:
                 pairs.setdefault(pair_key(r.owner_uuid, r.user_uuid), {})[group] = facts
     duplicates, unindexed = [], []
     for pair, groups in sorted(pairs.items()):
@@ -289,6 +311,9 @@ def _judge(c: _Collector) -> Examination:
         ("orphan-rows", "group rows whose group has no messages", orphans, None, False),
         ("missing-rows", "participants named by a group without a row of their own", missing_row, None, False),
         ("missing-pair-entries", "pairs without a pair entry (run ddb.migrate, or --fix)", unindexed, None, True),
+        ("missing-member-rows", "members of a named group without a row", no_row, None, True),
+        ("non-member-rows", "rows of a named group whose owner is no member (removed)", not_member, None, True),
+        ("named-rows-without-membership", "rows of a named group whose membership item is gone", unnamed, None, False),
         (
             "legacy-markers",
             "pair markers of earlier versions (replaced by pair entries)",
@@ -326,6 +351,27 @@ def _judge(c: _Collector) -> Examination:
             out.instances[kind] = found
     out.collected = c
     return out
+
+
+def _judge_named(
+    group: str,
+    facts: GroupFacts,
+    named: Membership | None,
+    no_row: list[dict[str, Any]],
+    not_member: list[dict[str, Any]],
+    unnamed: list[dict[str, Any]],
+) -> None:
+    """A named group's rows against its membership: one row per member, none for anyone else."""
+    if named is None:
+        unnamed.append({"group": group, "rows": len(facts.rows)})
+        return
+    owners = {r.owner_uuid for r in facts.rows}
+    for member in sorted(set(named.members) - owners):
+        if facts.newest_sk is not None:  # no message at all is another finding (the rows have nothing to carry)
+            no_row.append({"group": group, "member": member, "newest": facts.newest_sk})
+    for r in facts.rows:
+        if not named.has(r.owner_uuid):
+            not_member.append({"group": group, "owner": r.owner_uuid, "sk": r.last_reply_at})
 
 
 def _newest_group(groups: dict[str, GroupFacts]) -> str:
@@ -379,6 +425,28 @@ def repairs(ex: Examination) -> list[Repair]:
                 entry=PairEntry(example["pair"], example["group"], stamp, tuple(sorted((a, b)))),
             )
         )
+    for example in ex.instances.get("missing-member-rows", []):
+        group, member = example["group"], example["member"]
+        facts, named = c.groups[group], c.memberships[group]
+        row = GroupRow(
+            member, facts.newest_sk, group, None, group, named.group_name, named.group_name, named.group_name
+        )
+        out.append(
+            Repair(
+                "put-row",
+                f"group {group}: put member {member}'s row at the newest message ({facts.newest_sk})",
+                row=bodies.with_body(row.to_item(), facts.newest_body or {}),
+            )
+        )
+    for example in ex.instances.get("non-member-rows", []):
+        row_key = {"pk": {"S": "GRP#" + example["owner"]}, "sk": {"S": example["sk"]}}
+        out.append(
+            Repair(
+                "delete-row",
+                f"group {example['group']}: delete the row of {example['owner']}, who is no member",
+                key=row_key,
+            )
+        )
     for marker in c.legacy:
         out.append(
             Repair(
@@ -409,10 +477,35 @@ def apply(
             elif r.action == "put-entry":
                 assert r.entry is not None
                 put_entry(client, table, r.entry)
+            elif r.action == "put-row":
+                assert r.row is not None
+                _put_member_row(client, table, r.row)
             done[r.action] += 1
             if on_progress is not None:
                 on_progress(1)
     return done
+
+
+def _put_member_row(client: Any, table: str, row: dict[str, Any]) -> None:
+    """A member's missing row, only while they are a member and have none at that key (one transaction)."""
+    group, owner = row["message_group_uuid"]["S"], row["pk"]["S"].partition("#")[2]
+    try:
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": row, "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": Membership.key_of(group),
+                        "ConditionExpression": "attribute_exists(#m.#u)",
+                        "ExpressionAttributeNames": {"#m": "members", "#u": owner},
+                    }
+                },
+            ]
+        )
+    except ClientError as err:
+        if error_code(err) != "TransactionCanceledException":
+            raise  # cancelled: removed meanwhile, or the row is there already; the pass after the repairs tells
 
 
 @dataclass

@@ -197,24 +197,49 @@ def local_time(iso_text: str) -> str:
     return (moment.astimezone() if moment.tzinfo else moment).strftime("%Y-%m-%d %H:%M")
 
 
-def conversation_lines(messages: Sequence[Any], full: bool = False, width: int = 72) -> str:
+def conversation_lines(
+    messages: Sequence[Any], full: bool = False, width: int = 72, membership: Any | None = None
+) -> str:
+    """Pattern 2's page; a named group's (``membership``) opens with its name and members and names senders by display name."""
+    head = []
+    if membership is not None:
+        people = membership.people()
+        who = ", ".join(f"{visible(p.display_name)} (@{visible(p.handle)})" for p in people)
+        head = [f"group {visible(membership.group_name)}: {len(people)} members: {who}"]
     if not messages:
-        return "(no messages)"
-    handles = [visible(m.user_handle) for m in messages]
-    handle_w = max(len(h) for h in handles)
-    out = []
-    for m, handle in zip(messages, handles, strict=True):
+        return "\n".join([*head, "(no messages)"])
+    senders = [visible(m.user_display_name if membership is not None else m.user_handle) for m in messages]
+    sender_w = max(len(h) for h in senders)
+    out = head
+    for m, sender in zip(messages, senders, strict=True):
         text = visible(m.message)
-        out.append(f"{handle:<{handle_w}}  {local_time(m.created_at)}  {text if full else shorten(text, width)}")
+        out.append(f"{sender:<{sender_w}}  {local_time(m.created_at)}  {text if full else shorten(text, width)}")
     return "\n".join(out)
 
 
-def groups_table(rows: Sequence[Any], full: bool = False) -> str:
+def _others(row: Any, memberships: dict[str, Any], reader: str | None) -> list[Any]:
+    """A named group's members other than the reader (none known: the group's membership item is gone)."""
+    found = memberships.get(row.message_group_uuid)
+    return [p for p in found.people() if p.uuid != reader] if found is not None else []
+
+
+def groups_table(
+    rows: Sequence[Any], full: bool = False, memberships: dict[str, Any] | None = None, reader: str | None = None
+) -> str:
+    """Pattern 1's page: a pair's row names the other participant, a named group's its name and other members."""
+    memberships = memberships or {}
+
+    def who(r: Any) -> tuple[str, str]:
+        if getattr(r, "group_name", None) is None:
+            return r.user_handle, r.user_display_name
+        others = ", ".join(p.handle for p in _others(r, memberships, reader))
+        return (others if full else shorten(others, 40)), r.group_name
+
     return table(
         [
             {
-                "with": r.user_handle,
-                "name": r.user_display_name,
+                "with": visible(who(r)[0]),
+                "name": visible(who(r)[1]),
                 "last reply": local_time(r.last_reply_at),
                 "group": r.message_group_uuid,
                 "last message": visible(r.message) if full else shorten(visible(r.message), 48),
@@ -223,6 +248,56 @@ def groups_table(rows: Sequence[Any], full: bool = False) -> str:
         ],
         empty="(no conversations)",
     )
+
+
+def groups_json_lines(rows: Sequence[Any], memberships: dict[str, Any] | None = None) -> Iterable[str]:
+    """Pattern 1 as JSON lines: each row's attributes; a named group's also carries ``members`` (every one of them)."""
+    memberships = memberships or {}
+    for r in rows:
+        line = asdict(r)
+        found = memberships.get(r.message_group_uuid) if getattr(r, "group_name", None) is not None else None
+        if found is not None:
+            line["members"] = [asdict(p) for p in found.people()]
+        yield json.dumps(line, default=str, separators=(",", ":"))
+
+
+def conversations_text(page: Any, full: bool = False, as_json: bool = False) -> str:
+    """ddb.patterns.list-conversations' output for one page (``ops.conversations.conversations_of``)."""
+    memberships = page.extra.get("members") or {}
+    if as_json:
+        return "\n".join(groups_json_lines(page.items, memberships))
+    return groups_table(page.items, full, memberships, page.extra.get("reader"))
+
+
+def conversation_text(page: Any, full: bool = False, as_json: bool = False) -> str:
+    """ddb.patterns.get-conversation's output for one page (``ops.conversations.conversation``)."""
+    if as_json:
+        return "\n".join(json_lines(page.items))
+    return conversation_lines(page.items, full, membership=page.extra.get("membership"))
+
+
+def group_made_lines(made: Any) -> list[str]:
+    """ddb.create-group's report: the group's id first (what the other tasks take), then who is in it."""
+    c = made.created
+    people = c.membership.people()
+    return [
+        f"group {c.group_uuid} {visible(c.membership.group_name)!r} created by {visible(made.creator)} "
+        f"with {len(people)} members: {', '.join(visible(p.handle) for p in people)}",
+        f"first message {c.message.message_uuid} at {c.message.created_at}",
+    ]
+
+
+def member_change_line(change: Any) -> str:
+    """ddb.add-member / ddb.remove-member: what changed, and how many members the group has now."""
+    who, name = visible(change.person.handle), visible(change.group_name)
+    said = {
+        "added": f"{who} added to group {name!r}: their row points at the message of {change.row_at}"
+        + ("; a message that came in meanwhile moved the rows" if change.caught_up else ""),
+        "removed": f"{who} removed from group {name!r}: {change.rows_deleted} row(s) deleted, their messages stay",
+        "already-member": f"{who} is already a member of group {name!r}: nothing changed",
+        "not-member": f"{who} is not a member of group {name!r}: nothing changed",
+    }[change.action]
+    return f"{said} ({change.members} members)"
 
 
 # ---- identity (cognito / rds)
@@ -378,6 +453,7 @@ def doctor_lines(ex: Any) -> list[str]:
     """ddb.doctor's report: what was read, then one row per kind of finding with a few examples."""
     head = f"read {ex.items} items: {ex.messages} messages, {ex.group_rows} group rows, {ex.pair_entries} pair entries, {ex.groups} groups"
     head += f", {ex.group_keys} group keys" if getattr(ex, "group_keys", 0) else ""
+    head += f", {ex.named_groups} named groups" if getattr(ex, "named_groups", 0) else ""
     if ex.clean:
         return [head, "healthy: nothing breaks the access patterns"]
     rows = [

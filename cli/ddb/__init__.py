@@ -138,6 +138,70 @@ def send_message(
         (note if sent.stream.failed else say)(stream_line(sent.stream))
 
 
+@task(
+    name="create-group",
+    iterable=["members"],
+    checks={"name": None},
+    help=helps("stack", "cloud", "confirm_protected", "members", name="group_name", from_="creator", text="first_text"),
+)
+@one_line_errors
+def create_group(
+    c: Context,
+    name: str = "",
+    members: list[str] | None = None,
+    from_: str = "",
+    text: str = "",
+    stack: str = "dev",
+    cloud: bool = False,
+    confirm_protected: bool = False,
+) -> None:
+    """Create a named group of 2 to 50 members (handles from the database) with its first message; prints its uuid."""
+    from ops.conversations import create_group_by_handles
+    from ops.render import group_made_lines
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    made = create_group_by_handles(target, name, members or [], from_ or None, text or None)
+    say("\n".join(group_made_lines(made)))
+
+
+@task(name="add-member", help=helps("stack", "cloud", "confirm_protected", group="named_group", handle="member_handle"))
+@one_line_errors
+def add_member(
+    c: Context,
+    group: str = "",
+    handle: str = "",
+    stack: str = "dev",
+    cloud: bool = False,
+    confirm_protected: bool = False,
+) -> None:
+    """Add a user to a named group: their row points at the group's newest message, and new messages reach them."""
+    from ops.conversations import change_member
+    from ops.render import member_change_line
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    say(member_change_line(change_member(target, group, handle, "add")))
+
+
+@task(
+    name="remove-member", help=helps("stack", "cloud", "confirm_protected", group="named_group", handle="member_handle")
+)
+@one_line_errors
+def remove_member(
+    c: Context,
+    group: str = "",
+    handle: str = "",
+    stack: str = "dev",
+    cloud: bool = False,
+    confirm_protected: bool = False,
+) -> None:
+    """Remove a user from a named group: their row goes with it (their messages stay); a group keeps 2 members."""
+    from ops.conversations import change_member
+    from ops.render import member_change_line
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    say(member_change_line(change_member(target, group, handle, "remove")))
+
+
 @task(name="stream-process", help=helps("stack", "follow", cloud="cloud_refused"))
 @one_line_errors
 def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: bool = False) -> None:
@@ -272,6 +336,9 @@ ns = Collection(
     scan,
     seed,
     send_message,
+    create_group,
+    add_member,
+    remove_member,
     stream_process,
     doctor,
     migrate,

@@ -34,10 +34,10 @@ def list_conversations(
 ) -> None:
     """Access pattern 1: a user's conversations, newest reply first, one page at a time."""
     from ops.conversations import conversations_of
-    from ops.render import groups_table, json_lines
+    from ops.render import conversations_text
 
     page = conversations_of(target_for(stack, cloud), handle, page_size, cursor, before)
-    say("\n".join(json_lines(page.items)) if json else groups_table(page.items, full), exact=json)
+    say(conversations_text(page, full, as_json=json), exact=json)
     if page.next_cursor:
         note(f"next page: --cursor {page.next_cursor}")
 
@@ -73,10 +73,10 @@ def get_conversation(
 ) -> None:
     """Access pattern 2: a conversation's newest page of messages, shown oldest to newest."""
     from ops.conversations import conversation
-    from ops.render import conversation_lines, json_lines
+    from ops.render import conversation_text
 
     page = conversation(target_for(stack, cloud), group, comma_separated(handle or []), page_size, cursor, before)
-    say("\n".join(json_lines(page.items)) if json else conversation_lines(page.items, full), exact=json)
+    say(conversation_text(page, full, as_json=json), exact=json)
     if page.next_cursor:
         note(f"older messages: --cursor {page.next_cursor}")
 
