@@ -365,7 +365,7 @@ def repairs(ex: Examination) -> list[Repair]:
                 Repair(
                     "delete-row",
                     f"group {example['group']}: delete the older row {r.last_reply_at} of {example['owner']}",
-                    key=r.key(),
+                    key=r.stored_key(),
                 )
             )
     for example in ex.instances.get("missing-pair-entries", []):

@@ -36,7 +36,16 @@ from ops.ddb import missing_table
 from ops.errors import ConfigError, InputError
 from ops.files import write_atomic
 from ops.messages import bodies
-from ops.messages.model import MSG_PREFIX, GroupRow, LegacyPairMarker, Message, Person, message_uuid_for, pair_key
+from ops.messages.model import (
+    MSG_PREFIX,
+    GroupRow,
+    LegacyPairMarker,
+    Message,
+    Person,
+    key_time,
+    message_uuid_for,
+    pair_key,
+)
 from ops.messages.pairs import find_group, get_entry
 
 # (client, table, item, dry_run) -> what it did to the item (one or more actions), or None
@@ -113,7 +122,7 @@ class _EncryptMessages:
             kind, group, uuid = "message", item["pk"]["S"][len(MSG_PREFIX) :], item[bodies.UUID]["S"]
         elif GroupRow.matches(item) and "message_group_uuid" in item:
             kind, group = "group row", item["message_group_uuid"]["S"]
-            uuid = self._row_message_uuid(client, table, group, item["sk"]["S"])
+            uuid = self._row_message_uuid(client, table, group, key_time(item["sk"]["S"]))
         else:
             return None
         if dry_run:

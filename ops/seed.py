@@ -231,12 +231,13 @@ def seed(
         keep = mine[-1] if mine and instant_or_never(mine[-1].last_reply_at) > instant(row.last_reply_at) else row
         if keep is row:
             rows.append(row)
-        stale.extend(r for r in mine if r.last_reply_at != keep.last_reply_at)
+        # every other row of this participant goes, an old-shape row at the same time included (its key differs)
+        stale.extend(r for r in mine if r.stored_key() != keep.stored_key())
     items = _chain((stored(m) for m in p.messages[:-1]), [last])
     row_items = (with_body(r.to_item(), body_of(last)) for r in rows)
     stats = batch_write(client, table, _chain(items, row_items), workers=workers, on_progress=on_progress)
     if stale:
-        delete_keys(client, table, [r.key() for r in stale])
+        delete_keys(client, table, [r.stored_key() for r in stale])
     first = p.rows[0]
     a, b = Person(first.owner_uuid, "", ""), Person(first.user_uuid, "", "")
     with aws_errors(f"PutItem pair entry on {table}"):  # the pair's one group: a later send finds it in one read
