@@ -136,7 +136,15 @@ def test_doctor_names_each_planted_problem_and_fix_leaves_only_what_needs_a_pers
     planted = _plant_problems(ddb, table)
     ex = doctor.examine(ddb, table, segments=3)
     kinds = {f.kind: f for f in ex.findings}
-    assert set(kinds) == {"extra-rows", "lagging-rows", "non-utc-keys", "unknown-items", "missing-pair-entries"}
+    assert set(kinds) == {
+        "extra-rows",
+        "lagging-rows",
+        "non-utc-keys",
+        "unknown-items",
+        "missing-pair-entries",
+        "old-shape-rows",
+    }
+    assert {e["group"] for e in kinds["old-shape-rows"].examples} == {planted["lagging"]}  # the original writer's rows
     assert kinds["extra-rows"].examples[0]["group"] == planted["healthy"]
     assert {e["group"] for e in kinds["lagging-rows"].examples} == {planted["lagging"]}
     assert kinds["non-utc-keys"].count == 4  # 2 rows and 2 messages of the +02:00 writer
