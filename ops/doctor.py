@@ -4,8 +4,15 @@
 groups, never with the number of messages) and reports:
 - pairs of users with more than one group (the seeds' non-atomic "first message" bug);
 - a participant with more than one row for a group;
-- group rows whose group has no messages; groups whose participant has no row;
-- group rows behind their group's newest message (a consumer that missed records);
+- group rows whose group has no messages;
+- a participant of a group with messages who has no row for it: the conversation is missing from
+  their list (a writer stopped midway, two groups' rows that overwrote each other under the old key,
+  a lost stream record). A group's participants are everyone any item names: the pair entry
+  pointing at it, its messages' senders, its rows' owners and the participant each row names;
+- group rows behind their group's newest message (a consumer that missed records), and rows
+  ahead of it (a seed stopped midway: its rows point at a message it never wrote);
+- group rows keyed the old way, by the time alone (``model.row_sort_key`` adds the group id): two
+  groups of one owner at one instant overwrite each other there;
 - keys whose timestamps are not UTC with microseconds (other writers' host offsets);
 - pairs without a pair entry, and pair markers of earlier versions;
 - items of no known shape;
@@ -18,14 +25,18 @@ groups, never with the number of messages) and reports:
   and the reason are reported, never a message's text.
 
 ``repairs`` turns what can be fixed without losing a message into a list of ``Repair``s
-(extra rows deleted, lagging rows moved to the newest message, missing pair entries added,
-legacy markers replaced, a missing member's row put at the newest message, a non-member's row deleted), which ``apply`` carries out. Duplicate groups of one pair are only
+(extra rows deleted, lagging rows moved to the newest message, rows ahead moved back to it,
+missing rows rebuilt from the newest message, missing pair entries added, legacy markers replaced,
+old-shape keys moved to the new shape, a named group's missing member
+row put at the newest message, a non-member's row deleted), which ``apply`` carries out. "Healthy" means every group
+with messages is listed for each of its participants, at its newest message. Duplicate groups of one pair are only
 reported, with what merging them would take: merging rewrites messages, which is a decision
 for a person.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +49,7 @@ from ops.aws import aws_errors, error_code
 from ops.ddb import missing_table, scan
 from ops.errors import EncryptionError
 from ops.messages import bodies
+from ops.messages.bodies import with_body
 from ops.messages.fanout import move_group_rows
 from ops.messages.model import (
     GSI_NAME,
@@ -48,12 +60,16 @@ from ops.messages.model import (
     Membership,
     Message,
     PairEntry,
+    Person,
     instant,
     instant_or_never,
     is_canonical,
+    key_time,
     pair_key,
+    row_sort_key,
 )
 from ops.messages.pairs import put_entry
+from ops.migrate import rekey_row
 
 SAMPLE = 5  # examples kept per kind of finding; the counts are always whole
 
@@ -67,6 +83,8 @@ class GroupFacts:
         None  # the newest message's body attributes, sealed or not: what its rows carry
     )
     rows: list[GroupRow] = field(default_factory=list)
+    participants: set[str] = field(default_factory=set)  # everyone an item names as being in the group
+    people: dict[str, Person] = field(default_factory=dict)  # how messages and rows name them (for rebuilt rows)
 
 
 @dataclass
@@ -119,14 +137,17 @@ class Examination:
 class Repair:
     """One change ``apply`` makes; ``describe`` is the line shown before it is made."""
 
-    action: str  # delete-row | move-rows | put-entry | delete-marker | put-row
+    action: (
+        str  # delete-row | move-rows | rewind-row | put-row | put-entry | delete-marker | rekey-row | put-member-row
+    )
     describe: str
-    key: dict[str, Any] | None = None  # delete-row, delete-marker
+    key: dict[str, Any] | None = None  # delete-row, delete-marker, rewind-row and rekey-row: the key stored now
     group: str | None = None  # move-rows
     newest_sk: str | None = None
-    newest_body: dict[str, Any] | None = None  # move-rows: copied as it is, sealed or not (no key needed)
+    newest_body: dict[str, Any] | None = None  # move-rows, rewind-row, put-row: copied as it is, sealed or not
     entry: PairEntry | None = None  # put-entry
-    row: dict[str, Any] | None = None  # put-row: a named group's member row, at the group's newest message
+    row: GroupRow | None = None  # rewind-row, put-row: the row to write (its body is ``newest_body``)
+    member_row: dict[str, Any] | None = None  # put-member-row: a named group's member row as stored, body included
 
 
 class _Collector:
@@ -146,6 +167,7 @@ class _Collector:
         self.odd_key_count = 0
         self.unknown: list[dict[str, str]] = []
         self.unknown_count = 0
+        self.old_rows: list[dict[str, str]] = []  # rows keyed by the time alone (every one: --fix moves them)
         self.counts: Counter[str] = Counter()
 
     def add(self, item: dict[str, Any]) -> None:
@@ -213,6 +235,9 @@ class _Collector:
         self.counts["messages"] += 1
         facts = self.groups.setdefault(m.message_group_uuid, GroupFacts())
         facts.messages += 1
+        if m.user_uuid not in facts.participants:
+            facts.participants.add(m.user_uuid)
+            facts.people.setdefault(m.user_uuid, Person(m.user_uuid, m.user_display_name, m.user_handle))
         at = self._time(f"MSG#{m.message_group_uuid}", m.created_at)
         if at is not None and (facts.newest_at is None or at > facts.newest_at):
             facts.newest_at, facts.newest_sk, facts.newest_body = at, m.created_at, bodies.body_of(item)
@@ -220,7 +245,12 @@ class _Collector:
     def _row(self, row: GroupRow) -> None:
         self.counts["group_rows"] += 1
         self._time(f"GRP#{row.owner_uuid}", row.last_reply_at)
-        self.groups.setdefault(row.message_group_uuid, GroupFacts()).rows.append(row)
+        facts = self.groups.setdefault(row.message_group_uuid, GroupFacts())
+        facts.rows.append(row)
+        facts.participants.update((row.owner_uuid, row.user_uuid))
+        facts.people.setdefault(row.user_uuid, Person(row.user_uuid, row.user_display_name, row.user_handle))
+        if row.old_shape:
+            self.old_rows.append({"owner": row.owner_uuid, "sk": row.stored_sk or "", "group": row.message_group_uuid})
 
 
 def examine(
@@ -257,25 +287,29 @@ def _judge(c: _Collector) -> Examination:
         c.counts["group_keys"],
     )
     out.named_groups = len(c.memberships)
-    extra, lagging, orphans, missing_row = [], [], [], []
+    extra, lagging, ahead, orphans, missing_row = [], [], [], [], []
     no_row, not_member, unnamed = [], [], []
     pairs: dict[str, dict[str, GroupFacts]] = {}
+    for entry in c.entries.values():  # the pair entry names a group's participants even when every row is gone
+        if entry.group_uuid in c.groups:
+            c.groups[entry.group_uuid].participants.update(entry.participant_uuids)
     for group, facts in sorted(c.groups.items()):
         named = c.memberships.get(group)
         if named is not None or any(r.named for r in facts.rows):
             _judge_named(group, facts, named, no_row, not_member, unnamed)
-            if named is not None:  # a non-member's rows are reported as such, not as lagging or extra
-                facts = GroupFacts(facts.messages, facts.newest_sk, facts.newest_at, facts.newest_body)
-                facts.rows = [r for r in c.groups[group].rows if named.has(r.owner_uuid)]
+            # its members are its membership's, not whoever an item names (a removed member's messages stay):
+            # missing and non-member rows are judged above, and a named group of two is no pair
+            kept = [r for r in facts.rows if named is None or named.has(r.owner_uuid)]
+            facts = dataclasses.replace(facts, rows=kept, participants=set())
         owners = Counter(r.owner_uuid for r in facts.rows)
         for owner, n in sorted(owners.items()):
             if n > 1:
                 extra.append({"group": group, "owner": owner, "rows": n})
         if facts.rows and not facts.messages:
             orphans.append({"group": group, "rows": len(facts.rows)})
-        others = {r.user_uuid for r in facts.rows if not r.named}  # a named group's rows name the group itself
-        for absent in sorted(others - set(owners)):
-            missing_row.append({"group": group, "participant": absent})
+        for absent in sorted(facts.participants - set(owners)):
+            # not in their list: the conversation is lost to them until a row is rebuilt
+            missing_row.append({"group": group, "participant": absent, "newest": facts.newest_sk})
         if facts.newest_at is not None:
             latest: dict[
                 str, datetime
@@ -284,9 +318,13 @@ def _judge(c: _Collector) -> Examination:
                 latest[r.owner_uuid] = max(latest.get(r.owner_uuid, NEVER), instant_or_never(r.last_reply_at))
             for owner in sorted(o for o, at in latest.items() if at < facts.newest_at):
                 lagging.append({"group": group, "owner": owner, "newest": facts.newest_sk})
+            for owner in sorted(o for o, at in latest.items() if at > facts.newest_at):
+                ahead.append({"group": group, "owner": owner, "newest": facts.newest_sk})
         for r in facts.rows:
             if r.owner_uuid != r.user_uuid and not r.named:
                 pairs.setdefault(pair_key(r.owner_uuid, r.user_uuid), {})[group] = facts
+        if len(facts.participants) == 2 and facts.messages:  # a pair whose rows are gone is still a pair
+            pairs.setdefault(pair_key(*sorted(facts.participants)), {})[group] = facts
     duplicates, unindexed = [], []
     for pair, groups in sorted(pairs.items()):
         if len(groups) > 1:
@@ -308,8 +346,37 @@ def _judge(c: _Collector) -> Examination:
         ("duplicate-groups", "pairs with more than one group (merge by hand)", duplicates, None, False),
         ("extra-rows", "participants with more than one row for a group", extra, None, True),
         ("lagging-rows", "group rows behind their group's newest message", lagging, None, True),
-        ("orphan-rows", "group rows whose group has no messages", orphans, None, False),
-        ("missing-rows", "participants named by a group without a row of their own", missing_row, None, False),
+        (
+            "rows-ahead",
+            "group rows ahead of their group's newest message (a seed stopped midway: rerun the same seed, "
+            "or --fix moves them back to the newest message)",
+            ahead,
+            None,
+            True,
+        ),
+        (
+            "orphan-rows",
+            "group rows whose group has no messages (a seed stopped before its first message: rerun the same seed)",
+            orphans,
+            None,
+            False,
+        ),
+        (
+            "missing-rows",
+            "participants of a group with messages who have no row for it: the conversation is not in their list "
+            "(--fix rebuilds the row from the newest message)",
+            missing_row,
+            None,
+            True,
+        ),
+        (
+            "old-shape-rows",
+            "group rows keyed by their time alone, without their group id: two groups of one owner at one instant "
+            "overwrite each other (run ddb.migrate --name row-keys, or --fix)",
+            c.old_rows,
+            None,
+            True,
+        ),
         ("missing-pair-entries", "pairs without a pair entry (run ddb.migrate, or --fix)", unindexed, None, True),
         ("missing-member-rows", "members of a named group without a row", no_row, None, True),
         ("non-member-rows", "rows of a named group whose owner is no member (removed)", not_member, None, True),
@@ -371,7 +438,7 @@ def _judge_named(
             no_row.append({"group": group, "member": member, "newest": facts.newest_sk})
     for r in facts.rows:
         if not named.has(r.owner_uuid):
-            not_member.append({"group": group, "owner": r.owner_uuid, "sk": r.last_reply_at})
+            not_member.append({"group": group, "owner": r.owner_uuid, "sk": r.stored_key()["sk"]["S"]})
 
 
 def _newest_group(groups: dict[str, GroupFacts]) -> str:
@@ -411,7 +478,35 @@ def repairs(ex: Examination) -> list[Repair]:
                 Repair(
                     "delete-row",
                     f"group {example['group']}: delete the older row {r.last_reply_at} of {example['owner']}",
-                    key=r.key(),
+                    key=r.stored_key(),
+                )
+            )
+    for example in ex.instances.get("rows-ahead", []):
+        facts = c.groups[example["group"]]
+        if facts.newest_sk is None:
+            continue
+        for r in facts.rows:
+            if r.owner_uuid == example["owner"] and instant_or_never(r.last_reply_at) > (facts.newest_at or NEVER):
+                out.append(
+                    Repair(
+                        "rewind-row",
+                        f"group {example['group']}: move the row of {r.owner_uuid} back from {r.last_reply_at} "
+                        f"to the newest message ({facts.newest_sk})",
+                        key=r.stored_key(),
+                        newest_body=facts.newest_body,
+                        row=_row_at(r, facts.newest_sk),
+                    )
+                )
+    for example in ex.instances.get("missing-rows", []):
+        rebuilt = _rebuilt_row(c.groups[example["group"]], example["group"], example["participant"])
+        if rebuilt is not None:
+            out.append(
+                Repair(
+                    "put-row",
+                    f"group {example['group']}: rebuild the row of {example['participant']} at the newest message "
+                    f"({rebuilt.last_reply_at})",
+                    newest_body=c.groups[example["group"]].newest_body,
+                    row=rebuilt,
                 )
             )
     for example in ex.instances.get("missing-pair-entries", []):
@@ -433,9 +528,9 @@ def repairs(ex: Examination) -> list[Repair]:
         )
         out.append(
             Repair(
-                "put-row",
+                "put-member-row",
                 f"group {group}: put member {member}'s row at the newest message ({facts.newest_sk})",
-                row=bodies.with_body(row.to_item(), facts.newest_body or {}),
+                member_row=bodies.with_body(row.to_item(), facts.newest_body or {}),
             )
         )
     for example in ex.instances.get("non-member-rows", []):
@@ -455,7 +550,46 @@ def repairs(ex: Examination) -> list[Repair]:
                 key=marker.key(),
             )
         )
+    # last: the repairs above name rows by the key they are stored under now
+    for old in ex.instances.get("old-shape-rows", []):
+        out.append(
+            Repair(
+                "rekey-row",
+                f"group {old['group']}: move the row of {old['owner']} from key {old['sk']} "
+                f"to {row_sort_key(key_time(old['sk']), old['group'])}",
+                key={"pk": {"S": f"GRP#{old['owner']}"}, "sk": {"S": old["sk"]}},
+            )
+        )
     return out
+
+
+def _row_at(row: GroupRow, newest_sk: str) -> GroupRow:
+    """``row`` moved to the group's newest message (its body is set from the message when written)."""
+    return GroupRow(
+        row.owner_uuid,
+        newest_sk,
+        row.message_group_uuid,
+        None,
+        row.user_uuid,
+        row.user_display_name,
+        row.user_handle,
+        row.group_name,  # a named group's row stays one
+    )
+
+
+def _rebuilt_row(facts: GroupFacts, group: str, owner: str) -> GroupRow | None:
+    """The row a participant lacks, at the newest message; None when it cannot be built from what the table says.
+
+    A row names the one other participant: a group of two whose other member some message or row
+    names (display name and handle). Anything else is left to a person (or to the same seed, run again).
+    """
+    others = facts.participants - {owner}
+    if facts.newest_sk is None or not facts.newest_body or len(others) != 1:
+        return None
+    other = facts.people.get(next(iter(others)))
+    if other is None:
+        return None
+    return GroupRow(owner, facts.newest_sk, group, None, other.uuid, other.display_name, other.handle)
 
 
 def apply(
@@ -474,12 +608,28 @@ def apply(
                 move_group_rows(client, table, r.group, r.newest_sk, r.newest_body, index)
             elif r.action in ("delete-row", "delete-marker"):
                 client.delete_item(TableName=table, Key=r.key)
+            elif r.action == "rewind-row":
+                assert r.key is not None and r.row is not None and r.newest_body
+                if not _rewind(client, table, r.key, with_body(r.row.to_item(), r.newest_body)):
+                    done["left (changed meanwhile)"] += 1
+                    continue
+            elif r.action == "put-row":
+                assert r.row is not None and r.newest_body
+                _put_new(client, table, with_body(r.row.to_item(), r.newest_body))
+            elif r.action == "rekey-row":
+                assert r.key is not None
+                item = client.get_item(TableName=table, Key=r.key, ConsistentRead=True).get("Item")
+                if item is None:
+                    continue  # moved to the new shape already, by a repair above or by the consumer
+                if rekey_row(client, table, item, dry_run=False) is None:
+                    done["left (changed meanwhile)"] += 1
+                    continue
             elif r.action == "put-entry":
                 assert r.entry is not None
                 put_entry(client, table, r.entry)
-            elif r.action == "put-row":
-                assert r.row is not None
-                _put_member_row(client, table, r.row)
+            elif r.action == "put-member-row":
+                assert r.member_row is not None
+                _put_member_row(client, table, r.member_row)
             done[r.action] += 1
             if on_progress is not None:
                 on_progress(1)
@@ -506,6 +656,31 @@ def _put_member_row(client: Any, table: str, row: dict[str, Any]) -> None:
     except ClientError as err:
         if error_code(err) != "TransactionCanceledException":
             raise  # cancelled: removed meanwhile, or the row is there already; the pass after the repairs tells
+
+
+def _rewind(client: Any, table: str, key: dict[str, Any], item: dict[str, Any]) -> bool:
+    """Replace a row ahead of its group's newest message by ``item``, in one transaction; False when it moved meanwhile."""
+    try:
+        client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": table, "Key": key, "ConditionExpression": "attribute_exists(pk)"}},
+                {"Put": {"TableName": table, "Item": item}},
+            ]
+        )
+    except ClientError as err:
+        if error_code(err) != "TransactionCanceledException":
+            raise
+        return False  # the consumer (or a rerun seed) moved it: what it holds now is newer than this repair
+    return True
+
+
+def _put_new(client: Any, table: str, item: dict[str, Any]) -> None:
+    """A rebuilt row, unless one appeared at that key meanwhile (the consumer moving a row there is as good)."""
+    try:
+        client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except ClientError as err:
+        if error_code(err) != "ConditionalCheckFailedException":
+            raise
 
 
 @dataclass
