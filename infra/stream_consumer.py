@@ -67,9 +67,10 @@ NOT_GRANTED = {
 }
 STREAM_ACTIONS = [a for a in LAMBDA_STREAM_POLLER_ACTIONS if a not in NOT_GRANTED]
 INDEX_ACTIONS = ["dynamodb:Query"]
-# TransactWriteItems is authorised per item: the move is a Delete and a Put (no ConditionCheck),
-# and extra rows are removed with DeleteItem. Nothing reads an item by key (the image has it all).
-TABLE_ACTIONS = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+# TransactWriteItems is authorised per item: the move is a Delete and a Put, plus, for a named group's
+# row, a ConditionCheck of the group's membership item (the owner is still a member); extra rows are
+# removed with DeleteItem. Nothing reads an item by key (the image has it all).
+TABLE_ACTIONS = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
 # Lambda's runtime writes the function's logs with its role; the group itself is declared here.
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 # The mapping sends the on-failure pointer to the queue with the function's role.

@@ -1,7 +1,7 @@
 """The stream consumer's IAM policy is exactly what it does, derived by recording its calls against the twin.
 
-GIVEN a table with a conversation (replies to move, an extra row left by an older writer) and a
-message the consumer cannot handle, WHEN the twin's mapping (ops.local.streams, what Lambda's
+GIVEN a table with a conversation (replies to move, an extra row left by an older writer), a named
+group of three (whose moves check its membership) and a message the consumer cannot handle, WHEN the twin's mapping (ops.local.streams, what Lambda's
 poller does) feeds the stream to the consumer with botocore recording every operation, THEN the
 IAM actions those operations need, per resource, are the policy's statements: no more, no fewer.
 """
@@ -18,6 +18,7 @@ from typing import Any
 from infra.stream_consumer import LAMBDA_STREAM_POLLER_ACTIONS, LOG_ACTIONS, NOT_GRANTED
 from ops import dead_letters
 from ops.local.streams import RetryPolicy, process_once
+from ops.messages.membership import create_group
 from ops.messages.model import GRP_PREFIX, GSI_NAME, MSG_PREFIX
 from ops.messages.send import send_message
 from ops.stream_mapping import matches_filter
@@ -118,6 +119,8 @@ def test_the_policy_grants_exactly_what_the_consumer_and_its_mapping_call(
         "user_handle": bram.handle,
     }
     writer.put_item(TableName=table, Item=s_item(stale))  # what an older, non-atomic writer left behind
+    trio = create_group(writer, table, ada, "trio", [bram, person("chidi")]).group_uuid
+    send_message(writer, table, bram, "to the trio", group_uuid=trio)
     writer.put_item(
         TableName=table, Item=s_item({"pk": f"{MSG_PREFIX}{uuid.uuid4()}", "sk": "2026-01-01T00:00:00.000000+00:00"})
     )  # no text: fails
@@ -141,7 +144,7 @@ def test_the_policy_grants_exactly_what_the_consumer_and_its_mapping_call(
     counts = process_once(streams, ddb, table, GSI_NAME, tmp_path / "checkpoints.json", 25, policy)
     try:
         # THEN: every path ran (moves, the stale row removed, a failure parked)...
-        assert counts.rows_moved >= 2 and counts.dead_lettered == 1, counts
+        assert counts.rows_moved >= 5 and counts.dead_lettered == 1, counts
         operations = {c.operation for c in calls}
         assert {"TransactWriteItems", "DeleteItem", "Query", "SendMessage", "GetRecords"} <= operations, operations
         # ...DescribeTable is only how the twin finds the stream (Lambda's mapping is given its ARN)...
