@@ -11,21 +11,23 @@ from typing import Any
 
 import pytest
 
+from ops.crypto import MessageCipher
 from ops.errors import NotFoundError, RefusedError
 from ops.messages.consumer import failed_sequence_numbers, process_batch
 from ops.messages.fanout import _move_one
 from ops.messages.membership import add_member, create_group, remove_member
-from ops.messages.model import GSI_NAME, MAX_MEMBERS, MEMBERS_SK, Person, row_sort_key
-from ops.messages.read import get_membership, list_conversations
+from ops.messages.model import GSI_NAME, KEY_SK, MAX_MEMBERS, MEMBERS_SK, Person, row_sort_key
+from ops.messages.read import get_conversation, get_membership, list_conversations
 from ops.messages.send import send_message
+from tests.support.kms import new_key
 from tests.support.original_backend import OriginalBackend
 from tests.support.streams import FaultyClient, group_rows_by_owner, message_records, messages, person, stream_records
 
 
 def _records(ddb: Any, streams: Any, table: str, group: str) -> list[dict[str, Any]]:
-    """The records of the group's messages, oldest first (not its membership item's)."""
+    """The records of the group's messages, oldest first (not its membership or key item's)."""
     found = message_records(stream_records(streams, ddb, table), group)
-    return [r for r in found if r["dynamodb"]["Keys"]["sk"]["S"] != MEMBERS_SK]
+    return [r for r in found if r["dynamodb"]["Keys"]["sk"]["S"] not in (MEMBERS_SK, KEY_SK)]
 
 
 def _deliver(ddb: Any, streams: Any, table: str, group: str, after: int = 0) -> list[Any]:
@@ -190,3 +192,30 @@ def test_the_original_backends_readers_read_a_group_of_three(ddb: Any, streams: 
         ("Chidi", "hi from Chidi"),
         ("Ada", "hi from the old backend"),
     ]
+
+
+def test_an_encrypted_group_is_sealed_once_per_group_and_every_member_reads_it(
+    twin: Any, ddb: Any, streams: Any, table: str
+) -> None:
+    # GIVEN: a stack that encrypts messages (a KMS key of the twin), and a group of three made on it
+    alias = new_key(twin.client("kms"))
+    writer = MessageCipher(twin.client("kms"), alias)
+    ada, bram, chidi = person("ada"), person("bram"), person("chidi")
+    group = create_group(ddb, table, ada, "sealed trio", [bram, chidi], text="secret opening", cipher=writer).group_uuid
+
+    # WHEN: bram and chidi send, and the consumer (which holds no key) fans the sealed bodies out
+    for sender in (bram, chidi):
+        send_message(ddb, table, sender, f"secret from {sender.display_name}", group_uuid=group, cipher=writer)
+    outcomes = _deliver(ddb, streams, table, group, after=1)
+
+    # THEN: nothing readable is stored, the group has one key item, and each member reads every body back
+    assert [o.result.moved for o in outcomes] == [3, 3]  # type: ignore[union-attr]
+    raw = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
+    assert not any("message" in i for i in raw), "no plain text in the table"
+    assert sum(i["sk"]["S"] == "KEY" and i["pk"]["S"] == f"MSG#{group}" for i in raw) == 1
+    reader = MessageCipher(twin.client("kms"), alias)  # another process: its own empty key cache
+    for member in (ada, bram, chidi):
+        [row] = list_conversations(ddb, table, member.uuid, cipher=reader).items
+        assert (row.group_name, row.message) == ("sealed trio", "secret from Chidi")
+    shown = get_conversation(ddb, table, group, cipher=reader).items
+    assert [m.message for m in shown] == ["secret opening", "secret from Bram", "secret from Chidi"]
