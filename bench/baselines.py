@@ -12,7 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from bench.data import ddb_items, plain_items
-from bench.jobs import Job, JobFactory, count_requests, dynamodb, seed_items, sync_prepare, target
+from bench.jobs import (
+    Job,
+    JobFactory,
+    count_all_requests,
+    count_requests,
+    dynamodb,
+    fanout_message,
+    seed_items,
+    sync_prepare,
+    target,
+)
 
 
 def seed_put_loop(table: str, conversation: str, workers: int, endpoint: str | None = None) -> Job:
@@ -120,10 +130,35 @@ def sync_per_row(pool_id: str) -> Job:
     return run
 
 
+def fanout_seeds(table: str, group: str, sender: dict[str, str]) -> Job:
+    """The seeds' consumer on the same record: query the group index, then delete and put each row, one at a time."""
+    from ops.messages.model import GSI_NAME
+
+    client = dynamodb()
+    record, created_at = fanout_message(client, table, group, sender)
+    text = record["dynamodb"]["NewImage"]["message"]["S"]
+    calls = count_all_requests(client)
+
+    def run() -> dict[str, Any]:
+        rows = client.query(
+            TableName=table,
+            IndexName=GSI_NAME,
+            KeyConditionExpression="message_group_uuid = :g",
+            ExpressionAttributeValues={":g": {"S": group}},
+        )["Items"]  # one page, as there (50 rows fit in it)
+        for row in rows:  # not atomic: between the two requests the member has no row
+            client.delete_item(TableName=table, Key={"pk": row["pk"], "sk": row["sk"]})
+            client.put_item(TableName=table, Item=row | {"sk": {"S": created_at}, "message": {"S": text}})
+        return {"items": len(rows), "requests": calls[0]}
+
+    return run
+
+
 JOBS: dict[str, JobFactory] = {
     "seed_put_loop": seed_put_loop,
     "seed_batch_writer": seed_batch_writer,
     "scan_baseline": scan_paginator,
     "page_seeds": page_seeds,
     "sync_per_row": sync_per_row,
+    "fanout_seeds": fanout_seeds,
 }

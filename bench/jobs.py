@@ -132,3 +132,33 @@ def sync_prepare(pool_id: str) -> tuple[Any, list[Any], float]:
     conn.commit()
     conn.statements = conn.transactions = 0
     return conn, users, list_s
+
+
+def count_all_requests(client: Any, service: str = "dynamodb") -> list[int]:
+    """Counts every request a client makes, whatever the operation (retries excluded)."""
+    calls = [0]
+
+    def count(**_: Any) -> None:
+        calls[0] += 1
+
+    client.meta.events.register(f"before-call.{service}", count)
+    return calls
+
+
+def fanout_message(client: Any, table: str, group: str, sender: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """A new message of ``group`` stored (not timed) and its stream record as Lambda hands it over; and its key."""
+    import uuid
+
+    from ops.messages.model import Message, now_iso
+
+    msg = Message(
+        group, now_iso(), str(uuid.uuid4()), "to every member", sender["uuid"], sender["name"], sender["handle"]
+    )
+    item = msg.to_item()
+    client.put_item(TableName=table, Item=item)
+    record = {
+        "eventID": uuid.uuid4().hex,
+        "eventName": "INSERT",
+        "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}, "NewImage": item, "SequenceNumber": "1"},
+    }
+    return record, msg.created_at

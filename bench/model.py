@@ -24,6 +24,7 @@ class Sizes:
     cli_runs: int  # cli: timed runs per command (median), after one warm-up run
     repeats: int  # seed (ours, batch_writer), paging, sync: best of this many runs, ours and baseline interleaved
     seed_workers: int = 4  # batch_write's default
+    fanout_members: int = 50  # fanout: members of the named group one message goes to (the most a group holds)
 
 
 SIZES: dict[str, Sizes] = {

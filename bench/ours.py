@@ -11,7 +11,18 @@ import time
 from typing import Any
 
 from bench.data import ddb_items
-from bench.jobs import Job, JobFactory, count_requests, dynamodb, kms_client, seed_items, sync_prepare
+from bench.jobs import (
+    Job,
+    JobFactory,
+    count_all_requests,
+    count_requests,
+    dynamodb,
+    fanout_message,
+    kms_client,
+    seed_items,
+    sync_prepare,
+)
+from bench.model import BenchError
 
 
 def seed(table: str, conversation: str, workers: int, endpoint: str | None = None) -> Job:
@@ -170,6 +181,24 @@ def sync(pool_id: str) -> Job:
 
 
 # the names the workloads ask the worker for (unchanged since the jobs lived in one module)
+def fanout(table: str, group: str, sender: dict[str, str]) -> Job:
+    """The stream consumer's batch of one new message of a named group: every member's row moved (``process_batch``)."""
+    from ops.messages.consumer import process_batch
+    from ops.messages.model import GSI_NAME
+
+    client = dynamodb()  # the Lambda's client: botocore's default pool of 10 connections
+    record, _ = fanout_message(client, table, group, sender)
+    calls = count_all_requests(client)
+
+    def run() -> dict[str, Any]:
+        [outcome] = process_batch(client, table, GSI_NAME, [record])
+        if outcome.failed or outcome.result is None:
+            raise BenchError(f"the consumer failed on the fan-out record: {outcome.error}")
+        return {"items": outcome.result.moved, "requests": calls[0], "retries": outcome.result.retries}
+
+    return run
+
+
 JOBS: dict[str, JobFactory] = {
     "seed_ours": seed,
     "scan_ours": scan,
@@ -178,4 +207,5 @@ JOBS: dict[str, JobFactory] = {
     "page_sealed": page_sealed,
     "query_newest": query_newest,
     "sync_ours": sync,
+    "fanout_ours": fanout,
 }

@@ -20,6 +20,8 @@ simulated network latency, encryption on or off) is a row with its own ``engine`
           plain text]: what encryption costs a reader, and its KMS requests
   sync    ``ops.cognito.sync_ids`` for N users  [one UPDATE + COMMIT per user, as the seeds did]
   cli     ``invoke --list`` and one read-pattern task, end to end; and no Pulumi SDK import
+  fanout  the stream consumer on one message of a named group of 50: every member's row moved, each
+          in its own transaction, 8 at a time  [the seeds' consumer: a delete and a put per row, in turn]
 """
 
 from __future__ import annotations
@@ -522,6 +524,46 @@ def bench_cli(b: Bench) -> list[Row]:
     ]
 
 
+def bench_fanout(b: Bench) -> list[Row]:
+    """One message of a group of ``fanout_members`` through the consumer, against the seeds' way, interleaved."""
+    from ops.messages.membership import create_group
+
+    s = b.sizes
+    table = b.fresh_table("bench-fanout")
+    members = [person(i) for i in range(s.fanout_members)]
+    started = time.perf_counter()
+    group = create_group(b.ddb, table, members[0], "bench fan-out", members[1:]).group_uuid
+    b.setup(
+        f"fanout: a group of {s.fanout_members} members made with ops.messages.membership in {time.perf_counter() - started:.1f} s"
+    )
+    sender = {"uuid": members[1].uuid, "name": members[1].display_name, "handle": members[1].handle}
+    attempts: dict[str, list[dict[str, Any]]] = {"ours": [], "seeds": []}
+    for _ in range(s.repeats):  # each run stores its own new message first (not timed), so every row moves
+        attempts["ours"].append(b.work("fanout_ours", table=table, group=group, sender=sender))
+        attempts["seeds"].append(b.work("fanout_seeds", table=table, group=group, sender=sender))
+    ours, seeds = best(attempts["ours"]), best(attempts["seeds"])
+    expect("rows moved by the consumer", ours["items"], s.fanout_members)
+    expect("rows moved the seeds' way", seeds["items"], s.fanout_members)
+    # the Lambda's budget: streamBatchSize (25) such records within its 30 s timeout
+    budget = 30 / 25
+    return [
+        b.row(
+            "fanout",
+            f"consumer: one message to {s.fanout_members} members (a transaction per row, 8 at a time)",
+            s.fanout_members,
+            "rows",
+            ours,
+            "seeds' consumer (delete + put per row, in turn)",
+            seeds,
+            f"≤ {budget:.1f} s a record (25 a batch in the 30 s timeout)",
+            ours["seconds"] <= budget,
+            {"requests": ours["requests"], "baseline_requests": seeds["requests"], "retries": ours["retries"]},
+            f"{ours['requests']} requests (1 Query of the group index, {ours['items']} TransactWriteItems of a Delete, "
+            f"a Put and the membership check each); the seeds' way {seeds['requests']} requests, not atomic; {runs_text(ours)} each",
+        )
+    ]
+
+
 WORKLOADS: dict[str, Workload] = {
     "seed": bench_seed,
     "scan": bench_scan,
@@ -530,10 +572,12 @@ WORKLOADS: dict[str, Workload] = {
     "encryption": bench_encryption,
     "sync": bench_sync,
     "cli": bench_cli,
+    "fanout": bench_fanout,
 }
 DYNAMODB_WORKLOADS = (
     "seed",
     "scan",
     "query",
     "paging",
+    "fanout",
 )  # once per engine; sync and cli (Cognito, PostgreSQL, start-up) on the default one

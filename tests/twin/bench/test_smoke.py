@@ -30,6 +30,7 @@ EXPECTED = [
     ("query", "get_conversation newest 20 (one Query), p50", "-", 0),
     ("paging", "get_conversation to the first message", "seeds' Query (Limit 20, this year)", 0),
     ("paging", "get_conversation, newest 20", "seeds' Query (Limit 20, this year)", 0),
+    ("fanout", "consumer: one message to 50 members", "seeds' consumer (delete + put per row, in turn)", 0),
 ]
 # ... and on the default engine only (they do not touch DynamoDB)
 EXPECTED_ONCE = [
@@ -125,6 +126,12 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(
             "batch_writer waits the distance once per batch"
         )
 
+        [fanned] = _find(rows, "fanout", "consumer", "seeds' consumer (delete + put per row, in turn)", engine=engine)
+        members = smoke.fanout_members
+        assert (fanned["size"], fanned["counts"]["requests"]) == (members, 1 + members), (
+            "one Query and a transaction per member"
+        )
+        assert fanned["counts"]["baseline_requests"] == 1 + 2 * members, "the seeds' way: a delete and a put per row"
         paged = _find(
             rows, "paging", "get_conversation to the first message", "seeds' Query (Limit 20, this year)", engine=engine
         )[0]
