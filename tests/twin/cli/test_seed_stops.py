@@ -26,7 +26,7 @@ from ops.messages.pairs import find_group
 from ops.messages.read import group_rows
 from ops.table_spec import table_spec
 from ops.target import Target
-from tests.support.helpers import REPO, run_invoke, stream_worker_stopped
+from tests.support.helpers import REPO, assert_one_line_error, run_invoke, stream_worker_stopped
 from tests.support.original_backend import OriginalBackend
 
 LINES = 20_000
@@ -153,3 +153,22 @@ def test_a_seed_stopped_with_ctrl_c_says_to_rerun_it_and_stays_findable(
     assert page.returncode == 0 and "line " in page.stdout, page.stdout + page.stderr
     group = find_group(ddb, empty_stack_table, users["bram"].person(), users["chidi"].person()).group_uuid
     assert group is not None and 0 < _messages(ddb, empty_stack_table, group) < LINES
+
+
+def test_migrate_row_keys_moves_the_original_backends_rows_and_a_second_run_changes_nothing(
+    empty_stack_table: str, ddb: Any, users: dict[str, User]
+) -> None:
+    ada, dana = users["ada"].person(), users["dana"].person()
+    OriginalBackend(ddb, empty_stack_table, offset_hours=0).create_message_group(
+        dana, ada, "from the old app", at="2026-07-01T10:00:00.000000+00:00"
+    )
+    dry = run_invoke("ddb.migrate", "--name", "row-keys", "--dry-run")
+    assert dry.returncode == 0 and "would move a group row to its new key: 2" in dry.stdout, dry.stdout + dry.stderr
+    first = run_invoke("ddb.migrate", "--name", "row-keys")
+    assert first.returncode == 0 and "moved a group row to its new key: 2" in first.stdout, first.stdout + first.stderr
+    second = run_invoke("ddb.migrate", "--name", "row-keys")
+    assert second.returncode == 0 and "moved" not in second.stdout, second.stdout
+    assert '"message":"from the old app"' in _listed_handles("dana")
+    assert_one_line_error(
+        run_invoke("ddb.migrate", "--name", "row-keys", "--stack", "prod", "--cloud"), "--confirm-protected"
+    )
