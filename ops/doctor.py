@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -445,8 +445,24 @@ def _newest_group(groups: dict[str, GroupFacts]) -> str:
     return max(groups, key=lambda g: groups[g].newest_at or NEVER)
 
 
-def repairs(ex: Examination) -> list[Repair]:
-    """What ``apply`` would change, in the order it changes it; nothing that could lose a message."""
+def unnamed_partners(ex: Examination) -> list[str]:
+    """The participants a missing row would name but no item of the table names (for a lookup in the users table)."""
+    c: _Collector = ex.collected
+    wanted: set[str] = set()
+    for example in ex.instances.get("missing-rows", []):
+        facts = c.groups[example["group"]]
+        others = facts.participants - {example["participant"]}
+        if len(others) == 1 and not others <= set(facts.people):
+            wanted |= others
+    return sorted(wanted)
+
+
+def repairs(ex: Examination, people: Mapping[str, Person] | None = None) -> list[Repair]:
+    """What ``apply`` would change, in the order it changes it; nothing that could lose a message.
+
+    ``people`` names participants no item of the table names (from the users table): a row rebuilt
+    for their partner names them.
+    """
     c: _Collector = ex.collected
     out: list[Repair] = []
     moved: set[str] = set()
@@ -498,7 +514,7 @@ def repairs(ex: Examination) -> list[Repair]:
                     )
                 )
     for example in ex.instances.get("missing-rows", []):
-        rebuilt = _rebuilt_row(c.groups[example["group"]], example["group"], example["participant"])
+        rebuilt = _rebuilt_row(c.groups[example["group"]], example["group"], example["participant"], people or {})
         if rebuilt is not None:
             out.append(
                 Repair(
@@ -577,16 +593,18 @@ def _row_at(row: GroupRow, newest_sk: str) -> GroupRow:
     )
 
 
-def _rebuilt_row(facts: GroupFacts, group: str, owner: str) -> GroupRow | None:
+def _rebuilt_row(facts: GroupFacts, group: str, owner: str, people: Mapping[str, Person]) -> GroupRow | None:
     """The row a participant lacks, at the newest message; None when it cannot be built from what the table says.
 
     A row names the one other participant: a group of two whose other member some message or row
-    names (display name and handle). Anything else is left to a person (or to the same seed, run again).
+    names (display name and handle), or ``people`` does. Anything else is left to a person (or to
+    the same seed, run again).
     """
     others = facts.participants - {owner}
     if facts.newest_sk is None or not facts.newest_body or len(others) != 1:
         return None
-    other = facts.people.get(next(iter(others)))
+    partner = next(iter(others))
+    other = facts.people.get(partner) or people.get(partner)
     if other is None:
         return None
     return GroupRow(owner, facts.newest_sk, group, None, other.uuid, other.display_name, other.handle)
@@ -683,6 +701,23 @@ def _put_new(client: Any, table: str, item: dict[str, Any]) -> None:
             raise
 
 
+def _people(target: Any, uuids: list[str]) -> dict[str, Person]:
+    """Participants the table does not name, from the stack's users table; none when it cannot be read.
+
+    Only the rows that would name them wait on it: the finding stays, with its advice, when it fails.
+    """
+    if not uuids:
+        return {}
+    from ops import db
+    from ops.errors import OpsError
+
+    try:
+        with db.connect(target) as conn:
+            return {u: user.person() for u, user in db.users_by_uuid(conn, uuids).items()}
+    except OpsError:
+        return {}
+
+
 @dataclass
 class Checkup:
     """What ``ddb.doctor`` did on a stack: the first pass, the repairs made (with --fix) and the pass after them."""
@@ -719,7 +754,7 @@ def check_target(
     checkup = Checkup(first)
     if not fix:
         return checkup
-    checkup.repairs = repairs(first)
+    checkup.repairs = repairs(first, _people(target, unnamed_partners(first)))
     if before_repairs is not None:
         before_repairs(checkup.repairs)
     if checkup.repairs:
