@@ -281,7 +281,7 @@ def group_made_lines(made: Any) -> list[str]:
     c = made.created
     people = c.membership.people()
     return [
-        f"group {c.group_uuid} {visible(c.membership.group_name)!r} created by {visible(made.creator)} "
+        f"group {c.group_uuid} '{visible(c.membership.group_name)}' created by {visible(made.creator)} "
         f"with {len(people)} members: {', '.join(visible(p.handle) for p in people)}",
         f"first message {c.message.message_uuid} at {c.message.created_at}",
     ]
@@ -291,11 +291,11 @@ def member_change_line(change: Any) -> str:
     """ddb.add-member / ddb.remove-member: what changed, and how many members the group has now."""
     who, name = visible(change.person.handle), visible(change.group_name)
     said = {
-        "added": f"{who} added to group {name!r}: their row points at the message of {change.row_at}"
+        "added": f"{who} added to group '{name}': their row points at the message of {change.row_at}"
         + ("; a message that came in meanwhile moved the rows" if change.caught_up else ""),
-        "removed": f"{who} removed from group {name!r}: {change.rows_deleted} row(s) deleted, their messages stay",
-        "already-member": f"{who} is already a member of group {name!r}: nothing changed",
-        "not-member": f"{who} is not a member of group {name!r}: nothing changed",
+        "removed": f"{who} removed from group '{name}': {change.rows_deleted} row(s) deleted, their messages stay",
+        "already-member": f"{who} is already a member of group '{name}': nothing changed",
+        "not-member": f"{who} is not a member of group '{name}': nothing changed",
     }[change.action]
     return f"{said} ({change.members} members)"
 

@@ -10,13 +10,16 @@ import pytest
 
 from ops.db import User
 from ops.doctor import Examination, Finding, Repair
-from ops.messages.model import GroupRow, Message
+from ops.messages.membership import MemberChange
+from ops.messages.model import GroupRow, Membership, Message, Person
 from ops.render import (
     conversation_lines,
     doctor_lines,
+    group_made_lines,
     groups_table,
     item_lines,
     json_lines,
+    member_change_line,
     repair_lines,
     seeded_line,
     sync_report_lines,
@@ -94,7 +97,33 @@ def test_every_renderer_of_table_text_shows_it_safely() -> None:
         ambiguous=[],
         stale_links=[],
     )
+    trio = Membership(
+        GROUP,
+        "trio\x1b[2J",
+        "2026-01-05T09:00:00.000000+00:00",
+        "u-1",
+        {"u-2": {"handle": "br\nam", "display_name": BIDI}},
+    )
+    named = GroupRow(
+        "u-1",
+        "2026-01-05T09:00:00.000000+00:00",
+        GROUP,
+        FORGED,
+        GROUP,
+        trio.group_name,
+        trio.group_name,
+        trio.group_name,
+    )
+    member = Person("u-2", BIDI, "br\nam")
+    change = MemberChange(GROUP, trio.group_name, member, "removed", 2, rows_deleted=1)
+    made = SimpleNamespace(
+        creator="ada\x1b[31m", created=SimpleNamespace(group_uuid=GROUP, membership=trio, message=_message("hi"))
+    )
     rendered = {
+        "named groups_table": groups_table([named], memberships={GROUP: trio}, reader="u-1"),
+        "named conversation_lines": conversation_lines([_message(FORGED)], membership=trio),
+        "member_change_line": member_change_line(change),
+        "group_made_lines": "\n".join(group_made_lines(made)),
         "groups_table": groups_table([row]),
         "groups_table full": groups_table([row], full=True),
         "item_lines": "\n".join(item_lines([item])),
@@ -106,6 +135,10 @@ def test_every_renderer_of_table_text_shows_it_safely() -> None:
         "sync_report_lines": "\n".join(sync_report_lines(report)),
     }
     expected_lines = {
+        "named groups_table": 3,
+        "named conversation_lines": 2,
+        "member_change_line": 1,
+        "group_made_lines": 2,
         "groups_table": 3,
         "groups_table full": 3,
         "item_lines": 3,

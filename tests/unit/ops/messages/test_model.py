@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ops.messages.model import (
+    MEMBERS_SK,
     NEVER,
     TIME_CEILING,
     GroupRow,
     LegacyPairMarker,
+    Membership,
     Message,
     PairEntry,
     Person,
@@ -20,6 +22,7 @@ from ops.messages.model import (
     iso,
     key_instant_or_never,
     key_time,
+    named_group_row,
     pair_entry_for,
 )
 
@@ -130,3 +133,37 @@ def test_any_groups_of_an_owner_with_equal_instants_get_distinct_keys_in_time_or
         assert [key_time(k) for k in newest_first] == sorted(instants, reverse=True)
         # and the bound every read uses (below ':') keeps all of them
         assert all(k < TIME_CEILING for k in keys)
+
+
+def test_a_membership_item_maps_both_ways_and_is_no_message_and_not_in_the_group_index() -> None:
+    ada, bram = Person("u-ada", "Ada", "ada"), Person("u-bram", "Bram", "bram")
+    m = Membership(
+        "g-1", "trio", "2026-01-05T09:00:00.000000+00:00", ada.uuid, {p.uuid: Membership.entry(p) for p in (ada, bram)}
+    )
+    item = m.to_item()
+    assert item["pk"] == {"S": "MSG#g-1"} and item["sk"] == {"S": MEMBERS_SK}
+    assert item["members"] == {
+        "M": {
+            "u-ada": {"M": {"handle": {"S": "ada"}, "display_name": {"S": "Ada"}}},
+            "u-bram": {"M": {"handle": {"S": "bram"}, "display_name": {"S": "Bram"}}},
+        }
+    }
+    assert "message_group_uuid" not in item, "the group index never shows it"
+    assert Membership.from_item(item) == m and Membership.matches(item) and not Message.matches(item)
+    assert [p.handle for p in m.people()] == ["ada", "bram"] and m.has("u-bram") and not m.has("u-chidi")
+    assert MEMBERS_SK > TIME_CEILING, "every message query (bounded below ':') leaves it out"
+
+
+def test_a_named_groups_row_names_the_group_and_reads_back_as_named() -> None:
+    last = Message("g-1", "2026-01-05T09:00:00.000000+00:00", "m-1", "hi", "u-ada", "Ada", "ada")
+    row = named_group_row(Person("u-bram", "Bram", "bram"), "g-1", "trio", last)
+    item = row.to_item()
+    assert (item["user_uuid"], item["user_display_name"], item["group_name"]) == (
+        {"S": "g-1"},
+        {"S": "trio"},
+        {"S": "trio"},
+    )
+    back = GroupRow.from_item(item)
+    assert back.named and back.group_name == "trio" and back.last_reply_at == last.created_at
+    plain = GroupRow("u-bram", last.created_at, "g-1", "hi", "u-ada", "Ada", "ada")
+    assert not GroupRow.from_item(plain.to_item()).named and "group_name" not in plain.to_item()
