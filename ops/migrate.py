@@ -91,8 +91,8 @@ class _PairIndex:
         if not (GroupRow.matches(item) and "message_group_uuid" in item and "user_uuid" in item):
             return ()
         row = GroupRow.from_item(item)
-        if row.owner_uuid == row.user_uuid:
-            return ()
+        if row.owner_uuid == row.user_uuid or row.named:
+            return ()  # a named group's row names the group itself: no pair to index
         settled = self._settle(client, table, row.owner_uuid, row.user_uuid, dry_run=dry_run)
         return (settled,) if settled else ()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ops import doctor, migrate
 from ops.crypto import MessageCipher
 from ops.errors import NotFoundError, RefusedError
 from ops.messages.consumer import failed_sequence_numbers, process_batch
@@ -21,7 +22,15 @@ from ops.messages.read import get_conversation, get_membership, list_conversatio
 from ops.messages.send import send_message
 from tests.support.kms import new_key
 from tests.support.original_backend import OriginalBackend
-from tests.support.streams import FaultyClient, group_rows_by_owner, message_records, messages, person, stream_records
+from tests.support.streams import (
+    FaultyClient,
+    group_rows_by_owner,
+    markers,
+    message_records,
+    messages,
+    person,
+    stream_records,
+)
 
 
 def _records(ddb: Any, streams: Any, table: str, group: str) -> list[dict[str, Any]]:
@@ -219,3 +228,72 @@ def test_an_encrypted_group_is_sealed_once_per_group_and_every_member_reads_it(
         assert (row.group_name, row.message) == ("sealed trio", "secret from Chidi")
     shown = get_conversation(ddb, table, group, cipher=reader).items
     assert [m.message for m in shown] == ["secret opening", "secret from Bram", "secret from Chidi"]
+
+
+def _before_first_transaction(client: Any, act: Any) -> None:
+    """Run ``act`` once, just before ``client``'s next TransactWriteItems is sent (botocore's before-call event)."""
+    done: list[bool] = []
+
+    def hook(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            act()
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", hook)
+
+
+def test_a_removal_that_races_the_consumers_move_of_that_row_still_removes_it(
+    twin: Any, ddb: Any, streams: Any, table: str
+) -> None:
+    # GIVEN: a group of three and a message whose record is not delivered yet
+    ada, bram, chidi = person("ada"), person("bram"), person("chidi")
+    group = create_group(ddb, table, ada, "trio", [bram, chidi]).group_uuid
+    send_message(ddb, table, chidi, "in flight", group_uuid=group)
+
+    # WHEN: the consumer moves the rows (bram's too) after the removal read bram's row, before it commits
+    remover = twin.client("dynamodb")
+    _before_first_transaction(remover, lambda: _deliver(ddb, streams, table, group, after=1))
+    change = remove_member(remover, table, group, bram)
+
+    # THEN: the removal's first transaction is cancelled (his row moved), its retry deletes the moved row
+    assert (change.action, change.rows_deleted) == ("removed", 1)
+    _assert_rows_at_newest(ddb, table, group, [ada, chidi])
+
+
+def test_an_addition_that_races_a_new_message_catches_the_new_members_row_up(
+    twin: Any, ddb: Any, streams: Any, table: str
+) -> None:
+    # GIVEN: a group of three
+    ada, bram, chidi, dana = person("ada"), person("bram"), person("chidi"), person("dana")
+    group = create_group(ddb, table, ada, "trio", [bram, chidi]).group_uuid
+
+    # WHEN: a message arrives and is fanned out after the addition read the newest message, before it commits
+    def message_meanwhile() -> None:
+        send_message(ddb, table, bram, "while dana joins", group_uuid=group)
+        _deliver(ddb, streams, table, group, after=1)
+
+    adder = twin.client("dynamodb")
+    _before_first_transaction(adder, message_meanwhile)
+    change = add_member(adder, table, group, dana)
+
+    # THEN: dana's row, made at the older message, is moved to the newer one by the addition itself
+    assert (change.action, change.caught_up) == ("added", True)
+    _assert_rows_at_newest(ddb, table, group, [ada, bram, chidi, dana])
+
+
+def test_the_pair_index_migration_and_the_doctor_leave_a_named_group_alone(
+    ddb: Any, streams: Any, table: str, tmp_path: Any
+) -> None:
+    # GIVEN: a named group of two (the same people as a pair could be) with a message fanned out
+    ada, bram = person("ada"), person("bram")
+    group = create_group(ddb, table, ada, "duo", [bram]).group_uuid
+    send_message(ddb, table, bram, "not a pair", group_uuid=group)
+    _deliver(ddb, streams, table, group, after=1)
+
+    # WHEN: the pair-index migration and the doctor run over the table
+    migrated = migrate.run(ddb, table, "pair-index", tmp_path, "twin", segments=1)
+    examined = doctor.examine(ddb, table, segments=1)
+
+    # THEN: no pair entry is made for it, and the table is healthy
+    assert not markers(ddb, table), migrated
+    assert examined.clean and examined.named_groups == 1, examined.findings
