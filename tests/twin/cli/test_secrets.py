@@ -84,7 +84,8 @@ DB_TASKS = [
     ["ddb.seed"],
     ["ddb.send-message", "--from", "ada", "--to", "chidi", "--text", "canary run"],
     ["ddb.create-group", "--name", "canaries", "--members", "ada,bram,chidi"],
-    ["ddb.add-member", "--group", "3f2a9c1e-0000-4000-8000-000000000000", "--handle", "dana"],  # no such group: one line
+    # no such group: one line, after the handle was looked up in the database
+    ["ddb.add-member", "--group", "3f2a9c1e-0000-4000-8000-000000000000", "--handle", "dana"],
     ["ddb.remove-member", "--group", "3f2a9c1e-0000-4000-8000-000000000000", "--handle", "dana"],
     ["ddb.patterns.list-conversations", "--handle", "ada"],
     ["ddb.patterns.get-conversation", "--handle", "ada,bram"],
