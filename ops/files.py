@@ -46,3 +46,21 @@ def fsync_dir(directory: Path) -> None:
         pass  # some filesystems do not sync directories; the rename is still atomic
     finally:
         os.close(fd)
+
+
+def disk_problem(directory: Path) -> str | None:
+    """Why files cannot be written under ``directory`` in one phrase naming it (full, read-only), or None."""
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        fs = os.statvfs(probe)
+    except OSError as err:
+        return f"{probe}: {err.strerror}"
+    if fs.f_flag & os.ST_RDONLY:
+        return f"{probe} is on a read-only file system"
+    if fs.f_bavail == 0 or (fs.f_files and fs.f_favail == 0):
+        return f"no space left on the disk of {probe}"
+    if not os.access(probe, os.W_OK):
+        return f"{probe} is not writable by this user"
+    return None

@@ -86,6 +86,15 @@ def report_path(snapshot: Path) -> Path:
     return snapshot.with_name(REPORT_NAME)
 
 
+def saved_on_stop(snapshot: Path) -> bool:
+    """After the server stopped: whether its last snapshot covers every write (a clean stop leaves no journal).
+
+    The final compaction deletes the segments only once the snapshot is on disk; segments left
+    with records in them mean it could not be written (a full or read-only disk) or never ran.
+    """
+    return not any(seg.stat().st_size for seg in segments(journal_dir(snapshot)) if seg.exists())
+
+
 def read_report(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())

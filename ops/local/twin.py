@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
-from ops.files import write_atomic
+from ops.files import disk_problem, write_atomic
 from ops.local import dynamodb_local, journal, postgres
 from ops.plan import PlanSource, StackPlan
-from ops.proc import running as process_running
+from ops.proc import same_process as process_same
+from ops.proc import signal_same
+from ops.proc import start_ticks as process_start
 from ops.redact import parse, redact, remember, with_database
 from ops.stacks import PROJECT_ROOT, StackSettings
 from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_state_dir, state_root, twin_file
@@ -33,6 +35,7 @@ from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_
 if TYPE_CHECKING:
     from ops.local.cloud_side import CloudSide
 
+SNAPSHOT_FILE = "aws-state.pickle"
 ENGINES = ("auto", "moto", "dynamodb-local", "docker")
 DYNAMODB_LOCAL_IMAGE = "amazon/dynamodb-local"
 
@@ -111,7 +114,7 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
     comps: list[ComponentStatus] = []
     aws = twin.get("aws")
     if aws:
-        alive = process_running(aws.get("pid"), "ops.local.motoserver") and port_open("127.0.0.1", aws["port"])
+        alive = _ours(aws, AWS_MODULE) and port_open("127.0.0.1", aws["port"])
         comps.append(
             ComponentStatus(
                 "aws (Cognito, EC2" + (")" if twin.get("dynamodb") else ", DynamoDB, Streams)"),
@@ -125,15 +128,13 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
     ddb = twin.get("dynamodb")
     if ddb:
         pid = ddb.get("pid")  # our Java process; a container has none
-        alive = (pid is None or process_running(pid, dynamodb_local.PROCESS_NEEDLE)) and port_open(
-            "127.0.0.1", ddb["port"]
-        )
+        alive = (pid is None or _ours(ddb, dynamodb_local.PROCESS_NEEDLE)) and port_open("127.0.0.1", ddb["port"])
         comps.append(ComponentStatus("dynamodb (DynamoDB, Streams)", ddb["engine"], ddb["endpoint"], pid, alive, True))
     pg = twin.get("postgres")
     if pg:
         if pg["engine"] == "embedded":
-            pid = postgres.postmaster_pid(Path(pg["pgdata"]))
-            alive = process_running(pid) and port_open("127.0.0.1", pg["port"])
+            pid = postgres.running_pid(Path(pg["pgdata"]))
+            alive = pid is not None and port_open("127.0.0.1", pg["port"])
         else:
             pid = None
             alive = _pg_answers(pg["url"])
@@ -143,7 +144,7 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
         comps.append(ComponentStatus("postgres", pg["engine"], shown, pid, alive, pg["engine"] == "embedded"))
     worker = twin.get("stream_worker")
     if worker:
-        alive = process_running(worker.get("pid"), WORKER_MODULE)
+        alive = _ours(worker, WORKER_MODULE)
         table = worker.get("table") or (stack if isinstance(stack, str) else stack.table_name)
         comps.append(
             ComponentStatus(
@@ -269,10 +270,9 @@ def up(
         if (
             worker
             and cloud.worker is not None
-            and (not process_running(worker.get("pid"), WORKER_MODULE) or worker.get("mapping") != cloud.worker)
+            and (not _ours(worker, WORKER_MODULE) or worker.get("mapping") != cloud.worker)
         ):
-            if process_running(worker.get("pid"), WORKER_MODULE):
-                _stop(worker["pid"], WORKER_MODULE, "stream consumer", 30)
+            _stop(worker, WORKER_MODULE, WORKER_GRACE)
             twin["stream_worker"] = _start_worker(stack, stack_state_dir(stack.name), cloud.worker)
         _write_twin(stack.name, twin)
         return UpResult(status(stack), already_running=True, restored=False, cloud_side=cloud, plan_source=source)
@@ -320,7 +320,7 @@ def _start(
 ) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
     notes: list[str] = []
-    snapshot = state / "aws-state.pickle"
+    snapshot = state / SNAPSHOT_FILE
     report = journal.report_path(snapshot)
     report.unlink(missing_ok=True)  # the server writes a fresh one before it listens
     log = state / "aws.log"
@@ -344,6 +344,7 @@ def _start(
     twin["aws"] = {
         "engine": "moto",
         "pid": proc.pid,
+        "started": process_start(proc.pid),  # with the pid, the process's identity: down signals only that one
         "port": stack.local_aws_port,
         "endpoint": f"http://127.0.0.1:{stack.local_aws_port}",
     }
@@ -539,7 +540,7 @@ WORKER_MODULE = "ops.local.stream_worker"
 def stream_worker_running(stack: str) -> bool:
     """Whether the twin's stream worker (started by ``local.up``) is alive."""
     worker = (read_twin(stack) or {}).get("stream_worker") or {}
-    return process_running(worker.get("pid"), WORKER_MODULE)
+    return _ours(worker, WORKER_MODULE)
 
 
 def worker_argv(stack: StackSettings, mapping: dict[str, Any]) -> list[str]:
@@ -579,25 +580,72 @@ def _start_worker(stack: StackSettings, state: Path, mapping: dict[str, Any]) ->
             start_new_session=True,
         )
     # the settings it runs with, so infra.drift compares them with the plan and local.up sees when they change
-    return {"pid": proc.pid, "log": str(log), "mapping": mapping, "table": stack.table_name}
+    return {
+        "pid": proc.pid,
+        "started": process_start(proc.pid),
+        "log": str(log),
+        "mapping": mapping,
+        "table": stack.table_name,
+    }
 
 
-def _stop(pid: int, needle: str, what: str, seconds: float) -> None:
-    """SIGTERM a process we started and wait for it to go (reaping it when it is our child)."""
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + seconds
-    while process_running(pid, needle) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap it when we are its parent (tests)
-        except ChildProcessError:
-            pass
+AWS_MODULE = "ops.local.motoserver"
+# how long each process gets to stop on SIGTERM before SIGKILL; together local.down stays within 15 s:
+# the worker only finishes the batch in hand (a kill loses nothing: its checkpoint is written after each
+# batch, and the consumer is idempotent); the AWS server saves its snapshot (a kill loses nothing either:
+# its journal holds every acknowledged write and is replayed at the next start)
+WORKER_GRACE = 4.0
+AWS_GRACE = 6.0
+
+
+def _ours(record: dict[str, Any] | None, needle: str) -> bool:
+    """Whether the process a twin.json entry names is still the one we started (pid, start time, command)."""
+    record = record or {}
+    return process_same(record.get("pid"), record.get("started"), needle)
+
+
+def _stop(record: dict[str, Any], needle: str, grace: float) -> str | None:
+    """SIGTERM a process we started, SIGKILL it after ``grace`` seconds: "stopped", "killed", or None when not ours.
+
+    Only the recorded process is ever signalled: a pid now naming another process (reused after
+    a reboot or a crash, another twin's server) is left alone.
+    """
+    pid, started = record.get("pid"), record.get("started")
+    if not pid or not signal_same(pid, started, needle, signal.SIGTERM):
+        return None
+    outcome = "stopped"
+    for sig, seconds in ((None, grace), (signal.SIGKILL, 5.0)):
+        if sig is not None:
+            if not signal_same(pid, started, needle, sig):
+                break
+            outcome = "killed"
+        deadline = time.monotonic() + seconds
+        while process_same(pid, started, needle) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            _reap(pid)
+        _reap(pid)  # a zombie child has an empty cmdline: reap it too
+        if not process_same(pid, started, needle):
+            return outcome
+    raise RefusedError(f"process {pid} ({needle}) did not stop, even on SIGKILL")
+
+
+def _saved(state: Path, outcome: str) -> str:
+    """What became of the AWS server's state as it stopped: its final snapshot covers the journal, or not (and why)."""
+    if outcome == "killed":
+        return f"killed after {AWS_GRACE:.0f}s; its journal keeps every acknowledged write for the next local.up"
+    if journal.saved_on_stop(state / SNAPSHOT_FILE):
+        return "state saved"
+    why = disk_problem(state) or f"see {state / 'aws.log'}"
+    return (
+        f"its snapshot could NOT be written ({why}); its journal keeps every acknowledged write for the next local.up"
+    )
+
+
+def _reap(pid: int) -> None:
     try:
-        os.waitpid(pid, os.WNOHANG)  # a zombie child has an empty cmdline: reap it too
+        os.waitpid(pid, os.WNOHANG)  # when we are its parent (tests)
     except ChildProcessError:
         pass
-    if process_running(pid, needle):
-        raise RefusedError(f"the {what} (pid {pid}) did not stop in {seconds:.0f}s")
 
 
 def _read_outputs(stack: str) -> dict[str, Any]:
@@ -620,17 +668,21 @@ def down(stack: StackSettings | str) -> list[str]:
         return []
     stopped: list[str] = []
     worker = twin.get("stream_worker")
-    if worker and process_running(worker.get("pid"), WORKER_MODULE):
-        _stop(
-            worker["pid"], WORKER_MODULE, "stream consumer", 30
-        )  # first: it finishes its pass while the AWS side still answers
-        stopped.append(f"stream consumer (pid {worker['pid']}, checkpoints kept)")
+    # first: it ends after the batch in hand while the AWS side still answers; the rest of the backlog waits
+    outcome = _stop(worker, WORKER_MODULE, WORKER_GRACE) if worker else None
+    if outcome:
+        stopped.append(
+            f"stream consumer (pid {worker['pid']}, "  # type: ignore[index]
+            + (
+                "checkpoints kept)"
+                if outcome == "stopped"
+                else "killed mid-batch; that batch runs again at the next up)"
+            )
+        )
     aws = twin.get("aws")
-    if aws and process_running(aws.get("pid"), "ops.local.motoserver"):
-        _stop(
-            aws["pid"], "ops.local.motoserver", "AWS endpoint (its snapshot may be incomplete)", 120
-        )  # it saves its snapshot, then exits
-        stopped.append(f"aws endpoint (pid {aws['pid']}, state saved)")
+    outcome = _stop(aws, AWS_MODULE, AWS_GRACE) if aws else None
+    if outcome:
+        stopped.append(f"aws endpoint (pid {aws['pid']}, {_saved(stack_state_dir(name), outcome)})")  # type: ignore[index]
     ddb = twin.get("dynamodb")
     if ddb and ddb.get("pid") and dynamodb_local.stop(ddb["pid"]):
         stopped.append(f"dynamodb-local (pid {ddb['pid']}, data kept in {ddb.get('data')})")
@@ -641,9 +693,8 @@ def down(stack: StackSettings | str) -> list[str]:
     pg = twin.get("postgres")
     if pg and pg["engine"] == "embedded":
         pgdata = Path(pg["pgdata"])
-        pid = postgres.postmaster_pid(pgdata)
-        if pid:
-            postgres.stop(pgdata)
+        pid = postgres.running_pid(pgdata)
+        if postgres.stop(pgdata):
             stopped.append(f"postgres (pid {pid}, data kept in {pgdata})")
     twin_file(name).unlink(missing_ok=True)
     return stopped
