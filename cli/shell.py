@@ -33,6 +33,9 @@ HELP: dict[str, str] = {
     "engine": "DynamoDB engine: auto (the stack's engine of last time; the first time the dynamodb-local container when Docker answers, "
     "else moto), moto (embedded moto server), dynamodb-local (AWS's DynamoDB Local as a Java process; install: "
     "bin/install-dynamodb-local) or docker",
+    # db.setup / quickstart
+    "keep": "keep the database's rows: create what is missing and upsert the seed users instead of dropping it first",
+    "reset": "drop the twin's database first (its users, activities) instead of keeping its rows",
     # output
     "json": "print JSON lines instead of a table",
     "scan_json": "print JSON lines (one item per line) for piping",
