@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -23,7 +24,7 @@ from urllib.parse import quote
 
 from ops import proc
 from ops.errors import CloudError, ConfigError, ToolMissingError
-from ops.files import write_atomic
+from ops.files import disk_problem, unwritable, write_atomic
 from ops.redact import redact
 
 # PostgreSQL refuses to run as root; as root we run it as this system user (created once).
@@ -159,7 +160,10 @@ def ensure_password(state: Path) -> str:
     if found:
         return found
     password = secrets.token_urlsafe(24)  # URL-safe: the twin's URL carries it without escaping
-    write_atomic(password_file(state), password + "\n", mode=0o600)
+    try:
+        write_atomic(password_file(state), password + "\n", mode=0o600, fsync=True)
+    except OSError as err:
+        raise unwritable(state, err) from None
     return password
 
 
@@ -255,10 +259,7 @@ def start(pgdata: Path, port: int, logfile: Path, ours: Path) -> str:
     password = read_password(state)
     if not (pgdata / "PG_VERSION").exists():
         password = ensure_password(state)
-        pgdata.mkdir(parents=True, exist_ok=True)
-        _chown(pgdata, user)
-        pgdata.chmod(0o700)
-        _initdb(bins, pgdata, state, password, user)
+        _new_cluster(bins, pgdata, password, user)
     elif password is None and not trusts_anyone(pgdata):
         raise ConfigError(
             f"the twin's PostgreSQL in {pgdata} wants a password and its file {password_file(state)} is gone: "
@@ -278,11 +279,45 @@ def start(pgdata: Path, port: int, logfile: Path, ours: Path) -> str:
         timeout=90,
     )
     if proc.returncode != 0:
+        problem = disk_problem(pgdata)
+        if problem:
+            raise CloudError(f"PostgreSQL did not start on port {port}: {problem} (log: {logfile})")
         tail = logfile.read_text(errors="replace").strip().splitlines()[-1:] or [proc.stderr.strip()]
         raise CloudError(f"PostgreSQL did not start on port {port}: {tail[0]} (log: {logfile})")
     if trusts_anyone(pgdata):  # initialised by an earlier version with --auth=trust
         secure(pgdata, port, ensure_password(state))
     return ensure_password(state)
+
+
+INITDB_PREFIX = ".pgdata-initdb-"  # a cluster being made: renamed to pgdata only once initdb succeeded
+
+
+def _new_cluster(bins: Path, pgdata: Path, password: str, user: str | None) -> None:
+    """initdb into a directory of its own, then rename it to ``pgdata``: a cluster exists whole, with this password, or not at all.
+
+    A start killed mid-initdb (or two starts at once, before the stack lock) used to leave a
+    half-made ``pgdata``, or one made with another password than the file's. The caller holds the
+    stack's lock, so a leftover build directory is a dead run's: removed.
+    """
+    state = pgdata.parent
+    for leftover in state.glob(INITDB_PREFIX + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if pgdata.exists():
+        if any(pgdata.iterdir()):  # made by an earlier version whose initdb was interrupted: kept, never deleted
+            pgdata.rename(state / f"pgdata.incomplete-{int(time.time())}")
+        else:
+            pgdata.rmdir()
+    build = state / f"{INITDB_PREFIX}{os.getpid()}"
+    try:
+        build.mkdir(mode=0o700)
+        _chown(build, user)
+        _initdb(bins, build, state, password, user)
+        build.rename(pgdata)
+    except OSError as err:
+        raise unwritable(state, err) from None
+    finally:
+        if build.exists():
+            shutil.rmtree(build, ignore_errors=True)
 
 
 def _initdb(bins: Path, pgdata: Path, state: Path, password: str, user: str | None) -> None:
@@ -309,6 +344,9 @@ def _initdb(bins: Path, pgdata: Path, state: Path, password: str, user: str | No
     finally:
         Path(pwfile).unlink(missing_ok=True)
     if proc.returncode != 0:
+        problem = disk_problem(state)
+        if problem:  # initdb's own lines are about the files it could not write: the cause is the disk
+            raise CloudError(f"initdb could not create the twin's database in {state}: {problem}")
         raise CloudError(f"initdb failed in {pgdata}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
 
 

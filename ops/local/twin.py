@@ -17,13 +17,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
-from ops.files import disk_problem, write_atomic
-from ops.local import dynamodb_local, journal, postgres
+from ops.files import disk_problem, ensure_writable_dir, write_atomic
+from ops.local import dynamodb_local, journal, postgres, stack_lock
 from ops.plan import PlanSource, StackPlan
 from ops.proc import same_process as process_same
 from ops.proc import signal_same
@@ -241,14 +242,29 @@ def up(
     database_url: str | None = None,
     stream_worker: bool = True,
     plan: StackPlan | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> UpResult:
     """Start the twin (idempotent): returns ``already_running=True`` when it was up.
 
     Either way its AWS resources are brought to the stack's plan (``ops.local.cloud_side``), so a
     change to ``infra/`` reaches a running twin at the next ``local.up``. ``plan`` replaces the
     stack's own (a test's edited program). ``stream_worker=False`` leaves the stream to whoever
-    processes it by hand (tests that count records).
+    processes it by hand (tests that count records). One ``up``/``down`` of a stack runs at a
+    time (``ops.local.stack_lock``); ``on_wait`` hears, in one line, that this one waits.
     """
+    state = stack_state_dir(stack.name)
+    ensure_writable_dir(state)  # a path that is a file, a full or read-only disk: one line, before anything starts
+    with stack_lock.held(state, stack.name, on_wait):
+        return _up(stack, engine, database_url, stream_worker, plan)
+
+
+def _up(
+    stack: StackSettings,
+    engine: str,
+    database_url: str | None,
+    stream_worker: bool,
+    plan: StackPlan | None,
+) -> UpResult:
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     if database_url:
@@ -595,7 +611,8 @@ AWS_MODULE = "ops.local.motoserver"
 # batch, and the consumer is idempotent); the AWS server saves its snapshot (a kill loses nothing either:
 # its journal holds every acknowledged write and is replayed at the next start)
 WORKER_GRACE = 4.0
-AWS_GRACE = 6.0
+AWS_GRACE = 9.0
+STOP_BUDGET = 12.0  # worker + AWS server together; PostgreSQL's fast shutdown takes well under the 3 s left
 
 
 def _ours(record: dict[str, Any] | None, needle: str) -> bool:
@@ -632,7 +649,7 @@ def _stop(record: dict[str, Any], needle: str, grace: float) -> str | None:
 def _saved(state: Path, outcome: str) -> str:
     """What became of the AWS server's state as it stopped: its final snapshot covers the journal, or not (and why)."""
     if outcome == "killed":
-        return f"killed after {AWS_GRACE:.0f}s; its journal keeps every acknowledged write for the next local.up"
+        return "killed, its snapshot unfinished; its journal keeps every acknowledged write for the next local.up"
     if journal.saved_on_stop(state / SNAPSHOT_FILE):
         return "state saved"
     why = disk_problem(state) or f"see {state / 'aws.log'}"
@@ -657,16 +674,25 @@ def _write_twin(stack: str, twin: dict[str, Any]) -> None:
     write_atomic(twin_file(stack), json.dumps(twin, indent=2), mode=0o600)  # may hold DATABASE_URL
 
 
-def down(stack: StackSettings | str) -> list[str]:
+def down(stack: StackSettings | str, on_wait: Callable[[str], None] | None = None) -> list[str]:
     """Stop what ``up`` recorded (by pid / container name); returns what was stopped.
 
     Needs nothing but twin.json, so a stack whose file no longer reads can still be stopped by name.
+    Waits for an ``up``/``down`` of the same stack in progress (``ops.local.stack_lock``).
     """
     name = stack if isinstance(stack, str) else stack.name
+    if not twin_file(name).exists():
+        return []
+    with stack_lock.held(stack_state_dir(name), name, on_wait, required=False):
+        return _down(name)
+
+
+def _down(name: str) -> list[str]:
     twin = read_twin(name)
     if not twin:
         return []
     stopped: list[str] = []
+    budget = time.monotonic() + STOP_BUDGET
     worker = twin.get("stream_worker")
     # first: it ends after the batch in hand while the AWS side still answers; the rest of the backlog waits
     outcome = _stop(worker, WORKER_MODULE, WORKER_GRACE) if worker else None
@@ -680,7 +706,8 @@ def down(stack: StackSettings | str) -> list[str]:
             )
         )
     aws = twin.get("aws")
-    outcome = _stop(aws, AWS_MODULE, AWS_GRACE) if aws else None
+    grace = max(2.0, min(AWS_GRACE, budget - time.monotonic()))  # what the worker left of the budget
+    outcome = _stop(aws, AWS_MODULE, grace) if aws else None
     if outcome:
         stopped.append(f"aws endpoint (pid {aws['pid']}, {_saved(stack_state_dir(name), outcome)})")  # type: ignore[index]
     ddb = twin.get("dynamodb")
@@ -696,7 +723,10 @@ def down(stack: StackSettings | str) -> list[str]:
         pid = postgres.running_pid(pgdata)
         if postgres.stop(pgdata):
             stopped.append(f"postgres (pid {pid}, data kept in {pgdata})")
-    twin_file(name).unlink(missing_ok=True)
+    try:
+        twin_file(name).unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only state directory: what it names is stopped, and no longer ours (start times differ)
     return stopped
 
 
