@@ -252,19 +252,6 @@ def up(
     processes it by hand (tests that count records). One ``up``/``down`` of a stack runs at a
     time (``ops.local.stack_lock``); ``on_wait`` hears, in one line, that this one waits.
     """
-    state = stack_state_dir(stack.name)
-    ensure_writable_dir(state)  # a path that is a file, a full or read-only disk: one line, before anything starts
-    with stack_lock.held(state, stack.name, on_wait):
-        return _up(stack, engine, database_url, stream_worker, plan)
-
-
-def _up(
-    stack: StackSettings,
-    engine: str,
-    database_url: str | None,
-    stream_worker: bool,
-    plan: StackPlan | None,
-) -> UpResult:
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     if database_url:
@@ -273,6 +260,21 @@ def _up(
     source = None
     if plan is None:
         plan, source = load_plan(stack)  # before anything starts: a program that fails to plan starts nothing
+    state = stack_state_dir(stack.name)
+    ensure_writable_dir(state)  # a path that is a file, a full or read-only disk: one line, before anything starts
+    with stack_lock.held(state, stack.name, on_wait):
+        result = _up(stack, engine, database_url, stream_worker, plan)
+        result.plan_source = source
+        return result
+
+
+def _up(
+    stack: StackSettings,
+    engine: str,
+    database_url: str | None,
+    stream_worker: bool,
+    plan: StackPlan,
+) -> UpResult:
     current = status(stack)
     if current.running:
         _secure_running(stack)
@@ -291,7 +293,7 @@ def _up(
             _stop(worker, WORKER_MODULE, WORKER_GRACE)
             twin["stream_worker"] = _start_worker(stack, stack_state_dir(stack.name), cloud.worker)
         _write_twin(stack.name, twin)
-        return UpResult(status(stack), already_running=True, restored=False, cloud_side=cloud, plan_source=source)
+        return UpResult(status(stack), already_running=True, restored=False, cloud_side=cloud)
     if current.components:
         down(stack)  # a half-dead twin (crash, reboot): clear it and start clean
 
@@ -317,9 +319,7 @@ def _up(
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
     try:
-        result = _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
-        result.plan_source = source
-        return result
+        return _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
     except BaseException:
         down(stack)  # never leave half a twin running: a retry would find its ports taken
         raise
