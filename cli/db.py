@@ -59,15 +59,17 @@ def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
         say(create_result_line(seeded.cognito))
 
 
-@task(name="setup", help=helps("stack", "cloud", "confirm_protected"))
+@task(name="setup", help=helps("stack", "cloud", "confirm_protected", "keep"))
 @one_line_errors
-def setup(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False) -> None:
-    """Drop, create, load the schema, seed and sync the Cognito ids, in order, stopping at the first failure."""
+def setup(
+    c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, keep: bool = False
+) -> None:
+    """Drop (unless --keep), create, load the schema, seed and sync the Cognito ids, in order, stopping at the first failure."""
     from ops import db
     from ops.render import setup_step_line
 
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")
-    db.setup(target, cognito_users=not cloud, on_step=lambda step, result: say(setup_step_line(step, result)))
+    db.setup(target, not cloud, lambda step, result: say(setup_step_line(step, result)), keep=keep)
 
 
 @task(name="connect", help=helps("stack", "cloud"))

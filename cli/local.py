@@ -19,7 +19,10 @@ def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
 
     say(
         "\n".join(
-            up_lines(stack, twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL")))
+            up_lines(
+                stack,
+                twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL"), on_wait=say),
+            )
         )
     )
 
@@ -31,7 +34,7 @@ def down(c: Context, stack: str | None = None) -> None:
     from ops.local import twin
 
     for name in twin.stoppable(stack):  # by what local.up recorded: a broken stack file does not keep its twin running
-        stopped = twin.down(name)
+        stopped = twin.down(name, on_wait=say)
         if stopped or stack:
             say(f"stack {name}: " + ("; ".join(stopped) if stopped else "nothing running"))
 

@@ -33,6 +33,9 @@ HELP: dict[str, str] = {
     "engine": "DynamoDB engine: auto (the stack's engine of last time; the first time the dynamodb-local container when Docker answers, "
     "else moto), moto (embedded moto server), dynamodb-local (AWS's DynamoDB Local as a Java process; install: "
     "bin/install-dynamodb-local) or docker",
+    # db.setup / quickstart
+    "keep": "keep the database's rows: create what is missing and upsert the seed users instead of dropping it first",
+    "reset": "drop the twin's database first (its users, activities) instead of keeping its rows",
     # output
     "json": "print JSON lines instead of a table",
     "scan_json": "print JSON lines (one item per line) for piping",
@@ -320,6 +323,7 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
         from ops.errors import OpsError
 
         try:
+            _valid_text(kwargs)  # before any request: a server would store it or answer 500
             result = body(*args, **kwargs)
             # the last buffered lines go out here, inside the boundary, not at interpreter exit where a
             # reader that has left (`| head -1`) would turn into "Exception ignored" and exit status 120
@@ -408,9 +412,48 @@ def target_for(
 
 
 def stdin_text() -> str:
-    """What `--text -` reads: all of stdin, less the one newline that ends what was typed or echoed."""
-    text = sys.stdin.read()
+    """What `--text -` reads: all of stdin, less the one newline that ends what was typed or echoed.
+
+    Read as bytes and decoded strictly, so text that is not UTF-8 is one line here, not a request
+    the server answers with a 500; a closed stdin (``<&-``) is one line too.
+    """
+    from ops.errors import InputError
+
+    stream = getattr(sys.stdin, "buffer", None)
+    try:
+        raw = stream.read() if stream is not None else None
+    except (OSError, ValueError):
+        raw = None
+    if raw is None:
+        raise InputError(
+            "--text -: stdin is closed, so there is no text to read: pipe the text in, or pass --text TEXT"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"--text -: stdin is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}): "
+            "convert it first, e.g. iconv -f LATIN1 -t UTF-8"
+        ) from None
     return text[:-1] if text.endswith("\n") else text
+
+
+def _valid_text(flags: dict[str, Any]) -> None:
+    """Every text flag is valid UTF-8: Python hands undecodable argv bytes over as lone surrogates."""
+    from ops.errors import InputError
+
+    for name, value in flags.items():
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(text, str):
+                continue
+            bad = next((i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
+            if bad is not None:
+                byte = ord(text[bad]) - 0xDC00 if ord(text[bad]) >= 0xDC80 else None
+                shown = f"byte 0x{byte:02x}" if byte is not None else "a lone surrogate"
+                raise InputError(
+                    f"--{name.rstrip('_').replace('_', '-')} is not valid UTF-8 text ({shown} at character {bad}): "
+                    "set a UTF-8 locale or convert the text (iconv -t UTF-8)"
+                )
 
 
 def comma_separated(values: Iterable[str]) -> list[str]:

@@ -258,15 +258,36 @@ def seed_target(target: Target, cognito_users: bool) -> SeededUsers:
     return SeededUsers(users, create_target_users(target) if cognito_users else None)
 
 
-def setup(target: Target, cognito_users: bool, on_step: Callable[[str, Any], None]) -> None:
+def row_counts(target: Target) -> dict[str, int] | None:
+    """How many rows the database's tables hold (users, activities); None when there is no database yet."""
+    name = database_name(target.database_url())
+    with connect(target, maintenance=True, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return None
+    counts: dict[str, int] = {}
+    with connect(target) as conn:
+        for table in ("users", "activities"):
+            exists = conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()
+            if exists and exists[0]:
+                query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+                counts[table] = int(conn.execute(query).fetchone()[0])  # type: ignore[index]
+    return counts
+
+
+def setup(target: Target, cognito_users: bool, on_step: Callable[[str, Any], None], keep: bool = False) -> None:
     """db.setup: drop, create, schema-load, seed, (a twin) Cognito users, Cognito id sync.
 
     Steps run in that order and the first failure stops the rest; ``on_step(step, result)`` hears
-    about each step as it ends, so a caller shows what was done before a failure.
+    about each step as it ends, so a caller shows what was done before a failure. With ``keep``
+    (quickstart without --reset) nothing is dropped: the "keep" step reports the rows already there
+    (None: no database yet), the schema and the seed users are added to them (an upsert by handle).
     """
     from ops.cognito import create_target_users, sync_target
 
-    on_step("drop", drop_database(target))
+    if keep:
+        on_step("keep", row_counts(target))
+    else:
+        on_step("drop", drop_database(target))
     on_step("create", create_database(target))
     with connect(target) as conn:
         on_step("schema-load", load_schema(conn))

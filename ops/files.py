@@ -6,6 +6,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from ops.errors import ConfigError
+
+STATE_DIR_ENV = "CRUDDUR_STATE_DIR"  # ops.target's; named here for the fix the messages suggest
+
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, fsync: bool = False) -> None:
     """Replace ``path`` with ``data`` in one step: a crash or a concurrent writer never leaves half a file.
@@ -46,3 +50,55 @@ def fsync_dir(directory: Path) -> None:
         pass  # some filesystems do not sync directories; the rename is still atomic
     finally:
         os.close(fd)
+
+
+def disk_problem(directory: Path) -> str | None:
+    """Why files cannot be written under ``directory`` in one phrase naming it (full, read-only), or None."""
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        fs = os.statvfs(probe)
+    except OSError as err:
+        return f"{probe}: {err.strerror}"
+    if fs.f_flag & os.ST_RDONLY:
+        return f"{probe} is on a read-only file system"
+    if fs.f_bavail == 0 or (fs.f_files and fs.f_favail == 0):
+        return f"no space left on the disk of {probe}"
+    if not os.access(probe, os.W_OK):
+        return f"{probe} is not writable by this user"
+    return None
+
+
+def unwritable(directory: Path, err: OSError | None = None) -> ConfigError:
+    """One line for a directory the twin cannot write its state in: which directory, why, and the way out."""
+    cause = disk_problem(directory) or (f"{err.filename or directory}: {err.strerror}" if err else f"{directory}")
+    return ConfigError(
+        f"cannot write the twin's state in {directory}: {cause}; free the disk or make it writable, "
+        f"or set {STATE_DIR_ENV} to another directory"
+    )
+
+
+def ensure_writable_dir(directory: Path) -> None:
+    """Make ``directory`` (and its parents) and prove a file can be written there, or raise ``unwritable``'s line.
+
+    A path on the way that is a file, a read-only or full disk: found here, before anything starts.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not directory.is_dir():
+            raise NotADirectoryError(20, "not a directory", str(directory))
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=directory)
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except (FileExistsError, NotADirectoryError) as err:
+        on_way = next((p for p in [directory, *directory.parents] if p.exists() and not p.is_dir()), directory)
+        raise ConfigError(
+            f"the twin's state directory {directory} cannot be made: {on_way} is a file ({err.strerror}); "
+            f"move it away or set {STATE_DIR_ENV} to a directory"
+        ) from None
+    except OSError as err:
+        raise unwritable(directory, err) from None

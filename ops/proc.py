@@ -40,6 +40,15 @@ def cmdline(pid: Pid) -> str | None:
     return raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
 
 
+def argv(pid: Pid) -> list[str] | None:
+    """The command line as its arguments ([] for a zombie or a kernel thread), or None when unknown."""
+    try:
+        raw = (PROC_ROOT / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]] if raw else []
+
+
 def running(pid: int | None, cmdline_contains: str | None = None) -> bool:
     """Whether ``pid`` is a live process (not a zombie) and, when asked, still runs our command.
 
@@ -60,6 +69,74 @@ def running(pid: int | None, cmdline_contains: str | None = None) -> bool:
         line = cmdline(pid)
         return True if line is None else cmdline_contains in line
     return True
+
+
+def start_ticks(pid: Pid) -> int | None:
+    """When the process started, in clock ticks after boot (stat(5) field 22): with the pid, a process's identity.
+
+    A pid is reused once its process is gone; the pair (pid, start) never is, so a pid recorded
+    with its start is only ever the process that was recorded.
+    """
+    fields = _stat_fields(pid)
+    try:
+        return int(fields[19]) if fields else None
+    except (IndexError, ValueError):
+        return None
+
+
+def started_epoch(pid: Pid) -> float | None:
+    """The process's start as seconds since the epoch (boot time + start ticks), or None when unknown."""
+    ticks = start_ticks(pid)
+    try:
+        stat = (PROC_ROOT / "stat").read_text()
+        boot = next(int(line.split()[1]) for line in stat.splitlines() if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK") if ticks is not None else None
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def same_process(pid: int | None, started: int | None, cmdline_contains: str | None = None) -> bool:
+    """Whether ``pid`` is still the process recorded with start ``started`` (``start_ticks``) and runs our command.
+
+    ``started`` None (a record written before starts were kept) falls back to the command line
+    alone; where ``/proc`` cannot tell the start, the command line decides too.
+    """
+    if not running(pid, cmdline_contains):
+        return False
+    if started is None:
+        return True
+    now = start_ticks(pid)  # type: ignore[arg-type]
+    return now is None or now == started
+
+
+def signal_same(pid: int, started: int | None, cmdline_contains: str | None, sig: int) -> bool:
+    """Send ``sig`` to ``pid`` only while it is the recorded process; False (nothing sent) when it is not.
+
+    Where the system has pidfds, the identity is checked on a handle that keeps naming that one
+    process, so a pid reused between the check and the signal cannot receive it.
+    """
+    import signal as signals
+
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        if not same_process(pid, started, cmdline_contains):
+            return False
+        os.kill(pid, sig)
+        return True
+    try:
+        fd = opener(pid)
+    except OSError:
+        return False  # gone
+    try:
+        if not same_process(pid, started, cmdline_contains):
+            return False
+        try:
+            signals.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            return False
+        return True
+    finally:
+        os.close(fd)
 
 
 def cpu_seconds(pid: Pid) -> float | None:

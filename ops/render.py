@@ -408,7 +408,15 @@ def setup_step_line(step: str, result: Any) -> str:
         return "== seed:\n" + users_table(result)
     if step == "cognito sync-ids":
         return "== cognito sync-ids:\n" + "\n".join(sync_report_lines(result))
-    if step == "drop":
+    if step == "keep":
+        text = (
+            "no database yet"
+            if result is None
+            else "kept its rows ("
+            + ", ".join(f"{n} {table}" for table, n in result.items())
+            + "); the seed users are upserted by handle, --reset starts empty"
+        )
+    elif step == "drop":
         text = "dropped" if result else "nothing to drop"
     elif step == "create":
         text = "created" if result else "already there"

@@ -38,6 +38,7 @@ replays nothing twice and loses nothing.
 from __future__ import annotations
 
 import base64
+import errno
 import functools
 import hashlib
 import io
@@ -72,7 +73,11 @@ ENV_FSYNC = "CRUDDUR_TWIN_JOURNAL_FSYNC"  # "1": fsync every record (survives a 
 ENV_MAX_BYTES = "CRUDDUR_TWIN_JOURNAL_MAX_BYTES"  # compact once the active segment is this large
 ENV_MAX_ENTRIES = "CRUDDUR_TWIN_JOURNAL_MAX_ENTRIES"  # ... or holds this many writes (bounds the replay at start)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+ENV_RESERVE = "CRUDDUR_TWIN_JOURNAL_RESERVE_BYTES"  # disk space taken ahead for the next records ("0": none)
 DEFAULT_MAX_ENTRIES = 5000  # a replay runs a few hundred writes a second: a restart stays within seconds
+
+DEFAULT_RESERVE = 4 * 1024 * 1024  # a few thousand writes' worth: one allocation per few thousand appends
+RESERVE_MARGIN = 64 * 1024  # room for a record's metadata (its tape of KMS key material) beyond its body
 
 # ---------------------------------------------------------------- paths and the restore report
 # (light: twin.py imports this module to read the report without importing moto)
@@ -84,6 +89,15 @@ def journal_dir(snapshot: Path) -> Path:
 
 def report_path(snapshot: Path) -> Path:
     return snapshot.with_name(REPORT_NAME)
+
+
+def saved_on_stop(snapshot: Path) -> bool:
+    """After the server stopped: whether its last snapshot covers every write (a clean stop leaves no journal).
+
+    The final compaction deletes the segments only once the snapshot is on disk; segments left
+    with records in them mean it could not be written (a full or read-only disk) or never ran.
+    """
+    return not any(seg.stat().st_size for seg in segments(journal_dir(snapshot)) if seg.exists())
 
 
 def read_report(path: Path) -> dict[str, Any] | None:
@@ -461,6 +475,25 @@ class SegmentReader:
             self.good_end = pos
 
 
+def _allocate_ahead(fd: int, offset: int, length: int) -> bool:
+    """fallocate(FALLOC_FL_KEEP_SIZE): blocks for later appends, the file's size unchanged; False where unsupported."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fallocate = libc.fallocate
+    except (OSError, AttributeError):
+        return False
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+    if fallocate(fd, 1, offset, length) == 0:  # 1: FALLOC_FL_KEEP_SIZE
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(code, os.strerror(code))
+
+
 def segment_path(directory: Path, first_seq: int) -> Path:
     return directory / f"seg-{first_seq:012d}.log"
 
@@ -472,9 +505,10 @@ def segments(directory: Path) -> list[Path]:
 class JournalWriter:
     """Appends records to the active segment: one unbuffered write each, before the response is sent."""
 
-    def __init__(self, directory: Path, first_seq: int, fsync: bool) -> None:
+    def __init__(self, directory: Path, first_seq: int, fsync: bool, reserve: int = 0) -> None:
         self.directory = directory
         self.fsync = fsync
+        self.reserve_bytes = reserve
         directory.mkdir(parents=True, exist_ok=True)
         self._open(first_seq)
 
@@ -482,19 +516,46 @@ class JournalWriter:
         self.path = segment_path(self.directory, first_seq)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.size = os.fstat(self._fd).st_size
+        self._reserved_to = self.size  # the file's blocks are allocated up to here (past its end: KEEP_SIZE)
         self.count = 0  # records appended since this segment was opened
         if self.fsync:
             fsync_dir(self.directory)  # the new file's name survives a power loss too
 
+    def reserve(self, body_bytes: int) -> None:
+        """Make sure a record of this body can be appended on a full disk: allocate the space ahead (OSError if not).
+
+        Called before a write is applied: a disk that filled up refuses the write here, while
+        nothing has changed yet, instead of after moto applied it (a write then seen by reads but
+        in no journal). Where the file system cannot allocate ahead, nothing is reserved.
+        """
+        need = body_bytes + RESERVE_MARGIN
+        if not self.reserve_bytes or self._reserved_to - self.size >= need:
+            return
+        length = max(need, self.reserve_bytes)
+        if _allocate_ahead(self._fd, self.size, length):
+            self._reserved_to = self.size + length
+        else:
+            self.reserve_bytes = 0  # not supported here: the append itself is the check
+
     def append(self, meta: dict[str, Any], body: bytes) -> None:
         data = memoryview(encode_record(meta, body))
-        while data:  # a regular file takes it in one write; loop for the rare short write
-            n = os.write(self._fd, data)
-            data = data[n:]
-            self.size += n
+        start = self.size
+        try:
+            while data:  # a regular file takes it in one write; loop for the rare short write
+                n = os.write(self._fd, data)
+                data = data[n:]
+                self.size += n
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError:
+            # never leave half a record: the next good one after it would be unreadable (a torn record ends a segment)
+            try:
+                os.ftruncate(self._fd, start)
+                self.size = start
+            except OSError:
+                pass
+            raise
         self.count += 1
-        if self.fsync:
-            os.fsync(self._fd)
 
     def rotate(self, next_seq: int) -> list[Path]:
         """Start a new segment at ``next_seq``; returns the older segments (a snapshot will cover them)."""
@@ -744,6 +805,7 @@ class Settings:
     fsync: bool = False
     max_bytes: int = DEFAULT_MAX_BYTES
     max_entries: int = DEFAULT_MAX_ENTRIES
+    reserve: int = DEFAULT_RESERVE
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -758,6 +820,7 @@ class Settings:
             fsync=env.get(ENV_FSYNC, "0").lower() in ("1", "on", "yes", "true"),
             max_bytes=positive(ENV_MAX_BYTES, DEFAULT_MAX_BYTES),
             max_entries=positive(ENV_MAX_ENTRIES, DEFAULT_MAX_ENTRIES),
+            reserve=int(env[ENV_RESERVE]) if env.get(ENV_RESERVE, "").isdigit() else DEFAULT_RESERVE,
         )
 
 
@@ -818,12 +881,17 @@ class DurableApp:
         self._writer: JournalWriter | None = None
         self._next_seq = 1
         self._closed = False
+        self._broken = ""  # why nothing is served any more (a write applied but not journaled)
         self._replay_apps: dict[Any, Any] = {}
         self.compactions = 0
 
     # ------------------------------------------------------------ serving
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self._broken:
+            answer = _plain("503 SERVICE UNAVAILABLE", self._broken)
+            start_response(answer.status, answer.headers)
+            return [answer.body]
         if not self.settings.enabled or self._writer is None:
             return self.app(environ, start_response)  # plain moto
         body = _read_body(environ)
@@ -866,6 +934,15 @@ class DurableApp:
         with self._lock:
             if self._closed or self._writer is None:
                 return _plain("503 SERVICE UNAVAILABLE", "the twin's AWS server is stopping")
+            try:
+                self._writer.reserve(len(body))  # before applying: a full disk refuses the write while nothing changed
+            except OSError as err:
+                self.log.error(
+                    "journal has no room (%s): answering 503 to %s %s, nothing applied", err, service, action
+                )
+                return _plain(
+                    "503 SERVICE UNAVAILABLE", f"the twin could not journal this write (nothing applied): {err}"
+                )
             seed = int.from_bytes(os.urandom(8), "big")
             draws = _Draws(time.time(), random.Random(seed), [])
             with _pinned(draws):
@@ -887,8 +964,12 @@ class DurableApp:
             try:
                 self._writer.append(meta, body)
             except OSError as err:
-                # applied in memory but not durable: do not acknowledge it (a retry is what a client does with a 5xx)
-                self.log.error("journal append failed (%s): answering 503 to %s %s", err, service, action)
+                # applied in memory but not durable, and moto cannot take a write back: from now on nothing is
+                # served (reads included), so no reader ever sees it; a restart brings back what the disk holds
+                self._broken = f"a write could not be journaled ({err}); restart the twin: local.down, then local.up"
+                self.log.error(
+                    "journal append failed (%s) after %s %s was applied: serving nothing more", err, service, action
+                )
                 return _plain("503 SERVICE UNAVAILABLE", f"the twin could not journal this write: {err}")
             self._next_seq += 1
             compact = self._writer.size >= self.settings.max_bytes or self._writer.count >= self.settings.max_entries
@@ -959,7 +1040,7 @@ class DurableApp:
                 os.truncate(seg, reader.good_end)  # so the next start does not report it again
         self._next_seq = last + 1
         if self.settings.enabled:
-            self._writer = JournalWriter(self.directory, self._next_seq, self.settings.fsync)
+            self._writer = JournalWriter(self.directory, self._next_seq, self.settings.fsync, self.settings.reserve)
         report.seconds = round(time.monotonic() - t0, 3)
         data = report.as_dict()
         write_atomic(self.report_file, json.dumps(data, indent=2), mode=0o600, fsync=True)
@@ -1040,6 +1121,12 @@ class DurableApp:
         with self._compact_lock:
             t0 = time.monotonic()
             with self._quiet():
+                if self._broken:  # memory holds a write the journal lacks: a snapshot would make it durable
+                    if final:
+                        self._closed = True
+                        if self._writer is not None:
+                            self._writer.close()
+                    raise OSError(errno.EIO, f"no snapshot taken: {self._broken}")
                 covered = self._next_seq - 1
                 data = self._pickle(covered, datetime.now(UTC).isoformat())
                 if final:

@@ -153,7 +153,15 @@ def main(argv: list[str] | None = None) -> int:
         pass
     server.shutdown()
     serving.join()
-    covered = app.close()  # a write still in flight gets a 503 rather than vanish
+    try:
+        covered = app.close()  # a write still in flight gets a 503 rather than vanish
+    except OSError as err:  # a full or read-only disk: the journal it could not fold in still holds every write
+        log.error(
+            "could NOT save state to %s (%s); the journal keeps every acknowledged write, replayed at the next start",
+            args.snapshot,
+            err,
+        )
+        return 1
     log.info("state saved to %s (covers write %d); journal emptied; stopped", args.snapshot, covered)
     return 0
 

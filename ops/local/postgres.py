@@ -14,14 +14,17 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
 
+from ops import proc
 from ops.errors import CloudError, ConfigError, ToolMissingError
-from ops.files import write_atomic
+from ops.files import disk_problem, unwritable, write_atomic
 from ops.redact import redact
 
 # PostgreSQL refuses to run as root; as root we run it as this system user (created once).
@@ -157,7 +160,10 @@ def ensure_password(state: Path) -> str:
     if found:
         return found
     password = secrets.token_urlsafe(24)  # URL-safe: the twin's URL carries it without escaping
-    write_atomic(password_file(state), password + "\n", mode=0o600)
+    try:
+        write_atomic(password_file(state), password + "\n", mode=0o600, fsync=True)
+    except OSError as err:
+        raise unwritable(state, err) from None
     return password
 
 
@@ -253,15 +259,13 @@ def start(pgdata: Path, port: int, logfile: Path, ours: Path) -> str:
     password = read_password(state)
     if not (pgdata / "PG_VERSION").exists():
         password = ensure_password(state)
-        pgdata.mkdir(parents=True, exist_ok=True)
-        _chown(pgdata, user)
-        pgdata.chmod(0o700)
-        _initdb(bins, pgdata, state, password, user)
+        _new_cluster(bins, pgdata, password, user)
     elif password is None and not trusts_anyone(pgdata):
         raise ConfigError(
             f"the twin's PostgreSQL in {pgdata} wants a password and its file {password_file(state)} is gone: "
             f"put it back, or remove {pgdata} to start with an empty database"
         )
+    clear_stale_pidfile(pgdata)  # a file left by a killed server, its pid maybe reused: PostgreSQL would refuse
     sockdir = pgdata / "sock"
     if not sockdir.exists():
         sockdir.mkdir()
@@ -275,11 +279,45 @@ def start(pgdata: Path, port: int, logfile: Path, ours: Path) -> str:
         timeout=90,
     )
     if proc.returncode != 0:
+        problem = disk_problem(pgdata)
+        if problem:
+            raise CloudError(f"PostgreSQL did not start on port {port}: {problem} (log: {logfile})")
         tail = logfile.read_text(errors="replace").strip().splitlines()[-1:] or [proc.stderr.strip()]
         raise CloudError(f"PostgreSQL did not start on port {port}: {tail[0]} (log: {logfile})")
     if trusts_anyone(pgdata):  # initialised by an earlier version with --auth=trust
         secure(pgdata, port, ensure_password(state))
     return ensure_password(state)
+
+
+INITDB_PREFIX = ".pgdata-initdb-"  # a cluster being made: renamed to pgdata only once initdb succeeded
+
+
+def _new_cluster(bins: Path, pgdata: Path, password: str, user: str | None) -> None:
+    """initdb into a directory of its own, then rename it to ``pgdata``: a cluster exists whole, with this password, or not at all.
+
+    A start killed mid-initdb (or two starts at once, before the stack lock) used to leave a
+    half-made ``pgdata``, or one made with another password than the file's. The caller holds the
+    stack's lock, so a leftover build directory is a dead run's: removed.
+    """
+    state = pgdata.parent
+    for leftover in state.glob(INITDB_PREFIX + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if pgdata.exists():
+        if any(pgdata.iterdir()):  # made by an earlier version whose initdb was interrupted: kept, never deleted
+            pgdata.rename(state / f"pgdata.incomplete-{int(time.time())}")
+        else:
+            pgdata.rmdir()
+    build = state / f"{INITDB_PREFIX}{os.getpid()}"
+    try:
+        build.mkdir(mode=0o700)
+        _chown(build, user)
+        _initdb(bins, build, state, password, user)
+        build.rename(pgdata)
+    except OSError as err:
+        raise unwritable(state, err) from None
+    finally:
+        if build.exists():
+            shutil.rmtree(build, ignore_errors=True)
 
 
 def _initdb(bins: Path, pgdata: Path, state: Path, password: str, user: str | None) -> None:
@@ -306,10 +344,14 @@ def _initdb(bins: Path, pgdata: Path, state: Path, password: str, user: str | No
     finally:
         Path(pwfile).unlink(missing_ok=True)
     if proc.returncode != 0:
+        problem = disk_problem(state)
+        if problem:  # initdb's own lines are about the files it could not write: the cause is the disk
+            raise CloudError(f"initdb could not create the twin's database in {state}: {problem}")
         raise CloudError(f"initdb failed in {pgdata}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
 
 
 def postmaster_pid(pgdata: Path) -> int | None:
+    """The pid ``postmaster.pid`` names, whoever that is now (see ``running_pid`` before signalling it)."""
     pidfile = pgdata / "postmaster.pid"
     try:
         return int(pidfile.read_text().splitlines()[0])
@@ -317,11 +359,73 @@ def postmaster_pid(pgdata: Path) -> int | None:
         return None
 
 
-def stop(pgdata: Path) -> None:
-    user = SYSTEM_USER if os.geteuid() == 0 else None
-    if postmaster_pid(pgdata) is None:
-        return
-    _pg([str(bin_dir() / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "-t", "60", "stop"], user, timeout=90)
-    deadline = time.monotonic() + 10
-    while postmaster_pid(pgdata) is not None and time.monotonic() < deadline:
-        time.sleep(0.1)
+def running_pid(pgdata: Path) -> int | None:
+    """The pid of the server serving ``pgdata``, only when ``postmaster.pid`` names that very process.
+
+    The file outlives its server (kill -9, a reboot, a copied directory), and its pid may since
+    belong to anything: another twin's PostgreSQL (same system user), or an unrelated process. It
+    is ours when the process runs ``postgres -D <this data directory>`` and started when the file
+    says the server started (its third line, seconds since the epoch).
+    """
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid, started = int(lines[0]), float(lines[2])
+    except (OSError, ValueError, IndexError):
+        return None
+    if not proc.running(pid):
+        return None
+    args = proc.argv(pid)
+    if args is not None:
+        data = args[args.index("-D") + 1] if "-D" in args[:-1] else None
+        if data is None or Path(data).resolve() != pgdata.resolve():
+            return None  # not a server of this data directory (another twin's, or not PostgreSQL at all)
+    began = proc.started_epoch(pid)
+    if began is not None and abs(began - started) > 2:
+        return None  # the pid was reused after the server that wrote the file ended
+    return pid
+
+
+def clear_stale_pidfile(pgdata: Path) -> int | None:
+    """Remove a ``postmaster.pid`` whose server is gone (its pid may name a live stranger); the stale pid, if any.
+
+    PostgreSQL refuses to start while the file names a live process of its user, and ``pg_ctl``
+    would signal whatever that pid is now.
+    """
+    pid = postmaster_pid(pgdata)
+    if pid is None or running_pid(pgdata) is not None:
+        return None
+    (pgdata / "postmaster.pid").unlink(missing_ok=True)
+    return pid
+
+
+# fast shutdown (SIGINT: end sessions, checkpoint), then immediate (SIGQUIT: crash-safe, WAL replays at the next
+# start), then SIGKILL: a stop is bounded whatever the server is doing
+STOP_SIGNALS = ((signal.SIGINT, 6.0), (signal.SIGQUIT, 3.0), (signal.SIGKILL, 3.0))
+
+
+def stop(pgdata: Path) -> str | None:
+    """Stop the server of ``pgdata`` when it is ours (``running_pid``): "stopped", "killed", or None when none ran.
+
+    We signal the verified process ourselves rather than through ``pg_ctl stop``, which signals
+    whatever pid the file names.
+    """
+    pid = running_pid(pgdata)
+    if pid is None:
+        clear_stale_pidfile(pgdata)
+        return None
+    started = proc.start_ticks(pid)
+    outcome = "stopped"
+    for sig, seconds in STOP_SIGNALS:
+        if not proc.signal_same(pid, started, None, sig):
+            break
+        deadline = time.monotonic() + seconds
+        while proc.same_process(pid, started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not proc.same_process(pid, started):
+            break
+        outcome = "killed"
+    if proc.same_process(pid, started):
+        raise CloudError(f"the twin's PostgreSQL (pid {pid}, {pgdata}) did not stop")
+    if outcome == "killed":
+        (pgdata / "postmaster.pid").unlink(missing_ok=True)  # a killed server leaves its file behind
+    return outcome

@@ -8,7 +8,8 @@ after ``local.down``/``local.up``) and, like the mapping, retries a failing reco
 before it parks a pointer to it in the twin's dead-letter queue and moves on.
 
 It writes one JSON log line per record (the consumer's own) and one per pass that did anything,
-to ``<state>/<stack>/stream-worker.log``. SIGTERM ends it after the current pass.
+to ``<state>/<stack>/stream-worker.log``. SIGTERM ends it after the batch in hand (checkpointed),
+however large the backlog: the rest is processed after the next ``local.up``.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 checkpoint_file(args.stack),
                 args.batch_size,
                 policy,
+                should_stop=stop.is_set,  # SIGTERM: finish the batch in hand, checkpoint it, leave the rest
             )
             if waiting_since:
                 log.info("the stream is back (waited since %s)", waiting_since)
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                 log.warning(warning)
             if counts.records or counts.dead_lettered:
                 log.info(
-                    "pass: %d records, %d processed, %d failed, %d rows moved, %d dead-lettered",
+                    "pass%s: %d records, %d processed, %d failed, %d rows moved, %d dead-lettered",
+                    " (stopped after a batch; the rest waits for the next start)" if counts.interrupted else "",
                     counts.records,
                     counts.processed,
                     counts.failed,

@@ -297,8 +297,12 @@ def _read_shard(
     counts: StreamCounts,
     batch_limit: int,
     policy: RetryPolicy,
+    should_stop: Callable[[], bool] | None = None,
 ) -> bool:
     """Process a shard from its checkpoint to its end; False when a record failed (the shard waits for it).
+
+    ``should_stop`` is asked after every batch, once its checkpoint is saved: when it says yes the
+    pass ends there (``counts.interrupted``), so a stop never waits for a whole backlog.
 
     Records are read up to ``policy.read_limit`` at a time and handed to the consumer in batches
     of ``batch_limit`` (the mapping's batch size); records the mapping's filter drops are passed
@@ -319,6 +323,9 @@ def _read_shard(
             save()
             if outcome == "blocked":
                 return False  # the next pass reads again from the failed record onward
+            if should_stop is not None and should_stop():
+                counts.interrupted = True  # the rest of the backlog waits for the next pass, after its checkpoint
+                return True
             if outcome == "parked":  # the rest of what was read comes again after the parked record
                 break
         else:
@@ -388,8 +395,12 @@ def process_once(
     checkpoint_path: Path,
     batch_limit: int = BATCH_LIMIT,
     policy: RetryPolicy = RetryPolicy(),
+    should_stop: Callable[[], bool] | None = None,
 ) -> StreamCounts:
-    """One pass over every shard of the table's latest stream (under the checkpoint file's lock)."""
+    """One pass over every shard of the table's latest stream (under the checkpoint file's lock).
+
+    ``should_stop`` (the worker's SIGTERM) ends the pass after the batch in hand, checkpointed.
+    """
     counts = StreamCounts(rounds=1)
     with (
         exclusive(checkpoint_path),
@@ -402,6 +413,8 @@ def process_once(
         counts.shards = len(shards)
         blocked: set[str] = set()
         for shard in shards:
+            if counts.interrupted:
+                break
             sid = shard["ShardId"]
             if shard.get("ParentShardId") in blocked:
                 blocked.add(sid)  # its parent still has a failed record: keep the order of changes
@@ -418,6 +431,7 @@ def process_once(
                 counts,
                 batch_limit,
                 policy,
+                should_stop,
             ):
                 blocked.add(sid)
     return counts

@@ -17,15 +17,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
-from ops.files import write_atomic
-from ops.local import dynamodb_local, journal, postgres
+from ops.files import disk_problem, ensure_writable_dir, write_atomic
+from ops.local import dynamodb_local, journal, postgres, stack_lock
 from ops.plan import PlanSource, StackPlan
-from ops.proc import running as process_running
+from ops.proc import same_process as process_same
+from ops.proc import signal_same
+from ops.proc import start_ticks as process_start
 from ops.redact import parse, redact, remember, with_database
 from ops.stacks import PROJECT_ROOT, StackSettings
 from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_state_dir, state_root, twin_file
@@ -33,6 +36,7 @@ from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_
 if TYPE_CHECKING:
     from ops.local.cloud_side import CloudSide
 
+SNAPSHOT_FILE = "aws-state.pickle"
 ENGINES = ("auto", "moto", "dynamodb-local", "docker")
 DYNAMODB_LOCAL_IMAGE = "amazon/dynamodb-local"
 
@@ -111,7 +115,7 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
     comps: list[ComponentStatus] = []
     aws = twin.get("aws")
     if aws:
-        alive = process_running(aws.get("pid"), "ops.local.motoserver") and port_open("127.0.0.1", aws["port"])
+        alive = _ours(aws, AWS_MODULE) and port_open("127.0.0.1", aws["port"])
         comps.append(
             ComponentStatus(
                 "aws (Cognito, EC2" + (")" if twin.get("dynamodb") else ", DynamoDB, Streams)"),
@@ -125,15 +129,13 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
     ddb = twin.get("dynamodb")
     if ddb:
         pid = ddb.get("pid")  # our Java process; a container has none
-        alive = (pid is None or process_running(pid, dynamodb_local.PROCESS_NEEDLE)) and port_open(
-            "127.0.0.1", ddb["port"]
-        )
+        alive = (pid is None or _ours(ddb, dynamodb_local.PROCESS_NEEDLE)) and port_open("127.0.0.1", ddb["port"])
         comps.append(ComponentStatus("dynamodb (DynamoDB, Streams)", ddb["engine"], ddb["endpoint"], pid, alive, True))
     pg = twin.get("postgres")
     if pg:
         if pg["engine"] == "embedded":
-            pid = postgres.postmaster_pid(Path(pg["pgdata"]))
-            alive = process_running(pid) and port_open("127.0.0.1", pg["port"])
+            pid = postgres.running_pid(Path(pg["pgdata"]))
+            alive = pid is not None and port_open("127.0.0.1", pg["port"])
         else:
             pid = None
             alive = _pg_answers(pg["url"])
@@ -143,7 +145,7 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
         comps.append(ComponentStatus("postgres", pg["engine"], shown, pid, alive, pg["engine"] == "embedded"))
     worker = twin.get("stream_worker")
     if worker:
-        alive = process_running(worker.get("pid"), WORKER_MODULE)
+        alive = _ours(worker, WORKER_MODULE)
         table = worker.get("table") or (stack if isinstance(stack, str) else stack.table_name)
         comps.append(
             ComponentStatus(
@@ -240,13 +242,15 @@ def up(
     database_url: str | None = None,
     stream_worker: bool = True,
     plan: StackPlan | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> UpResult:
     """Start the twin (idempotent): returns ``already_running=True`` when it was up.
 
     Either way its AWS resources are brought to the stack's plan (``ops.local.cloud_side``), so a
     change to ``infra/`` reaches a running twin at the next ``local.up``. ``plan`` replaces the
     stack's own (a test's edited program). ``stream_worker=False`` leaves the stream to whoever
-    processes it by hand (tests that count records).
+    processes it by hand (tests that count records). One ``up``/``down`` of a stack runs at a
+    time (``ops.local.stack_lock``); ``on_wait`` hears, in one line, that this one waits.
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -256,6 +260,21 @@ def up(
     source = None
     if plan is None:
         plan, source = load_plan(stack)  # before anything starts: a program that fails to plan starts nothing
+    state = stack_state_dir(stack.name)
+    ensure_writable_dir(state)  # a path that is a file, a full or read-only disk: one line, before anything starts
+    with stack_lock.held(state, stack.name, on_wait):
+        result = _up(stack, engine, database_url, stream_worker, plan)
+        result.plan_source = source
+        return result
+
+
+def _up(
+    stack: StackSettings,
+    engine: str,
+    database_url: str | None,
+    stream_worker: bool,
+    plan: StackPlan,
+) -> UpResult:
     current = status(stack)
     if current.running:
         _secure_running(stack)
@@ -269,13 +288,12 @@ def up(
         if (
             worker
             and cloud.worker is not None
-            and (not process_running(worker.get("pid"), WORKER_MODULE) or worker.get("mapping") != cloud.worker)
+            and (not _ours(worker, WORKER_MODULE) or worker.get("mapping") != cloud.worker)
         ):
-            if process_running(worker.get("pid"), WORKER_MODULE):
-                _stop(worker["pid"], WORKER_MODULE, "stream consumer", 30)
+            _stop(worker, WORKER_MODULE, WORKER_GRACE)
             twin["stream_worker"] = _start_worker(stack, stack_state_dir(stack.name), cloud.worker)
         _write_twin(stack.name, twin)
-        return UpResult(status(stack), already_running=True, restored=False, cloud_side=cloud, plan_source=source)
+        return UpResult(status(stack), already_running=True, restored=False, cloud_side=cloud)
     if current.components:
         down(stack)  # a half-dead twin (crash, reboot): clear it and start clean
 
@@ -301,9 +319,7 @@ def up(
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
     try:
-        result = _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
-        result.plan_source = source
-        return result
+        return _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
     except BaseException:
         down(stack)  # never leave half a twin running: a retry would find its ports taken
         raise
@@ -320,7 +336,7 @@ def _start(
 ) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
     notes: list[str] = []
-    snapshot = state / "aws-state.pickle"
+    snapshot = state / SNAPSHOT_FILE
     report = journal.report_path(snapshot)
     report.unlink(missing_ok=True)  # the server writes a fresh one before it listens
     log = state / "aws.log"
@@ -344,6 +360,7 @@ def _start(
     twin["aws"] = {
         "engine": "moto",
         "pid": proc.pid,
+        "started": process_start(proc.pid),  # with the pid, the process's identity: down signals only that one
         "port": stack.local_aws_port,
         "endpoint": f"http://127.0.0.1:{stack.local_aws_port}",
     }
@@ -539,7 +556,7 @@ WORKER_MODULE = "ops.local.stream_worker"
 def stream_worker_running(stack: str) -> bool:
     """Whether the twin's stream worker (started by ``local.up``) is alive."""
     worker = (read_twin(stack) or {}).get("stream_worker") or {}
-    return process_running(worker.get("pid"), WORKER_MODULE)
+    return _ours(worker, WORKER_MODULE)
 
 
 def worker_argv(stack: StackSettings, mapping: dict[str, Any]) -> list[str]:
@@ -579,25 +596,73 @@ def _start_worker(stack: StackSettings, state: Path, mapping: dict[str, Any]) ->
             start_new_session=True,
         )
     # the settings it runs with, so infra.drift compares them with the plan and local.up sees when they change
-    return {"pid": proc.pid, "log": str(log), "mapping": mapping, "table": stack.table_name}
+    return {
+        "pid": proc.pid,
+        "started": process_start(proc.pid),
+        "log": str(log),
+        "mapping": mapping,
+        "table": stack.table_name,
+    }
 
 
-def _stop(pid: int, needle: str, what: str, seconds: float) -> None:
-    """SIGTERM a process we started and wait for it to go (reaping it when it is our child)."""
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + seconds
-    while process_running(pid, needle) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap it when we are its parent (tests)
-        except ChildProcessError:
-            pass
+AWS_MODULE = "ops.local.motoserver"
+# how long each process gets to stop on SIGTERM before SIGKILL; together local.down stays within 15 s:
+# the worker only finishes the batch in hand (a kill loses nothing: its checkpoint is written after each
+# batch, and the consumer is idempotent); the AWS server saves its snapshot (a kill loses nothing either:
+# its journal holds every acknowledged write and is replayed at the next start)
+WORKER_GRACE = 4.0
+AWS_GRACE = 9.0
+STOP_BUDGET = 12.0  # worker + AWS server together; PostgreSQL's fast shutdown takes well under the 3 s left
+
+
+def _ours(record: dict[str, Any] | None, needle: str) -> bool:
+    """Whether the process a twin.json entry names is still the one we started (pid, start time, command)."""
+    record = record or {}
+    return process_same(record.get("pid"), record.get("started"), needle)
+
+
+def _stop(record: dict[str, Any], needle: str, grace: float) -> str | None:
+    """SIGTERM a process we started, SIGKILL it after ``grace`` seconds: "stopped", "killed", or None when not ours.
+
+    Only the recorded process is ever signalled: a pid now naming another process (reused after
+    a reboot or a crash, another twin's server) is left alone.
+    """
+    pid, started = record.get("pid"), record.get("started")
+    if not pid or not signal_same(pid, started, needle, signal.SIGTERM):
+        return None
+    outcome = "stopped"
+    for sig, seconds in ((None, grace), (signal.SIGKILL, 5.0)):
+        if sig is not None:
+            if not signal_same(pid, started, needle, sig):
+                break
+            outcome = "killed"
+        deadline = time.monotonic() + seconds
+        while process_same(pid, started, needle) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            _reap(pid)
+        _reap(pid)  # a zombie child has an empty cmdline: reap it too
+        if not process_same(pid, started, needle):
+            return outcome
+    raise RefusedError(f"process {pid} ({needle}) did not stop, even on SIGKILL")
+
+
+def _saved(state: Path, outcome: str) -> str:
+    """What became of the AWS server's state as it stopped: its final snapshot covers the journal, or not (and why)."""
+    if outcome == "killed":
+        return "killed, its snapshot unfinished; its journal keeps every acknowledged write for the next local.up"
+    if journal.saved_on_stop(state / SNAPSHOT_FILE):
+        return "state saved"
+    why = disk_problem(state) or f"see {state / 'aws.log'}"
+    return (
+        f"its snapshot could NOT be written ({why}); its journal keeps every acknowledged write for the next local.up"
+    )
+
+
+def _reap(pid: int) -> None:
     try:
-        os.waitpid(pid, os.WNOHANG)  # a zombie child has an empty cmdline: reap it too
+        os.waitpid(pid, os.WNOHANG)  # when we are its parent (tests)
     except ChildProcessError:
         pass
-    if process_running(pid, needle):
-        raise RefusedError(f"the {what} (pid {pid}) did not stop in {seconds:.0f}s")
 
 
 def _read_outputs(stack: str) -> dict[str, Any]:
@@ -609,28 +674,42 @@ def _write_twin(stack: str, twin: dict[str, Any]) -> None:
     write_atomic(twin_file(stack), json.dumps(twin, indent=2), mode=0o600)  # may hold DATABASE_URL
 
 
-def down(stack: StackSettings | str) -> list[str]:
+def down(stack: StackSettings | str, on_wait: Callable[[str], None] | None = None) -> list[str]:
     """Stop what ``up`` recorded (by pid / container name); returns what was stopped.
 
     Needs nothing but twin.json, so a stack whose file no longer reads can still be stopped by name.
+    Waits for an ``up``/``down`` of the same stack in progress (``ops.local.stack_lock``).
     """
     name = stack if isinstance(stack, str) else stack.name
+    if not twin_file(name).exists():
+        return []
+    with stack_lock.held(stack_state_dir(name), name, on_wait, required=False):
+        return _down(name)
+
+
+def _down(name: str) -> list[str]:
     twin = read_twin(name)
     if not twin:
         return []
     stopped: list[str] = []
+    budget = time.monotonic() + STOP_BUDGET
     worker = twin.get("stream_worker")
-    if worker and process_running(worker.get("pid"), WORKER_MODULE):
-        _stop(
-            worker["pid"], WORKER_MODULE, "stream consumer", 30
-        )  # first: it finishes its pass while the AWS side still answers
-        stopped.append(f"stream consumer (pid {worker['pid']}, checkpoints kept)")
+    # first: it ends after the batch in hand while the AWS side still answers; the rest of the backlog waits
+    outcome = _stop(worker, WORKER_MODULE, WORKER_GRACE) if worker else None
+    if outcome:
+        stopped.append(
+            f"stream consumer (pid {worker['pid']}, "  # type: ignore[index]
+            + (
+                "checkpoints kept)"
+                if outcome == "stopped"
+                else "killed mid-batch; that batch runs again at the next up)"
+            )
+        )
     aws = twin.get("aws")
-    if aws and process_running(aws.get("pid"), "ops.local.motoserver"):
-        _stop(
-            aws["pid"], "ops.local.motoserver", "AWS endpoint (its snapshot may be incomplete)", 120
-        )  # it saves its snapshot, then exits
-        stopped.append(f"aws endpoint (pid {aws['pid']}, state saved)")
+    grace = max(2.0, min(AWS_GRACE, budget - time.monotonic()))  # what the worker left of the budget
+    outcome = _stop(aws, AWS_MODULE, grace) if aws else None
+    if outcome:
+        stopped.append(f"aws endpoint (pid {aws['pid']}, {_saved(stack_state_dir(name), outcome)})")  # type: ignore[index]
     ddb = twin.get("dynamodb")
     if ddb and ddb.get("pid") and dynamodb_local.stop(ddb["pid"]):
         stopped.append(f"dynamodb-local (pid {ddb['pid']}, data kept in {ddb.get('data')})")
@@ -641,11 +720,13 @@ def down(stack: StackSettings | str) -> list[str]:
     pg = twin.get("postgres")
     if pg and pg["engine"] == "embedded":
         pgdata = Path(pg["pgdata"])
-        pid = postgres.postmaster_pid(pgdata)
-        if pid:
-            postgres.stop(pgdata)
+        pid = postgres.running_pid(pgdata)
+        if postgres.stop(pgdata):
             stopped.append(f"postgres (pid {pid}, data kept in {pgdata})")
-    twin_file(name).unlink(missing_ok=True)
+    try:
+        twin_file(name).unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only state directory: what it names is stopped, and no longer ours (start times differ)
     return stopped
 
 

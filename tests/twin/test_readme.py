@@ -85,8 +85,11 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir(quickstart_engine: st
         assert count == len(conversation) + 3  # the messages, both group rows and the pair entry
         if quickstart_engine == dynamodb_local.ENGINE:
             assert run("local.down").returncode == 0
+        _sql(env, "INSERT INTO users (display_name, handle, email) VALUES ('A', 'added-between', 'a@example.com')")
         second = run("quickstart")
         assert second.returncode == 0, second.stderr
+        assert "kept its rows (5 users" in second.stdout, second.stdout  # the 4 seed users and the one added
+        assert "added-between" in _sql(env, "SELECT handle FROM users"), "quickstart must keep the rows a user made"
         if quickstart_engine == dynamodb_local.ENGINE:
             assert "dynamodb-local: data kept from the last run" in second.stdout, second.stdout
         else:
@@ -96,3 +99,18 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir(quickstart_engine: st
         down = run("local.down")
         assert down.returncode == 0, down.stderr
     assert not list(Path(state).glob("*/twin.json"))
+
+
+def _sql(env: dict[str, str], statement: str) -> str:
+    """Run one statement on the e2e twin's database, in a process with the twin's environment; its rows as text."""
+    code = (
+        "import sys\nfrom ops import db\nfrom ops.target import resolve_target\n"
+        "with db.connect(resolve_target('dev')) as conn, conn.transaction():\n"
+        "    cur = conn.execute(sys.argv[1])\n"
+        "    print(cur.fetchall() if cur.description else '')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, statement], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -20,6 +20,28 @@ def test_setup_creates_the_seed_users_and_is_repeatable(twin: Any) -> None:
     assert all(u.created_at is not None and u.created_at.tzinfo is not None for u in users)
 
 
+def test_setup_with_keep_keeps_a_users_rows_and_says_so(database: Any) -> None:
+    # GIVEN a user and an activity someone added to the twin's database
+    with dbops.connect(database) as conn, conn.transaction():
+        conn.execute("INSERT INTO users (display_name, handle, email) VALUES ('Kept', 'kept-user', 'kept@example.com')")
+        conn.execute(
+            "INSERT INTO activities (user_uuid, message) SELECT uuid, 'hi' FROM users WHERE handle = 'kept-user'"
+        )
+    try:
+        # WHEN the database is set up again the way quickstart does it (no --reset)
+        proc = run_invoke("db.setup", "--keep")
+        # THEN the rows are there, the seed users too, and the output says what was kept
+        assert proc.returncode == 0, proc.stderr
+        assert f"kept its rows ({len(dbops.SEED_USERS) + 1} users, 1 activities)" in proc.stdout, proc.stdout
+        with dbops.connect(database) as conn:
+            handles = [u.handle for u in dbops.list_users(conn)]
+            assert conn.execute("SELECT count(*) FROM activities").fetchone()[0] == 1
+        assert "kept-user" in handles and set(u.handle for u in dbops.SEED_USERS) <= set(handles)
+    finally:
+        with dbops.connect(database) as conn, conn.transaction():
+            conn.execute("DELETE FROM users WHERE handle = 'kept-user'")  # its activity goes with it (cascade)
+
+
 def test_target_line_is_printed_and_has_no_password(database: Any) -> None:
     proc = run_invoke("db.schema-load")
     assert proc.returncode == 0

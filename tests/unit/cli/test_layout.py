@@ -22,7 +22,7 @@ from tests.support.helpers import REPO
 # Every task and its flags (long names, short flags and older spellings) as the README documents
 # them. Short flags are chosen by invoke from the parameter order, so reordering a signature shows here.
 EXPECTED_FLAGS: dict[str, set[str]] = {
-    "quickstart": {"stack", "s", "engine", "e"},
+    "quickstart": {"stack", "s", "engine", "e", "reset", "r"},
     "bench": {"size", "s", "only", "o", "json", "j", "engine", "e"},
     "infra.preview": {"stack", "s", "diff", "d"},
     "infra.up": {"stack", "s", "yes", "y", "confirm-protected", "c"},
@@ -37,7 +37,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
     "db.drop": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
     "db.schema-load": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
     "db.seed": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
-    "db.setup": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
+    "db.setup": {"stack", "s", "cloud", "c", "confirm-protected", "o", "keep", "k"},
     "db.connect": {"stack", "s", "cloud", "c"},
     "db.sessions": {"stack", "s", "cloud", "c", "json", "j"},
     "cognito.list-users": {"stack", "s", "cloud", "c", "json", "j"},
