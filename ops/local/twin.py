@@ -166,6 +166,20 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
     )
 
 
+def statuses(stack: str | None = None) -> list[TwinStatus]:
+    """local.status: the named stack's twin (known by its file or by what up recorded), or every one."""
+    from ops.stacks import load_stack
+
+    if stack is None:
+        return all_statuses()
+    try:
+        return [status(load_stack(stack))]
+    except ConfigError as err:
+        if stack not in recorded_stacks():
+            raise  # an unknown name lists the stacks
+        return [status(stack, problem=str(err))]
+
+
 def all_statuses() -> list[TwinStatus]:
     """local.status: every stack file's twin and every recorded one; a stack file that does not read is that stack's problem only."""
     from ops.stacks import list_stacks, load_stack
@@ -407,7 +421,8 @@ def _start(
         restored = restored or (pgdata / "PG_VERSION").exists()
         twin["postgres"] = _embedded_record(pgdata, stack.local_postgres_port)
         _write_twin(stack.name, twin)
-        postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log", ours=state_root())
+        password = postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log", ours=state_root())
+        postgres.write_pgpass(state, stack.local_postgres_port, password)  # what local.env exports as PGPASSFILE
     _write_twin(stack.name, twin)
 
     cloud = _reconcile(stack, plan)
