@@ -28,7 +28,14 @@ from ops.local import postgres
 from ops.messages.model import GSI_NAME
 from ops.redact import parse
 from ops.stacks import StackSettings
-from ops.target import LOCAL_CREDENTIALS, LOCAL_DB_NAME, local_endpoints, read_twin, stack_state_dir
+from ops.target import (
+    LOCAL_CREDENTIALS,
+    LOCAL_DB_NAME,
+    TWIN_EXPORTS_MARKER,
+    local_endpoints,
+    read_twin,
+    stack_state_dir,
+)
 
 FORMATS = ("sh", "dotenv", "json")
 
@@ -81,7 +88,7 @@ def twin_env(stack: StackSettings) -> TwinEnv:
     _require_running(stack, twin)
     endpoints = local_endpoints(stack)
     outputs = _outputs(stack.name)
-    variables = {"CRUDDUR_STACK": stack.name, "AWS_ENDPOINT_URL": endpoints["default"]}
+    variables = {TWIN_EXPORTS_MARKER: stack.name, "AWS_ENDPOINT_URL": endpoints["default"]}
     # always both, also when the AWS endpoint serves DynamoDB: a value left from another stack's eval would win
     variables |= {name: endpoints.get(service, endpoints["default"]) for service, name in SERVICE_VARIABLES.items()}
     variables |= {

@@ -213,6 +213,21 @@ def recorded_stacks() -> list[str]:
     return sorted(d.name for d in root.iterdir() if (d / "twin.json").is_file())
 
 
+def _a_twins_own(url: str) -> bool:
+    """Whether ``url`` is a twin's embedded server as local.env exports it: its password is one only twins hold."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = unquote(parts.password or "")
+    except ValueError:
+        return False  # not a URL of ours; parse() says what is wrong with it
+    if parts.hostname != "127.0.0.1" or parts.username != postgres.SUPERUSER or not password:
+        return False
+    root = state_root()
+    return root.is_dir() and any(postgres.read_password(d) == password for d in root.iterdir() if d.is_dir())
+
+
 def _pg_answers(url: str) -> bool:
     return _pg_problem(url) is None
 
@@ -264,6 +279,10 @@ def up(
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    ignored = ""
+    if database_url and _a_twins_own(database_url):
+        # what `eval "$(invoke local.env)"` exported: a twin's embedded server, never a developer's own
+        ignored, database_url = "note: DATABASE_URL is a twin's own server (from local.env): not used here", None
     if database_url:
         remember(database_url)
         parse(database_url)  # malformed: one line now, before anything starts
@@ -317,6 +336,7 @@ def up(
     try:
         result = _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
         result.plan_source = source
+        result.notes += [ignored] if ignored else []
         return result
     except BaseException:
         down(stack)  # never leave half a twin running: a retry would find its ports taken
