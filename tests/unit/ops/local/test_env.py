@@ -67,8 +67,11 @@ def test_a_twins_own_url_is_recognised_by_its_password(tmp_path: Path, monkeypat
 
 
 def test_cloud_is_refused_in_a_shell_that_holds_a_twins_exports() -> None:
-    proc = run_invoke("ddb.list-tables", "--cloud", env={"CRUDDUR_STACK": "dev", "AWS_ENDPOINT_URL": "http://x:1"})
+    exports = {"CRUDDUR_STACK": "dev", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}
+    proc = run_invoke("ddb.list-tables", "--cloud", env=exports)
     assert_one_line_error(proc, "--cloud in a shell that holds a twin's exports", "new shell")
+    for task in (["infra.preview"], ["infra.outputs", "--cloud"]):
+        assert_one_line_error(run_invoke(*task, env=exports), "the Pulumi CLI in a shell that holds a twin's exports")
 
 
 @pytest.mark.parametrize(
