@@ -48,7 +48,7 @@ def up(c: Context, stack: str = "dev", yes: bool = False, confirm_protected: boo
 @task(name="outputs", help=helps(stack="pulumi_stack", json="outputs_json", cloud="outputs_cloud"))
 @one_line_errors
 def outputs(c: Context, stack: str = "dev", json: bool = False, cloud: bool = False) -> None:
-    """Show the stack's outputs (table name and ARNs, user pool, RDS rule id…): the twin's, or with --cloud `pulumi stack output`'s."""
+    """Show the stack's outputs (table, stream, user pool, RDS rule id…): the twin's, or `pulumi stack output`'s."""
     from ops.outputs import outputs_for, pulumi_cli, state_backend
     from ops.render import dump_json
     from ops.target import resolve_target

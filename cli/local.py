@@ -52,7 +52,7 @@ def status(c: Context, stack: str | None = None, json: bool = False) -> None:
 @task(name="env", help=helps("stack", format="env_format"), checks={"format": Choice(("sh", "dotenv", "json"))})
 @one_line_errors
 def env(c: Context, stack: str = "dev", format: str = "sh") -> None:
-    """Print what a program needs to use the twin (endpoints, region, credentials, resource ids, PostgreSQL): eval "$(invoke local.env)"."""
+    """What any program needs to use the twin (AWS endpoints, region, ids, PostgreSQL): eval "$(invoke local.env)"."""
     from ops.local.env import render, twin_env
     from ops.stacks import load_stack
 

@@ -76,7 +76,8 @@ def pulumi_cli() -> str:
     if os.environ.get(TWIN_EXPORTS_MARKER):
         # the CLI would work with the twin's dummy credentials (and its endpoint, where the provider reads it)
         raise ConfigError(
-            f'the Pulumi CLI in a shell that holds a twin\'s exports (eval "$(invoke local.env)" set {TWIN_EXPORTS_MARKER}, '
+            "the Pulumi CLI in a shell that holds a twin's exports "
+            f'(eval "$(invoke local.env)" set {TWIN_EXPORTS_MARKER}, '
             "AWS_ENDPOINT_URL and local credentials): run it from a new shell"
         )
     exe = shutil.which("pulumi")

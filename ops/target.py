@@ -115,7 +115,8 @@ class Target:
             if os.environ.get(TWIN_EXPORTS_MARKER):
                 # boto3 would follow the exported AWS_ENDPOINT_URL to the twin while this task says "cloud"
                 raise ConfigError(
-                    f'--cloud in a shell that holds a twin\'s exports (eval "$(invoke local.env)" set {TWIN_EXPORTS_MARKER}, '
+                    "--cloud in a shell that holds a twin's exports "
+                    f'(eval "$(invoke local.env)" set {TWIN_EXPORTS_MARKER}, '
                     "AWS_ENDPOINT_URL and local credentials): run it from a new shell"
                 )
             session = boto3.Session(region_name=self.region)

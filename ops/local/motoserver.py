@@ -157,7 +157,8 @@ class ServedElsewhere:
         stack = self.twin_json.parent.name
         message = (
             f"this endpoint does not serve DynamoDB or DynamoDB Streams for the twin of stack {stack}: {where} does; "
-            f'set AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_DYNAMODB_STREAMS to it (eval "$(invoke local.env --stack {stack})")'
+            "set AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_DYNAMODB_STREAMS to it "
+            f'(eval "$(invoke local.env --stack {stack})")'
         )
         body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{ELSEWHERE_CODE}", "message": message})
         start_response(

@@ -1,4 +1,4 @@
-"""`invoke local.env`: outside programs (the AWS CLI, boto3 with no arguments, psql) use the twin with its exports alone.
+"""`invoke local.env`: outside programs (the AWS CLI, boto3 with no arguments, psql) use the twin with its exports.
 
 GIVEN the session twin (each DynamoDB engine the run selects) and a shell that has nothing but PATH, HOME and the
 two variables that find the suite's twin, plus a parent environment that points elsewhere (another region, an AWS
