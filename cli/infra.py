@@ -2,7 +2,7 @@
 
 Only ``infra.plan``, ``infra.diagram`` and ``infra.drift`` (when the program changed since its plan
 was cached) import the Pulumi SDK (inside the task); every other module of cli/ stays free of it.
-preview, up and outputs run the ``pulumi`` CLI with the whole environment (so ``PULUMI_BACKEND_URL``,
+preview, up and ``outputs --cloud`` run the ``pulumi`` CLI with the whole environment (so ``PULUMI_BACKEND_URL``,
 ``PULUMI_ACCESS_TOKEN`` and AWS credentials reach it) and say on stderr which state backend that means.
 """
 
@@ -45,24 +45,20 @@ def up(c: Context, stack: str = "dev", yes: bool = False, confirm_protected: boo
         raise Exit(code=code)  # Pulumi has said why, on the terminal
 
 
-@task(name="outputs", help=helps(stack="pulumi_stack", json="outputs_json"))
+@task(name="outputs", help=helps(stack="pulumi_stack", json="outputs_json", cloud="outputs_cloud"))
 @one_line_errors
-def outputs(c: Context, stack: str = "dev", json: bool = False) -> None:
-    """Show the stack's outputs (table name and ARNs, user pool, RDS rule id…) from `pulumi stack output`."""
-    import json as jsonlib
+def outputs(c: Context, stack: str = "dev", json: bool = False, cloud: bool = False) -> None:
+    """Show the stack's outputs (table, stream, user pool, RDS rule id…): the twin's, or `pulumi stack output`'s."""
+    from ops.outputs import outputs_for, pulumi_cli, state_backend
+    from ops.render import dump_json
+    from ops.target import resolve_target
 
-    from ops.outputs import pulumi_cli, read_cloud_outputs, state_backend
-    from ops.stacks import PROJECT_ROOT, load_stack
-
-    load_stack(stack)
-    pulumi_cli()  # no CLI: that is the one error line, before anything else is said
-    note(state_backend())
-    values = read_cloud_outputs(stack, PROJECT_ROOT)
-    say(
-        jsonlib.dumps(values, indent=2, sort_keys=True)
-        if json
-        else "\n".join(f"{k} = {v}" for k, v in sorted(values.items()))
-    )
+    target = resolve_target(stack, cloud=cloud)
+    if cloud:
+        pulumi_cli()  # no CLI: that is the one error line, before anything else is said
+        note(state_backend())
+    values = outputs_for(target)
+    say(dump_json(values) if json else "\n".join(f"{k} = {v}" for k, v in sorted(values.items())))
 
 
 @task(name="plan", help=helps("stack", json="plan_json"))

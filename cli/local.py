@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Context, Exit
 
-from cli.shell import helps, one_line_errors, say, task
+from cli.shell import Choice, helps, note, one_line_errors, say, task
 
 
 @task(name="up", help=helps("stack", "engine"))
@@ -39,17 +39,30 @@ def down(c: Context, stack: str | None = None) -> None:
             say(f"stack {name}: " + ("; ".join(stopped) if stopped else "nothing running"))
 
 
-@task(name="status", help=helps("json"))
+@task(name="status", help=helps(stack="stack_or_every", json="status_json"))
 @one_line_errors
-def status(c: Context, json: bool = False) -> None:
+def status(c: Context, stack: str | None = None, json: bool = False) -> None:
     """Show what runs for each stack's twin, and where (a stack whose file is broken is marked, the others shown)."""
     from ops.local import twin
     from ops.render import dump_json, status_problems, status_table
 
-    statuses = twin.all_statuses()
+    statuses = twin.statuses(stack)
     say(dump_json([twin.status_dict(s) for s in statuses]) if json else status_table(statuses))
     if status_problems(statuses):
         raise Exit(status_problems(statuses), code=1)
 
 
-ns = Collection("local", up, down, status)
+@task(name="env", help=helps("stack", format="env_format"), checks={"format": Choice(("sh", "dotenv", "json"))})
+@one_line_errors
+def env(c: Context, stack: str = "dev", format: str = "sh") -> None:
+    """What any program needs to use the twin (AWS endpoints, region, ids, PostgreSQL): eval "$(invoke local.env)"."""
+    from ops.local.env import render, twin_env
+    from ops.stacks import load_stack
+
+    found = twin_env(load_stack(stack))
+    if format == "json":
+        note("\n".join(f"# {line}" for line in found.notes))  # stdout stays one JSON object
+    say(render(found, format), exact=True)  # the twin's own password, on purpose: the one secret this prints
+
+
+ns = Collection("local", up, down, status, env)

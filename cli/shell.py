@@ -24,6 +24,7 @@ HELP: dict[str, str] = {
     # targets
     "stack": "stack name, one Pulumi.<stack>.yaml each (default: dev)",
     "stack_or_all": "stack name, one Pulumi.<stack>.yaml each; omit to stop every running twin",
+    "stack_or_every": "stack name, one Pulumi.<stack>.yaml each; omit to show every stack's twin",
     "pulumi_stack": "stack name, one Pulumi.<stack>.yaml each (default: dev); the Pulumi stack of the same name",
     "cloud": "talk to the stack's cloud resources instead of its local twin",
     "cloud_refused": "refused: in the cloud the stream consumer Lambda processes the stream",
@@ -40,6 +41,9 @@ HELP: dict[str, str] = {
     "json": "print JSON lines instead of a table",
     "scan_json": "print JSON lines (one item per line) for piping",
     "outputs_json": "print the outputs as one JSON object",
+    "status_json": "print one JSON document: a list with an object per stack (its components, endpoints, pids)",
+    "env_format": "sh (export lines for eval in bash or zsh; the default), dotenv (compose, IDEs) or json (one object)",
+    "outputs_cloud": "the cloud stack's outputs, from `pulumi stack output` (needs the Pulumi CLI), not the twin's",
     "plan_json": "print every resource with all its inputs, options and tags, and the policy violations, as JSON",
     "drift_json": "print the whole report as one JSON object (resources, differences, expected movements)",
     "drift_cloud": "compare with the stack's cloud resources (needs AWS credentials; ids from `pulumi stack output` when available)",

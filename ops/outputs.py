@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ops.errors import CloudError, NotFoundError, ToolMissingError
+from ops.errors import CloudError, ConfigError, NotFoundError, ToolMissingError
 from ops.redact import redact
 from ops.stacks import PROJECT_ROOT
-from ops.target import Target, outputs_file
+from ops.target import TWIN_EXPORTS_MARKER, Target, outputs_file
 
 TABLE_NAME = "tableName"
 TABLE_ARN = "tableArn"
@@ -73,6 +73,13 @@ def pulumi_env() -> dict[str, str]:
 
 
 def pulumi_cli() -> str:
+    if os.environ.get(TWIN_EXPORTS_MARKER):
+        # the CLI would work with the twin's dummy credentials (and its endpoint, where the provider reads it)
+        raise ConfigError(
+            "the Pulumi CLI in a shell that holds a twin's exports "
+            f'(eval "$(invoke local.env)" set {TWIN_EXPORTS_MARKER}, '
+            "AWS_ENDPOINT_URL and local credentials): run it from a new shell"
+        )
     exe = shutil.which("pulumi")
     if not exe:
         raise ToolMissingError(f"the pulumi CLI is not installed: {PULUMI_INSTALL_HINT}")

@@ -24,6 +24,8 @@ LOCAL_DB_NAME = "cruddur"
 # moto and dynamodb-local accept any credentials; fixed ones keep a developer's real
 # AWS profile out of every local request.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+# Set by `invoke local.env` (ops.local.env) beside the twin's endpoints: a --cloud request in that shell is refused.
+TWIN_EXPORTS_MARKER = "CRUDDUR_STACK"
 
 
 def state_root() -> Path:
@@ -110,6 +112,13 @@ class Target:
             **config,
         )
         if self.cloud:
+            if os.environ.get(TWIN_EXPORTS_MARKER):
+                # boto3 would follow the exported AWS_ENDPOINT_URL to the twin while this task says "cloud"
+                raise ConfigError(
+                    "--cloud in a shell that holds a twin's exports "
+                    f'(eval "$(invoke local.env)" set {TWIN_EXPORTS_MARKER}, '
+                    "AWS_ENDPOINT_URL and local credentials): run it from a new shell"
+                )
             session = boto3.Session(region_name=self.region)
             if session.get_credentials() is None:  # botocore would only find out mid-request, as a traceback
                 raise ConfigError(

@@ -13,6 +13,7 @@ the API could not.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import pickle
@@ -110,6 +111,63 @@ def build(snapshot: Path, log: logging.Logger, settings: journal.Settings | None
     return app
 
 
+# The JSON APIs of DynamoDB and its streams name themselves in this header (X-Amz-Target: DynamoDB_20120810.Query)
+ELSEWHERE_TARGETS = ("DynamoDB_", "DynamoDBStreams_")
+ELSEWHERE_CODE = "DynamoDBServedElsewhere"
+
+
+class ServedElsewhere:
+    """Refuses DynamoDB and DynamoDB Streams calls while another engine serves them for this twin.
+
+    moto keeps what it once served (a stack that ran on moto before, its snapshot): answering from
+    it would hand a program given the general endpoint an old copy of the tables, with no error.
+    Which engine serves DynamoDB is what ``local.up`` records in the stack's twin.json (a
+    ``dynamodb`` entry with its endpoint), whatever that engine is; the file is read again when it
+    changes. Refused requests never reach moto nor its journal.
+    """
+
+    def __init__(self, app: Any, twin_json: Path) -> None:
+        self.app = app
+        self.twin_json = twin_json
+        self._seen: tuple[int, int] | None = None
+        self._elsewhere: str | None = None
+        self._lock = threading.Lock()
+
+    def elsewhere(self) -> str | None:
+        """The endpoint of the engine that serves DynamoDB for this twin, when it is not this server."""
+        try:
+            st = self.twin_json.stat()
+        except OSError:
+            return None
+        with self._lock:
+            if self._seen != (st.st_mtime_ns, st.st_size):
+                try:
+                    record = json.loads(self.twin_json.read_text())
+                    self._elsewhere = str((record.get("dynamodb") or {}).get("endpoint") or "") or None
+                except (OSError, ValueError, AttributeError):
+                    self._elsewhere = None  # being replaced, or not ours: serve as moto does
+                self._seen = (st.st_mtime_ns, st.st_size)
+            return self._elsewhere
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+        where = self.elsewhere() if target.startswith(ELSEWHERE_TARGETS) else None
+        if where is None:
+            return self.app(environ, start_response)
+        stack = self.twin_json.parent.name
+        message = (
+            f"this endpoint does not serve DynamoDB or DynamoDB Streams for the twin of stack {stack}: {where} does; "
+            "set AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_DYNAMODB_STREAMS to it "
+            f'(eval "$(invoke local.env --stack {stack})")'
+        )
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{ELSEWHERE_CODE}", "message": message})
+        start_response(
+            "400 Bad Request",
+            [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body.encode())))],
+        )
+        return [body.encode()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -140,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     install()  # reads and transactions that cost the page, not the table (ops/local/moto_patches)
     app = build(args.snapshot, log)
     log.info("%s", journal.restore_summary(journal.read_report(journal.report_path(args.snapshot))))
-    server: Any = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    served = ServedElsewhere(app, args.snapshot.parent / "twin.json")  # local.up's record of the stack's twin
+    server: Any = make_server(args.host, args.port, served, threaded=True, request_handler=MotoRequestHandler)
     serving = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     serving.start()
     app.start_compactor()

@@ -31,6 +31,7 @@ from ops.redact import redact
 SYSTEM_USER = "cruddur_pg"
 SUPERUSER = "postgres"
 PASSWORD_FILE = "postgres-password"
+PGPASS_FILE = "pgpass"  # libpq's password file for the twin's server, which local.env exports as PGPASSFILE
 STATE_DIR_ENV = "CRUDDUR_STATE_DIR"  # ops.target's; named here for the error that suggests it
 
 
@@ -171,6 +172,20 @@ def url(port: int, dbname: str, password: str | None) -> str:
     """The twin's connection URL (with the password: never print it raw, ops.redact masks it)."""
     credentials = f"{SUPERUSER}:{quote(password, safe='')}" if password else SUPERUSER
     return f"postgresql://{credentials}@127.0.0.1:{port}/{dbname}"
+
+
+def write_pgpass(state: Path, port: int, password: str) -> Path:
+    """libpq's password file for the twin's server only (host, port and user named), 0600 as libpq requires."""
+    secret = password.replace("\\", "\\\\").replace(":", "\\:")
+    lines = "".join(f"{host}:{port}:*:{SUPERUSER}:{secret}\n" for host in ("127.0.0.1", "localhost"))
+    path = state / PGPASS_FILE
+    try:
+        current = path.read_text()
+    except OSError:
+        current = None
+    if current != lines or (path.stat().st_mode & 0o077):
+        write_atomic(path, lines, mode=0o600)
+    return path
 
 
 HBA = """# Written by the cruddur ops suite: every connection proves the password (scram-sha-256).

@@ -168,6 +168,20 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
     )
 
 
+def statuses(stack: str | None = None) -> list[TwinStatus]:
+    """local.status: the named stack's twin (known by its file or by what up recorded), or every one."""
+    from ops.stacks import load_stack
+
+    if stack is None:
+        return all_statuses()
+    try:
+        return [status(load_stack(stack))]
+    except ConfigError as err:
+        if stack not in recorded_stacks():
+            raise  # an unknown name lists the stacks
+        return [status(stack, problem=str(err))]
+
+
 def all_statuses() -> list[TwinStatus]:
     """local.status: every stack file's twin and every recorded one; a stack file that does not read is that stack's problem only."""
     from ops.stacks import list_stacks, load_stack
@@ -199,6 +213,21 @@ def recorded_stacks() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(d.name for d in root.iterdir() if (d / "twin.json").is_file())
+
+
+def _a_twins_own(url: str) -> bool:
+    """Whether ``url`` is a twin's embedded server as local.env exports it: its password is one only twins hold."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = unquote(parts.password or "")
+    except ValueError:
+        return False  # not a URL of ours; parse() says what is wrong with it
+    if parts.hostname != "127.0.0.1" or parts.username != postgres.SUPERUSER or not password:
+        return False
+    root = state_root()
+    return root.is_dir() and any(postgres.read_password(d) == password for d in root.iterdir() if d.is_dir())
 
 
 def _pg_answers(url: str) -> bool:
@@ -254,6 +283,10 @@ def up(
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    ignored = ""
+    if database_url and _a_twins_own(database_url):
+        # what `eval "$(invoke local.env)"` exported: a twin's embedded server, never a developer's own
+        ignored, database_url = "note: DATABASE_URL is a twin's own server (from local.env): not used here", None
     if database_url:
         remember(database_url)
         parse(database_url)  # malformed: one line now, before anything starts
@@ -319,7 +352,10 @@ def _up(
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
     try:
-        return _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
+        result = _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
+        result.plan_source = source
+        result.notes += [ignored] if ignored else []
+        return result
     except BaseException:
         down(stack)  # never leave half a twin running: a retry would find its ports taken
         raise
@@ -424,7 +460,8 @@ def _start(
         restored = restored or (pgdata / "PG_VERSION").exists()
         twin["postgres"] = _embedded_record(pgdata, stack.local_postgres_port)
         _write_twin(stack.name, twin)
-        postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log", ours=state_root())
+        password = postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log", ours=state_root())
+        postgres.write_pgpass(state, stack.local_postgres_port, password)  # what local.env exports as PGPASSFILE
     _write_twin(stack.name, twin)
 
     cloud = _reconcile(stack, plan)

@@ -70,6 +70,8 @@ def _dbname(form: str, side: str = "twin") -> str:
 DB_TASKS = [
     ["local.status"],
     ["local.status", "--json"],
+    ["local.env"],  # the twin's own generated password only: a developer's DATABASE_URL is never printed
+    ["local.env", "--format", "json"],
     ["db.drop"],
     ["db.create"],
     ["db.schema-load"],
@@ -129,7 +131,7 @@ OTHER_TASKS = [
 CLOUD_FORMS = ("url",)  # every cloud task with these; db.setup with every form
 # every twin task with these; the other forms run the tasks that use the URL in every way
 TWIN_FORMS = ("url",)
-TWIN_ALWAYS = (["local.status"], ["db.setup"])
+TWIN_ALWAYS = (["local.status"], ["local.env", "--format", "dotenv"], ["db.setup"])
 CLOUD_ALWAYS = (["db.setup", "--cloud"],)
 
 

@@ -59,6 +59,11 @@ def fake_pulumi(tmp_path: Path) -> dict[str, str]:
     return {"PATH": f"{exe.parent}:{VENV_BIN}"}
 
 
+def test_cloud_outputs_without_the_pulumi_cli_is_one_line_with_the_install_hint() -> None:
+    proc = run_invoke("infra.outputs", "--stack", "dev", "--cloud", env={"PATH": str(VENV_BIN)}, timeout=60)
+    assert_one_line_error(proc, "pulumi CLI is not installed", "get.pulumi.com")
+
+
 def test_cli_tasks_pass_the_backend_through_and_say_which_it_is(fake_pulumi: dict[str, str]) -> None:
     backend = "s3://cruddur-pulumi-state?region=us-east-1"
     preview = run_invoke(
@@ -72,12 +77,23 @@ def test_cli_tasks_pass_the_backend_through_and_say_which_it_is(fake_pulumi: dic
     )
 
     shown = run_invoke(
-        "infra.outputs", "--stack", "dev", "--json", env=fake_pulumi | {"PULUMI_BACKEND_URL": backend}, timeout=60
+        "infra.outputs",
+        "--stack",
+        "dev",
+        "--json",
+        "--cloud",
+        env=fake_pulumi | {"PULUMI_BACKEND_URL": backend},
+        timeout=60,
     )
     assert shown.returncode == 0 and json.loads(shown.stdout) == {"tableName": "cruddur-messages-dev"}, shown.stderr
     assert f"state backend: {backend} (from $PULUMI_BACKEND_URL)" in shown.stderr
     garbled = run_invoke(
-        "infra.outputs", "--stack", "dev", env=fake_pulumi | {"FAKE_OUTPUTS": "warning: something"}, timeout=60
+        "infra.outputs",
+        "--stack",
+        "dev",
+        "--cloud",
+        env=fake_pulumi | {"FAKE_OUTPUTS": "warning: something"},
+        timeout=60,
     )
     # the backend line first, then the one error line; no traceback
     assert garbled.returncode == 1 and "Traceback" not in garbled.stderr
