@@ -221,12 +221,12 @@ def _run_commands() -> list[str]:
     return commands
 
 
-def test_workflow_runs_the_readme_commands() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text()
+def test_workflow_runs_the_documented_commands() -> None:
+    documented = "\n".join(p.read_text() for p in [PROJECT_ROOT / "README.md", *(PROJECT_ROOT / "docs").glob("*.md")])
     commands = _run_commands()
     assert "invoke infra.plan --stack dev" in commands and "invoke infra.plan --stack prod" in commands
     for command in commands:
-        assert command in readme, f"the workflow runs `{command}`, which the README does not document"
+        assert command in documented, f"the workflow runs `{command}`, which neither the README nor docs/ documents"
 
 
 def test_workflow_previews_both_stacks_with_the_pulumi_action() -> None:
