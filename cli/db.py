@@ -47,10 +47,10 @@ def schema_load(c: Context, stack: str = "dev", cloud: bool = False, confirm_pro
 @one_line_errors
 def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False) -> None:
     """Insert the seed users (idempotent: fixed uuids, upsert by handle); on a twin, also their Cognito users."""
-    from ops import db
+    from ops import accounts
     from ops.render import create_result_line, users_table
 
-    seeded = db.seed_target(
+    seeded = accounts.seed_target(
         target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres"),
         cognito_users=not cloud,
     )
@@ -63,11 +63,11 @@ def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
 @one_line_errors
 def setup(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False) -> None:
     """Drop, create, load the schema, seed and sync the Cognito ids, in order, stopping at the first failure."""
-    from ops import db
+    from ops import accounts
     from ops.render import setup_step_line
 
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")
-    db.setup(target, cognito_users=not cloud, on_step=lambda step, result: say(setup_step_line(step, result)))
+    accounts.setup(target, cognito_users=not cloud, on_step=lambda step, result: say(setup_step_line(step, result)))
 
 
 @task(name="connect", help=helps("stack", "cloud"))

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -228,37 +228,3 @@ def run_psql(target: Target) -> int:
             return subprocess.run(argv, env=env).returncode
         finally:
             signal.signal(signal.SIGINT, previous)
-
-
-@dataclass(frozen=True)
-class SeededUsers:
-    users: list[User]
-    cognito: Any  # ops.cognito.CreateResult, or None when the pool was left alone (the cloud)
-
-
-def seed_target(target: Target, cognito_users: bool) -> SeededUsers:
-    """db.seed: the seed users in PostgreSQL and, with ``cognito_users`` (a twin), in the stack's user pool."""
-    from ops.cognito import create_target_users
-
-    with connect(target) as conn:
-        users = seed_users(conn)
-    # in the cloud people sign up themselves; the twin's pool gets the seed users so the sync has someone to link
-    return SeededUsers(users, create_target_users(target) if cognito_users else None)
-
-
-def setup(target: Target, cognito_users: bool, on_step: Callable[[str, Any], None]) -> None:
-    """db.setup: drop, create, schema-load, seed, (a twin) Cognito users, Cognito id sync.
-
-    Steps run in that order and the first failure stops the rest; ``on_step(step, result)`` hears
-    about each step as it ends, so a caller shows what was done before a failure.
-    """
-    from ops.cognito import create_target_users, sync_target
-
-    on_step("drop", drop_database(target))
-    on_step("create", create_database(target))
-    with connect(target) as conn:
-        on_step("schema-load", load_schema(conn))
-        on_step("seed", seed_users(conn))
-    if cognito_users:
-        on_step("cognito users", create_target_users(target))
-    on_step("cognito sync-ids", sync_target(target))

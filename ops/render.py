@@ -328,7 +328,7 @@ def sent_lines(sent: Any) -> list[str]:
 
 
 def setup_step_line(step: str, result: Any) -> str:
-    """One step of db.setup, as ``ops.db.setup`` reports it when the step is done."""
+    """One step of db.setup, as ``ops.accounts.setup`` reports it when the step is done."""
     if step == "seed":
         return "== seed:\n" + users_table(result)
     if step == "cognito sync-ids":

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bench import baselines, harness, jobs, ours, report
+from bench import baselines, harness, ours, registry, report
 from bench.model import BenchError, Report, Row, make_row
 from bench.workloads import WORKLOADS
 from ops.errors import ConfigError, OpsError
@@ -52,7 +52,7 @@ def test_our_jobs_and_the_baselines_are_registered_side_by_side_under_distinct_n
         "sync_ours",
     }
     assert set(baselines.JOBS) == {"seed_put_loop", "seed_batch_writer", "scan_baseline", "page_seeds", "sync_per_row"}
-    assert jobs.registry() == ours.JOBS | baselines.JOBS
+    assert registry.registry() == ours.JOBS | baselines.JOBS
     assert all(f.__module__ == "bench.ours" for f in ours.JOBS.values())
     assert all(f.__module__ == "bench.baselines" for f in baselines.JOBS.values())
 
@@ -60,7 +60,7 @@ def test_our_jobs_and_the_baselines_are_registered_side_by_side_under_distinct_n
 def test_a_clash_between_our_and_a_baseline_job_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(baselines.JOBS, "scan_ours", baselines.scan_paginator)
     with pytest.raises(BenchError, match="scan_ours"):
-        jobs.registry()
+        registry.registry()
 
 
 def test_the_worker_refuses_an_unknown_job_in_one_line() -> None:
