@@ -84,9 +84,37 @@ HELP: dict[str, str] = {
     "yes": "skip Pulumi's confirmation prompt",
     "output": "PNG file to write (default: architecture-<stack>.png)",
     "dependencies": "draw every resource and what depends on what, instead of the data flow",
+    "plan_base": "the plan before the change: a file written by `invoke infra.plan --stack S --json`",
+    "plan_head": "the plan after the change, of the same stack",
+    "plan_diff_json": "print the difference as one JSON object",
+    "markdown": "print the difference as a Markdown section (what CI posts on the pull request)",
     # bench
     "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about an hour for both engines)",
     "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli; repeat it or give a,b (default: all)",
+}
+
+
+# The short flags: one letter, one meaning, in every task. A flag not named here has only its long name
+# (invoke would otherwise pick a letter per task from the order of its parameters, so `-n` meant
+# --conversation in one task and --no-process in another). Flags that write to a protected stack
+# (--confirm-protected, --yes aside) are spelled out on purpose.
+SHORT_FLAGS: dict[str, str] = {
+    "stack": "s",
+    "cloud": "c",
+    "json": "j",
+    "engine": "e",
+    "handle": "h",
+    "group": "g",
+    "page-size": "p",
+    "cursor": "u",
+    "before": "b",
+    "limit": "l",
+    "dry-run": "d",
+    "restart": "r",
+    "text": "t",
+    "ip": "i",
+    "output": "o",
+    "yes": "y",
 }
 
 
@@ -269,7 +297,9 @@ class Task(invoke.Task):
         opts = super().arg_opts(name, default, taken_names)
         if name in NUMBERS:
             opts["kind"] = int  # also when the default is None (invoke would then take a string)
-        opts["names"] = [*opts["names"], *self.flag_aliases.get(name, ())]
+        long = opts["names"][0]
+        short = [SHORT_FLAGS[long]] if long in SHORT_FLAGS else []  # never invoke's per-task pick
+        opts["names"] = [long, *short, *self.flag_aliases.get(name, ())]
         return opts
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
