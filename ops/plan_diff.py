@@ -207,7 +207,12 @@ def summary(diff: PlanDiff) -> str:
 
 def _cell(text: str) -> str:
     # a table cell: no pipe or newline may end it early (values come from the pull request's code)
-    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    # a code span that no backtick in the value can close early
+    return "`" + _cell(text).replace("`", "'") + "`"
 
 
 def markdown(diff: PlanDiff) -> str:
@@ -216,14 +221,19 @@ def markdown(diff: PlanDiff) -> str:
     out = [f"### {diff.stack}: {summary(diff)}", ""]
     rows = [("+", r.type, r.name, "") for r in diff.added] + [("-", r.type, r.name, "") for r in diff.removed]
     rows += [
-        ("~", r.type, r.name, "<br>".join(f"`{c.path}`: `{shown(c.before)}` → `{shown(c.after)}`" for c in r.changes))
+        (
+            "~",
+            r.type,
+            r.name,
+            "<br>".join(f"{_code(c.path)}: {_code(shown(c.before))} → {_code(shown(c.after))}" for c in r.changes),
+        )
         for r in diff.changed
     ]
     if rows:
         out += ["| | type | resource | changed inputs |", "|---|---|---|---|"]
-        out += [f"| {sign} | `{_cell(t)}` | `{_cell(n)}` | {_cell(what)} |" for sign, t, n, what in rows]
+        out += [f"| {sign} | {_code(t)} | {_code(n)} | {what} |" for sign, t, n, what in rows]
         out.append("")
-    out += [f"- output `{c.path}`: `{_cell(shown(c.before))}` → `{_cell(shown(c.after))}`" for c in diff.outputs]
+    out += [f"- output {_code(c.path)}: {_code(shown(c.before))} → {_code(shown(c.after))}" for c in diff.outputs]
     out += [f"- policy, **new**: {_cell(_violation_line(v))}" for v in diff.new_violations]
     out += [f"- policy, resolved: {_cell(_violation_line(v))}" for v in diff.resolved_violations]
     out.append(
