@@ -258,7 +258,18 @@ CHECKS: dict[str, Any] = NUMBERS | {
 }
 
 
-class CheckedArgument(Argument):
+class NamedArgument(Argument):
+    """invoke's Argument, named as the user typed it in invoke's own one-line errors.
+
+    invoke names the flag with repr() ("Flag --limit needed value and was not given one!"); its own
+    repr is ``<Argument: text (t) *>``, which `--text --stack dev` used to print.
+    """
+
+    def __repr__(self) -> str:
+        return f"--{self.names[0]}"
+
+
+class CheckedArgument(NamedArgument):
     """A flag whose text is checked (CHECKS) as invoke parses it: `--limit abc` or `--before garbage` is a ParseError, one line."""
 
     def __init__(self, check: Any, **kwargs: Any) -> None:
@@ -267,12 +278,11 @@ class CheckedArgument(Argument):
 
     def set_value(self, value: Any, cast: bool = True) -> None:
         if cast and isinstance(value, str):
-            value = self.check.parse(f"--{self.names[0]}", value)
+            try:
+                value = self.check.parse(f"--{self.names[0]}", value)
+            except ParseError as err:  # it quotes what was typed: shown safe and cut like every error line
+                raise ParseError(safe_line(str(err))) from None
         super().set_value(value, cast=self.kind is list)  # a list flag appends the checked value
-
-    def __repr__(self) -> str:
-        # invoke names the flag with repr() in its own one-line errors ("Flag --limit needed value and was not given one!")
-        return f"--{self.names[0]}"
 
 
 class Task(invoke.Task):
@@ -314,7 +324,9 @@ class Task(invoke.Task):
 def _checked(arg: Argument, checks: dict[str, Any]) -> Argument:
     check = checks.get(arg.attr_name or arg.names[0])
     if check is None or arg.kind is bool:
-        return arg
+        named = NamedArgument.__new__(NamedArgument)
+        named.__dict__.update(arg.__dict__)  # the same argument, only named the way the user typed it
+        return named
     return CheckedArgument(
         check,
         names=arg.names,
@@ -375,11 +387,12 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def safe_line(text: str) -> str:
-    """A line of ours made safe to print: passwords masked (ops.redact), control characters made visible (ops.render)."""
+    """A line of ours made safe to print: passwords masked (ops.redact), control characters made visible and
+    overlong words cut (ops.render)."""
     from ops.redact import redact
-    from ops.render import visible
+    from ops.render import clip_words, visible
 
-    return visible(redact(text), keep_newlines=True)
+    return clip_words(visible(redact(text), keep_newlines=True))
 
 
 def say(text: str = "", exact: bool = False) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import ConfigError, NotFoundError
+from ops.files import read_text_file
 
 # What identifies a resource across the two plans (its URN's parts that the plan records).
 Key = tuple[str, str]
@@ -75,13 +76,11 @@ class PlanDiff:
 
 def load_plan(path: Path) -> dict[str, Any]:
     """A plan file as ``infra.plan --json`` writes it; anything else is one line naming the file."""
-    if not path.exists():
-        raise NotFoundError(f"plan file {path} does not exist (write one with `invoke infra.plan --stack S --json`)")
-    if not path.is_file():
-        raise ConfigError(f"plan file {path} is not a regular file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = json.loads(read_text_file(path, "plan file"))
+    except NotFoundError as err:
+        raise NotFoundError(f"{err} (write one with `invoke infra.plan --stack S --json`)") from None
+    except json.JSONDecodeError as err:
         raise ConfigError(f"plan file {path} is not JSON: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("resources"), list) or "stack" not in data:
         raise ConfigError(f"plan file {path} is not a plan of `invoke infra.plan --json` (no stack or resources)")

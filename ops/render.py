@@ -35,6 +35,17 @@ def visible(text: Any, keep_newlines: bool = False) -> str:
     return _INVISIBLE.sub(lambda m: _escape(m.group()), text)
 
 
+# A word of an error line longer than this (a value pasted by mistake: a 100 KB handle) is cut, with
+# its length said; an ARN, a path or a pair key is far shorter and stays whole.
+WORD_LIMIT = 200
+_LONG_WORD = re.compile(rf"\S{{{WORD_LIMIT + 1},}}")
+
+
+def clip_words(text: str) -> str:
+    """``text`` with every overlong word cut to its start, so an error line still fits and keeps its advice."""
+    return _LONG_WORD.sub(lambda m: f"{m.group()[: WORD_LIMIT // 2]}…[{len(m.group()):,} characters]", text)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ops import plan_diff
-from ops.errors import ConfigError, NotFoundError
+from ops.errors import ConfigError, InputError, NotFoundError
 
 
 def _plan(*resources: dict, violations: list[dict] | None = None, outputs: dict | None = None) -> dict:
@@ -102,7 +102,7 @@ def test_two_stacks_plans_are_refused() -> None:
 def test_a_plan_file_that_is_not_one_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="does not exist"):
         plan_diff.load_plan(tmp_path / "missing.json")
-    with pytest.raises(ConfigError, match="not a regular file"):
+    with pytest.raises(InputError, match="is a directory"):
         plan_diff.load_plan(tmp_path)
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match="is not JSON"):
@@ -112,5 +112,5 @@ def test_a_plan_file_that_is_not_one_is_one_line(tmp_path: Path) -> None:
         plan_diff.load_plan(tmp_path / "other.json")
     if hasattr(os, "mkfifo"):
         os.mkfifo(tmp_path / "fifo")
-        with pytest.raises(ConfigError, match="not a regular file"):
+        with pytest.raises(InputError, match="is a FIFO"):
             plan_diff.load_plan(tmp_path / "fifo")
