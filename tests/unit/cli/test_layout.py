@@ -119,7 +119,6 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "s",
         "u",
     },
-    "infra.plan-diff": {"base", "head", "json", "markdown", "j"},
 }
 
 
