@@ -140,3 +140,13 @@ def test_engines_are_moto_dynamodb_local_or_both(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DYNAMODB_LOCAL_DIR", str(tmp_path))  # nothing installed there
     with pytest.raises(OpsError, match="run bin/install-dynamodb-local"):
         harness.parse_engines("both")
+
+
+def test_the_json_rows_render_as_the_docs_pages_table() -> None:
+    rows = [_row("moto", seconds=0.5), _row("dynamodb-local", seconds=2.0)]
+    page = report.page_table("\n".join(report.json_lines(Report("full", {}, rows))))
+    lines = page.splitlines()
+    assert lines[0] == "```text" and lines[-1] == "```"
+    assert lines[1].startswith("workload") and "target" in lines[1]
+    assert "seed [moto]: ddb.batch_write" in lines[3] and "8.0×" in lines[3]
+    assert "seed [dynamodb-local]: ddb.batch_write" in lines[4] and "≥ 10× faster: MISSED" in lines[4]
