@@ -4,7 +4,8 @@ A job is a function of plain JSON parameters that prepares everything (data buil
 created and warmed with one cheap request) and returns the run to time: a callable that does
 only the work and returns what it did (``items``, ``requests`` ...). Jobs run inside
 ``bench.worker``, on the twin that the parent's environment points at. Ours live in
-``bench.ours``, the baselines' in ``bench.baselines``, each registered by name in its ``JOBS``.
+``bench.ours``, the baselines' in ``bench.baselines``, each registered by name in its ``JOBS``
+(both below this module; ``bench.registry`` above them finds a job by name).
 """
 
 from __future__ import annotations
@@ -12,28 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.model import BenchError
 from bench.twin import STACK
 
 Job = Callable[[], dict[str, Any]]
 JobFactory = Callable[..., Job]
-
-
-def registry() -> dict[str, JobFactory]:
-    """Every job by name, ours and the baselines' (imported here: they import this module)."""
-    from bench import baselines, ours
-
-    clash = ours.JOBS.keys() & baselines.JOBS.keys()
-    if clash:
-        raise BenchError(f"job names used by both ours and the baselines: {', '.join(sorted(clash))}")
-    return ours.JOBS | baselines.JOBS
-
-
-def find(name: str) -> JobFactory:
-    jobs = registry()
-    if name not in jobs:
-        raise BenchError(f"unknown job {name!r}: choose from {', '.join(jobs)}")
-    return jobs[name]
 
 
 def target() -> Any:

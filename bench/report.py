@@ -78,3 +78,21 @@ def json_lines(report: Report) -> Iterable[str]:
     from ops.render import json_lines as dataclass_lines
 
     return dataclass_lines(report.rows)
+
+
+def page_table(json_text: str) -> str:
+    """The rows of ``invoke bench --json`` as the table docs/benchmarks.md shows (a fenced text block)."""
+    import json
+
+    from ops.render import table
+
+    rows = [Row(**json.loads(line)) for line in json_text.splitlines() if line.strip()]
+    return "```text\n" + table(display_rows(rows), empty="(no results)") + "\n```"
+
+
+if __name__ == "__main__":
+    # `invoke bench --json > rows.jsonl; python -m bench.report rows.jsonl`: a table to paste into the page
+    import sys
+    from pathlib import Path
+
+    print(page_table(Path(sys.argv[1]).read_text() if len(sys.argv) > 1 else sys.stdin.read()))

@@ -26,9 +26,9 @@ def _maxrss_kb() -> int:
 
 
 def measure(job: str, params: dict[str, Any]) -> dict[str, Any]:
-    from bench import jobs
+    from bench import registry
 
-    run = jobs.find(job)(**params)
+    run = registry.find(job)(**params)
     gc.collect()
     # exact: the kernel's high-water mark, reset now, so the peak is the run's and not the imports'
     exact = proc.reset_peak_rss() and proc.status_kb("VmHWM") is not None

@@ -47,10 +47,10 @@ def schema_load(c: Context, stack: str = "dev", cloud: bool = False, confirm_pro
 @one_line_errors
 def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False) -> None:
     """Insert the seed users (idempotent: fixed uuids, upsert by handle); on a twin, also their Cognito users."""
-    from ops import db
+    from ops import accounts
     from ops.render import create_result_line, users_table
 
-    seeded = db.seed_target(
+    seeded = accounts.seed_target(
         target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres"),
         cognito_users=not cloud,
     )
@@ -65,11 +65,12 @@ def setup(
     c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, keep: bool = False
 ) -> None:
     """Drop (unless --keep), create, load the schema, seed and sync the Cognito ids, in order, stopping at the first failure."""
-    from ops import db
+    from ops import accounts
     from ops.render import setup_step_line
 
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected, service="postgres")
-    db.setup(target, not cloud, lambda step, result: say(setup_step_line(step, result)), keep=keep)
+    on_step = lambda step, result: say(setup_step_line(step, result))  # noqa: E731
+    accounts.setup(target, cognito_users=not cloud, on_step=on_step, keep=keep)
 
 
 @task(name="connect", help=helps("stack", "cloud"))

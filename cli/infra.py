@@ -124,4 +124,24 @@ def drift(c: Context, stack: str = "dev", cloud: bool = False, json: bool = Fals
         raise Exit(code=driftops.EXIT_DRIFT)
 
 
-ns = Collection("infra", preview, up, outputs, plan, diagram, drift)
+@task(
+    name="plan-diff",
+    positional=["base", "head"],
+    help=helps("markdown", base="plan_base", head="plan_head", json="plan_diff_json"),
+)
+@one_line_errors
+def plan_diff(c: Context, base: str, head: str, json: bool = False, markdown: bool = False) -> None:
+    """What changes between two offline plans of a stack: resources added, changed (which inputs), removed; policy results."""
+    from pathlib import Path
+
+    from ops import plan_diff as diffops
+    from ops.render import dump_json
+
+    diff = diffops.diff_plans(diffops.load_plan(Path(base)), diffops.load_plan(Path(head)))
+    if json:
+        say(dump_json(diff.to_dict()))
+    else:
+        say(diffops.markdown(diff) if markdown else "\n".join(diffops.lines(diff)))
+
+
+ns = Collection("infra", preview, up, outputs, plan, diagram, drift, plan_diff)

@@ -32,11 +32,15 @@ def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
 def down(c: Context, stack: str | None = None) -> None:
     """Stop what local.up started (by pid), saving the twin's data for the next local.up."""
     from ops.local import twin
+    from ops.target import state_root
 
-    for name in twin.stoppable(stack):  # by what local.up recorded: a broken stack file does not keep its twin running
-        stopped = twin.down(name, on_wait=say)
-        if stopped or stack:
-            say(f"stack {name}: " + ("; ".join(stopped) if stopped else "nothing running"))
+    # by what local.up recorded: a broken stack file does not keep its twin running
+    stopped = {name: twin.down(name, on_wait=say) for name in twin.stoppable(stack)}
+    for name, parts in stopped.items():
+        if parts or stack:
+            say(f"stack {name}: " + ("; ".join(parts) if parts else "nothing running"))
+    if not stack and not any(stopped.values()):
+        say(f"nothing was running: no twin is recorded under {state_root()} (CRUDDUR_STATE_DIR moves it)")
 
 
 @task(name="status", help=helps(stack="stack_or_every", json="status_json"))

@@ -98,9 +98,37 @@ HELP: dict[str, str] = {
     "yes": "skip Pulumi's confirmation prompt",
     "output": "PNG file to write (default: architecture-<stack>.png)",
     "dependencies": "draw every resource and what depends on what, instead of the data flow",
+    "plan_base": "the plan before the change: a file written by `invoke infra.plan --stack S --json`",
+    "plan_head": "the plan after the change, of the same stack",
+    "plan_diff_json": "print the difference as one JSON object",
+    "markdown": "print the difference as a Markdown section (what CI posts on the pull request)",
     # bench
     "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about an hour for both engines)",
     "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli, fanout; repeat it or give a,b (default: all)",
+}
+
+
+# The short flags: one letter, one meaning, in every task. A flag not named here has only its long name
+# (invoke would otherwise pick a letter per task from the order of its parameters, so `-n` meant
+# --conversation in one task and --no-process in another). Flags that write to a protected stack
+# (--confirm-protected, --yes aside) are spelled out on purpose.
+SHORT_FLAGS: dict[str, str] = {
+    "stack": "s",
+    "cloud": "c",
+    "json": "j",
+    "engine": "e",
+    "handle": "h",
+    "group": "g",
+    "page-size": "p",
+    "cursor": "u",
+    "before": "b",
+    "limit": "l",
+    "dry-run": "d",
+    "restart": "r",
+    "text": "t",
+    "ip": "i",
+    "output": "o",
+    "yes": "y",
 }
 
 
@@ -244,7 +272,18 @@ CHECKS: dict[str, Any] = NUMBERS | {
 }
 
 
-class CheckedArgument(Argument):
+class NamedArgument(Argument):
+    """invoke's Argument, named as the user typed it in invoke's own one-line errors.
+
+    invoke names the flag with repr() ("Flag --limit needed value and was not given one!"); its own
+    repr is ``<Argument: text (t) *>``, which `--text --stack dev` used to print.
+    """
+
+    def __repr__(self) -> str:
+        return f"--{self.names[0]}"
+
+
+class CheckedArgument(NamedArgument):
     """A flag whose text is checked (CHECKS) as invoke parses it: `--limit abc` or `--before garbage` is a ParseError, one line."""
 
     def __init__(self, check: Any, **kwargs: Any) -> None:
@@ -253,12 +292,11 @@ class CheckedArgument(Argument):
 
     def set_value(self, value: Any, cast: bool = True) -> None:
         if cast and isinstance(value, str):
-            value = self.check.parse(f"--{self.names[0]}", value)
+            try:
+                value = self.check.parse(f"--{self.names[0]}", value)
+            except ParseError as err:  # it quotes what was typed: shown safe and cut like every error line
+                raise ParseError(safe_line(str(err))) from None
         super().set_value(value, cast=self.kind is list)  # a list flag appends the checked value
-
-    def __repr__(self) -> str:
-        # invoke names the flag with repr() in its own one-line errors ("Flag --limit needed value and was not given one!")
-        return f"--{self.names[0]}"
 
 
 class Task(invoke.Task):
@@ -283,7 +321,9 @@ class Task(invoke.Task):
         opts = super().arg_opts(name, default, taken_names)
         if name in NUMBERS:
             opts["kind"] = int  # also when the default is None (invoke would then take a string)
-        opts["names"] = [*opts["names"], *self.flag_aliases.get(name, ())]
+        long = opts["names"][0]
+        short = [SHORT_FLAGS[long]] if long in SHORT_FLAGS else []  # never invoke's per-task pick
+        opts["names"] = [long, *short, *self.flag_aliases.get(name, ())]
         return opts
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
@@ -298,7 +338,9 @@ class Task(invoke.Task):
 def _checked(arg: Argument, checks: dict[str, Any]) -> Argument:
     check = checks.get(arg.attr_name or arg.names[0])
     if check is None or arg.kind is bool:
-        return arg
+        named = NamedArgument.__new__(NamedArgument)
+        named.__dict__.update(arg.__dict__)  # the same argument, only named the way the user typed it
+        return named
     return CheckedArgument(
         check,
         names=arg.names,
@@ -360,11 +402,12 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def safe_line(text: str) -> str:
-    """A line of ours made safe to print: passwords masked (ops.redact), control characters made visible (ops.render)."""
+    """A line of ours made safe to print: passwords masked (ops.redact), control characters made visible and
+    overlong words cut (ops.render)."""
     from ops.redact import redact
-    from ops.render import visible
+    from ops.render import clip_words, visible
 
-    return visible(redact(text), keep_newlines=True)
+    return clip_words(visible(redact(text), keep_newlines=True))
 
 
 def say(text: str = "", exact: bool = False) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from ops import aws
+from ops import aws, db
 from ops.errors import CloudError, ConfigError, NotFoundError, RefusedError
 from ops.outputs import USER_POOL_ID, output
 from ops.target import Target
@@ -252,8 +252,6 @@ def list_target_users(target: Target) -> list[CognitoUser]:
 
 def sync_target(target: Target, dry_run: bool = False) -> SyncReport:
     """Read every Cognito user first, then sync in one short transaction (never held open while paging)."""
-    from ops import db
-
     users = list_target_users(target)
     with db.connect(target) as conn:
         return sync_ids(conn, users, dry_run=dry_run)
@@ -261,8 +259,6 @@ def sync_target(target: Target, dry_run: bool = False) -> SyncReport:
 
 def create_target_users(target: Target) -> CreateResult:
     """Cognito users for every row of the twin's users table (in the cloud, people sign up themselves)."""
-    from ops import db
-
     if target.cloud:
         raise RefusedError(
             "Cognito users are created only in a twin: in the cloud people sign up themselves (nothing was sent)"

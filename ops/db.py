@@ -12,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -242,22 +242,6 @@ def run_psql(target: Target) -> int:
             signal.signal(signal.SIGINT, previous)
 
 
-@dataclass(frozen=True)
-class SeededUsers:
-    users: list[User]
-    cognito: Any  # ops.cognito.CreateResult, or None when the pool was left alone (the cloud)
-
-
-def seed_target(target: Target, cognito_users: bool) -> SeededUsers:
-    """db.seed: the seed users in PostgreSQL and, with ``cognito_users`` (a twin), in the stack's user pool."""
-    from ops.cognito import create_target_users
-
-    with connect(target) as conn:
-        users = seed_users(conn)
-    # in the cloud people sign up themselves; the twin's pool gets the seed users so the sync has someone to link
-    return SeededUsers(users, create_target_users(target) if cognito_users else None)
-
-
 def row_counts(target: Target) -> dict[str, int] | None:
     """How many rows the database's tables hold (users, activities); None when there is no database yet."""
     name = database_name(target.database_url())
@@ -272,26 +256,3 @@ def row_counts(target: Target) -> dict[str, int] | None:
                 query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
                 counts[table] = int(conn.execute(query).fetchone()[0])  # type: ignore[index]
     return counts
-
-
-def setup(target: Target, cognito_users: bool, on_step: Callable[[str, Any], None], keep: bool = False) -> None:
-    """db.setup: drop, create, schema-load, seed, (a twin) Cognito users, Cognito id sync.
-
-    Steps run in that order and the first failure stops the rest; ``on_step(step, result)`` hears
-    about each step as it ends, so a caller shows what was done before a failure. With ``keep``
-    (quickstart without --reset) nothing is dropped: the "keep" step reports the rows already there
-    (None: no database yet), the schema and the seed users are added to them (an upsert by handle).
-    """
-    from ops.cognito import create_target_users, sync_target
-
-    if keep:
-        on_step("keep", row_counts(target))
-    else:
-        on_step("drop", drop_database(target))
-    on_step("create", create_database(target))
-    with connect(target) as conn:
-        on_step("schema-load", load_schema(conn))
-        on_step("seed", seed_users(conn))
-    if cognito_users:
-        on_step("cognito users", create_target_users(target))
-    on_step("cognito sync-ids", sync_target(target))

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from ops.aws import aws_errors, call, error_code
 from ops.messages.consumer import StreamRecord, process_batch
+from ops.stream_records import lambda_record
 
 PEEK_SECONDS = 30  # how long a listed message stays hidden before it is made visible again
 
@@ -199,8 +200,6 @@ class RedriveResult:
 
 def redrive(sqs: Any, queue_url: str, streams: Any, ddb: Any, table: str, index: str) -> RedriveResult:
     """Send every pointed-to record through the consumer again; delete the pointers that succeed."""
-    from ops.local.streams import lambda_record
-
     result = RedriveResult()
     with aws_errors(f"redriving {queue_url}"):
         raw = list(_receive_all(sqs, queue_url, 300))

@@ -1,12 +1,13 @@
-"""Writing a file so that a reader never sees half of it, whoever else writes it at the same time."""
+"""Files the tasks read and write: a named input read as text, and a file written so no reader sees half of it."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
-from ops.errors import ConfigError
+from ops.errors import ConfigError, InputError, NotFoundError
 
 STATE_DIR_ENV = "CRUDDUR_STATE_DIR"  # ops.target's; named here for the fix the messages suggest
 
@@ -102,3 +103,36 @@ def ensure_writable_dir(directory: Path) -> None:
         ) from None
     except OSError as err:
         raise unwritable(directory, err) from None
+
+
+# What a path is when it is not a regular file, as an error line says it.
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of the file a user named (``what``: "conversation file"), one clear line otherwise.
+
+    A path that exists but is no regular file is said to be what it is (a FIFO would block the
+    read forever); a byte-order mark, which some editors write at the start of UTF-8, is dropped.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise NotFoundError(f"{what} {path} does not exist") from None
+    except OSError as err:
+        raise InputError(f"{what} {path} cannot be read: {err.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise InputError(f"{what} {path} is {kind}, not a file: name a text file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{what} {path}: not UTF-8 text (byte {err.start} cannot be read)") from None
+    except OSError as err:
+        raise InputError(f"{what} {path} cannot be read: {err.strerror}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,17 @@ def visible(text: Any, keep_newlines: bool = False) -> str:
     if keep_newlines:
         return "\n".join(_INVISIBLE.sub(lambda m: _escape(m.group()), line) for line in text.split("\n"))
     return _INVISIBLE.sub(lambda m: _escape(m.group()), text)
+
+
+# A word of an error line longer than this (a value pasted by mistake: a 100 KB handle) is cut, with
+# its length said; an ARN, a path or a pair key is far shorter and stays whole.
+WORD_LIMIT = 200
+_LONG_WORD = re.compile(rf"\S{{{WORD_LIMIT + 1},}}")
+
+
+def clip_words(text: str) -> str:
+    """``text`` with every overlong word cut to its start, so an error line still fits and keeps its advice."""
+    return _LONG_WORD.sub(lambda m: f"{m.group()[: WORD_LIMIT // 2]}…[{len(m.group()):,} characters]", text)
 
 
 def _cell(value: Any) -> str:
@@ -162,16 +173,28 @@ def shorten(text: str, width: int) -> str:
 
 
 class Progress:
-    """A one-line progress bar on a terminal; on a pipe, a line every tenth of the way."""
+    """A one-line progress bar on a terminal; on a pipe (a log, CI), a line every tenth of the way and,
+    between those, at least every ``every_seconds`` (a tenth of a large seed can take minutes)."""
 
-    def __init__(self, total: int, stream: Any, label: str = "items", width: int = 30) -> None:
+    def __init__(
+        self,
+        total: int,
+        stream: Any,
+        label: str = "items",
+        width: int = 30,
+        every_seconds: float = 5.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         import threading
+        import time
 
         self.total, self.stream, self.label, self.width = max(total, 1), stream, label, width
         self.done = 0
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last_decile = -1
         self._lock = threading.Lock()
+        self.every_seconds, self._clock = every_seconds, clock or time.monotonic
+        self._last_line = self._clock()
 
     def __call__(self, n: int) -> None:
         with self._lock:
@@ -182,8 +205,9 @@ class Progress:
                 self.stream.write(f"\r[{bar:<{self.width}}] {self.done}/{self.total} {self.label}")
                 if self.done >= self.total:
                     self.stream.write("\n")
-            elif int(frac * 10) > self._last_decile:
+            elif int(frac * 10) > self._last_decile or self._clock() - self._last_line >= self.every_seconds:
                 self._last_decile = int(frac * 10)
+                self._last_line = self._clock()
                 self.stream.write(f"{self.done}/{self.total} {self.label}\n")
             self.stream.flush()
 
@@ -368,15 +392,30 @@ def create_result_line(result: Any) -> str:
     return created + (f"; {len(result.existing)} already there" if result.existing else "")
 
 
+def fit(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut in the middle: a key keeps its prefix and its end."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
+# The scan table's fixed widths: a group row's pk (GRP# + uuid) and a UTC key with microseconds fit
+# whole; a longer value (a pair entry's PAIR#<uuid>#<uuid>, 78 characters) is cut in the middle.
+SCAN_WIDTHS = {"pk": 44, "sk": 32, "user_handle": 12}
+
+
 def item_lines(items: Iterable[dict[str, Any]], message_width: int = 60) -> Iterable[str]:
     """Scan output as a table that streams: fixed widths, so no item has to wait for the last one."""
-    yield f"{'pk':<44}  {'sk':<32}  {'user_handle':<12}  message"
-    yield f"{'-' * 44}  {'-' * 32}  {'-' * 12}  {'-' * 7}"
+    w = SCAN_WIDTHS
+    yield f"{'pk':<{w['pk']}}  {'sk':<{w['sk']}}  {'user_handle':<{w['user_handle']}}  message"
+    yield f"{'-' * w['pk']}  {'-' * w['sk']}  {'-' * w['user_handle']}  {'-' * 7}"
     for item in items:
         text = (
             "(encrypted)" if "message" not in item and "message_sealed" in item else _cell(item.get("message"))
         )  # a scan never opens a body
-        yield f"{_cell(item.get('pk')):<44}  {_cell(item.get('sk')):<32}  {_cell(item.get('user_handle')):<12}  {shorten(text, message_width)}"
+        cells = [f"{fit(_cell(item.get(name)), width):<{width}}" for name, width in w.items()]
+        yield "  ".join([*cells, shorten(text, message_width)])
 
 
 def stream_line(counts: Any) -> str:
@@ -403,7 +442,7 @@ def sent_lines(sent: Any) -> list[str]:
 
 
 def setup_step_line(step: str, result: Any) -> str:
-    """One step of db.setup, as ``ops.db.setup`` reports it when the step is done."""
+    """One step of db.setup, as ``ops.accounts.setup`` reports it when the step is done."""
     if step == "seed":
         return "== seed:\n" + users_table(result)
     if step == "cognito sync-ids":

@@ -22,6 +22,7 @@ from typing import Any
 from ops.aws import aws_errors
 from ops.ddb import batch_write, count_items, delete_keys, require_table
 from ops.errors import CloudError, InputError, NotFoundError, OpsError
+from ops.files import read_text_file
 from ops.messages.bodies import Cipher, body_of, with_body
 from ops.messages.model import (
     MSG_PREFIX,
@@ -115,12 +116,7 @@ def check_room(conv: Conversation, start: datetime, where: str) -> None:
 
 def parse_conversation(path: Path) -> Conversation:
     """Read and validate the whole file; the first bad line stops it, naming file and line."""
-    if not path.is_file():
-        raise NotFoundError(f"conversation file {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
+    text = read_text_file(path, "conversation file")  # a BOM is dropped; a directory or FIFO is named as such
     start, spacing = DEFAULT_START, timedelta(minutes=1)
     start_line = 0
     lines: list[tuple[int, str]] = []

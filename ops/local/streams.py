@@ -24,7 +24,6 @@ TRIM_HORIZON with a warning, never skipped silently.
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import json
 import time
@@ -43,6 +42,7 @@ from ops.errors import InputError, NotFoundError
 from ops.files import write_atomic
 from ops.messages.consumer import process_batch
 from ops.messages.model import GSI_NAME
+from ops.stream_records import lambda_record
 from ops.target import stack_state_dir
 
 CHECKPOINT_FILE = "stream-checkpoints.json"
@@ -194,34 +194,6 @@ def _parents_first(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
             done.add(s["ShardId"])
             pending.remove(s)
     return ordered
-
-
-def _json_value(value: Any) -> Any:
-    """An attribute value as Lambda's JSON event carries it: binary as base64 text (botocore hands bytes)."""
-    if not isinstance(value, dict) or len(value) != 1:
-        return value
-    ((kind, raw),) = value.items()
-    if kind == "B" and isinstance(raw, (bytes, bytearray)):
-        return {"B": base64.b64encode(raw).decode()}
-    if kind == "BS":
-        return {"BS": [base64.b64encode(v).decode() if isinstance(v, (bytes, bytearray)) else v for v in raw]}
-    if kind == "M":
-        return {"M": {k: _json_value(v) for k, v in raw.items()}}
-    if kind == "L":
-        return {"L": [_json_value(v) for v in raw]}
-    return value
-
-
-def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
-    """A GetRecords record in the shape Lambda hands the function (epoch seconds, binary as base64, the source ARN)."""
-    ddb = dict(record.get("dynamodb") or {})
-    when = ddb.get("ApproximateCreationDateTime")
-    if isinstance(when, datetime):
-        ddb["ApproximateCreationDateTime"] = when.timestamp()
-    for image in ("Keys", "NewImage", "OldImage"):
-        if image in ddb:
-            ddb[image] = {name: _json_value(v) for name, v in ddb[image].items()}
-    return dict(record) | {"dynamodb": ddb, "eventSourceARN": stream_arn}
 
 
 def _iterator(

@@ -248,10 +248,40 @@ def _pg_problem(url: str) -> str | None:
 
 
 def _refuse_busy(port: int, what: str, key: str, stack: str) -> None:
-    if port_open("127.0.0.1", port):
-        raise ConfigError(
-            f"port {port} for the {what} of stack {stack!r} is already in use by another program: stop it or change cruddur:{key} in Pulumi.{stack}.yaml"
-        )
+    """A port the twin needs is taken: say by whom when it is one of our twins, and where the number comes from."""
+    if not port_open("127.0.0.1", port):
+        return
+    from ops.stacks import PORT_OFFSET_ENV
+
+    offset = int(os.environ.get(PORT_OFFSET_ENV, "0") or "0")  # load_stack has checked it is a number
+    source = f"cruddur:{key} {port - offset} in Pulumi.{stack}.yaml" + (
+        f" + {PORT_OFFSET_ENV}={offset}" if offset else ""
+    )
+    owner = _twin_on_port(port, stack)
+    who = (
+        f"the twin of stack {owner!r} (stop it with `invoke local.down --stack {owner}`)"
+        if owner
+        else "another program"
+    )
+    raise ConfigError(
+        f"port {port} for the {what} of stack {stack!r} ({source}) is already in use by {who}: "
+        f"free it, change cruddur:{key} in Pulumi.{stack}.yaml, or shift every local port with {PORT_OFFSET_ENV}=N"
+    )
+
+
+def _twin_on_port(port: int, stack: str) -> str | None:
+    """The other stack whose recorded twin listens on ``port`` (any of its parts), if any."""
+    for other in recorded_stacks():
+        if other == stack:
+            continue
+        try:
+            twin = read_twin(other) or {}
+        except ConfigError:
+            continue  # a broken record is that stack's problem, not this message's
+        ports = [part.get("port") for part in (twin.get("aws"), twin.get("dynamodb"), twin.get("postgres")) if part]
+        if port in ports:
+            return other
+    return None
 
 
 def plan_file(stack: str) -> Path:

@@ -121,6 +121,7 @@ OTHER_TASKS = [
     ["infra.plan"],
     ["infra.drift"],
     ["infra.diagram", "--output", "{state}/diagram.png"],
+    ["infra.plan-diff", "{state}/base.json", "{state}/head.json"],  # reads only the files it is given
     ["infra.outputs"],
     ["infra.preview"],
     ["infra.up"],

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bench import baselines, harness, jobs, ours, report
+from bench import baselines, harness, ours, registry, report
 from bench.model import BenchError, Report, Row, make_row
 from bench.workloads import WORKLOADS
 from ops.errors import ConfigError, OpsError
@@ -60,7 +60,7 @@ def test_our_jobs_and_the_baselines_are_registered_side_by_side_under_distinct_n
         "sync_per_row",
         "fanout_seeds",
     }
-    assert jobs.registry() == ours.JOBS | baselines.JOBS
+    assert registry.registry() == ours.JOBS | baselines.JOBS
     assert all(f.__module__ == "bench.ours" for f in ours.JOBS.values())
     assert all(f.__module__ == "bench.baselines" for f in baselines.JOBS.values())
 
@@ -68,7 +68,7 @@ def test_our_jobs_and_the_baselines_are_registered_side_by_side_under_distinct_n
 def test_a_clash_between_our_and_a_baseline_job_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(baselines.JOBS, "scan_ours", baselines.scan_paginator)
     with pytest.raises(BenchError, match="scan_ours"):
-        jobs.registry()
+        registry.registry()
 
 
 def test_the_worker_refuses_an_unknown_job_in_one_line() -> None:
@@ -148,3 +148,13 @@ def test_engines_are_moto_dynamodb_local_or_both(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DYNAMODB_LOCAL_DIR", str(tmp_path))  # nothing installed there
     with pytest.raises(OpsError, match="run bin/install-dynamodb-local"):
         harness.parse_engines("both")
+
+
+def test_the_json_rows_render_as_the_docs_pages_table() -> None:
+    rows = [_row("moto", seconds=0.5), _row("dynamodb-local", seconds=2.0)]
+    page = report.page_table("\n".join(report.json_lines(Report("full", {}, rows))))
+    lines = page.splitlines()
+    assert lines[0] == "```text" and lines[-1] == "```"
+    assert lines[1].startswith("workload") and "target" in lines[1]
+    assert "seed [moto]: ddb.batch_write" in lines[3] and "8.0×" in lines[3]
+    assert "seed [dynamodb-local]: ddb.batch_write" in lines[4] and "≥ 10× faster: MISSED" in lines[4]

@@ -251,14 +251,20 @@ def test_a_bad_seed_file_is_one_line_naming_file_and_line_and_nothing_happens(
     _assert_refused(trap, run_invoke("ddb.seed", "--conversation", path, env=trap.env, timeout=60), path, line)
 
 
-def test_a_seed_file_that_is_missing_or_a_directory_is_one_line(trap: Trap, tmp_path: Path) -> None:
+def test_a_seed_file_that_is_missing_a_directory_or_a_fifo_is_one_line_saying_which(trap: Trap, tmp_path: Path) -> None:
     _assert_refused(
         trap,
         run_invoke("ddb.seed", "--conversation", str(tmp_path / "none.txt"), env=trap.env, timeout=60),
         "does not exist",
     )
     _assert_refused(
-        trap, run_invoke("ddb.seed", "--conversation", str(tmp_path), env=trap.env, timeout=60), "does not exist"
+        trap, run_invoke("ddb.seed", "--conversation", str(tmp_path), env=trap.env, timeout=60), "is a directory"
+    )
+    os.mkfifo(tmp_path / "fifo")  # reading it would block forever: it is refused before any read
+    _assert_refused(
+        trap,
+        run_invoke("ddb.seed", "--conversation", str(tmp_path / "fifo"), env=trap.env, timeout=60),
+        "is a FIFO (named pipe)",
     )
 
 

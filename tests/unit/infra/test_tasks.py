@@ -21,6 +21,7 @@ from tests.support.helpers import assert_one_line_error, run_invoke
 from tests.support.plans import planned
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "preview.yml"
+COMMENT_WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "plan-diff-comment.yml"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -212,7 +213,13 @@ def test_a_diagram_name_that_is_no_png_is_one_line(tmp_path: Path) -> None:
 
 def test_workflow_is_a_valid_github_workflow() -> None:
     proc = subprocess.run(
-        [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        [
+            str(VENV_BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(WORKFLOW),
+            str(COMMENT_WORKFLOW),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -237,12 +244,12 @@ def _run_commands() -> list[str]:
     return commands
 
 
-def test_workflow_runs_the_readme_commands() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text()
+def test_workflow_runs_the_documented_commands() -> None:
+    documented = "\n".join(p.read_text() for p in [PROJECT_ROOT / "README.md", *(PROJECT_ROOT / "docs").glob("*.md")])
     commands = _run_commands()
     assert "invoke infra.plan --stack dev" in commands and "invoke infra.plan --stack prod" in commands
     for command in commands:
-        assert command in readme, f"the workflow runs `{command}`, which the README does not document"
+        assert command in documented, f"the workflow runs `{command}`, which neither the README nor docs/ documents"
 
 
 def test_workflow_previews_both_stacks_with_the_pulumi_action() -> None:
@@ -279,7 +286,9 @@ def test_workflow_lints_the_workflows_with_a_pinned_actionlint() -> None:
     shutil.which("actionlint") is None, reason="actionlint is not installed here (CI's workflow job runs it)"
 )
 def test_workflow_passes_actionlint() -> None:
-    proc = subprocess.run(["actionlint", "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["actionlint", "-no-color", str(WORKFLOW), str(COMMENT_WORKFLOW)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -295,3 +304,34 @@ def test_workflow_only_triggers_on_pull_requests() -> None:
     # PyYAML reads the bare key `on` as True.
     triggers = _workflow().get(True) or _workflow().get("on")
     assert set(triggers) == {"pull_request"}
+
+
+def test_the_test_job_writes_the_plan_diff_of_every_stack_without_secrets() -> None:
+    job = _workflow()["jobs"]["test"]
+    [checkout] = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert checkout["with"]["fetch-depth"] == 0, "the base commit is needed for its plan"
+    [step] = [s for s in job["steps"] if "infra.plan-diff" in str(s.get("run", ""))]
+    script = step["run"]
+    assert "for stack in dev prod" in script and "--markdown" in script and "--json" in script
+    assert "secrets." not in yaml.safe_dump(job), "a fork's pull request gets no secrets: the plan diff needs none"
+    assert step["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    [upload] = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert upload["with"]["name"] == "plan-diff" and upload["if"] == step["if"] == "${{ !cancelled() }}"
+
+
+def test_the_comment_workflow_posts_from_the_artifact_and_never_runs_the_pull_requests_code() -> None:
+    workflow = yaml.safe_load(COMMENT_WORKFLOW.read_text())
+    triggers = workflow.get(True) or workflow.get("on")
+    assert set(triggers) == {"workflow_run"} and triggers["workflow_run"]["workflows"] == [_workflow()["name"]]
+    assert workflow["permissions"] == {}
+    [job] = workflow["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    uses = [str(s.get("uses", "")) for s in job["steps"]]
+    assert not [u for u in uses if u.startswith("actions/checkout")], "the pull request's code is never checked out"
+    [download] = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@")]
+    assert download["with"]["name"] == "plan-diff"
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    script = "\n".join(str(s.get("run", "")) for s in job["steps"])
+    # one comment, found again by its marker and updated; the pull request number is checked to be a number
+    assert "--method PATCH" in script and "--method POST" in script and "$MARKER" in script
+    assert "*[!0-9]*" in script and "python" not in script and "invoke" not in script

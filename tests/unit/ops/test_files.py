@@ -47,3 +47,30 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
     except TypeError:
         pass
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["twin.json"]
+
+
+def test_a_conversation_file_with_a_utf8_byte_order_mark_reads_from_its_first_line(tmp_path: Path) -> None:
+    from ops.seed import parse_conversation
+
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeff# start: 2026-01-05T09:00:00Z\nPerson 1: héllo\nPerson 2: hi\n".encode())
+    conversation = parse_conversation(path)
+    assert [text for _, text in conversation.lines] == ["héllo", "hi"]
+
+
+def test_a_named_input_that_is_no_regular_file_says_what_it_is(tmp_path: Path) -> None:
+    import pytest
+
+    from ops.errors import InputError, NotFoundError
+    from ops.files import read_text_file
+
+    with pytest.raises(NotFoundError, match="conversation file .*none.txt does not exist"):
+        read_text_file(tmp_path / "none.txt", "conversation file")
+    with pytest.raises(InputError, match="is a directory, not a file"):
+        read_text_file(tmp_path, "conversation file")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(InputError, match=r"is a FIFO \(named pipe\), not a file"):
+        read_text_file(tmp_path / "fifo", "conversation file")
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9")
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        read_text_file(tmp_path / "latin1.txt", "conversation file")

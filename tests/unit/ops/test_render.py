@@ -13,6 +13,7 @@ from ops.doctor import Examination, Finding, Repair
 from ops.messages.membership import MemberChange
 from ops.messages.model import GroupRow, Membership, Message, Person
 from ops.render import (
+    Progress,
     conversation_lines,
     doctor_lines,
     group_made_lines,
@@ -164,3 +165,44 @@ def test_json_output_is_exact() -> None:
 def test_a_timestamp_that_is_no_time_is_shown_not_a_traceback() -> None:
     out = conversation_lines([_message("hi", created="yesterday\x1b[2J")])
     assert "yesterday\\x1b[2J" in out
+
+
+def test_the_scan_table_stays_aligned_with_a_pair_entry_and_a_long_handle() -> None:
+    low, high = "0a1b2c3d-0000-4000-8000-000000000001", "ffeeddcc-0000-4000-8000-000000000002"
+    items = [
+        {"pk": f"GRP#{low}", "sk": "2026-01-05T09:00:00.000000+00:00", "user_handle": "bram", "message": "hi"},
+        {"pk": f"PAIR#{low}#{high}", "sk": "PAIR", "group_uuid": high},
+        {"pk": f"MSG#{high}", "sk": "2026-01-05T09:00:00.000000+00:00", "user_handle": "h" * 40, "message": "x"},
+    ]
+    header, rule, *rows = list(item_lines(items))
+    starts = [header.index("sk"), header.index("user_handle"), header.index("message")]
+    assert [i for i, ch in enumerate(rule) if ch == " " and rule[i + 1] == "-"] == [s - 1 for s in starts]
+    for row in rows:
+        # every column starts where its header does: the character before it is the two-space gap
+        assert all(row[s - 2 : s] == "  " and row[s] != " " for s in starts[:2]), row
+    pair = rows[1]
+    assert pair.startswith("PAIR#0a1b2c3d") and "…" in pair.split("  ")[0] and pair.split("  ")[0].endswith("0002")
+
+
+def test_progress_on_a_pipe_also_prints_every_few_seconds_between_tenths() -> None:
+    import io
+
+    now = [0.0]
+    out = io.StringIO()
+    progress = Progress(100_000, out, every_seconds=5.0, clock=lambda: now[0])
+    for _ in range(30):  # 3,000 items, 2 s apart: no tenth reached, a line every 5 s
+        now[0] += 1.0
+        progress(100)
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "100/100000 items",
+        "600/100000 items",
+        "1100/100000 items",
+        "1600/100000 items",
+        "2100/100000 items",
+        "2600/100000 items",
+    ]
+    progress(96_900)
+    assert out.getvalue().splitlines()[-1] == "99900/100000 items"
+    progress(100)
+    assert out.getvalue().splitlines()[-1] == "100000/100000 items"
