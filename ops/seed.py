@@ -21,7 +21,7 @@ from typing import Any
 
 from ops.aws import aws_errors
 from ops.ddb import batch_write, count_items, delete_keys, require_table
-from ops.errors import CloudError, InputError, NotFoundError, OpsError
+from ops.errors import CloudError, InputError, OpsError
 from ops.files import read_text_file
 from ops.messages.bodies import Cipher, body_of, with_body
 from ops.messages.model import (

@@ -328,6 +328,7 @@ def up(
     with stack_lock.held(state, stack.name, on_wait):
         result = _up(stack, engine, database_url, stream_worker, plan)
         result.plan_source = source
+        result.notes += [ignored] if ignored else []
         return result
 
 
@@ -382,10 +383,7 @@ def _up(
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
     try:
-        result = _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
-        result.plan_source = source
-        result.notes += [ignored] if ignored else []
-        return result
+        return _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
     except BaseException:
         down(stack)  # never leave half a twin running: a retry would find its ports taken
         raise
