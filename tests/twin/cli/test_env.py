@@ -4,7 +4,7 @@ GIVEN the session twin (each DynamoDB engine the run selects) and a shell that h
 two variables that find the suite's twin, plus a parent environment that points elsewhere (another region, an AWS
 profile, a PostgreSQL password), WHEN the shell runs ``eval "$(invoke local.env)"`` and then the client, THEN the
 client reads the stack's table, stream, user pool and users table. The AWS CLI is ``awscli`` v1 from PyPI, in the
-virtualenv ``bin/bootstrap`` gives it (.tools/awscli: it pins a botocore of its own).
+virtualenv ``bin/bootstrap`` gives it (.tools/awscli, from requirements-awscli.txt; it carries its own botocore).
 
 A twin whose DynamoDB has its own endpoint (a second engine) is also played by this module's own twin: its
 twin.json names an in-process moto server as the DynamoDB endpoint, its AWS endpoint still holds the stack's
