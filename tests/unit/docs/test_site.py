@@ -91,3 +91,12 @@ def test_the_reference_text_is_what_the_invoke_command_prints() -> None:
     assert proc.returncode == 0, proc.stderr
     # `python -m invoke` names itself inv[oke] in its usage line; the page says invoke
     assert hook.task_help(tasks.ns, "ddb.scan") == proc.stdout.rstrip().replace("inv[oke]", "invoke", 1)
+
+
+def test_the_readme_stays_short_and_links_every_page_of_the_site() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250, "the README is the first screen; reference text goes to docs/"
+    pages = ["index", "twin", "data-tasks", "messaging", "encryption", "identity-and-rds", "infrastructure"]
+    for page in [*pages, "benchmarks", "troubleshooting"]:
+        assert f"](docs/{page}.md)" in readme, f"the README does not link docs/{page}.md"
+        assert (REPO / "docs" / f"{page}.md").is_file()

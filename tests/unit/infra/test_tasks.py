@@ -335,3 +335,7 @@ def test_the_comment_workflow_posts_from_the_artifact_and_never_runs_the_pull_re
     # one comment, found again by its marker and updated; the pull request number is checked to be a number
     assert "--method PATCH" in script and "--method POST" in script and "$MARKER" in script
     assert "*[!0-9]*" in script and "python" not in script and "invoke" not in script
+    # the number must name the pull request whose run made the artifact
+    assert '--jq .head.sha)" != "$HEAD_SHA"' in script
+    [post] = [s for s in job["steps"] if "--method POST" in str(s.get("run", ""))]
+    assert post["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
