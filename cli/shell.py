@@ -35,6 +35,10 @@ HELP: dict[str, str] = {
     "bin/install-dynamodb-local) or docker",
     # output
     "json": "print JSON lines instead of a table",
+    "snapshot_name": "the snapshot's name (letters, digits, '.', '_', '-')",
+    "snapshot_file": "the .tar.gz file to write",
+    "snapshot_archive": "an archive written by local.snapshot.export",
+    "snapshot_rename": "the name to give it here (default: the name it was saved under)",
     "scan_json": "print JSON lines (one item per line) for piping",
     "outputs_json": "print the outputs as one JSON object",
     "plan_json": "print every resource with all its inputs, options and tags, and the policy violations, as JSON",

@@ -465,3 +465,25 @@ def table_check_lines(check: Any, stack: str) -> list[str]:
             f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` would set"
         )
     return lines
+
+
+def snapshot_line(done: str, result: Any) -> str:
+    """One line for a snapshot saved, restored, exported or imported."""
+    info = getattr(result, "info", result)
+    again = " (the twin was stopped for it and started again)" if getattr(result, "restarted", False) else ""
+    return (
+        f"{done} snapshot {info.name} of stack {info.stack}: {info.files} files, {info.bytes / 1e6:.1f} MB, "
+        f"engine {info.engine}, saved {info.created_at}{again}"
+    )
+
+
+def snapshot_table(infos: Sequence[Any], as_json: bool = False) -> str:
+    if as_json:
+        return "\n".join(json_lines(infos))
+    if not infos:
+        return "no snapshots (save one with `invoke local.snapshot.save NAME`)"
+    rows = [
+        {"name": i.name, "saved": i.created_at, "engine": i.engine, "files": i.files, "MB": f"{i.bytes / 1e6:.1f}"}
+        for i in infos
+    ]
+    return table(rows)

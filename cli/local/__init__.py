@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Context, Exit
 
+from cli.local import snapshot
 from cli.shell import helps, one_line_errors, say, task
 
 
@@ -49,4 +50,4 @@ def status(c: Context, json: bool = False) -> None:
         raise Exit(status_problems(statuses), code=1)
 
 
-ns = Collection("local", up, down, status)
+ns = Collection("local", up, down, status, snapshot.ns)
