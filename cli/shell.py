@@ -35,6 +35,13 @@ HELP: dict[str, str] = {
     "bin/install-dynamodb-local) or docker",
     # output
     "json": "print JSON lines instead of a table",
+    "clone_from": "the stack whose messages are copied (its twin; with --cloud its cloud table and $DATABASE_URL-style database)",
+    "clone_to": "the stack whose twin receives the clone (default: dev)",
+    "clone_users": "clone the groups of these users (handles of the source; repeat it or give h1,h2)",
+    "since": "clone the groups with a message at or after this ISO time, and those messages",
+    "clone_all": "clone every group of the source",
+    "keep_text": "keep the messages' text (people are still anonymised): prints a warning",
+    "no_anonymise": "copy people and text as they are (no fakes, no leak check): prints a warning",
     "snapshot_name": "the snapshot's name (letters, digits, '.', '_', '-')",
     "snapshot_file": "the .tar.gz file to write",
     "snapshot_archive": "an archive written by local.snapshot.export",
