@@ -290,7 +290,10 @@ def _with_bodies(items: list[dict[str, Any]], sealer: Sealer) -> list[dict[str, 
             group, message_uuid = str(item["pk"]["S"]).partition("#")[2], item["message_uuid"]["S"]
         else:
             group = item["message_group_uuid"]["S"]
-            message_uuid = (item.get(bodies.UUID) or {}).get("S") or by_time.get((group, str(item["sk"]["S"])))
+            at = GroupRow.from_item(
+                item
+            ).last_reply_at  # the model reads the row's time out of its key, whatever its shape
+            message_uuid = (item.get(bodies.UUID) or {}).get("S") or by_time.get((group, at))
             if message_uuid is None and sealer.sealing:  # a plain row whose message is not in the clone
                 message_uuid = sealer.faker.uuid(f"row:{group}:{item['pk']['S']}")
         body = sealer.body(group, str(message_uuid), text, bodies.describe(item))

@@ -98,9 +98,27 @@ def stack_lock(stack: str) -> Iterator[None]:
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel if we die
         try:
-            yield
+            with _lifecycle_lock(stack):
+                yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _lifecycle_lock(stack: str) -> Iterator[None]:
+    """local.up/local.down's own per-stack lock, where this checkout has it (``ops.local.stack_lock``).
+
+    It is re-entrant within a thread, so the down and up a save or restore makes inside it go
+    through. It lives in the state directory a restore swaps: the rename keeps it held on the old
+    directory, and this module's own lock (outside the state directory) covers the swap itself.
+    """
+    try:
+        from ops.local import stack_lock as lifecycle  # type: ignore[attr-defined]
+    except ImportError:
+        yield
+        return
+    with lifecycle.held(stack_state_dir(stack), stack):
+        yield
 
 
 # ---------------------------------------------------------------- the state directory as files

@@ -233,3 +233,30 @@ def test_keep_text_and_no_anonymise_warn_in_one_line(source: dict[str, Any]) -> 
     assert_one_line_error(
         run_invoke("ddb.clone", "--from-stack", "prod", "--to-stack", "dev", "--users", "nobody"), "'nobody'"
     )
+
+
+def test_an_interrupted_clone_resumes_where_it_stopped(source: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops import clone as cloneops
+    from ops.target import stack_state_dir
+
+    monkeypatch.setattr(cloneops, "CHUNK", 5)
+    src, dst = resolve_target("prod"), resolve_target("dev")
+
+    def interrupt(stage: str, n: int) -> None:
+        if stage == "written":
+            raise KeyboardInterrupt  # Ctrl-C after the first chunk
+
+    with pytest.raises(KeyboardInterrupt):
+        cloneops.clone(
+            src,
+            dst,
+            cloneops.Selection(everything=True),
+            cloneops.Options(restart=True),
+            KEY.encode(),
+            on_progress=interrupt,
+        )
+    checkpoint = stack_state_dir("dev") / "clone-from-prod.json"
+    assert json.loads(checkpoint.read_text())["written"] == 5
+    again = cloneops.clone(src, dst, cloneops.Selection(everything=True), cloneops.Options(), KEY.encode())
+    assert again.resumed_at == 5 and again.items_written == again.items_selected - 5
+    assert not checkpoint.exists(), "a finished clone leaves no checkpoint"
