@@ -249,6 +249,11 @@ def _at_rest(stack: str) -> Iterator[bool]:
         raise RefusedError(
             f"the twin of stack {stack!r} uses DATABASE_URL's PostgreSQL, which a snapshot cannot hold: unset DATABASE_URL and run local.up"
         )
+    if (record.get("dynamodb") or {}).get("container") or twinops.last_engine(stack_state_dir(stack)) == "docker":
+        raise RefusedError(
+            f"the twin of stack {stack!r} keeps its DynamoDB data in a Docker volume, outside its state directory, "
+            "so a snapshot cannot hold it: use --engine moto (or the second engine as a process of the twin)"
+        )
     was_running = any(c.running for c in twinops.status(stack).components)
     settings = load_stack(stack) if was_running else None  # before the stop: a broken stack file stops nothing
     twinops.down(stack)
