@@ -417,7 +417,7 @@ def export(stack: str, name: str, file: Path) -> SnapshotInfo:
     os.close(fd)
     os.chmod(tmp, 0o600)
     try:
-        with tarfile.open(tmp, "w:gz") as tar:
+        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:  # 9 takes twice as long for 2% less
             tar.add(src / MANIFEST, arcname=MANIFEST)
             tar.add(src / STATE, arcname=STATE, recursive=False)
             for rel in manifest["dirs"] + list(manifest["files"]):
