@@ -65,7 +65,7 @@ class FakePerson:
 
 
 class Faker:
-    """The keyed fakes of one clone; each source value's fake is made once and remembered (the leak check needs the pairs)."""
+    """The keyed fakes of one clone; each source value's fake is made once and remembered."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key

@@ -81,7 +81,8 @@ def snapshots_root(stack: str) -> Path:
 def snapshot_dir(stack: str, name: str) -> Path:
     if not NAME.match(name):
         raise ConfigError(
-            f"snapshot name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (at most 64, first a letter or digit)"
+            f"snapshot name {name!r} is not allowed: use letters, digits, '.', '_' or '-' "
+            "(at most 64, first a letter or digit)"
         )
     return snapshots_root(stack) / name
 
@@ -247,7 +248,8 @@ def _at_rest(stack: str) -> Iterator[bool]:
     record = read_twin(stack) or {}
     if (record.get("postgres") or {}).get("engine") == "external":
         raise RefusedError(
-            f"the twin of stack {stack!r} uses DATABASE_URL's PostgreSQL, which a snapshot cannot hold: unset DATABASE_URL and run local.up"
+            f"the twin of stack {stack!r} uses DATABASE_URL's PostgreSQL, which a snapshot cannot hold: "
+            "unset DATABASE_URL and run local.up"
         )
     if (record.get("dynamodb") or {}).get("container") or twinops.last_engine(stack_state_dir(stack)) == "docker":
         raise RefusedError(
@@ -283,7 +285,8 @@ def save(stack: str, name: str) -> SaveResult:
     dest = snapshot_dir(stack, name)
     if dest.exists():
         raise RefusedError(
-            f"snapshot {name!r} of stack {stack!r} exists: delete it first (local.snapshot delete {name}) or pick another name"
+            f"snapshot {name!r} of stack {stack!r} exists: delete it first "
+            f"(invoke local.snapshot.delete {name} --stack {stack}) or pick another name"
         )
     state = stack_state_dir(stack)
     if not state.is_dir():
@@ -334,7 +337,8 @@ def restore(stack: str, name: str) -> SaveResult:
 
     if manifest["tools"].get("moto") != moto.__version__:
         raise RefusedError(
-            f"snapshot {name!r} was saved with moto {manifest['tools'].get('moto')}, this checkout runs {moto.__version__}: "
+            f"snapshot {name!r} was saved with moto {manifest['tools'].get('moto')}, "
+            f"this checkout runs {moto.__version__}: "
             "its AWS state would not load (pip install -r requirements.txt at the version that saved it)"
         )
     _verify(src / STATE, manifest, f"snapshot {name!r}")
@@ -369,7 +373,7 @@ def _swap(state: Path, incoming: Path) -> None:
 
 
 def _own_pgdata(state: Path) -> None:
-    """As root, pgdata belongs to PostgreSQL's system user (an imported archive may come from a machine with other ids)."""
+    """As root, pgdata belongs to PostgreSQL's system user (an archive may come from a machine with other ids)."""
     pgdata = state / "pgdata"
     if os.geteuid() != 0 or not pgdata.is_dir():
         return
@@ -446,7 +450,8 @@ def import_archive(stack: str, file: Path, name: str | None = None) -> SnapshotI
                 manifest = _read_manifest(work / MANIFEST, what)
                 if manifest.get("stack") != stack:
                     raise RefusedError(
-                        f"{what} holds a snapshot of stack {manifest.get('stack')!r}, not {stack!r}: import it with --stack {manifest.get('stack')}"
+                        f"{what} holds a snapshot of stack {manifest.get('stack')!r}, not {stack!r}: "
+                        f"import it with --stack {manifest.get('stack')}"
                     )
                 for member in tar:  # from the start again: the manifest comes by once more
                     if member.name == MANIFEST:
