@@ -221,6 +221,13 @@ def test_clone_all_leaves_no_source_value_and_one_fake_per_person(source: dict[s
         json.dumps(i, sort_keys=True) for i in items
     ), "a second clone writes the same items again (same fakes, same sealed bytes)"
 
+    # pattern 3 on the clone: the pair's rebuilt entry leads the new message into their cloned group
+    sent = run_invoke(
+        "ddb.send-message", "--stack", "dev", "--from", margo.handle, "--to", teo.handle, "--text", "on the clone"
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert fake.uuid(source["group"]) in sent.stdout, sent.stdout
+
 
 def test_keep_text_and_no_anonymise_warn_in_one_line(source: dict[str, Any]) -> None:
     proc = run_invoke("ddb.clone", "--from-stack", "prod", "--to-stack", "dev", "--users", "ada", "--keep-text")
