@@ -588,3 +588,50 @@ def table_check_lines(check: Any, stack: str) -> list[str]:
             f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` would set"
         )
     return lines
+
+
+def snapshot_line(done: str, result: Any) -> str:
+    """One line for a snapshot saved, restored, exported or imported."""
+    info = getattr(result, "info", result)
+    again = " (the twin was stopped for it and started again)" if getattr(result, "restarted", False) else ""
+    return (
+        f"{done} snapshot {info.name} of stack {info.stack}: {info.files} files, {info.bytes / 1e6:.1f} MB, "
+        f"engine {info.engine}, saved {info.created_at}{again}"
+    )
+
+
+def snapshot_table(infos: Sequence[Any], as_json: bool = False) -> str:
+    if as_json:
+        return "\n".join(json_lines(infos))
+    if not infos:
+        return "no snapshots (save one with `invoke local.snapshot.save NAME`)"
+    rows = [
+        {"name": i.name, "saved": i.created_at, "engine": i.engine, "files": i.files, "MB": f"{i.bytes / 1e6:.1f}"}
+        for i in infos
+    ]
+    return table(rows)
+
+
+def clone_warnings(keep_text: bool, no_anonymise: bool) -> list[str]:
+    """The one-line warnings of the flags that let source data through."""
+    out = []
+    if no_anonymise:
+        out.append("warning: --no-anonymise: real people and their messages are copied as they are into the twin")
+    elif keep_text:
+        out.append("warning: --keep-text: the messages' text is copied as it is (people are still anonymised)")
+    return out
+
+
+def clone_lines(r: Any) -> list[str]:
+    how = "anonymised" if r.anonymised else "NOT anonymised"
+    if r.anonymised and r.keep_text:
+        how += " (text kept)"
+    lines = [
+        f"cloned {r.items_selected} of {r.items_read} items of stack {r.source} into the twin of {r.target} ({how}): "
+        f"{r.groups} groups, {r.users} users ({r.cognito_created} new in Cognito), {r.items_written} items written"
+        + (f" (resumed after {r.resumed_at})" if r.resumed_at else "")
+        + (", bodies sealed with the target's key" if r.sealed else ""),
+    ]
+    if r.handles:
+        lines.append(f"try: invoke ddb.patterns.list-conversations --stack {r.target} --handle {r.handles[0]}")
+    return lines

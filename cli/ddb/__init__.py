@@ -328,6 +328,56 @@ def redrive(c: Context, stack: str = "dev", cloud: bool = False, confirm_protect
         raise Exit(code=1)
 
 
+@task(
+    name="clone",
+    iterable=["users"],
+    help=helps(
+        "cloud",
+        "confirm_protected",
+        "restart",
+        "since",
+        from_stack="clone_from",
+        to_stack="clone_to",
+        users="clone_users",
+        all_="clone_all",
+        keep_text="keep_text",
+        no_anonymise="no_anonymise",
+    ),
+)
+@one_line_errors
+def clone(
+    c: Context,
+    from_stack: str,
+    cloud: bool = False,
+    to_stack: str = "dev",
+    users: list[str] | None = None,
+    since: str | None = None,
+    all_: bool = False,
+    keep_text: bool = False,
+    no_anonymise: bool = False,
+    restart: bool = False,
+    confirm_protected: bool = False,
+) -> None:
+    """Copy a stack's messages (its twin, or --cloud its table) and their users into a twin, anonymised by default."""
+    import sys
+    from functools import partial
+
+    from cli.shell import comma_separated
+    from ops.clone import Options, Selection, clone_target
+    from ops.render import Progress, clone_lines, clone_warnings
+
+    for warning in clone_warnings(keep_text, no_anonymise):
+        note(warning)
+    selection = Selection(tuple(comma_separated(users or [])), since, all_)
+    options = Options(anonymise=not no_anonymise, keep_text=keep_text, restart=restart)
+    source, target = (
+        target_for(from_stack, cloud),
+        target_for(to_stack, writes=True, confirm_protected=confirm_protected),
+    )
+    progress = partial(Progress, stream=sys.stderr, label="items written")
+    say("\n".join(clone_lines(clone_target(source, target, selection, options, progress))))
+
+
 ns = Collection(
     "ddb",
     schema_load,
@@ -344,5 +394,6 @@ ns = Collection(
     migrate,
     dead_letters,
     redrive,
+    clone,
     patterns.ns,
 )

@@ -91,6 +91,9 @@ DB_TASKS = [
     ["ddb.remove-member", "--group", "3f2a9c1e-0000-4000-8000-000000000000", "--handle", "dana"],
     ["ddb.patterns.list-conversations", "--handle", "ada"],
     ["ddb.patterns.get-conversation", "--handle", "ada,bram"],
+    # reads dev's users through the URL, then finds prod's twin down: one line
+    ["ddb.clone", "--from-stack", "dev", "--to-stack", "prod", "--all"],
+    ["local.snapshot.save", "canary"],  # refused: a snapshot cannot hold DATABASE_URL's server
 ]
 CLOUD_TASKS = [
     ["db.drop", "--cloud"],
@@ -126,6 +129,11 @@ OTHER_TASKS = [
     ["infra.preview"],
     ["infra.up"],
     ["ddb.drop"],
+    ["local.snapshot.list"],
+    ["local.snapshot.restore", "none"],
+    ["local.snapshot.delete", "none"],
+    ["local.snapshot.export", "none", "{state}/none.tar.gz"],
+    ["local.snapshot.import", "{state}/none.tar.gz"],
     ["bench", "--size", "smoke", "--only", "cli"],
     ["quickstart"],
 ]

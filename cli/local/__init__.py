@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Context, Exit
 
+from cli.local import snapshot
 from cli.shell import Choice, helps, note, one_line_errors, say, task
 
 
@@ -69,4 +70,4 @@ def env(c: Context, stack: str = "dev", format: str = "sh") -> None:
     say(render(found, format), exact=True)  # the twin's own password, on purpose: the one secret this prints
 
 
-ns = Collection("local", up, down, status, env)
+ns = Collection("local", up, down, status, env, snapshot.ns)
