@@ -18,7 +18,7 @@ from ops.db import connect, users_by_handle
 from ops.errors import ConfigError, NotFoundError, OpsError
 from ops.local.streams import StreamCounts, checkpoint_file, process_stream
 from ops.messages.membership import GroupCreated, MemberChange, add_member, check_name, create_group, remove_member
-from ops.messages.model import GSI_NAME, GroupRow, Message, instant, instant_or_never
+from ops.messages.model import GSI_NAME, MAX_MEMBERS, MIN_MEMBERS, GroupRow, Message, instant, instant_or_never
 from ops.messages.paging import Page
 from ops.messages.pairs import find_group
 from ops.messages.read import get_conversation, get_membership, group_rows, list_conversations
@@ -192,6 +192,9 @@ def create_group_by_handles(
     if not handles:
         raise ConfigError("say who is in the group: --members ada,bram,chidi (2 to 50 handles, the creator included)")
     creator = creator or handles[0]
+    wanted = len(set(handles) | {creator})
+    if not MIN_MEMBERS <= wanted <= MAX_MEMBERS:  # before any connection, as the database would not change it
+        raise ConfigError(f"a group has {MIN_MEMBERS} to {MAX_MEMBERS} members (the creator included), not {wanted}")
     with connect(target) as conn:
         users = users_by_handle(conn, list(dict.fromkeys([creator, *handles])))
     made = create_group(

@@ -323,7 +323,7 @@ def draw_flow(plan: StackPlan, output: Path) -> Path:
                 (
                     function
                     >> DiagramEdge(
-                        label="moves both group rows\nto the newest message",
+                        label="moves every member's group row\nto the newest message",
                         color=FLOW_COLOUR,
                         fontcolor=FLOW_COLOUR,
                         constraint="false",

@@ -290,6 +290,8 @@ def _judge(c: _Collector) -> Examination:
     extra, lagging, ahead, orphans, missing_row = [], [], [], [], []
     no_row, not_member, unnamed = [], [], []
     pairs: dict[str, dict[str, GroupFacts]] = {}
+    # (owner, time) -> the group whose old-shape row holds that key: where another group's row was overwritten
+    old_keys = {(o["owner"], o["sk"]): o["group"] for o in c.old_rows}
     for entry in c.entries.values():  # the pair entry names a group's participants even when every row is gone
         if entry.group_uuid in c.groups:
             c.groups[entry.group_uuid].participants.update(entry.participant_uuids)
@@ -309,7 +311,11 @@ def _judge(c: _Collector) -> Examination:
             orphans.append({"group": group, "rows": len(facts.rows)})
         for absent in sorted(facts.participants - set(owners)):
             # not in their list: the conversation is lost to them until a row is rebuilt
-            missing_row.append({"group": group, "participant": absent, "newest": facts.newest_sk})
+            found = {"group": group, "participant": absent, "newest": facts.newest_sk}
+            taken = old_keys.get((absent, facts.newest_sk or ""))
+            if taken is not None and taken != group:
+                found["collided_with"] = taken  # the old key of another group of theirs, at this group's newest time
+            missing_row.append(found)
         if facts.newest_at is not None:
             latest: dict[
                 str, datetime

@@ -48,6 +48,7 @@ from ops.messages.model import (
     now_iso,
 )
 from ops.messages.read import get_membership
+from ops.messages.send import check_message_text
 
 MAX_NAME_CHARS = 100
 CHANGE_ATTEMPTS = 8  # a change races a consumer's move of the same row at most a few times
@@ -127,6 +128,10 @@ def rows_of(client: Any, table: str, owner: str, group: str) -> list[dict[str, A
     return list(items(client, "query", f"Query {GRP_PREFIX}{owner} on {table}", "Items", **request))
 
 
+def _missing(table: str) -> str:
+    return f"table {table!r} (or its index) does not exist: create it with `invoke ddb.schema-load`"
+
+
 def _named(client: Any, table: str, group: str) -> Membership:
     m = get_membership(client, table, group)
     if m is None:
@@ -160,12 +165,13 @@ def create_group(
     members = members_of(creator, others)
     group = str(uuid.uuid4())  # a named group is not a pair's: nothing to derive it from
     text = text or f"{creator.display_name} created the group {name}"
+    check_message_text(text)
     created_at = iso(instant(now)) if now else now_iso()
     membership = Membership(group, name, created_at, creator.uuid, {p.uuid: Membership.entry(p) for p in members})
     key: bytes | None = None
     key_item: dict[str, Any] | None = None
     what = f"create group {name!r}"
-    with aws_errors(what):
+    with aws_errors(what, not_found=_missing(table)):
         if cipher is not None and cipher.encrypting:
             key = cipher.new_group_key(table, group)
             key_item = cipher.key_item(group, key).to_item()  # type: ignore[attr-defined]
@@ -194,7 +200,7 @@ def create_group(
             ):
                 pause(attempt)
             else:
-                raise translate(err, what) from None
+                raise translate(err, what, not_found=_missing(table)) from None
     raise CloudError(f"could not create group {name!r} after {CHANGE_ATTEMPTS} attempts (its keys kept colliding)")
 
 
@@ -204,7 +210,7 @@ def create_group(
 def add_member(client: Any, table: str, group: str, person: Person, *, index: str = GSI_NAME) -> MemberChange:
     """Add ``person`` to a named group with a row at its newest message; adding a member again changes nothing."""
     what = f"add {person.handle} to group {group}"
-    with aws_errors(what):
+    with aws_errors(what, not_found=_missing(table)):
         for attempt in range(1, CHANGE_ATTEMPTS + 1):
             m = _named(client, table, group)
             if m.has(person.uuid):
@@ -259,7 +265,7 @@ def add_member(client: Any, table: str, group: str, person: Person, *, index: st
 def remove_member(client: Any, table: str, group: str, person: Person) -> MemberChange:
     """Remove ``person`` from a named group and delete their row(s) in the same transaction; their messages stay."""
     what = f"remove {person.handle} from group {group}"
-    with aws_errors(what):
+    with aws_errors(what, not_found=_missing(table)):
         for attempt in range(1, CHANGE_ATTEMPTS + 1):
             m = _named(client, table, group)
             if not m.has(person.uuid):

@@ -12,7 +12,9 @@ nor ``GRP#`` and it has no ``message_group_uuid``, so no read pattern, the GSI a
 consumer (which acts on ``MSG#`` only) never see it.
 
 Appending writes only the ``MSG#`` item; the stream consumer (``ops.messages.fanout``) moves
-both group rows to it.
+both group rows to it (every member's, in a named group). Into a named group
+(``ops.messages.membership``) the message is put in one transaction with a check that the sender
+is still a member, so a member removed while sending stores nothing.
 
 With a ``cipher`` that encrypts (a stack with ``encryptMessages``), the text is sealed before it is
 stored: a new group's data key is made first and its key item joins the creating transaction
@@ -36,6 +38,7 @@ from ops.messages.bodies import Cipher, body_of, with_body
 from ops.messages.model import (
     GRP_PREFIX,
     GSI_NAME,
+    Membership,
     Message,
     Person,
     group_rows_for,
@@ -94,19 +97,24 @@ def _sender_row(client: Any, table: str, group_uuid: str, user: Person) -> bool:
     return any(True for _ in items(client, "query", f"Query {GRP_PREFIX}{user.uuid} on {table}", "Items", **request))
 
 
-def _check_participant(client: Any, table: str, group_uuid: str, user: Person, index: str) -> None:
+def _not_a_member(user: Person, named: Membership) -> RefusedError:
+    return RefusedError(
+        f"{user.handle} is not a member of group {named.group_name!r} ({named.group}): nothing was sent"
+    )
+
+
+def _check_participant(client: Any, table: str, group_uuid: str, user: Person, index: str) -> Membership | None:
+    """Refuses a sender who is not in the group; a named group's membership item (returned) decides, not the rows."""
     named = get_membership(client, table, group_uuid)
-    if named is not None:  # a named group: its membership item decides, not the rows
+    if named is not None:
         if not named.has(user.uuid):
-            raise RefusedError(
-                f"{user.handle} is not a member of group {named.group_name!r} ({group_uuid}): nothing was sent"
-            )
-        return
+            raise _not_a_member(user, named)
+        return named
     rows = group_rows(client, table, group_uuid, index)
     if any(r.owner_uuid == user.uuid for r in rows):
-        return
+        return None
     if _sender_row(client, table, group_uuid, user):
-        return  # a group created a moment ago whose rows the GSI does not show yet
+        return None  # a group created a moment ago whose rows the GSI does not show yet
     if not rows:
         raise NotFoundError(f"there is no message group {group_uuid}")
     raise RefusedError(f"{user.handle} is not a participant of message group {group_uuid}: nothing was sent")
@@ -121,6 +129,36 @@ def _stored(client: Any, table: str, msg: Message, cipher: Cipher | None, key: b
 def _put_message(client: Any, table: str, item: dict[str, Any]) -> None:
     # never overwrite a message written in the same microsecond: the caller retries with a new time
     client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+
+def _put_member_message(client: Any, table: str, item: dict[str, Any], named: Membership, sender: Person) -> bool:
+    """A named group's message, stored only while the sender is a member (checked in the same transaction).
+
+    False when a message of the group already has this microsecond (the caller retries with a new
+    time); a sender removed since the membership was read is refused, and nothing is stored.
+    """
+    try:
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": Membership.key_of(named.group),
+                        "ConditionExpression": "attribute_exists(#m.#u)",
+                        "ExpressionAttributeNames": {"#m": "members", "#u": sender.uuid},
+                    }
+                },
+            ]
+        )
+        return True
+    except ClientError as err:
+        reasons = cancellation_codes(err) if error_code(err) == "TransactionCanceledException" else []
+        if reasons[1:2] == ["ConditionalCheckFailed"]:
+            raise _not_a_member(sender, named) from None
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            return False
+        raise  # a conflict or another error: the send loop's handling
 
 
 def _create_group(
@@ -165,6 +203,7 @@ def send_message(
     check_message_text(text)
     not_found = f"table {table!r} (or its index) does not exist: create it with `invoke ddb.schema-load`"
     found_by, entry_added = None, False
+    named: Membership | None = None  # a named group's membership: a message goes in only while its sender is a member
     with aws_errors("look up the message group", not_found=not_found):
         if receiver is not None:
             lookup = find_group(client, table, sender, receiver, add_entry=True)
@@ -176,7 +215,7 @@ def send_message(
             exists, group_uuid = lookup.group_uuid is not None, pair_group
             found_by, entry_added = lookup.found_by, lookup.entry_added
         elif group_uuid is not None:
-            _check_participant(client, table, group_uuid, sender, index)
+            named = _check_participant(client, table, group_uuid, sender, index)
             exists = True
         else:
             raise ConfigError("say who gets the message: a receiver or a group id")
@@ -196,7 +235,11 @@ def send_message(
         msg = Message(group_uuid, created_at, str(uuid.uuid4()), text, sender.uuid, sender.display_name, sender.handle)
         try:
             item = _stored(client, table, msg, cipher, key)
-            if exists:
+            if exists and named is not None:
+                if not _put_member_message(client, table, item, named, sender):
+                    created_at = _later(created_at, explicit)  # a message of this group already has this microsecond
+                    continue
+            elif exists:
                 _put_message(client, table, item)
             else:
                 assert receiver is not None

@@ -297,3 +297,18 @@ def test_the_pair_index_migration_and_the_doctor_leave_a_named_group_alone(
     # THEN: no pair entry is made for it, and the table is healthy
     assert not markers(ddb, table), migrated
     assert examined.clean and examined.named_groups == 1, examined.findings
+
+
+def test_a_member_removed_while_sending_stores_nothing(twin: Any, ddb: Any, table: str) -> None:
+    # GIVEN: a group of three, and bram sending into it
+    ada, bram, chidi = person("ada"), person("bram"), person("chidi")
+    group = create_group(ddb, table, ada, "trio", [bram, chidi]).group_uuid
+    sender = twin.client("dynamodb")
+
+    # WHEN: he is removed after his membership was read, before his message is stored
+    _before_first_transaction(sender, lambda: remove_member(ddb, table, group, bram))
+
+    # THEN: the send is refused in one line and the group holds only its first message
+    with pytest.raises(RefusedError, match=f"{bram.handle} is not a member of group 'trio'"):
+        send_message(sender, table, bram, "one last word", group_uuid=group)
+    assert [m["message"] for m in messages(ddb, table, group)] == ["Ada created the group trio"]
