@@ -25,9 +25,9 @@ groups, never with the number of messages) and reports:
 (extra rows deleted, lagging rows moved to the newest message, rows ahead moved back to it,
 missing rows rebuilt from the newest message, missing pair entries added, legacy markers replaced,
 old-shape keys moved to the new shape), which ``apply`` carries out. "Healthy" means every group
-with messages is listed for each of its participants, at its newest message. Duplicate groups of one pair are only
-reported, with what merging them would take: merging rewrites messages, which is a decision
-for a person.
+with messages is listed for each of its participants, at its newest message. Duplicate groups of
+one pair are only reported, with what merging them would take: merging rewrites messages, which
+is a decision for a person.
 """
 
 from __future__ import annotations
@@ -586,7 +586,7 @@ def apply(
 
 
 def _rewind(client: Any, table: str, key: dict[str, Any], item: dict[str, Any]) -> bool:
-    """Replace a row ahead of its group's newest message by ``item``, in one transaction; False when it moved meanwhile."""
+    """Replace a row ahead of its group's newest message by ``item`` in one transaction; False if it moved meanwhile."""
     try:
         client.transact_write_items(
             TransactItems=[
