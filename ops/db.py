@@ -168,7 +168,8 @@ def users_by_uuid(conn: psycopg.Connection[Any], uuids: list[str]) -> dict[str, 
     """The users with these ids (those that are there: a caller asks to name people, not to check them)."""
     try:
         rows = conn.execute(
-            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users WHERE uuid::text = ANY(%s)",
+            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users "
+            "WHERE uuid::text = ANY(%s)",
             (uuids,),
         ).fetchall()
     except psycopg.errors.UndefinedTable:

@@ -683,7 +683,7 @@ def _put_member_row(client: Any, table: str, row: dict[str, Any]) -> None:
 
 
 def _rewind(client: Any, table: str, key: dict[str, Any], item: dict[str, Any]) -> bool:
-    """Replace a row ahead of its group's newest message by ``item``, in one transaction; False when it moved meanwhile."""
+    """Replace a row ahead of its group's newest message by ``item`` in one transaction; False if it moved meanwhile."""
     try:
         client.transact_write_items(
             TransactItems=[

@@ -4,8 +4,8 @@ Run by the stream consumer for every new ``MSG#`` item, whoever wrote it. A row 
 one transaction (delete the old row, put the new one), so a participant never has zero or two
 rows; a row already at or past the message stays, so duplicate, late or out-of-order records
 never move a group back in time; a moved row is keyed ``<time>#<group>`` (``model.row_sort_key``),
-so two groups of one owner moved to one instant keep a row each; extra rows of one participant (left by older, non-atomic
-writers) are removed, keeping the newest.
+so two groups of one owner moved to one instant keep a row each; extra rows of one participant
+(left by older, non-atomic writers) are removed, keeping the newest.
 
 A row takes the message's body attributes as they are (``ops.messages.bodies.body_of``): the
 text, or a sealed body with its encrypted data key and message uuid, copied byte for byte. So

@@ -2,8 +2,8 @@
 
 Items (DESIGN.md):
   message    pk ``MSG#<group>``  sk created_at     message_uuid, message, user_uuid/display_name/handle (sender)
-  group row  pk ``GRP#<owner>``  sk ``<last_reply_at>#<group>``  message_group_uuid, message, user_uuid/display_name/handle
-                                                   (the other)
+  group row  pk ``GRP#<owner>``  sk ``<last_reply_at>#<group>``
+                                 message_group_uuid, message, user_uuid/display_name/handle (the other)
   pair entry pk ``PAIR#<lo>#<hi>`` sk ``PAIR``    group_uuid, created_at, participant_uuids (see ``ops.messages.pairs``)
   group key  pk ``MSG#<group>``  sk ``KEY``        message_key, created_at, kms_key_id (stacks that encrypt messages)
   membership pk ``MSG#<group>``  sk ``MEMBERS``    group_name, created_at, created_by, members (a named group's members)
@@ -120,7 +120,7 @@ def instant_or_never(ts: str) -> datetime:
 
 
 def row_sort_key(last_reply_at: str, group_uuid: str) -> str:
-    """A group row's sort key: the time first (order, paging, ``begins_with(sk, year)``), the group after it (unique)."""
+    """A group row's sort key: the time first (order, paging, ``begins_with(sk, year)``), then the group (unique)."""
     return f"{last_reply_at}{ROW_KEY_SEP}{group_uuid}"
 
 
