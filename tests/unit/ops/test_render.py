@@ -131,3 +131,15 @@ def test_json_output_is_exact() -> None:
 def test_a_timestamp_that_is_no_time_is_shown_not_a_traceback() -> None:
     out = conversation_lines([_message("hi", created="yesterday\x1b[2J")])
     assert "yesterday\\x1b[2J" in out
+
+
+def test_a_resource_the_twin_cannot_change_is_kept_and_never_to_be_deleted() -> None:
+    from types import SimpleNamespace
+
+    from ops.render import cloud_side_lines
+
+    stuck = ["KMS key messages-key (k-1): rotationPeriodInDays cannot change in place on the twin"]
+    cloud = SimpleNamespace(created=[], updated=[], replaced=[], unchanged=[], stuck=stuck)
+    (warning,) = [line for line in cloud_side_lines(cloud, None) if "warning" in line]
+    assert "kept as it is" in warning and "encrypted under it" in warning
+    assert "delete" not in warning

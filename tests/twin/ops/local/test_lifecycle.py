@@ -243,3 +243,22 @@ def test_two_ups_started_together_on_a_fresh_state_leave_a_database_that_lets_us
     setup = run_invoke("db.setup", "--stack", "prod")
     assert setup.returncode == 0, setup.stderr
     assert not list(stack_state_dir("prod").glob(".pgdata-initdb-*"))
+
+
+# ---------------------------------------------------------------- a restart never drifts from the program
+
+
+def test_a_restarted_prod_twin_matches_its_program_and_never_advises_deleting_its_key(
+    twin: Any, prod_stack: StackSettings
+) -> None:
+    # GIVEN the prod twin (it encrypts messages under its own KMS key, rotation declared with a period)
+    twinops.up(prod_stack, engine="moto")
+    twinops.down(prod_stack)
+    # WHEN it starts again from its snapshot
+    again = twinops.up(prod_stack, engine="moto")
+    # THEN nothing differs from the program: no warning, no drift, no advice to delete anything
+    assert again.restored and again.cloud_side is not None
+    assert again.cloud_side.stuck == [], again.cloud_side.stuck
+    drift = run_invoke("infra.drift", "--stack", "prod")
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert "delete" not in drift.stdout + drift.stderr
