@@ -420,11 +420,12 @@ def _start(
             )
         twin["postgres"] = {"engine": "external", "url": database_url}
     else:
-        pgdata = state / "pgdata"
-        restored = restored or (pgdata / "PG_VERSION").exists()
-        twin["postgres"] = _embedded_record(pgdata, stack.local_postgres_port)
+        pg = postgres.home(state, state_root())  # as root in a private home: a place its system user can reach
+        notes += [pg.note] if pg.note else []
+        restored = restored or (pg.pgdata / "PG_VERSION").exists()
+        twin["postgres"] = _embedded_record(pg.pgdata, stack.local_postgres_port)
         _write_twin(stack.name, twin)
-        postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log", ours=state_root())
+        postgres.start(pg.pgdata, stack.local_postgres_port, pg.log, ours=pg.ours)
     _write_twin(stack.name, twin)
 
     cloud = _reconcile(stack, plan)

@@ -262,3 +262,42 @@ def test_a_restarted_prod_twin_matches_its_program_and_never_advises_deleting_it
     drift = run_invoke("infra.drift", "--stack", "prod")
     assert drift.returncode == 0, drift.stdout + drift.stderr
     assert "delete" not in drift.stdout + drift.stderr
+
+
+# ---------------------------------------------------------------- as root in a private home
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user the server runs as you: it reaches your state")
+def test_as_root_a_state_dir_in_a_private_home_gets_a_server_directory_its_user_reaches(
+    twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import stat
+    import tempfile
+
+    from ops.stacks import load_stack
+
+    # GIVEN a state root inside a 0700 directory of root's (a clone under /root)
+    private = Path(tempfile.mkdtemp(prefix="cruddur-private-home-"))
+    monkeypatch.setenv("CRUDDUR_STATE_DIR", str(private / "repo" / ".twin"))
+    prod = load_stack("prod")
+    where = None
+    try:
+        # WHEN the prod twin starts there
+        up = twinops.up(prod, engine="moto", stream_worker=False)
+        # THEN it says in one line where PostgreSQL's files went, and the database lets us in
+        (note,) = [n for n in up.notes if n.startswith("postgres: data in")]
+        where = Path(note.split("postgres: data in ", 1)[1].split(" ", 1)[0])
+        assert where.is_relative_to(postgres.SERVER_ROOT) and "cannot reach" in note
+        assert (where / "pgdata" / "PG_VERSION").exists() and stat.S_IMODE(private.stat().st_mode) == 0o700
+        setup = run_invoke("db.setup", "--stack", "prod", env={"CRUDDUR_STATE_DIR": str(private / "repo" / ".twin")})
+        assert setup.returncode == 0, setup.stderr
+        # AND the next start finds the same place again (its data kept)
+        twinops.down(prod)
+        again = twinops.up(prod, engine="moto", stream_worker=False)
+        assert any(str(where) in n for n in again.notes) and again.restored
+    finally:
+        twinops.down(prod)
+        shutil.rmtree(private, ignore_errors=True)
+        if where is not None:
+            shutil.rmtree(where, ignore_errors=True)  # this test's own directory, named after its state path
