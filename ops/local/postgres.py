@@ -402,10 +402,15 @@ def _initdb(bins: Path, pgdata: Path, state: Path, password: str, user: str | No
     finally:
         Path(pwfile).unlink(missing_ok=True)
     if proc.returncode != 0:
-        problem = disk_problem(state)
-        if problem:  # initdb's own lines are about the files it could not write: the cause is the disk
+        # initdb ends with its clean-up ("removing contents of data directory"): the cause is its first error line
+        lines = proc.stderr.strip().splitlines() or ["?"]
+        first = next((line for line in lines if "error:" in line or "FATAL" in line), lines[-1])
+        known = {"No space left on device": "no space left on the disk", "Read-only file system": "a read-only disk"}
+        cause = next((what for text, what in known.items() if text in first), None)
+        problem = f"{cause} of {state}" if cause else disk_problem(state)
+        if problem:
             raise CloudError(f"initdb could not create the twin's database in {state}: {problem}")
-        raise CloudError(f"initdb failed in {pgdata}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        raise CloudError(f"initdb failed in {pgdata}: {first.strip()}")
 
 
 def postmaster_pid(pgdata: Path) -> int | None:
