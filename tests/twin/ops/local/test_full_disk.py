@@ -143,7 +143,7 @@ def test_a_write_refused_for_a_full_disk_is_never_read_back_and_a_failed_snapsho
     assert server.visible(acked) == acked
 
 
-def test_a_disk_too_small_for_initdb_is_one_line_naming_it_and_nothing_is_left(twin: Any) -> None:
+def test_a_disk_too_small_for_initdb_is_one_line_naming_it_and_nothing_is_left() -> None:
     from tests.support.helpers import assert_one_line_error, run_invoke
 
     # GIVEN a state directory on a disk with room for the AWS server but not for a PostgreSQL cluster
