@@ -6,6 +6,7 @@ stays fast because the library (boto3, psycopg) is only imported by the task tha
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -370,6 +371,16 @@ def _checked(arg: Argument, checks: dict[str, Any]) -> Argument:
 task = functools.partial(invoke.task, klass=Task)
 
 
+# errors of the machine a task runs on, each with what to do about it
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "free some space on that disk",
+    errno.EDQUOT: "free some space, or ask for a larger quota",
+    errno.EROFS: "that file system is mounted read-only: use a writable directory",
+    errno.EACCES: "this user may not write there: use a directory of your own",
+    errno.ENOTDIR: "a path on the way is a file, not a directory: move it away",
+}
+
+
 def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     """The error boundary of every task: a problem the user can fix ends as one line on stderr and a non-zero exit.
 
@@ -401,6 +412,12 @@ def one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(code=0) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
+        except OSError as err:
+            # the machine's state, not a bug: a full or read-only disk, a path that is a file, no permission
+            if err.errno not in ENVIRONMENT_ERRNOS:
+                raise
+            where = f"{err.filename}: " if err.filename else ""
+            raise Exit(safe_line(f"error: {where}{err.strerror} ({ENVIRONMENT_ERRNOS[err.errno]})"), code=1) from None
         except Exception as err:
             # last resort for an AWS/network failure ops did not name: still one line, never a traceback;
             # anything else is a bug in this program, and its traceback is what a report needs

@@ -112,8 +112,10 @@ def cloud_side_lines(cloud: Any, source: Any) -> list[str]:
     lines.extend(f"  created {c}" for c in cloud.created)
     lines.extend(f"  updated {c}" for c in cloud.updated)
     lines.extend(f"  replaced {c}" for c in cloud.replaced)
+    # never advice to delete: a key encrypts the twin's messages, a table or pool holds its data
     lines.extend(
-        f"  warning: {c} (delete it on the twin and run local.up again to re-create it as declared)"
+        f"  warning: {c}; kept as it is, with what it holds"
+        + (" (the twin's data is encrypted under it: it is never re-created)" if c.startswith("KMS key") else "")
         for c in cloud.stuck
     )
     return lines

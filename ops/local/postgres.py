@@ -11,6 +11,7 @@ account on the machine can neither connect as ``postgres`` nor reach the Unix so
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import secrets
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -114,6 +116,15 @@ def _blocking_parent(path: Path) -> Path | None:
     return None
 
 
+def _opened_to(state: Path, ours: Path, user: str) -> bool:
+    """Give ``user`` traverse (o+x) on ``ours`` and what lies below it down to ``state``; whether it now reaches ``state``."""
+    ours, state = ours.resolve(), state.resolve()
+    for directory in [ours, *(d for d in state.parents if ours in d.parents), state]:
+        directory.chmod(directory.stat().st_mode | 0o001)
+    probe = subprocess.run(["test", "-x", str(state)], capture_output=True, timeout=30, **_ids(user))  # type: ignore[call-overload]
+    return probe.returncode == 0
+
+
 def _reachable(state: Path, ours: Path, user: str | None) -> None:
     """The server's user must reach the stack's state directory; we open up only the directories that are ours.
 
@@ -121,20 +132,67 @@ def _reachable(state: Path, ours: Path, user: str | None) -> None:
     get o+x (traverse, not list: the files in it keep their own modes). Nothing above it is
     touched: when a parent stops the server's user, say so and how to fix it.
     """
-    if not user:
+    if not user or _opened_to(state, ours, user):
         return
-    ours, state = ours.resolve(), state.resolve()
-    for directory in [ours, *(d for d in state.parents if ours in d.parents), state]:
-        directory.chmod(directory.stat().st_mode | 0o001)
-    probe = subprocess.run(["test", "-x", str(state)], capture_output=True, timeout=30, **_ids(user))  # type: ignore[call-overload]
-    if probe.returncode != 0:
-        blocking = _blocking_parent(ours)
-        why = f"{blocking} is not traversable by other users" if blocking else f"a directory above {ours} denies it"
-        raise ConfigError(
-            f"the twin's PostgreSQL runs as the system user {user} (PostgreSQL refuses to run as root) and cannot reach {state}: {why}; "
-            f"set {STATE_DIR_ENV} to a directory {user} can traverse (e.g. export {STATE_DIR_ENV}=/var/tmp/cruddur-twin)"
-            + (f" or allow it with `chmod o+x {blocking}`" if blocking else "")
-        )
+    blocking = _blocking_parent(ours)
+    why = f"{blocking} is not traversable by other users" if blocking else f"a directory above {ours} denies it"
+    raise ConfigError(
+        f"the twin's PostgreSQL runs as the system user {user} (PostgreSQL refuses to run as root) and cannot reach {state}: {why}; "
+        f"set {STATE_DIR_ENV} to a directory {user} can traverse (e.g. export {STATE_DIR_ENV}=/var/tmp/cruddur-twin)"
+        + (f" or allow it with `chmod o+x {blocking}`" if blocking else "")
+    )
+
+
+# As root in a private home (a clone under /root, 0700), the server's user cannot reach the state
+# directory and nothing above it is ours to open: the server's files go to a directory made for them here,
+# one per stack state directory, recorded in the state directory so the next local.up finds them again.
+SERVER_ROOT = Path("/var/lib/cruddur-twin")
+LOCATION_FILE = "postgres-location"
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where a stack's embedded PostgreSQL keeps its data directory, log and password file."""
+
+    directory: Path  # holds pgdata, postgres.log and the password file
+    ours: Path  # the directory above it we may open to the server's user (the state root, or SERVER_ROOT)
+    note: str = ""  # one line for local.up when it is not the stack's state directory
+
+    @property
+    def pgdata(self) -> Path:
+        return self.directory / "pgdata"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "postgres.log"
+
+
+def home(state: Path, ours: Path) -> Home:
+    """The stack's state directory when the server's user can reach it (or we are not root); else a place it can.
+
+    A cluster already in the state directory stays there; a choice made once (``postgres-location``
+    in the state directory) is kept.
+    """
+    pointer = state / LOCATION_FILE
+    elsewhere = pointer.read_text().strip() if pointer.exists() else ""
+    if not elsewhere:
+        user = _run_as()
+        if user is None or (state / "pgdata" / "PG_VERSION").exists() or _opened_to(state, ours, user):
+            return Home(state, ours)
+        digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+        elsewhere = str(SERVER_ROOT / f"{state.name}-{digest}")
+        try:
+            SERVER_ROOT.mkdir(mode=0o711, parents=True, exist_ok=True)
+            Path(elsewhere).mkdir(mode=0o711, exist_ok=True)
+            write_atomic(pointer, elsewhere + "\n")
+        except OSError as err:
+            raise unwritable(SERVER_ROOT, err) from None
+    where = Path(elsewhere)
+    return Home(
+        where,
+        where.parent,
+        f"postgres: data in {where} ({SYSTEM_USER}, the server's user, cannot reach {state}; recorded in {pointer})",
+    )
 
 
 def _pg(cmd: list[str], user: str | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -359,10 +417,15 @@ def _initdb(bins: Path, pgdata: Path, state: Path, password: str, user: str | No
     finally:
         Path(pwfile).unlink(missing_ok=True)
     if proc.returncode != 0:
-        problem = disk_problem(state)
-        if problem:  # initdb's own lines are about the files it could not write: the cause is the disk
+        # initdb ends with its clean-up ("removing contents of data directory"): the cause is its first error line
+        lines = proc.stderr.strip().splitlines() or ["?"]
+        first = next((line for line in lines if "error:" in line or "FATAL" in line), lines[-1])
+        known = {"No space left on device": "no space left on the disk", "Read-only file system": "a read-only disk"}
+        cause = next((what for text, what in known.items() if text in first), None)
+        problem = f"{cause} of {state}" if cause else disk_problem(state)
+        if problem:
             raise CloudError(f"initdb could not create the twin's database in {state}: {problem}")
-        raise CloudError(f"initdb failed in {pgdata}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        raise CloudError(f"initdb failed in {pgdata}: {first.strip()}")
 
 
 def postmaster_pid(pgdata: Path) -> int | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
-from ops.files import disk_problem, ensure_writable_dir, write_atomic
+from ops.files import disk_problem, ensure_writable_dir, unwritable, write_atomic
 from ops.local import dynamodb_local, journal, postgres, stack_lock
 from ops.plan import PlanSource, StackPlan
 from ops.proc import same_process as process_same
@@ -321,9 +321,13 @@ def up(
         remember(database_url)
         parse(database_url)  # malformed: one line now, before anything starts
     source = None
-    if plan is None:
-        plan, source = load_plan(stack)  # before anything starts: a program that fails to plan starts nothing
     state = stack_state_dir(stack.name)
+    if plan is None:
+        try:
+            plan, source = load_plan(stack)  # before anything starts: a program that fails to plan starts nothing
+        except OSError as err:  # its cache could not be written: the state directory is the problem
+            ensure_writable_dir(state)  # names a file on the way, a full or read-only disk
+            raise unwritable(state, err) from None
     ensure_writable_dir(state)  # a path that is a file, a full or read-only disk: one line, before anything starts
     with stack_lock.held(state, stack.name, on_wait):
         result = _up(stack, engine, database_url, stream_worker, plan)
@@ -484,11 +488,12 @@ def _start(
             )
         twin["postgres"] = {"engine": "external", "url": database_url}
     else:
-        pgdata = state / "pgdata"
-        restored = restored or (pgdata / "PG_VERSION").exists()
-        twin["postgres"] = _embedded_record(pgdata, stack.local_postgres_port)
+        pg = postgres.home(state, state_root())  # as root in a private home: a place its system user can reach
+        notes += [pg.note] if pg.note else []
+        restored = restored or (pg.pgdata / "PG_VERSION").exists()
+        twin["postgres"] = _embedded_record(pg.pgdata, stack.local_postgres_port)
         _write_twin(stack.name, twin)
-        password = postgres.start(pgdata, stack.local_postgres_port, state / "postgres.log", ours=state_root())
+        password = postgres.start(pg.pgdata, stack.local_postgres_port, pg.log, ours=pg.ours)
         postgres.write_pgpass(state, stack.local_postgres_port, password)  # what local.env exports as PGPASSFILE
     _write_twin(stack.name, twin)
 

@@ -1,7 +1,7 @@
-"""Two places where moto's API differs from AWS's in what the twin's reconcile relies on.
+"""Three places where moto's API differs from AWS's in what the twin's reconcile relies on.
 
 ``local.up`` changes the twin's resources in place when the program changes them, with the
-same update calls AWS takes. moto gets two of those wrong:
+same update calls AWS takes. moto gets three of those wrong:
 
 - ``UpdateUserPool``: AWS keeps what can only be set at creation (``UsernameAttributes``,
   ``AliasAttributes``, ``UsernameConfiguration``; the request has no field for them). moto
@@ -9,6 +9,10 @@ same update calls AWS takes. moto gets two of those wrong:
   users sign in by email and ``AdminGetUser`` by email stops finding them.
 - ``UpdateTable`` with ``SSESpecification``: AWS switches the table's encryption; moto drops the
   field, so the twin's table could never follow the program's encryption setting.
+- ``EnableKeyRotation`` with ``RotationPeriodInDays``: AWS keeps the period (365 days when none is
+  given) and ``GetKeyRotationStatus`` returns it; moto drops it, so every restarted twin differed
+  from the program's ``rotationPeriodInDays`` (a false drift, with a warning about the key that
+  encrypts the twin's messages).
 
 ``install()`` is idempotent and must run in the process that serves moto (``ops.local.motoserver``,
 or a test's in-process ``mock_aws``). Each patch is tested against the AWS behaviour it restores.
@@ -62,9 +66,51 @@ def _applies_encryption(update_table: Any) -> Any:
     return patched
 
 
+DEFAULT_ROTATION_DAYS = 365  # what AWS sets when EnableKeyRotation names no period
+
+
+def _keeps_rotation_period(enable_key_rotation: Any) -> Any:
+    if getattr(enable_key_rotation, "_cruddur_patched", False):
+        return enable_key_rotation
+
+    @functools.wraps(enable_key_rotation)
+    def patched(self: Any) -> Any:
+        answer = enable_key_rotation(self)  # validates the key as AWS does, then turns rotation on
+        period = self._get_param("RotationPeriodInDays")
+        key = self.kms_backend.keys[self.kms_backend.get_key_id(self._get_param("KeyId"))]
+        key.rotation_period_in_days = int(period) if period else DEFAULT_ROTATION_DAYS
+        return answer
+
+    patched._cruddur_patched = True  # type: ignore[attr-defined]
+    return patched
+
+
+def _reports_rotation_period(get_key_rotation_status: Any) -> Any:
+    if getattr(get_key_rotation_status, "_cruddur_patched", False):
+        return get_key_rotation_status
+
+    @functools.wraps(get_key_rotation_status)
+    def patched(self: Any) -> Any:
+        import json
+
+        answer = json.loads(get_key_rotation_status(self))
+        if answer.get("KeyRotationEnabled"):
+            key = self.kms_backend.keys[self.kms_backend.get_key_id(self._get_param("KeyId"))]
+            # a key whose rotation was enabled before this patch (a restored twin) has AWS's default period
+            answer["RotationPeriodInDays"] = getattr(key, "rotation_period_in_days", DEFAULT_ROTATION_DAYS)
+        return json.dumps(answer)
+
+    patched._cruddur_patched = True  # type: ignore[attr-defined]
+    return patched
+
+
 def install() -> None:
     from moto.cognitoidp.models import CognitoIdpBackend
     from moto.dynamodb.responses import DynamoHandler
 
     CognitoIdpBackend.update_user_pool = _keeps_creation_settings(CognitoIdpBackend.update_user_pool)  # type: ignore[method-assign]
     DynamoHandler.update_table = _applies_encryption(DynamoHandler.update_table)  # type: ignore[method-assign]
+    from moto.kms.responses import KmsResponse
+
+    KmsResponse.enable_key_rotation = _keeps_rotation_period(KmsResponse.enable_key_rotation)  # type: ignore[method-assign]
+    KmsResponse.get_key_rotation_status = _reports_rotation_period(KmsResponse.get_key_rotation_status)  # type: ignore[method-assign]

@@ -81,6 +81,16 @@ def _raising(err: BaseException) -> Any:
             'error: AWS: Could not connect to the endpoint URL: "http://127.0.0.1:1"',
             1,
         ),
+        (
+            OSError(28, "No space left on device", "/srv/twin/dev/x"),
+            "error: /srv/twin/dev/x: No space left on device (free some space on that disk)",
+            1,
+        ),
+        (
+            OSError(30, "Read-only file system"),
+            "error: Read-only file system (that file system is mounted read-only: use a writable directory)",
+            1,
+        ),
     ],
 )
 def test_every_clause_of_the_boundary_is_reached(

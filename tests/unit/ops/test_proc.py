@@ -131,3 +131,29 @@ def test_without_proc_every_reader_says_unknown_and_a_live_pid_is_trusted(
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     assert not proc.running(dead.pid)
+
+
+@needs_proc
+def test_a_pid_recorded_with_another_start_is_not_the_same_process_and_gets_no_signal(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    # GIVEN a live process whose command line matches, recorded with its true start and with an earlier one
+    pid = sleeper.pid
+    assert _wait_for(lambda: "proc-test-marker" in (proc.cmdline(pid) or ""))
+    started = proc.start_ticks(pid)
+    assert started is not None
+    # THEN only the record with its own start names it
+    assert proc.same_process(pid, started, "proc-test-marker")
+    assert not proc.same_process(pid, started - 1, "proc-test-marker"), "a reused pid is another process"
+    assert not proc.same_process(pid, started, "another-command")
+    # AND a signal meant for the earlier process is never sent to it
+    assert proc.signal_same(pid, started - 1, "proc-test-marker", signal.SIGTERM) is False
+    assert sleeper.poll() is None
+    assert proc.signal_same(pid, started, "proc-test-marker", signal.SIGTERM) is True
+    assert sleeper.wait(10) == -signal.SIGTERM
+
+
+@needs_proc
+def test_a_process_start_is_a_time_near_now() -> None:
+    began = proc.started_epoch("self")
+    assert began is not None and abs(began - time.time()) < 24 * 3600

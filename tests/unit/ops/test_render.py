@@ -206,3 +206,15 @@ def test_progress_on_a_pipe_also_prints_every_few_seconds_between_tenths() -> No
     assert out.getvalue().splitlines()[-1] == "99900/100000 items"
     progress(100)
     assert out.getvalue().splitlines()[-1] == "100000/100000 items"
+
+
+def test_a_resource_the_twin_cannot_change_is_kept_and_never_to_be_deleted() -> None:
+    from types import SimpleNamespace
+
+    from ops.render import cloud_side_lines
+
+    stuck = ["KMS key messages-key (k-1): rotationPeriodInDays cannot change in place on the twin"]
+    cloud = SimpleNamespace(created=[], updated=[], replaced=[], unchanged=[], stuck=stuck)
+    (warning,) = [line for line in cloud_side_lines(cloud, None) if "warning" in line]
+    assert "kept as it is" in warning and "encrypted under it" in warning
+    assert "delete" not in warning

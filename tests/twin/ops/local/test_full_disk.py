@@ -141,3 +141,16 @@ def test_a_write_refused_for_a_full_disk_is_never_read_back_and_a_failed_snapsho
     server.start()
     assert server.visible(refused) == []
     assert server.visible(acked) == acked
+
+
+def test_a_disk_too_small_for_initdb_is_one_line_naming_it_and_nothing_is_left() -> None:
+    from tests.support.helpers import assert_one_line_error, run_invoke
+
+    # GIVEN a state directory on a disk with room for the AWS server but not for a PostgreSQL cluster
+    with small_tmpfs("12m") as disk:
+        # WHEN the prod twin is started there
+        proc = run_invoke("local.up", "--stack", "prod", "--engine", "moto", env={"CRUDDUR_STATE_DIR": str(disk)})
+        # THEN one line names the directory and the cause, and no half-made cluster or process is left
+        assert_one_line_error(proc, str(disk / "prod"), "no space left")
+        assert not (disk / "prod" / "pgdata").exists() and not list((disk / "prod").glob(".pgdata-initdb-*"))
+        assert not (disk / "prod" / "twin.json").exists()

@@ -216,7 +216,7 @@ def test_an_up_while_another_holds_the_stacks_lock_waits_then_says_so_in_one_lin
     # THEN it refuses in one line naming the holder, and started or wrote nothing
     assert_one_line_error(proc, "another local.up/local.down (pid 4242) is still running")
     assert "waiting for it" in proc.stdout
-    assert sorted(p.name for p in state.iterdir()) == [".lifecycle.lock"]
+    assert {p.name for p in state.iterdir()} <= {".lifecycle.lock", "plan.json"}  # the program's plan, cached
 
 
 def test_two_ups_started_together_on_a_fresh_state_leave_a_database_that_lets_us_in(
@@ -243,3 +243,61 @@ def test_two_ups_started_together_on_a_fresh_state_leave_a_database_that_lets_us
     setup = run_invoke("db.setup", "--stack", "prod")
     assert setup.returncode == 0, setup.stderr
     assert not list(stack_state_dir("prod").glob(".pgdata-initdb-*"))
+
+
+# ---------------------------------------------------------------- a restart never drifts from the program
+
+
+def test_a_restarted_prod_twin_matches_its_program_and_never_advises_deleting_its_key(
+    twin: Any, prod_stack: StackSettings
+) -> None:
+    # GIVEN the prod twin (it encrypts messages under its own KMS key, rotation declared with a period)
+    twinops.up(prod_stack, engine="moto")
+    twinops.down(prod_stack)
+    # WHEN it starts again from its snapshot
+    again = twinops.up(prod_stack, engine="moto")
+    # THEN nothing differs from the program: no warning, no drift, no advice to delete anything
+    assert again.restored and again.cloud_side is not None
+    assert again.cloud_side.stuck == [], again.cloud_side.stuck
+    drift = run_invoke("infra.drift", "--stack", "prod")
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert "delete" not in drift.stdout + drift.stderr
+
+
+# ---------------------------------------------------------------- as root in a private home
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user the server runs as you: it reaches your state")
+def test_as_root_a_state_dir_in_a_private_home_gets_a_server_directory_its_user_reaches(
+    twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import stat
+    import tempfile
+
+    from ops.stacks import load_stack
+
+    # GIVEN a state root inside a 0700 directory of root's (a clone under /root)
+    private = Path(tempfile.mkdtemp(prefix="cruddur-private-home-"))
+    monkeypatch.setenv("CRUDDUR_STATE_DIR", str(private / "repo" / ".twin"))
+    prod = load_stack("prod")
+    where = None
+    try:
+        # WHEN the prod twin starts there
+        up = twinops.up(prod, engine="moto", stream_worker=False)
+        # THEN it says in one line where PostgreSQL's files went, and the database lets us in
+        (note,) = [n for n in up.notes if n.startswith("postgres: data in")]
+        where = Path(note.split("postgres: data in ", 1)[1].split(" ", 1)[0])
+        assert where.is_relative_to(postgres.SERVER_ROOT) and "cannot reach" in note
+        assert (where / "pgdata" / "PG_VERSION").exists() and stat.S_IMODE(private.stat().st_mode) == 0o700
+        setup = run_invoke("db.setup", "--stack", "prod", env={"CRUDDUR_STATE_DIR": str(private / "repo" / ".twin")})
+        assert setup.returncode == 0, setup.stderr
+        # AND the next start finds the same place again (its data kept)
+        twinops.down(prod)
+        again = twinops.up(prod, engine="moto", stream_worker=False)
+        assert any(str(where) in n for n in again.notes) and again.restored
+    finally:
+        twinops.down(prod)
+        shutil.rmtree(private, ignore_errors=True)
+        if where is not None:
+            shutil.rmtree(where, ignore_errors=True)  # this test's own directory, named after its state path

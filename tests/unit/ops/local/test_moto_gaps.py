@@ -1,4 +1,4 @@
-"""The twin server's patches of moto's UpdateUserPool and UpdateTable: they answer as AWS does.
+"""The twin server's patches of moto's UpdateUserPool, UpdateTable and key rotation: they answer as AWS does.
 
 GIVEN a pool that signs users in by email (or a table without encryption), WHEN it is updated the
 way local.up updates it, THEN what AWS keeps is kept (the sign-in attribute) and what AWS changes is
@@ -37,8 +37,14 @@ def unpatched(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto as released, for the duration of one test (the patches are installed process-wide)."""
     from moto.cognitoidp.models import CognitoIdpBackend
     from moto.dynamodb.responses import DynamoHandler
+    from moto.kms.responses import KmsResponse
 
-    for owner, name in ((CognitoIdpBackend, "update_user_pool"), (DynamoHandler, "update_table")):
+    for owner, name in (
+        (CognitoIdpBackend, "update_user_pool"),
+        (DynamoHandler, "update_table"),
+        (KmsResponse, "enable_key_rotation"),
+        (KmsResponse, "get_key_rotation_status"),
+    ):
         method = getattr(owner, name)
         monkeypatch.setattr(owner, name, getattr(method, "__wrapped__", method))
 
@@ -106,3 +112,24 @@ def test_unpatched_moto_ignores_an_encryption_update(aws: None, unpatched: None)
     _plain_table(ddb)
     ddb.update_table(TableName="t", SSESpecification={"Enabled": True})
     assert "SSEDescription" not in ddb.describe_table(TableName="t")["Table"]
+
+
+def test_a_keys_rotation_period_is_kept_and_reported(aws: None) -> None:
+    # GIVEN two keys, WHEN rotation is enabled with a period and without one
+    moto_gaps.install()
+    kms = boto3.client("kms", region_name=REGION)
+    declared, default = (kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(2))
+    kms.enable_key_rotation(KeyId=declared, RotationPeriodInDays=180)
+    kms.enable_key_rotation(KeyId=default)
+    # THEN the status reports each period as AWS does (365 days when none was given), none when rotation is off
+    assert kms.get_key_rotation_status(KeyId=declared)["RotationPeriodInDays"] == 180
+    assert kms.get_key_rotation_status(KeyId=default)["RotationPeriodInDays"] == 365
+    kms.disable_key_rotation(KeyId=declared)
+    assert "RotationPeriodInDays" not in kms.get_key_rotation_status(KeyId=declared)
+
+
+def test_unpatched_moto_forgets_the_rotation_period(aws: None, unpatched: None) -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=180)
+    assert "RotationPeriodInDays" not in kms.get_key_rotation_status(KeyId=key)
