@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ops import accounts
 from ops import db as dbops
 from ops import ddb as ddbops
 from ops import seed
@@ -73,7 +74,7 @@ def source(clone_env: dict[str, str]) -> dict[str, Any]:
     twinops.up(prod, engine="moto", stream_worker=False)
     twinops.up(load_stack("dev"), engine="moto")  # the target, with its stream worker as a developer has it
     target = resolve_target("prod")
-    dbops.setup(target, cognito_users=False, on_step=lambda *_: None)
+    accounts.setup(target, cognito_users=False, on_step=lambda *_: None)
     with dbops.connect(target) as conn:
         users = dbops.seed_users(conn, dbops.SEED_USERS + PLANTED)
     ddbops.schema_load(target.client("dynamodb"), table_spec(prod))

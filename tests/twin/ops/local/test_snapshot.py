@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ops import accounts
 from ops import db as dbops
 from ops import ddb as ddbops
 from ops import seed
@@ -73,7 +74,7 @@ def _picture(stack: str) -> dict[str, Any]:
 def _set_up(stack: StackSettings, engine: str) -> None:
     twinops.up(stack, engine=engine, stream_worker=False)  # the stream is processed by hand: checkpoints hold still
     target = resolve_target(stack.name)
-    dbops.setup(target, cognito_users=True, on_step=lambda *_: None)
+    accounts.setup(target, cognito_users=True, on_step=lambda *_: None)
     ddbops.schema_load(target.client("dynamodb"), table_spec(stack))
     seed.seed_target(target, seed.parse_conversation(seed.DEFAULT_CONVERSATION))
     process_target_stream(target)
