@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from ops import accounts
+from ops import accounts, seed
 from ops import db as dbops
 from ops import ddb as ddbops
-from ops import seed
 from ops.anonymise import Faker
 from ops.cognito import list_target_users
 from ops.crypto import cipher_for
