@@ -76,6 +76,11 @@ HELP: dict[str, str] = {
     "migration": "which migration: pair-index (a pair entry for every pair that has a group) or encrypt-messages (seal the plain-text bodies of a stack that encrypts)",
     "dry_run_migrate": "count what would change, write nothing (needs no --confirm-protected)",
     "restart": "start over instead of resuming an interrupted run",
+    # every bulk job (ddb.scan, ddb.doctor, ddb.migrate, ddb.seed): see ops/budget.py
+    "max_rcu": "read capacity units per second the job may use, across all its segments (default: unlimited on a twin; "
+    "with --cloud 25% of a provisioned table's capacity, and required on an on-demand one)",
+    "max_wcu": "write capacity units per second the job may use (defaults as for --max-rcu)",
+    "budget": "or a percentage (1-100) of the table's provisioned capacity, for reads and writes alike",
     # cognito / rds
     "dry_run": "compute and print the report, write nothing (needs no --confirm-protected)",
     "ip": "the one IPv4 host to allow (a.b.c.d or a.b.c.d/32); default: $GITPOD_IP, else $CRUDDUR_MY_IP",
@@ -123,6 +128,9 @@ NUMBERS: dict[str, WholeNumber] = {
     "segments": WholeNumber(1, 64),  # one reader thread and one connection each
     "limit": WholeNumber(1),
     "page_size": WholeNumber(1, 1000),
+    "max_rcu": WholeNumber(1),  # capacity units per second
+    "max_wcu": WholeNumber(1),
+    "budget": WholeNumber(1, 100),  # percent of the provisioned capacity
 }
 
 
@@ -247,6 +255,11 @@ class CheckedArgument(Argument):
         return f"--{self.names[0]}"
 
 
+# Flags added to tasks that already had short flags: long names only, so no short flag moves and none reads
+# like a typo (invoke would give --max-wcu "-x" or "--").
+LONG_ONLY = frozenset({"max_rcu", "max_wcu", "budget", "plan", "from_export"})
+
+
 class Task(invoke.Task):
     """invoke's Task, plus: flags checked at parse time (CHECKS), and older flag spellings kept.
 
@@ -269,7 +282,8 @@ class Task(invoke.Task):
         opts = super().arg_opts(name, default, taken_names)
         if name in NUMBERS:
             opts["kind"] = int  # also when the default is None (invoke would then take a string)
-        opts["names"] = [*opts["names"], *self.flag_aliases.get(name, ())]
+        names = [n for n in opts["names"] if len(n) > 1 or name not in LONG_ONLY]
+        opts["names"] = [*names, *self.flag_aliases.get(name, ())]
         return opts
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from ops.aws import aws_errors
+from ops.budget import Limits, Usage
 from ops.ddb import missing_table, scan
 from ops.errors import EncryptionError
 from ops.messages import bodies
@@ -216,6 +217,7 @@ def examine(
     segments: int = 4,
     on_progress: Callable[[int], None] | None = None,
     cipher: bodies.Cipher | None = None,
+    page_size: int | None = None,
 ) -> Examination:
     """One pass over the table; every finding with its count and a few examples.
 
@@ -224,7 +226,7 @@ def examine(
     """
     found = _Collector(table, cipher)
     with aws_errors(f"Scan {table}", not_found=missing_table(table)):
-        for n, item in enumerate(scan(client, table, segments=segments, raw=True), start=1):
+        for n, item in enumerate(scan(client, table, segments=segments, page_size=page_size, raw=True), start=1):
             found.add(item)
             if on_progress is not None and n % 1000 == 0:
                 on_progress(1000)
@@ -423,6 +425,7 @@ class Checkup:
     repairs: list[Repair] = field(default_factory=list)
     applied: Counter[str] = field(default_factory=Counter)
     after: Examination | None = None
+    usage: Usage | None = None  # what the job consumed (requests, items, capacity units), on its clock
 
     @property
     def final(self) -> Examination:
@@ -434,19 +437,28 @@ def check_target(
     *,
     fix: bool = False,
     segments: int = 4,
-    progress: Callable[[int], Callable[[int], None]] | None = None,
+    progress: Callable[..., Callable[[int], None]] | None = None,
     before_repairs: Callable[[list[Repair]], None] | None = None,
+    limits: Limits | None = None,
 ) -> Checkup:
-    """ddb.doctor on a stack: examine; with ``fix``, say what will change (``before_repairs``), repair, examine again."""
-    from ops.crypto import cipher_for
-    from ops.ddb import require_table
+    """ddb.doctor on a stack: examine; with ``fix``, say what will change (``before_repairs``), repair, examine again.
 
-    client = target.client("dynamodb", max_pool_connections=max(10, segments))
-    table = target.stack.table_name
-    estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
+    Every request (the scans and the repairs) runs under the job's budget (``limits``, see ``ops.budget``).
+    """
+    from ops.bulk import open_job
+    from ops.crypto import cipher_for
+
+    job = open_job(target, limits, segments=segments)
+    client, table, page_size = job.client, job.table, job.page_size(segments)
+    estimate = int(job.desc.get("ItemCount") or 0)
     cipher = cipher_for(target)
     first = examine(
-        client, table, segments=segments, on_progress=progress(estimate) if progress else None, cipher=cipher
+        client,
+        table,
+        segments=segments,
+        on_progress=progress(estimate, detail=job.meter.line) if progress else None,
+        cipher=cipher,
+        page_size=page_size,
     )
     checkup = Checkup(first)
     if not fix:
@@ -456,5 +468,6 @@ def check_target(
         before_repairs(checkup.repairs)
     if checkup.repairs:
         checkup.applied = apply(client, table, checkup.repairs)
-        checkup.after = examine(client, table, segments=segments, cipher=cipher)
+        checkup.after = examine(client, table, segments=segments, cipher=cipher, page_size=page_size)
+    checkup.usage = job.meter.finish()
     return checkup

@@ -164,10 +164,11 @@ def shorten(text: str, width: int) -> str:
 class Progress:
     """A one-line progress bar on a terminal; on a pipe, a line every tenth of the way."""
 
-    def __init__(self, total: int, stream: Any, label: str = "items", width: int = 30) -> None:
+    def __init__(self, total: int, stream: Any, label: str = "items", width: int = 30, detail: Any = None) -> None:
         import threading
 
         self.total, self.stream, self.label, self.width = max(total, 1), stream, label, width
+        self.detail = detail  # () -> str: a bulk job's rates (items/s, capacity units/s), shown after the count
         self.done = 0
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last_decile = -1
@@ -179,13 +180,16 @@ class Progress:
             frac = min(self.done / self.total, 1.0)
             if self.tty:
                 bar = "#" * int(frac * self.width)
-                self.stream.write(f"\r[{bar:<{self.width}}] {self.done}/{self.total} {self.label}")
+                self.stream.write(f"\r[{bar:<{self.width}}] {self.done}/{self.total} {self.label}{self._detail()}")
                 if self.done >= self.total:
                     self.stream.write("\n")
             elif int(frac * 10) > self._last_decile:
                 self._last_decile = int(frac * 10)
-                self.stream.write(f"{self.done}/{self.total} {self.label}\n")
+                self.stream.write(f"{self.done}/{self.total} {self.label}{self._detail()}\n")
             self.stream.flush()
+
+    def _detail(self) -> str:
+        return f" ({self.detail()})" if self.detail is not None else ""
 
 
 def local_time(iso_text: str) -> str:

@@ -51,30 +51,53 @@ def drop(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
     say(f"table {table} deleted")
 
 
-@task(name="scan", help=helps("stack", "cloud", "limit", "segments", json="scan_json"))
+@task(name="scan", help=helps("stack", "cloud", "limit", "segments", "max_rcu", "max_wcu", "budget", json="scan_json"))
 @one_line_errors
 def scan(
-    c: Context, stack: str = "dev", cloud: bool = False, json: bool = False, limit: int | None = None, segments: int = 1
+    c: Context,
+    stack: str = "dev",
+    cloud: bool = False,
+    json: bool = False,
+    limit: int | None = None,
+    segments: int = 1,
+    max_rcu: int | None = None,
+    max_wcu: int | None = None,
+    budget: int | None = None,
 ) -> None:
-    """Print every item of the messages table, streaming page by page."""
+    """Print every item of the messages table, streaming page by page, under a throughput budget."""
     import sys
+    from functools import partial
 
-    from ops import ddb
-    from ops.render import item_lines, json_lines
+    from ops.budget import Limits
+    from ops.bulk import scan_target
+    from ops.render import Progress, item_lines, json_lines
 
-    target = target_for(stack, cloud)
-    items = ddb.scan(
-        target.client("dynamodb", max_pool_connections=max(10, segments)),
-        target.stack.table_name,
-        segments,
+    run = scan_target(
+        target_for(stack, cloud),
+        Limits(max_rcu, max_wcu, budget),
+        segments=segments,
         limit=limit,
+        progress=partial(Progress, stream=sys.stderr, label="items read"),
     )
-    for line in json_lines(items) if json else item_lines(items):
+    for line in json_lines(run.items) if json else item_lines(run.items):
         sys.stdout.write(line + "\n")
+    note(f"{run.meter.budget.describe()}: {run.meter.line()}")
 
 
 @task(
-    name="seed", help=helps("stack", "cloud", "confirm_protected", "conversation", "my_handle", "other_handle", "start")
+    name="seed",
+    help=helps(
+        "stack",
+        "cloud",
+        "confirm_protected",
+        "conversation",
+        "my_handle",
+        "other_handle",
+        "start",
+        "max_rcu",
+        "max_wcu",
+        "budget",
+    ),
 )
 @one_line_errors
 def seed(
@@ -86,6 +109,9 @@ def seed(
     my_handle: str | None = None,
     other_handle: str | None = None,
     start: str | None = None,
+    max_rcu: int | None = None,
+    max_wcu: int | None = None,
+    budget: int | None = None,
 ) -> None:
     """Seed a conversation between two users of the database: messages plus both group rows."""
     import sys
@@ -93,6 +119,7 @@ def seed(
     from pathlib import Path
 
     from ops import seed as seeding
+    from ops.budget import Limits
     from ops.render import Progress, seeded_line
 
     conv = seeding.parse_conversation(
@@ -103,7 +130,13 @@ def seed(
     say(
         seeded_line(
             seeding.seed_target(
-                target, conv, my_handle, other_handle, start, progress=partial(Progress, stream=sys.stderr)
+                target,
+                conv,
+                my_handle,
+                other_handle,
+                start,
+                progress=partial(Progress, stream=sys.stderr),
+                limits=Limits(max_rcu, max_wcu, budget),
             )
         )
     )
@@ -164,7 +197,17 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
 
 @task(
     name="doctor",
-    help=helps("stack", "cloud", "confirm_protected", "fix", json="doctor_json", segments="scan_segments"),
+    help=helps(
+        "stack",
+        "cloud",
+        "confirm_protected",
+        "fix",
+        "max_rcu",
+        "max_wcu",
+        "budget",
+        json="doctor_json",
+        segments="scan_segments",
+    ),
 )
 @one_line_errors
 def doctor(
@@ -175,11 +218,15 @@ def doctor(
     fix: bool = False,
     json: bool = False,
     segments: int = 4,
+    max_rcu: int | None = None,
+    max_wcu: int | None = None,
+    budget: int | None = None,
 ) -> None:
     """Check the stack's table in one pass for what breaks the access patterns; exit 1 when anything does."""
     import sys
     from functools import partial
 
+    from ops.budget import Limits
     from ops.doctor import check_target
     from ops.render import Progress, doctor_report
 
@@ -190,6 +237,7 @@ def doctor(
         segments=segments,
         progress=partial(Progress, stream=sys.stderr, label="items read"),
         before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)),
+        limits=Limits(max_rcu, max_wcu, budget),
     )
     say(doctor_report(checkup, as_json=json), exact=json)
     if not checkup.final.clean:
@@ -203,6 +251,9 @@ def doctor(
         "cloud",
         "confirm_protected",
         "restart",
+        "max_rcu",
+        "max_wcu",
+        "budget",
         name="migration",
         dry_run="dry_run_migrate",
         segments="scan_segments",
@@ -218,11 +269,15 @@ def migrate(
     dry_run: bool = False,
     restart: bool = False,
     segments: int = 4,
+    max_rcu: int | None = None,
+    max_wcu: int | None = None,
+    budget: int | None = None,
 ) -> None:
     """Run a one-time migration of the stack's table: resumable, idempotent, with progress and counts."""
     import sys
     from functools import partial
 
+    from ops.budget import Limits
     from ops.migrate import run_target
     from ops.render import Progress, migration_line
 
@@ -236,6 +291,7 @@ def migrate(
                 restart=restart,
                 segments=segments,
                 progress=partial(Progress, stream=sys.stderr, label="items scanned"),
+                limits=Limits(max_rcu, max_wcu, budget),
             )
         )
     )
