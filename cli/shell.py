@@ -81,6 +81,8 @@ HELP: dict[str, str] = {
     "with --cloud 25% of a provisioned table's capacity, and required on an on-demand one)",
     "max_wcu": "write capacity units per second the job may use (defaults as for --max-rcu)",
     "budget": "or a percentage (1-100) of the table's provisioned capacity, for reads and writes alike",
+    "plan": "print the path, requests, capacity units, time and on-demand cost from DescribeTable and the budget, "
+    "then exit without reading or writing an item",
     # cognito / rds
     "dry_run": "compute and print the report, write nothing (needs no --confirm-protected)",
     "ip": "the one IPv4 host to allow (a.b.c.d or a.b.c.d/32); default: $GITPOD_IP, else $CRUDDUR_MY_IP",

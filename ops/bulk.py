@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops.budget import READ_UNIT, Budget, Limits, Meter, resolve
+from ops.bulkplan import ASSUMED_ITEM_BYTES
 from ops.ddb import require_table
 
-# An item's size when DescribeTable has none to divide (moto always says 0 bytes; DynamoDB updates the
-# figure about every six hours, so a new table says 0 too): a message of this model is 250-400 bytes.
-ASSUMED_ITEM_BYTES = 400
 PAGE_SECONDS = 0.5  # a page of a budgeted scan costs at most about this much of one segment's share of the budget
 
 
@@ -68,6 +66,12 @@ class ScanRun:
     items: Iterator[dict[str, Any]]
     meter: Meter
 
+    def summary(self) -> str | None:
+        """The budget and the rates it ran at; None when it ran unlimited (a twin: stderr stays quiet)."""
+        if self.meter.budget.rcu is None and self.meter.budget.wcu is None:
+            return None
+        return f"{self.meter.budget.describe()}: {self.meter.line()}"
+
 
 def scan_target(
     target: Any,
@@ -82,7 +86,8 @@ def scan_target(
 
     job = open_job(target, limits, segments=segments)
     estimate = int(job.desc.get("ItemCount") or 0)
-    on_progress = progress(min(estimate, limit or estimate), detail=job.meter.line) if progress else None
+    limited = job.budget.rcu is not None  # an unlimited scan is quick and keeps stderr quiet (pipes, scripts)
+    on_progress = progress(min(estimate, limit or estimate), detail=job.meter.line) if progress and limited else None
 
     def counted() -> Iterator[dict[str, Any]]:
         n = 0

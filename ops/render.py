@@ -469,3 +469,31 @@ def table_check_lines(check: Any, stack: str) -> list[str]:
             f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` would set"
         )
     return lines
+
+
+def plan_lines(plan: Any, as_json: bool = False) -> str:
+    """A bulk job's --plan: the path, requests, capacity units, time and on-demand cost (ops.bulkplan)."""
+    if as_json:
+        return json.dumps(plan.to_dict(), sort_keys=True)
+    from ops.bulkplan import PRICES_DATE
+
+    size = f"{plan.size_bytes / 2**20:,.1f} MiB" + (" (assumed)" if plan.size_assumed else "")
+    cap = "on-demand" if plan.billing == "PAY_PER_REQUEST" else "provisioned"
+    if any(plan.capacity):
+        cap += f" {plan.capacity[0]:g} RCU / {plan.capacity[1]:g} WCU"
+    if plan.seconds is None:
+        took = "unbounded by a budget: as fast as the table and this machine allow"
+    else:
+        took = f"{plan.seconds:,.0f} s" + (f" ({plan.seconds / 3600:,.1f} h)" if plan.seconds >= 3600 else "")
+    lines = [
+        f"plan of ddb.{plan.job} on table {plan.table}: {plan.items:,} items, {size}, {cap}",
+        f"  path:     {'DynamoDB export to S3 (no read capacity)' if plan.path == 'export' else 'scan of the live table'}",
+        f"  {plan.budget.describe()}",
+        f"  requests: {plan.requests:,}",
+        f"  capacity: {plan.read_units:,.1f} RCU, {plan.write_units:,.1f} WCU",
+        f"  time:     {took}",
+        f"  cost:     ${plan.cost_usd:,.4f} on demand (AWS list prices, us-east-1, from {PRICES_DATE})",
+        *(f"  note: {n}" for n in plan.notes),
+        "nothing was read or written (--plan)",
+    ]
+    return "\n".join(lines)

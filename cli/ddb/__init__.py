@@ -51,7 +51,10 @@ def drop(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
     say(f"table {table} deleted")
 
 
-@task(name="scan", help=helps("stack", "cloud", "limit", "segments", "max_rcu", "max_wcu", "budget", json="scan_json"))
+@task(
+    name="scan",
+    help=helps("stack", "cloud", "limit", "segments", "max_rcu", "max_wcu", "budget", "plan", json="scan_json"),
+)
 @one_line_errors
 def scan(
     c: Context,
@@ -63,6 +66,7 @@ def scan(
     max_rcu: int | None = None,
     max_wcu: int | None = None,
     budget: int | None = None,
+    plan: bool = False,
 ) -> None:
     """Print every item of the messages table, streaming page by page, under a throughput budget."""
     import sys
@@ -70,18 +74,23 @@ def scan(
 
     from ops.budget import Limits
     from ops.bulk import scan_target
-    from ops.render import Progress, item_lines, json_lines
+    from ops.bulkplan import plan_target
+    from ops.render import Progress, item_lines, json_lines, plan_lines
 
+    target, limits = target_for(stack, cloud), Limits(max_rcu, max_wcu, budget)
+    if plan:
+        return say(plan_lines(plan_target(target, "scan", limits, segments=segments), as_json=json), exact=json)
     run = scan_target(
-        target_for(stack, cloud),
-        Limits(max_rcu, max_wcu, budget),
+        target,
+        limits,
         segments=segments,
         limit=limit,
         progress=partial(Progress, stream=sys.stderr, label="items read"),
     )
     for line in json_lines(run.items) if json else item_lines(run.items):
         sys.stdout.write(line + "\n")
-    note(f"{run.meter.budget.describe()}: {run.meter.line()}")
+    if run.summary():
+        note(run.summary() or "")
 
 
 @task(
@@ -97,6 +106,7 @@ def scan(
         "max_rcu",
         "max_wcu",
         "budget",
+        "plan",
     ),
 )
 @one_line_errors
@@ -112,6 +122,7 @@ def seed(
     max_rcu: int | None = None,
     max_wcu: int | None = None,
     budget: int | None = None,
+    plan: bool = False,
 ) -> None:
     """Seed a conversation between two users of the database: messages plus both group rows."""
     import sys
@@ -120,12 +131,21 @@ def seed(
 
     from ops import seed as seeding
     from ops.budget import Limits
-    from ops.render import Progress, seeded_line
+    from ops.bulkplan import plan_target
+    from ops.render import Progress, plan_lines, seeded_line
 
     conv = seeding.parse_conversation(
         Path(conversation) if conversation else seeding.DEFAULT_CONVERSATION
     )  # a bad file fails before any request
     seeding.check_start(conv, start)  # and so does a --start that leaves no room for it
+    if plan:  # the messages, two group rows and the pair entry
+        return say(
+            plan_lines(
+                plan_target(
+                    target_for(stack, cloud), "seed", Limits(max_rcu, max_wcu, budget), writes=len(conv.lines) + 3
+                )
+            )
+        )
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
     say(
         seeded_line(
@@ -205,6 +225,7 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
         "max_rcu",
         "max_wcu",
         "budget",
+        "plan",
         json="doctor_json",
         segments="scan_segments",
     ),
@@ -221,23 +242,32 @@ def doctor(
     max_rcu: int | None = None,
     max_wcu: int | None = None,
     budget: int | None = None,
+    plan: bool = False,
 ) -> None:
     """Check the stack's table in one pass for what breaks the access patterns; exit 1 when anything does."""
     import sys
     from functools import partial
 
     from ops.budget import Limits
+    from ops.bulkplan import plan_target
     from ops.doctor import check_target
-    from ops.render import Progress, doctor_report
+    from ops.render import Progress, doctor_report, plan_lines
 
-    target = target_for(stack, cloud, writes=fix, confirm_protected=confirm_protected)
+    target, limits = (
+        target_for(stack, cloud, writes=fix and not plan, confirm_protected=confirm_protected),
+        Limits(max_rcu, max_wcu, budget),
+    )
+    if plan:
+        return say(
+            plan_lines(plan_target(target, "doctor", limits, segments=segments, fix=fix), as_json=json), exact=json
+        )
     checkup = check_target(
         target,
         fix=fix,
         segments=segments,
         progress=partial(Progress, stream=sys.stderr, label="items read"),
         before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)),
-        limits=Limits(max_rcu, max_wcu, budget),
+        limits=limits,
     )
     say(doctor_report(checkup, as_json=json), exact=json)
     if not checkup.final.clean:
@@ -254,6 +284,7 @@ def doctor(
         "max_rcu",
         "max_wcu",
         "budget",
+        "plan",
         name="migration",
         dry_run="dry_run_migrate",
         segments="scan_segments",
@@ -272,16 +303,23 @@ def migrate(
     max_rcu: int | None = None,
     max_wcu: int | None = None,
     budget: int | None = None,
+    plan: bool = False,
 ) -> None:
     """Run a one-time migration of the stack's table: resumable, idempotent, with progress and counts."""
     import sys
     from functools import partial
 
     from ops.budget import Limits
+    from ops.bulkplan import plan_target
     from ops.migrate import run_target
-    from ops.render import Progress, migration_line
+    from ops.render import Progress, migration_line, plan_lines
 
-    target = target_for(stack, cloud, writes=not dry_run, confirm_protected=confirm_protected)
+    target, limits = (
+        target_for(stack, cloud, writes=not (dry_run or plan), confirm_protected=confirm_protected),
+        Limits(max_rcu, max_wcu, budget),
+    )
+    if plan:
+        return say(plan_lines(plan_target(target, "migrate", limits, segments=segments)))
     say(
         migration_line(
             run_target(
@@ -291,7 +329,7 @@ def migrate(
                 restart=restart,
                 segments=segments,
                 progress=partial(Progress, stream=sys.stderr, label="items scanned"),
-                limits=Limits(max_rcu, max_wcu, budget),
+                limits=limits,
             )
         )
     )

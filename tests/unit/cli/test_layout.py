@@ -61,6 +61,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "max-rcu",
         "max-wcu",
         "budget",
+        "plan",
     },
     "ddb.seed": {
         "stack",
@@ -80,6 +81,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "max-rcu",
         "max-wcu",
         "budget",
+        "plan",
     },
     "ddb.send-message": {
         "text",
@@ -116,6 +118,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "max-rcu",
         "max-wcu",
         "budget",
+        "plan",
     },
     "ddb.migrate": {
         "name",
@@ -135,6 +138,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "max-rcu",
         "max-wcu",
         "budget",
+        "plan",
     },
     "ddb.dead-letters": {"stack", "s", "cloud", "c"},
     "ddb.redrive": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
