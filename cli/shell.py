@@ -83,6 +83,12 @@ HELP: dict[str, str] = {
     "budget": "or a percentage (1-100) of the table's provisioned capacity, for reads and writes alike",
     "plan": "print the path, requests, capacity units, time and on-demand cost from DescribeTable and the budget, "
     "then exit without reading or writing an item",
+    # the export path (ops/export.py)
+    "from_export": "read the items from an export's files instead of the live table (an export id, or latest): "
+    "no read capacity used; see ddb.export",
+    "import_from": "the export to load: an export id, or latest (default)",
+    "since": "incremental: only what changed from this ISO time (default: a full export)",
+    "new_table": "the new table to create and load (ImportTable only creates a new table)",
     # cognito / rds
     "dry_run": "compute and print the report, write nothing (needs no --confirm-protected)",
     "ip": "the one IPv4 host to allow (a.b.c.d or a.b.c.d/32); default: $GITPOD_IP, else $CRUDDUR_MY_IP",
@@ -227,6 +233,7 @@ class Choice:
 CHECKS: dict[str, Any] = NUMBERS | {
     "before": Moment(),
     "start": Moment(),
+    "since": Moment(),
     "group": GroupId(),
     "cursor": Cursor(),
     "handle": Handle(),

@@ -80,9 +80,16 @@ def scan_target(
     segments: int = 1,
     limit: int | None = None,
     progress: Callable[..., Callable[[int], None]] | None = None,
+    from_export: str | None = None,
 ) -> ScanRun:
-    """ddb.scan on a stack: every item, under the job's budget, with progress (items/s, RCU/s) when asked."""
-    from ops.ddb import scan
+    """ddb.scan on a stack: every item, under the job's budget, with progress (items/s, RCU/s) when asked.
+
+    ``from_export`` (an export id or ``latest``): the export's items instead, no read capacity used.
+    """
+    from itertools import islice
+
+    from ops.ddb import plain_item, scan
+    from ops.export import export_items
 
     job = open_job(target, limits, segments=segments)
     estimate = int(job.desc.get("ItemCount") or 0)
@@ -91,9 +98,12 @@ def scan_target(
 
     def counted() -> Iterator[dict[str, Any]]:
         n = 0
-        for n, item in enumerate(
-            scan(job.client, job.table, segments, page_size=job.page_size(segments), limit=limit), 1
-        ):
+        source = (
+            islice((plain_item(i) for i in export_items(target, from_export)[1]), limit)
+            if from_export
+            else scan(job.client, job.table, segments, page_size=job.page_size(segments), limit=limit)
+        )
+        for n, item in enumerate(source, 1):
             yield item
             if on_progress is not None and n % 100 == 0:
                 on_progress(100)

@@ -497,3 +497,16 @@ def plan_lines(plan: Any, as_json: bool = False) -> str:
         "nothing was read or written (--plan)",
     ]
     return "\n".join(lines)
+
+
+def export_line(export: Any) -> str:
+    where = f"s3://{export.bucket}/{export.base}/"
+    count = f"{export.items:,} items, " if export.items is not None else ""
+    return (
+        f"export {export.id} {export.status.lower()}: {count}{where} (read it with --from-export {export.id} or latest)"
+    )
+
+
+def imported_line(done: Any) -> str:
+    errors = f", {done.errors:,} items refused" if done.errors else ""
+    return f"table {done.table} created from the export: {done.items:,} items imported{errors}"

@@ -53,7 +53,9 @@ def drop(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
 
 @task(
     name="scan",
-    help=helps("stack", "cloud", "limit", "segments", "max_rcu", "max_wcu", "budget", "plan", json="scan_json"),
+    help=helps(
+        "stack", "cloud", "limit", "segments", "max_rcu", "max_wcu", "budget", "plan", "from_export", json="scan_json"
+    ),
 )
 @one_line_errors
 def scan(
@@ -67,8 +69,9 @@ def scan(
     max_wcu: int | None = None,
     budget: int | None = None,
     plan: bool = False,
+    from_export: str | None = None,
 ) -> None:
-    """Print every item of the messages table, streaming page by page, under a throughput budget."""
+    """Print every item of the messages table, streaming page by page, under a throughput budget (or an export's)."""
     import sys
     from functools import partial
 
@@ -86,6 +89,7 @@ def scan(
         segments=segments,
         limit=limit,
         progress=partial(Progress, stream=sys.stderr, label="items read"),
+        from_export=from_export,
     )
     for line in json_lines(run.items) if json else item_lines(run.items):
         sys.stdout.write(line + "\n")
@@ -226,6 +230,7 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
         "max_wcu",
         "budget",
         "plan",
+        "from_export",
         json="doctor_json",
         segments="scan_segments",
     ),
@@ -243,6 +248,7 @@ def doctor(
     max_wcu: int | None = None,
     budget: int | None = None,
     plan: bool = False,
+    from_export: str | None = None,
 ) -> None:
     """Check the stack's table in one pass for what breaks the access patterns; exit 1 when anything does."""
     import sys
@@ -268,6 +274,7 @@ def doctor(
         progress=partial(Progress, stream=sys.stderr, label="items read"),
         before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)),
         limits=limits,
+        from_export=from_export,
     )
     say(doctor_report(checkup, as_json=json), exact=json)
     if not checkup.final.clean:
@@ -335,6 +342,37 @@ def migrate(
     )
 
 
+@task(name="export", help=helps("stack", "cloud", "confirm_protected", "since"))
+@one_line_errors
+def export(
+    c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, since: str | None = None
+) -> None:
+    """Export the stack's table to its export bucket with DynamoDB's export (turns point-in-time recovery on): no read capacity used."""
+    from ops.export import export_target
+    from ops.render import export_line
+
+    # it changes the table's backups setting and writes the bucket: a write, as far as protection goes
+    say(export_line(export_target(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected), since)))
+
+
+@task(name="import", help=helps("stack", "cloud", "confirm_protected", table="new_table", from_export="import_from"))
+@one_line_errors
+def import_(
+    c: Context,
+    table: str,
+    stack: str = "dev",
+    cloud: bool = False,
+    confirm_protected: bool = False,
+    from_export: str = "latest",
+) -> None:
+    """Load an export of the stack's table into a new table with ImportTable (no write capacity used)."""
+    from ops.export import import_target
+    from ops.render import imported_line
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    say(imported_line(import_target(target, from_export, table)))
+
+
 @task(name="dead-letters", help=helps("stack", "cloud"))
 @one_line_errors
 def dead_letters(c: Context, stack: str = "dev", cloud: bool = False) -> None:
@@ -369,6 +407,8 @@ ns = Collection(
     stream_process,
     doctor,
     migrate,
+    export,
+    import_,
     dead_letters,
     redrive,
     patterns.ns,

@@ -53,3 +53,71 @@ def test_bad_budgets_are_one_line(seeded_table: str) -> None:
     assert_one_line_error(run_invoke("ddb.scan", "--budget", "150"), "--budget must be a whole number from 1 to 100")
     assert_one_line_error(run_invoke("ddb.doctor", "--max-rcu", "0"), "--max-rcu must be a whole number")
     assert_one_line_error(run_invoke("ddb.scan", "--budget", "10", "--max-rcu", "5"), "not both")
+
+
+def _findings(proc: Any) -> dict[str, Any]:
+    report = json.loads(proc.stdout)["first"]
+    return {
+        "items": report["items"],
+        "counts": {f["kind"]: f["count"] for f in report["findings"]},
+        # the kinds whose examples the doctor sorts (the others keep the order items were met in)
+        "examples": {
+            f["kind"]: f["examples"]
+            for f in report["findings"]
+            if f["kind"] in ("extra-rows", "lagging-rows", "orphan-rows")
+        },
+    }
+
+
+def test_export_then_doctor_from_it_finds_what_the_scanning_doctor_finds_and_import_rebuilds_it(
+    seeded_table: str, ddb: Any, users: dict[str, Any]
+) -> None:
+    # GIVEN planted faults: an extra older row, a lagging row, a row of a group without messages
+    from ops.messages.model import GroupRow
+    from ops.messages.read import list_conversations
+
+    ada, bram = users["ada"].person(), users["bram"].person()
+    [adas] = list_conversations(ddb, seeded_table, ada.uuid).items
+    extra = GroupRow(
+        bram.uuid,
+        "2020-01-01T00:00:00.000000+00:00",
+        adas.message_group_uuid,
+        "stale",
+        ada.uuid,
+        ada.display_name,
+        ada.handle,
+    )
+    ddb.put_item(TableName=seeded_table, Item=extra.to_item())
+    orphan = GroupRow(
+        ada.uuid,
+        "2021-01-01T00:00:00.000000+00:00",
+        "0b0b0b0b-0000-4000-8000-000000000000",
+        "?",
+        bram.uuid,
+        "B",
+        "bram",
+    )
+    ddb.put_item(TableName=seeded_table, Item=orphan.to_item())
+
+    # WHEN the table is exported, and the doctor reads the export instead of scanning
+    exported = run_invoke("ddb.export", timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    assert "export " in exported.stdout and "completed" in exported.stdout
+    scanning = run_invoke("ddb.doctor", "--json", timeout=120)
+    from_export = run_invoke("ddb.doctor", "--json", "--from-export", "latest", timeout=120)
+
+    # THEN both find the same
+    assert scanning.returncode == from_export.returncode == 1, from_export.stderr
+    assert _findings(from_export) == _findings(scanning)
+    assert {"extra-rows", "orphan-rows"} <= set(_findings(scanning)["counts"])
+
+    # AND scan --from-export gives the table's items; import rebuilds a table with as many
+    items = ddbops.describe(ddb, seeded_table)["ItemCount"]
+    listed = run_invoke("ddb.scan", "--json", "--from-export", "latest")
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == items
+    imported = run_invoke("ddb.import", "--table", "rebuilt-from-export", timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    assert ddbops.describe(ddb, "rebuilt-from-export")["ItemCount"] == items
+    assert_one_line_error(run_invoke("ddb.import", "--table", "rebuilt-from-export"), "exists")
+    ddbops.drop(ddb, "rebuilt-from-export", "dev")
+    assert_one_line_error(run_invoke("ddb.doctor", "--fix", "--from-export", "latest"), "without --from-export")

@@ -62,6 +62,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "max-wcu",
         "budget",
         "plan",
+        "from-export",
     },
     "ddb.seed": {
         "stack",
@@ -119,6 +120,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "max-wcu",
         "budget",
         "plan",
+        "from-export",
     },
     "ddb.migrate": {
         "name",
@@ -140,6 +142,8 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "budget",
         "plan",
     },
+    "ddb.export": {"stack", "s", "cloud", "c", "confirm-protected", "o", "since", "i"},
+    "ddb.import": {"table", "t", "stack", "s", "cloud", "c", "confirm-protected", "o", "from-export"},
     "ddb.dead-letters": {"stack", "s", "cloud", "c"},
     "ddb.redrive": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
     "ddb.patterns.list-conversations": {
