@@ -20,6 +20,8 @@ simulated network latency, encryption on or off) is a row with its own ``engine`
           plain text]: what encryption costs a reader, and its KMS requests
   sync    ``ops.cognito.sync_ids`` for N users  [one UPDATE + COMMIT per user, as the seeds did]
   cli     ``invoke --list`` and one read-pattern task, end to end; and no Pulumi SDK import
+  bulk    the doctor over a DynamoDB export (export to S3, then its files read)  [the doctor scanning
+          the live table, metered]: time, requests and read capacity units (moto only: it serves export)
 """
 
 from __future__ import annotations
@@ -522,6 +524,38 @@ def bench_cli(b: Bench) -> list[Row]:
     ]
 
 
+def bench_bulk(b: Bench) -> list[Row]:
+    rows: list[Row] = []
+    for size in sorted(b.sizes.scan):
+        table = b.table_of(size)
+        ours = b.work("doctor_export", table=table)
+        base = b.work("doctor_scanning", table=table, segments=b.sizes.scan_segments)
+        for what, r in (("the export path", ours), ("the scanning doctor", base)):
+            expect(f"items examined by {what} at {size:,}", r["items"], size)
+        rows.append(
+            b.row(
+                "bulk",
+                "ddb.doctor --from-export (export + files)",
+                size,
+                "items",
+                ours,
+                f"ddb.doctor scanning, {b.sizes.scan_segments} segments",
+                base,
+                counts={
+                    "requests": ours["requests"],
+                    "baseline_requests": base["requests"],
+                    "read_units": ours["read_units"],
+                    "baseline_read_units": base["read_units"],
+                },
+                note=(
+                    f"requests: export path {ours['requests']} (DynamoDB export calls and S3 GETs), scanning "
+                    f"{base['requests']} Scan pages; read capacity: export path 0 RCU, scanning {base['read_units']:,} RCU"
+                ),
+            )
+        )
+    return rows
+
+
 WORKLOADS: dict[str, Workload] = {
     "seed": bench_seed,
     "scan": bench_scan,
@@ -530,6 +564,7 @@ WORKLOADS: dict[str, Workload] = {
     "encryption": bench_encryption,
     "sync": bench_sync,
     "cli": bench_cli,
+    "bulk": bench_bulk,
 }
 DYNAMODB_WORKLOADS = (
     "seed",

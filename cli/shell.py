@@ -99,7 +99,7 @@ HELP: dict[str, str] = {
     "dependencies": "draw every resource and what depends on what, instead of the data flow",
     # bench
     "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about an hour for both engines)",
-    "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli; repeat it or give a,b (default: all)",
+    "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli, bulk; repeat it or give a,b (default: all)",
 }
 
 
