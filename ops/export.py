@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ops.aws import aws_errors, call, items
@@ -169,8 +170,8 @@ def _checked_json(s3: Any, bucket: str, key: str) -> bytes:
     return body
 
 
-def read_items(s3: Any, export: Export, on_file: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
-    """Every item of an export as DynamoDB JSON (what a Scan returns), each data file verified before it is read."""
+def _verified_files(s3: Any, export: Export) -> Iterator[tuple[str, bytes, int]]:
+    """Each data file of an export (key, gzipped bytes, items the manifest says), its MD5 checked first."""
     summary = json.loads(_checked_json(s3, export.bucket, f"{export.base}/manifest-summary.json"))
     listing = _checked_json(s3, export.bucket, summary["manifestFilesS3Key"]).decode()
     total = 0
@@ -180,18 +181,34 @@ def read_items(s3: Any, export: Export, on_file: Callable[[int], None] | None = 
         raw = _get(s3, export.bucket, key)
         if base64.b64encode(hashlib.md5(raw).digest()).decode() != entry["md5Checksum"]:  # noqa: S324
             raise InputError(f"s3://{export.bucket}/{key}: its MD5 is not the manifest's: the file was altered or cut")
+        total += int(entry["itemCount"])
+        yield key, raw, int(entry["itemCount"])
+    if total != summary.get("itemCount", total):
+        raise InputError(f"export {export.id}: its files hold {total} items, its summary says {summary['itemCount']}")
+
+
+def read_items(s3: Any, export: Export, on_file: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Every item of an export as DynamoDB JSON (what a Scan returns), each data file verified before it is read."""
+    for key, raw, expected in _verified_files(s3, export):
         count = 0
         for text in gzip.decompress(raw).decode("utf-8").splitlines():
             if text.strip():
                 count += 1
                 yield json.loads(text)["Item"]
-        if count != entry["itemCount"]:
-            raise InputError(f"s3://{export.bucket}/{key}: {count} items, the manifest says {entry['itemCount']}")
-        total += count
+        if count != expected:
+            raise InputError(f"s3://{export.bucket}/{key}: {count} items, the manifest says {expected}")
         if on_file is not None:
             on_file(count)
-    if total != summary.get("itemCount", total):
-        raise InputError(f"export {export.id}: {total} items read, its summary says {summary['itemCount']}")
+
+
+def download(s3: Any, export: Export, into: Path) -> list[Path]:
+    """The export's data files, verified, written under ``into`` (for an engine that reads files: DuckDB)."""
+    out = []
+    for n, (_key, raw, _count) in enumerate(_verified_files(s3, export)):
+        path = into / f"{n:05d}.json.gz"
+        path.write_bytes(raw)
+        out.append(path)
+    return out
 
 
 @dataclass

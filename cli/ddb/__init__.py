@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Collection, Context, Exit
 
 from cli.ddb import patterns
-from cli.shell import helps, note, one_line_errors, say, stdin_text, target_for, task
+from cli.shell import Choice, helps, note, one_line_errors, say, stdin_text, target_for, task
 
 
 @task(name="schema-load", help=helps("stack", cloud="cloud_compare"))
@@ -221,6 +221,7 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
 
 @task(
     name="doctor",
+    checks={"engine": Choice(("scan", "duckdb", "athena"))},  # not the twin's DynamoDB engine: where the checks run
     help=helps(
         "stack",
         "cloud",
@@ -232,6 +233,7 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
         "plan",
         "from_export",
         json="doctor_json",
+        engine="doctor_engine",
         segments="scan_segments",
     ),
 )
@@ -249,11 +251,13 @@ def doctor(
     budget: int | None = None,
     plan: bool = False,
     from_export: str | None = None,
+    engine: str = "scan",
 ) -> None:
     """Check the stack's table in one pass for what breaks the access patterns; exit 1 when anything does."""
     import sys
     from functools import partial
 
+    from ops import doctor_sql
     from ops.budget import Limits
     from ops.bulkplan import plan_target
     from ops.doctor import check_target
@@ -267,14 +271,18 @@ def doctor(
         return say(
             plan_lines(plan_target(target, "doctor", limits, segments=segments, fix=fix), as_json=json), exact=json
         )
-    checkup = check_target(
-        target,
-        fix=fix,
-        segments=segments,
-        progress=partial(Progress, stream=sys.stderr, label="items read"),
-        before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)),
-        limits=limits,
-        from_export=from_export,
+    checkup = (
+        doctor_sql.check_target(target, from_export or "latest", engine, fix)
+        if engine != "scan"
+        else check_target(
+            target,
+            fix=fix,
+            segments=segments,
+            progress=partial(Progress, stream=sys.stderr, label="items read"),
+            before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)),
+            limits=limits,
+            from_export=from_export,
+        )
     )
     say(doctor_report(checkup, as_json=json), exact=json)
     if not checkup.final.clean:

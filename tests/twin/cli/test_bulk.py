@@ -111,6 +111,16 @@ def test_export_then_doctor_from_it_finds_what_the_scanning_doctor_finds_and_imp
     assert _findings(from_export) == _findings(scanning)
     assert {"extra-rows", "orphan-rows"} <= set(_findings(scanning)["counts"])
 
+    # AND the checks written as SQL, run by DuckDB over the export's files, find the same for the kinds they cover
+    from ops.doctor_sql import CHECKS
+
+    sql = run_invoke("ddb.doctor", "--json", "--engine", "duckdb", timeout=120)
+    assert sql.returncode == 1, sql.stderr
+    by_sql, by_scan = _findings(sql), _findings(scanning)
+    assert by_sql["items"] == by_scan["items"]
+    assert by_sql["counts"] == {k: n for k, n in by_scan["counts"].items() if k in CHECKS}
+    assert by_sql["examples"] == by_scan["examples"]
+
     # AND scan --from-export gives the table's items; import rebuilds a table with as many
     items = ddbops.describe(ddb, seeded_table)["ItemCount"]
     listed = run_invoke("ddb.scan", "--json", "--from-export", "latest")

@@ -121,6 +121,8 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
         "budget",
         "plan",
         "from-export",
+        "engine",
+        "n",
     },
     "ddb.migrate": {
         "name",
