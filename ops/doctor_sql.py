@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops.export_spec import AthenaNames, athena_names  # noqa: F401 - athena_names: the tasks' name for it
+
 # What the checks read: messages, group rows and pair entries as the model knows them (ops.messages.model).
 BASE = """
 WITH msgs AS (
@@ -185,20 +187,6 @@ def _empty() -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------ Athena
-@dataclass(frozen=True)
-class AthenaNames:
-    """What the Pulumi program declares per stack for the SQL doctor, named once here (infra/exports.py uses these)."""
-
-    database: str
-    table: str
-    workgroup: str
-
-
-def athena_names(table_name: str) -> AthenaNames:
-    base = table_name.replace("-", "_")
-    return AthenaNames(f"{base}_exports", "export_items", f"{table_name}-doctor")
-
-
 def run_athena(
     athena: Any, names: AthenaNames, export_id: str, *, sleep: Any = None, wait_seconds: float = 900
 ) -> SqlFindings:

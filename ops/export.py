@@ -27,13 +27,7 @@ from typing import Any
 
 from ops.aws import aws_errors, call, items
 from ops.errors import CloudError, ConfigError, InputError, NotFoundError
-
-EXPORT_PREFIX = "exports"  # every export of a stack under <bucket>/exports/AWSDynamoDB/<export id>/
-
-
-def bucket_name(table: str, account: str) -> str:
-    """The stack's export bucket: one per table and account (bucket names are global)."""
-    return f"{table}-exports-{account}"[:63]
+from ops.export_spec import EXPORT_PREFIX, bucket_name  # noqa: F401 - bucket_name: the tasks' name for it
 
 
 @dataclass
