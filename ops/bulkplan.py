@@ -119,14 +119,17 @@ def plan(
             out.notes.append("repairs are not estimated: they depend on the findings (run without --fix first)")
     out.cost_usd += out.read_units / 1e6 * PRICE_PER_MILLION_READ_UNITS
     out.cost_usd += out.write_units / 1e6 * PRICE_PER_MILLION_WRITE_UNITS
-    out.seconds = _seconds(out)
+    out.seconds = _seconds(out, cloud)
     if out.billing != "PAY_PER_REQUEST":
         out.notes.append("provisioned table: the capacity is already paid for; the cost is what on-demand would bill")
     return out
 
 
-def _seconds(p: Plan) -> float | None:
-    """How long the job's capacity units take at its budget (or the table's capacity, when lower or no budget)."""
+def _seconds(p: Plan, cloud: bool) -> float | None:
+    """How long the job's capacity units take at its budget (or, in the cloud, the table's capacity when lower).
+
+    A twin's engine does not enforce the capacity its table declares: there only the budget bounds the time.
+    """
     need: list[float] = []
     for units, budget, capacity in (
         (p.read_units, p.budget.rcu, p.capacity[0]),
@@ -134,7 +137,7 @@ def _seconds(p: Plan) -> float | None:
     ):
         if not units:
             continue
-        bounds = [b for b in (budget, capacity) if b]
+        bounds = [b for b in (budget, capacity if cloud else None) if b]
         if not bounds:
             return None
         need.append(units / min(bounds))

@@ -37,9 +37,10 @@ def test_doctor_with_fix_reads_twice_and_segments_add_their_last_pages() -> None
     assert (p.requests, p.read_units) == (2 * (8 + 3), 2 * 981.0)
 
 
-def test_without_a_budget_the_table_capacity_bounds_the_time() -> None:
-    p = plan(desc(20_000, 8_000_000), "scan", Limits())
-    assert p.seconds == pytest.approx(981 / 100)
+def test_without_a_budget_the_table_capacity_bounds_the_time_in_the_cloud_only() -> None:
+    p = plan(desc(20_000, 8_000_000), "scan", Limits(max_rcu=500), cloud=True)
+    assert p.seconds == pytest.approx(981 / 100)  # the table's 100 RCU, not the budget's 500
+    assert plan(desc(20_000, 8_000_000), "scan", Limits()).seconds is None  # a twin enforces no capacity
     on_demand = plan(desc(20_000, 8_000_000, "PAY_PER_REQUEST", 0, 0), "scan", Limits())
     assert on_demand.seconds is None and "unbounded" in plan_lines(on_demand)
 
