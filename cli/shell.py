@@ -73,7 +73,9 @@ HELP: dict[str, str] = {
     "fix": "repair what loses no message (extra and lagging group rows, missing pair entries); shows what it changes first",
     "doctor_json": "print the whole report as one JSON object",
     "scan_segments": "parallel scan segments, 1 to 64 (default 4)",
-    "migration": "which migration: pair-index (a pair entry for every pair that has a group) or encrypt-messages (seal the plain-text bodies of a stack that encrypts)",
+    "migration": "which migration: pair-index (a pair entry for every pair that has a group), "
+    "row-keys (group rows keyed by their time alone moved to <time>#<group>) "
+    "or encrypt-messages (seal the plain-text bodies of a stack that encrypts)",
     "dry_run_migrate": "count what would change, write nothing (needs no --confirm-protected)",
     "restart": "start over instead of resuming an interrupted run",
     # every bulk job (ddb.scan, ddb.doctor, ddb.migrate, ddb.seed): see ops/budget.py

@@ -164,6 +164,19 @@ def users_by_handle(conn: psycopg.Connection[Any], handles: list[str]) -> dict[s
     return found
 
 
+def users_by_uuid(conn: psycopg.Connection[Any], uuids: list[str]) -> dict[str, User]:
+    """The users with these ids (those that are there: a caller asks to name people, not to check them)."""
+    try:
+        rows = conn.execute(
+            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users "
+            "WHERE uuid::text = ANY(%s)",
+            (uuids,),
+        ).fetchall()
+    except psycopg.errors.UndefinedTable:
+        raise NotFoundError("the users table does not exist: run `invoke db.setup`") from None
+    return {r[0]: User(*r) for r in rows}
+
+
 def first_users(conn: psycopg.Connection[Any], n: int = 2) -> list[User]:
     users = [u for u in list_users(conn) if u.handle in {s.handle for s in SEED_USERS}]
     users.sort(key=lambda u: [s.handle for s in SEED_USERS].index(u.handle))

@@ -4,8 +4,15 @@
 groups, never with the number of messages) and reports:
 - pairs of users with more than one group (the seeds' non-atomic "first message" bug);
 - a participant with more than one row for a group;
-- group rows whose group has no messages; groups whose participant has no row;
-- group rows behind their group's newest message (a consumer that missed records);
+- group rows whose group has no messages;
+- a participant of a group with messages who has no row for it: the conversation is missing from
+  their list (a writer stopped midway, two groups' rows that overwrote each other under the old key,
+  a lost stream record). A group's participants are everyone any item names: the pair entry
+  pointing at it, its messages' senders, its rows' owners and the participant each row names;
+- group rows behind their group's newest message (a consumer that missed records), and rows
+  ahead of it (a seed stopped midway: its rows point at a message it never wrote);
+- group rows keyed the old way, by the time alone (``model.row_sort_key`` adds the group id): two
+  groups of one owner at one instant overwrite each other there;
 - keys whose timestamps are not UTC with microseconds (other writers' host offsets);
 - pairs without a pair entry, and pair markers of earlier versions;
 - items of no known shape;
@@ -15,25 +22,30 @@ groups, never with the number of messages) and reports:
   and the reason are reported, never a message's text.
 
 ``repairs`` turns what can be fixed without losing a message into a list of ``Repair``s
-(extra rows deleted, lagging rows moved to the newest message, missing pair entries added,
-legacy markers replaced), which ``apply`` carries out. Duplicate groups of one pair are only
-reported, with what merging them would take: merging rewrites messages, which is a decision
-for a person.
+(extra rows deleted, lagging rows moved to the newest message, rows ahead moved back to it,
+missing rows rebuilt from the newest message, missing pair entries added, legacy markers replaced,
+old-shape keys moved to the new shape), which ``apply`` carries out. "Healthy" means every group
+with messages is listed for each of its participants, at its newest message. Duplicate groups of
+one pair are only reported, with what merging them would take: merging rewrites messages, which
+is a decision for a person.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ops.aws import aws_errors
+from botocore.exceptions import ClientError
+
+from ops.aws import aws_errors, error_code
 from ops.budget import Limits, Usage
 from ops.ddb import missing_table, scan
 from ops.errors import ConfigError, EncryptionError
 from ops.messages import bodies
+from ops.messages.bodies import with_body
 from ops.messages.fanout import move_group_rows
 from ops.messages.model import (
     GSI_NAME,
@@ -43,12 +55,16 @@ from ops.messages.model import (
     LegacyPairMarker,
     Message,
     PairEntry,
+    Person,
     instant,
     instant_or_never,
     is_canonical,
+    key_time,
     pair_key,
+    row_sort_key,
 )
 from ops.messages.pairs import put_entry
+from ops.migrate import rekey_row
 
 SAMPLE = 5  # examples kept per kind of finding; the counts are always whole
 
@@ -62,6 +78,8 @@ class GroupFacts:
         None  # the newest message's body attributes, sealed or not: what its rows carry
     )
     rows: list[GroupRow] = field(default_factory=list)
+    participants: set[str] = field(default_factory=set)  # everyone an item names as being in the group
+    people: dict[str, Person] = field(default_factory=dict)  # how messages and rows name them (for rebuilt rows)
 
 
 @dataclass
@@ -112,13 +130,14 @@ class Examination:
 class Repair:
     """One change ``apply`` makes; ``describe`` is the line shown before it is made."""
 
-    action: str  # delete-row | move-rows | put-entry | delete-marker
+    action: str  # delete-row | move-rows | rewind-row | put-row | put-entry | delete-marker | rekey-row
     describe: str
-    key: dict[str, Any] | None = None  # delete-row, delete-marker
+    key: dict[str, Any] | None = None  # delete-row, delete-marker, rewind-row and rekey-row: the key stored now
     group: str | None = None  # move-rows
     newest_sk: str | None = None
-    newest_body: dict[str, Any] | None = None  # move-rows: copied as it is, sealed or not (no key needed)
+    newest_body: dict[str, Any] | None = None  # move-rows, rewind-row, put-row: copied as it is, sealed or not
     entry: PairEntry | None = None  # put-entry
+    row: GroupRow | None = None  # rewind-row, put-row: the row to write (its body is ``newest_body``)
 
 
 class _Collector:
@@ -137,6 +156,7 @@ class _Collector:
         self.odd_key_count = 0
         self.unknown: list[dict[str, str]] = []
         self.unknown_count = 0
+        self.old_rows: list[dict[str, str]] = []  # rows keyed by the time alone (every one: --fix moves them)
         self.counts: Counter[str] = Counter()
 
     def add(self, item: dict[str, Any]) -> None:
@@ -200,6 +220,9 @@ class _Collector:
         self.counts["messages"] += 1
         facts = self.groups.setdefault(m.message_group_uuid, GroupFacts())
         facts.messages += 1
+        if m.user_uuid not in facts.participants:
+            facts.participants.add(m.user_uuid)
+            facts.people.setdefault(m.user_uuid, Person(m.user_uuid, m.user_display_name, m.user_handle))
         at = self._time(f"MSG#{m.message_group_uuid}", m.created_at)
         if at is not None and (facts.newest_at is None or at > facts.newest_at):
             facts.newest_at, facts.newest_sk, facts.newest_body = at, m.created_at, bodies.body_of(item)
@@ -207,7 +230,12 @@ class _Collector:
     def _row(self, row: GroupRow) -> None:
         self.counts["group_rows"] += 1
         self._time(f"GRP#{row.owner_uuid}", row.last_reply_at)
-        self.groups.setdefault(row.message_group_uuid, GroupFacts()).rows.append(row)
+        facts = self.groups.setdefault(row.message_group_uuid, GroupFacts())
+        facts.rows.append(row)
+        facts.participants.update((row.owner_uuid, row.user_uuid))
+        facts.people.setdefault(row.user_uuid, Person(row.user_uuid, row.user_display_name, row.user_handle))
+        if row.old_shape:
+            self.old_rows.append({"owner": row.owner_uuid, "sk": row.stored_sk or "", "group": row.message_group_uuid})
 
 
 def examine(
@@ -246,8 +274,13 @@ def _judge(c: _Collector) -> Examination:
         len(c.groups),
         c.counts["group_keys"],
     )
-    extra, lagging, orphans, missing_row = [], [], [], []
+    extra, lagging, ahead, orphans, missing_row = [], [], [], [], []
     pairs: dict[str, dict[str, GroupFacts]] = {}
+    # (owner, time) -> the group whose old-shape row holds that key: where another group's row was overwritten
+    old_keys = {(o["owner"], o["sk"]): o["group"] for o in c.old_rows}
+    for entry in c.entries.values():  # the pair entry names a group's participants even when every row is gone
+        if entry.group_uuid in c.groups:
+            c.groups[entry.group_uuid].participants.update(entry.participant_uuids)
     for group, facts in sorted(c.groups.items()):
         owners = Counter(r.owner_uuid for r in facts.rows)
         for owner, n in sorted(owners.items()):
@@ -255,9 +288,13 @@ def _judge(c: _Collector) -> Examination:
                 extra.append({"group": group, "owner": owner, "rows": n})
         if facts.rows and not facts.messages:
             orphans.append({"group": group, "rows": len(facts.rows)})
-        named = {r.user_uuid for r in facts.rows}
-        for absent in sorted(named - set(owners)):
-            missing_row.append({"group": group, "participant": absent})
+        for absent in sorted(facts.participants - set(owners)):
+            # not in their list: the conversation is lost to them until a row is rebuilt
+            found = {"group": group, "participant": absent, "newest": facts.newest_sk}
+            taken = old_keys.get((absent, facts.newest_sk or ""))
+            if taken is not None and taken != group:
+                found["collided_with"] = taken  # the old key of another group of theirs, at this group's newest time
+            missing_row.append(found)
         if facts.newest_at is not None:
             latest: dict[
                 str, datetime
@@ -266,9 +303,13 @@ def _judge(c: _Collector) -> Examination:
                 latest[r.owner_uuid] = max(latest.get(r.owner_uuid, NEVER), instant_or_never(r.last_reply_at))
             for owner in sorted(o for o, at in latest.items() if at < facts.newest_at):
                 lagging.append({"group": group, "owner": owner, "newest": facts.newest_sk})
+            for owner in sorted(o for o, at in latest.items() if at > facts.newest_at):
+                ahead.append({"group": group, "owner": owner, "newest": facts.newest_sk})
         for r in facts.rows:
             if r.owner_uuid != r.user_uuid:
                 pairs.setdefault(pair_key(r.owner_uuid, r.user_uuid), {})[group] = facts
+        if len(facts.participants) == 2 and facts.messages:  # a pair whose rows are gone is still a pair
+            pairs.setdefault(pair_key(*sorted(facts.participants)), {})[group] = facts
     duplicates, unindexed = [], []
     for pair, groups in sorted(pairs.items()):
         if len(groups) > 1:
@@ -290,8 +331,37 @@ def _judge(c: _Collector) -> Examination:
         ("duplicate-groups", "pairs with more than one group (merge by hand)", duplicates, None, False),
         ("extra-rows", "participants with more than one row for a group", extra, None, True),
         ("lagging-rows", "group rows behind their group's newest message", lagging, None, True),
-        ("orphan-rows", "group rows whose group has no messages", orphans, None, False),
-        ("missing-rows", "participants named by a group without a row of their own", missing_row, None, False),
+        (
+            "rows-ahead",
+            "group rows ahead of their group's newest message (a seed stopped midway: rerun the same seed, "
+            "or --fix moves them back to the newest message)",
+            ahead,
+            None,
+            True,
+        ),
+        (
+            "orphan-rows",
+            "group rows whose group has no messages (a seed stopped before its first message: rerun the same seed)",
+            orphans,
+            None,
+            False,
+        ),
+        (
+            "missing-rows",
+            "participants of a group with messages who have no row for it: the conversation is not in their list "
+            "(--fix rebuilds the row from the newest message)",
+            missing_row,
+            None,
+            True,
+        ),
+        (
+            "old-shape-rows",
+            "group rows keyed by their time alone, without their group id: two groups of one owner at one instant "
+            "overwrite each other (run ddb.migrate --name row-keys, or --fix)",
+            c.old_rows,
+            None,
+            True,
+        ),
         ("missing-pair-entries", "pairs without a pair entry (run ddb.migrate, or --fix)", unindexed, None, True),
         (
             "legacy-markers",
@@ -336,8 +406,24 @@ def _newest_group(groups: dict[str, GroupFacts]) -> str:
     return max(groups, key=lambda g: groups[g].newest_at or NEVER)
 
 
-def repairs(ex: Examination) -> list[Repair]:
-    """What ``apply`` would change, in the order it changes it; nothing that could lose a message."""
+def unnamed_partners(ex: Examination) -> list[str]:
+    """The participants a missing row would name but no item of the table names (for a lookup in the users table)."""
+    c: _Collector = ex.collected
+    wanted: set[str] = set()
+    for example in ex.instances.get("missing-rows", []):
+        facts = c.groups[example["group"]]
+        others = facts.participants - {example["participant"]}
+        if len(others) == 1 and not others <= set(facts.people):
+            wanted |= others
+    return sorted(wanted)
+
+
+def repairs(ex: Examination, people: Mapping[str, Person] | None = None) -> list[Repair]:
+    """What ``apply`` would change, in the order it changes it; nothing that could lose a message.
+
+    ``people`` names participants no item of the table names (from the users table): a row rebuilt
+    for their partner names them.
+    """
     c: _Collector = ex.collected
     out: list[Repair] = []
     moved: set[str] = set()
@@ -369,7 +455,35 @@ def repairs(ex: Examination) -> list[Repair]:
                 Repair(
                     "delete-row",
                     f"group {example['group']}: delete the older row {r.last_reply_at} of {example['owner']}",
-                    key=r.key(),
+                    key=r.stored_key(),
+                )
+            )
+    for example in ex.instances.get("rows-ahead", []):
+        facts = c.groups[example["group"]]
+        if facts.newest_sk is None:
+            continue
+        for r in facts.rows:
+            if r.owner_uuid == example["owner"] and instant_or_never(r.last_reply_at) > (facts.newest_at or NEVER):
+                out.append(
+                    Repair(
+                        "rewind-row",
+                        f"group {example['group']}: move the row of {r.owner_uuid} back from {r.last_reply_at} "
+                        f"to the newest message ({facts.newest_sk})",
+                        key=r.stored_key(),
+                        newest_body=facts.newest_body,
+                        row=_row_at(r, facts.newest_sk),
+                    )
+                )
+    for example in ex.instances.get("missing-rows", []):
+        rebuilt = _rebuilt_row(c.groups[example["group"]], example["group"], example["participant"], people or {})
+        if rebuilt is not None:
+            out.append(
+                Repair(
+                    "put-row",
+                    f"group {example['group']}: rebuild the row of {example['participant']} at the newest message "
+                    f"({rebuilt.last_reply_at})",
+                    newest_body=c.groups[example["group"]].newest_body,
+                    row=rebuilt,
                 )
             )
     for example in ex.instances.get("missing-pair-entries", []):
@@ -391,7 +505,47 @@ def repairs(ex: Examination) -> list[Repair]:
                 key=marker.key(),
             )
         )
+    # last: the repairs above name rows by the key they are stored under now
+    for old in ex.instances.get("old-shape-rows", []):
+        out.append(
+            Repair(
+                "rekey-row",
+                f"group {old['group']}: move the row of {old['owner']} from key {old['sk']} "
+                f"to {row_sort_key(key_time(old['sk']), old['group'])}",
+                key={"pk": {"S": f"GRP#{old['owner']}"}, "sk": {"S": old["sk"]}},
+            )
+        )
     return out
+
+
+def _row_at(row: GroupRow, newest_sk: str) -> GroupRow:
+    """``row`` moved to the group's newest message (its body is set from the message when written)."""
+    return GroupRow(
+        row.owner_uuid,
+        newest_sk,
+        row.message_group_uuid,
+        None,
+        row.user_uuid,
+        row.user_display_name,
+        row.user_handle,
+    )
+
+
+def _rebuilt_row(facts: GroupFacts, group: str, owner: str, people: Mapping[str, Person]) -> GroupRow | None:
+    """The row a participant lacks, at the newest message; None when it cannot be built from what the table says.
+
+    A row names the one other participant: a group of two whose other member some message or row
+    names (display name and handle), or ``people`` does. Anything else is left to a person (or to
+    the same seed, run again).
+    """
+    others = facts.participants - {owner}
+    if facts.newest_sk is None or not facts.newest_body or len(others) != 1:
+        return None
+    partner = next(iter(others))
+    other = facts.people.get(partner) or people.get(partner)
+    if other is None:
+        return None
+    return GroupRow(owner, facts.newest_sk, group, None, other.uuid, other.display_name, other.handle)
 
 
 def apply(
@@ -410,6 +564,22 @@ def apply(
                 move_group_rows(client, table, r.group, r.newest_sk, r.newest_body, index)
             elif r.action in ("delete-row", "delete-marker"):
                 client.delete_item(TableName=table, Key=r.key)
+            elif r.action == "rewind-row":
+                assert r.key is not None and r.row is not None and r.newest_body
+                if not _rewind(client, table, r.key, with_body(r.row.to_item(), r.newest_body)):
+                    done["left (changed meanwhile)"] += 1
+                    continue
+            elif r.action == "put-row":
+                assert r.row is not None and r.newest_body
+                _put_new(client, table, with_body(r.row.to_item(), r.newest_body))
+            elif r.action == "rekey-row":
+                assert r.key is not None
+                item = client.get_item(TableName=table, Key=r.key, ConsistentRead=True).get("Item")
+                if item is None:
+                    continue  # moved to the new shape already, by a repair above or by the consumer
+                if rekey_row(client, table, item, dry_run=False) is None:
+                    done["left (changed meanwhile)"] += 1
+                    continue
             elif r.action == "put-entry":
                 assert r.entry is not None
                 put_entry(client, table, r.entry)
@@ -417,6 +587,48 @@ def apply(
             if on_progress is not None:
                 on_progress(1)
     return done
+
+
+def _rewind(client: Any, table: str, key: dict[str, Any], item: dict[str, Any]) -> bool:
+    """Replace a row ahead of its group's newest message by ``item`` in one transaction; False if it moved meanwhile."""
+    try:
+        client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": table, "Key": key, "ConditionExpression": "attribute_exists(pk)"}},
+                {"Put": {"TableName": table, "Item": item}},
+            ]
+        )
+    except ClientError as err:
+        if error_code(err) != "TransactionCanceledException":
+            raise
+        return False  # the consumer (or a rerun seed) moved it: what it holds now is newer than this repair
+    return True
+
+
+def _put_new(client: Any, table: str, item: dict[str, Any]) -> None:
+    """A rebuilt row, unless one appeared at that key meanwhile (the consumer moving a row there is as good)."""
+    try:
+        client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except ClientError as err:
+        if error_code(err) != "ConditionalCheckFailedException":
+            raise
+
+
+def _people(target: Any, uuids: list[str]) -> dict[str, Person]:
+    """Participants the table does not name, from the stack's users table; none when it cannot be read.
+
+    Only the rows that would name them wait on it: the finding stays, with its advice, when it fails.
+    """
+    if not uuids:
+        return {}
+    from ops import db
+    from ops.errors import OpsError
+
+    try:
+        with db.connect(target) as conn:
+            return {u: user.person() for u, user in db.users_by_uuid(conn, uuids).items()}
+    except OpsError:
+        return {}
 
 
 @dataclass
@@ -473,7 +685,7 @@ def check_target(
     checkup = Checkup(first)
     if not fix:
         return checkup
-    checkup.repairs = repairs(first)
+    checkup.repairs = repairs(first, _people(target, unnamed_partners(first)))
     if before_repairs is not None:
         before_repairs(checkup.repairs)
     if checkup.repairs:

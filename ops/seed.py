@@ -2,7 +2,9 @@
 
 The whole file is parsed and validated before the first write, ids and timestamps are
 deterministic (same file, same users, same start → same keys), and existing group rows of
-the pair are reconciled so a re-seed never leaves two rows for one participant. On a stack
+the pair are reconciled so a re-seed never leaves two rows for one participant. The group rows
+and the pair entry are written before the messages, so a seed stopped at any point (Ctrl-C,
+kill -9) leaves a conversation both participants can find, and the same seed run again finishes it. On a stack
 that encrypts messages every body is sealed under the group's data key (made, with the
 group's key item, when the group has none); a re-seed rewrites the same keys with new nonces.
 """
@@ -20,7 +22,7 @@ from typing import Any
 from ops.aws import aws_errors
 from ops.budget import Limits
 from ops.ddb import batch_write, count_items, delete_keys
-from ops.errors import CloudError, InputError, NotFoundError
+from ops.errors import CloudError, InputError, NotFoundError, OpsError
 from ops.messages.bodies import Cipher, body_of, with_body
 from ops.messages.model import (
     MSG_PREFIX,
@@ -193,6 +195,12 @@ class SeedResult:
     verified: bool
 
 
+class SeedInterrupted(OpsError):
+    """Ctrl-C during a seed: what was written is findable; the same seed, run again, finishes it."""
+
+    exit_code = 130
+
+
 def seed(
     client: Any,
     table: str,
@@ -203,7 +211,13 @@ def seed(
 ) -> SeedResult:
     """Write the items and the pair entry; verify the table now holds every message and one row per participant.
 
-    With an encrypting ``cipher`` the messages and the rows' last message are stored sealed.
+    The order makes every point of the seed one a reader survives (Ctrl-C, kill -9, a lost connection):
+    first both group rows, in one transaction, at the newest message the seed will write (so pattern 1
+    lists the conversation from the start), then the pair entry (pattern 3 and ``--handles`` find it in
+    one read), then the older rows it replaces, and only then the messages. Stopped midway, the rows
+    are ahead of the group's newest message: ``ddb.doctor`` names the group, and the same seed run
+    again writes the same keys and finishes it (nothing twice). With an encrypting ``cipher`` the
+    messages and the rows' last message are stored sealed.
     """
     key = None
     if cipher is not None and cipher.encrypting:
@@ -232,29 +246,45 @@ def seed(
         keep = mine[-1] if mine and instant_or_never(mine[-1].last_reply_at) > instant(row.last_reply_at) else row
         if keep is row:
             rows.append(row)
-        stale.extend(r for r in mine if r.last_reply_at != keep.last_reply_at)
-    items = _chain((stored(m) for m in p.messages[:-1]), [last])
-    row_items = (with_body(r.to_item(), body_of(last)) for r in rows)
-    stats = batch_write(client, table, _chain(items, row_items), workers=workers, on_progress=on_progress)
-    if stale:
-        delete_keys(client, table, [r.key() for r in stale])
-    first = p.rows[0]
-    a, b = Person(first.owner_uuid, "", ""), Person(first.user_uuid, "", "")
-    with aws_errors(f"PutItem pair entry on {table}"):  # the pair's one group: a later send finds it in one read
-        put_entry(client, table, pair_entry_for(p.group_uuid, a, b, p.messages[0].created_at))
+        # every other row of this participant goes, an old-shape row at the same time included (its key differs)
+        stale.extend(r for r in mine if r.stored_key() != keep.stored_key())
+    try:
+        with aws_errors(f"write the group rows of group {p.group_uuid} on {table}"):
+            if rows:  # both or neither: a participant never sees a conversation the other cannot
+                client.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": table, "Item": with_body(r.to_item(), body_of(last))}} for r in rows
+                    ]
+                )
+            first = p.rows[0]
+            a, b = Person(first.owner_uuid, "", ""), Person(first.user_uuid, "", "")
+            # the pair's one group: a later send (and --handles) finds it in one read
+            put_entry(client, table, pair_entry_for(p.group_uuid, a, b, p.messages[0].created_at))
+        if on_progress is not None:
+            on_progress(len(rows))
+        if stale:
+            delete_keys(client, table, [r.stored_key() for r in stale])  # after the new rows: never zero rows
+        items = _chain((stored(m) for m in p.messages[:-1]), [last])
+        stats = batch_write(client, table, items, workers=workers, on_progress=on_progress)
+    except KeyboardInterrupt:
+        raise SeedInterrupted(
+            f"interrupted: group {p.group_uuid} is listed for both participants but holds only part of the "
+            "conversation; rerun the same seed (same file, handles and --start) to finish it: "
+            "it writes the same keys, nothing twice"
+        ) from None
     in_table = count_items(
         client, table, MSG_PREFIX + p.group_uuid, below=TIME_CEILING
     )  # messages only, not the key item
     after = group_rows(client, table, p.group_uuid)
     owners = [r.owner_uuid for r in after]
     verified = (
-        stats.written == len(p.messages) + len(rows)
+        stats.written == len(p.messages)
         and in_table >= len(p.messages)
         and sorted(owners) == sorted({r.owner_uuid for r in p.rows})
     )
     if not verified:
         raise CloudError(
-            f"seed verification failed: wrote {stats.written} of {len(p.messages) + len(rows)} items, "
+            f"seed verification failed: wrote {stats.written} of {len(p.messages)} messages, "
             f"the group holds {in_table} messages (expected at least {len(p.messages)}) and {len(owners)} group rows (expected 2)"
         )
     return SeedResult(

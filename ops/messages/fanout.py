@@ -3,8 +3,9 @@
 Run by the stream consumer for every new ``MSG#`` item, whoever wrote it. A row is moved in
 one transaction (delete the old row, put the new one), so a participant never has zero or two
 rows; a row already at or past the message stays, so duplicate, late or out-of-order records
-never move a group back in time; extra rows of one participant (left by older, non-atomic
-writers) are removed, keeping the newest.
+never move a group back in time; a moved row is keyed ``<time>#<group>`` (``model.row_sort_key``),
+so two groups of one owner moved to one instant keep a row each; extra rows of one participant
+(left by older, non-atomic writers) are removed, keeping the newest.
 
 A row takes the message's body attributes as they are (``ops.messages.bodies.body_of``): the
 text, or a sealed body with its encrypted data key and message uuid, copied byte for byte. So
@@ -21,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from ops.aws import error_code, pause
 from ops.messages.bodies import TEXT, with_body
-from ops.messages.model import GSI_NAME, instant, instant_or_never
+from ops.messages.model import GSI_NAME, instant, key_instant_or_never, row_sort_key
 from ops.messages.read import group_row_items
 
 MOVE_ATTEMPTS = 5
@@ -29,7 +30,7 @@ MOVE_ATTEMPTS = 5
 
 def _when(row: dict[str, Any]) -> Any:
     # rows are compared as moments, not strings: other writers stamp keys with their host's offset
-    return instant_or_never(row["sk"]["S"])
+    return key_instant_or_never(row["sk"]["S"])
 
 
 @dataclass
@@ -61,7 +62,9 @@ def _delete_if_there(client: Any, table: str, item: dict[str, Any]) -> bool:
 
 
 def _move_row(client: Any, table: str, row: dict[str, Any], created_at: str, body: dict[str, Any]) -> None:
-    moved = with_body(row, body) | {"sk": {"S": created_at}}
+    # the new key carries the group id after the time: another group of this owner moved to the same
+    # instant has a key of its own (an old-shape row, keyed by the time alone, takes the new shape here)
+    moved = with_body(row, body) | {"sk": {"S": row_sort_key(created_at, row["message_group_uuid"]["S"])}}
     # one transaction: the participant has exactly one row before and after, never zero or two
     client.transact_write_items(
         TransactItems=[

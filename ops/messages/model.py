@@ -2,11 +2,22 @@
 
 Items (DESIGN.md):
   message    pk ``MSG#<group>``  sk created_at     message_uuid, message, user_uuid/display_name/handle (sender)
-  group row  pk ``GRP#<owner>``  sk last_reply_at  message_group_uuid, message, user_uuid/display_name/handle (the other)
+  group row  pk ``GRP#<owner>``  sk ``<last_reply_at>#<group>``
+                                 message_group_uuid, message, user_uuid/display_name/handle (the other)
   pair entry pk ``PAIR#<lo>#<hi>`` sk ``PAIR``    group_uuid, created_at, participant_uuids (see ``ops.messages.pairs``)
   group key  pk ``MSG#<group>``  sk ``KEY``        message_key, created_at, kms_key_id (stacks that encrypt messages)
 
 (``PAIR#<group>`` items without a second uuid are the pair markers of earlier versions: read, never written.)
+
+A group row's sort key is its last reply's time followed by its group id (``row_sort_key``):
+two groups of one owner whose last replies share an instant (a fixture seeded for two pairs,
+second-resolution imports, two messages in one microsecond) have two keys, never one. The time
+comes first, so the owner's partition still sorts newest reply first, cursors and ``--before``
+still page it, and the original backend's reader (``pk = GRP#<owner>``, newest first,
+``begins_with(sk, <year>)``) still lists every row. Rows of other writers and of earlier
+versions are keyed by the bare time (the *old shape*): they are read as they are (``GroupRow``
+remembers the key it was read under, ``stored_key``), moved to the new shape by the stream
+consumer on the group's next message, by ``ddb.migrate --name row-keys`` and by ``ddb.doctor --fix``.
 
 On a stack that encrypts messages the text is stored sealed: a message and the group rows that
 carry it hold ``message_sealed`` + ``message_key`` (+ ``message_uuid`` on rows) instead of
@@ -44,6 +55,9 @@ KEY_SK = "KEY"
 # Every ISO-8601 sort key starts with a digit and ':' is the character after '9': a message query
 # bounded below it reads timestamps only, never the group's KEY item (or another non-time key).
 TIME_CEILING = ":"
+# Between a group row's time and its group id: never part of an ISO-8601 time (nor of a uuid),
+# and below ':' (TIME_CEILING), so a row key still sorts where its time does.
+ROW_KEY_SEP = "#"
 # New groups get an id derived from the two participants (reproducible, e.g. for seeding); what
 # keeps one group per pair is the pair entry, since other writers' groups have random ids.
 GROUP_NAMESPACE = uuid.UUID("6c1f9a0e-2d47-4b8e-93a5-0c7e5d4f1b28")
@@ -94,6 +108,21 @@ def instant_or_never(ts: str) -> datetime:
         return NEVER
 
 
+def row_sort_key(last_reply_at: str, group_uuid: str) -> str:
+    """A group row's sort key: the time first (order, paging, ``begins_with(sk, year)``), then the group (unique)."""
+    return f"{last_reply_at}{ROW_KEY_SEP}{group_uuid}"
+
+
+def key_time(sk: str) -> str:
+    """The time part of a sort key: a row key's time, or the whole key of a message (or an old-shape row)."""
+    return sk.partition(ROW_KEY_SEP)[0]
+
+
+def key_instant_or_never(sk: str) -> datetime:
+    """``instant_or_never`` of any sort key's time part (a row key of either shape, or a message key)."""
+    return instant_or_never(key_time(sk))
+
+
 def group_uuid_for(user_a: str, user_b: str) -> str:
     """The id this suite gives a new pair's group (other writers use random ids: look groups up, never derive them)."""
     if user_a == user_b:
@@ -142,6 +171,7 @@ class ItemKind:
     SK: ClassVar[str]  # field whose value is ``sk``; or, with SK_CONSTANT, the constant itself
     SK_CONSTANT: ClassVar[bool] = False
     OPTIONAL_ON_READ: ClassVar[tuple[str, ...]] = ()  # fields that read as None when the item lacks them
+    NOT_STORED: ClassVar[tuple[str, ...]] = ()  # fields kept beside the item (how it was read), never written
 
     def key(self) -> dict[str, dict[str, str]]:
         sk = self.SK if self.SK_CONSTANT else getattr(self, self.SK)
@@ -152,7 +182,7 @@ class ItemKind:
         item = self.key()
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if f.name not in (self.PK, self.SK) and value is not None:
+            if f.name not in (self.PK, self.SK, *self.NOT_STORED) and value is not None:
                 item[f.name] = _encode(value)
         return item
 
@@ -169,7 +199,7 @@ class ItemKind:
         if not cls.SK_CONSTANT:
             values[cls.SK] = item["sk"]["S"]
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if f.name in values:
+            if f.name in values or f.name in cls.NOT_STORED:
                 continue
             if f.name in item:
                 values[f.name] = _decode(item[f.name])
@@ -207,13 +237,41 @@ class GroupRow(ItemKind):
     SK: ClassVar[str] = "last_reply_at"
     OPTIONAL_ON_READ: ClassVar[tuple[str, ...]] = ("message",)
 
+    NOT_STORED: ClassVar[tuple[str, ...]] = ("stored_sk",)
+
     owner_uuid: str
-    last_reply_at: str
+    last_reply_at: str  # the time alone (the key's first part)
     message_group_uuid: str
     message: str | None  # the last message's text; None only for a sealed body read without opening it
     user_uuid: str  # the other participant
     user_display_name: str
     user_handle: str
+    # the sort key the row was read under (``from_item``); None for a row made here, which is keyed the new way
+    stored_sk: str | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def key(self) -> dict[str, dict[str, str]]:
+        """The key this row is written under: unique per owner and group (``row_sort_key``)."""
+        return {
+            "pk": {"S": GRP_PREFIX + self.owner_uuid},
+            "sk": {"S": row_sort_key(self.last_reply_at, self.message_group_uuid)},
+        }
+
+    def stored_key(self) -> dict[str, dict[str, str]]:
+        """The key the row is stored under now: what deletes and moves must name (an old-shape row's bare time)."""
+        if self.stored_sk is None:
+            return self.key()
+        return {"pk": {"S": GRP_PREFIX + self.owner_uuid}, "sk": {"S": self.stored_sk}}
+
+    @property
+    def old_shape(self) -> bool:
+        """Read under a key that is not the new shape's (a bare time, or another group's id after the time)."""
+        return self.stored_sk is not None and self.stored_sk != self.key()["sk"]["S"]
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> GroupRow:
+        row = super().from_item(item)
+        sk = item["sk"]["S"]
+        return dataclasses.replace(row, last_reply_at=key_time(sk), stored_sk=sk)
 
 
 def pair_key(user_a: str, user_b: str) -> str:

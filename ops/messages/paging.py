@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from ops.aws import pages
 from ops.errors import ConfigError
-from ops.messages.model import TIME_CEILING, instant, instant_or_never, iso
+from ops.messages.model import TIME_CEILING, instant, iso, key_instant_or_never
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000  # DynamoDB returns at most 1 MB a page anyway; bigger asks are mistakes
@@ -93,7 +93,8 @@ def newest_first(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of partition ``pk`` from its newest item (or from ``cursor`` / before ``before``); and the next cursor.
 
-    ``before`` is compared as a moment, not as text: keys of other writers carry other offsets.
+    ``before`` is compared as a moment, not as text: keys of other writers carry other offsets. A group
+    row's key is its time then its group id (``model.row_sort_key``): the time part decides.
     """
     check_page_size(page_size)
     until = before_moment(before)
@@ -118,7 +119,7 @@ def newest_first(
     # a page can end early at DynamoDB's 1 MB limit: keep reading until page_size + 1
     for page in pages(client, "query", f"Query {pk} on {table}", not_found=not_found, **request):
         found = page.get("Items", [])
-        items.extend(found if until is None else (i for i in found if instant_or_never(i["sk"]["S"]) < until))
+        items.extend(found if until is None else (i for i in found if key_instant_or_never(i["sk"]["S"]) < until))
         if len(items) >= want:
             break
     if len(items) > page_size:

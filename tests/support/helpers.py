@@ -57,3 +57,38 @@ def threaded_moto() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@contextmanager
+def stream_worker_stopped(stack: str, seconds: float = 120) -> Iterator[None]:
+    """The twin's stream worker stopped for the block, then started again by ``local.up``'s code path.
+
+    For tests that plant data the worker would touch (rows it moves or deduplicates while it drains the
+    stream) and then read it back: with the worker stopped nothing changes under the test, whatever the
+    machine's load. It keeps its checkpoints; started again, it goes on from them. Only the pid the twin
+    recorded is signalled, and only while it is that worker.
+    """
+    import signal
+    import time
+
+    from ops.local import twin as twinops
+    from ops.proc import running
+    from ops.stacks import load_stack
+    from ops.target import read_twin
+
+    pid = ((read_twin(stack) or {}).get("stream_worker") or {}).get("pid")
+    if pid and running(pid, twinops.WORKER_MODULE):
+        os.kill(pid, signal.SIGTERM)  # it finishes the record in hand and saves its checkpoint
+        deadline = time.monotonic() + seconds
+        while running(pid, twinops.WORKER_MODULE):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the twin's stream worker (pid {pid}) did not stop in {seconds:.0f}s")
+            try:
+                os.waitpid(pid, os.WNOHANG)  # the test session started the twin: reap its child
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        twinops.up(load_stack(stack))  # a twin whose only stopped part is the worker: starts the worker alone

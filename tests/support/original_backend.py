@@ -6,6 +6,10 @@ entry, nothing that stops a second "first message" from making a second group); 
 plain ``put_item`` of the message (the stream consumer moves the group rows); every key is
 stamped with ``datetime.now(timezone.utc).astimezone().isoformat()``: the host's offset, and no
 fraction at all when the microseconds happen to be zero.
+
+Its reader (``list_message_groups``) is the seeds' pattern 1 as that backend runs it: one query of
+``pk = GRP#<user>``, newest first, ``begins_with(sk, <year>)``, a page of 20 and no next page. Rows
+keyed ``<time>#<group>`` (this suite's) still start with the year, so it lists them too.
 """
 
 from __future__ import annotations
@@ -62,6 +66,20 @@ class OriginalBackend:
         at = at or self.now()
         self.client.put_item(TableName=self.table, Item=_strings(self._message(group, at, text, me)))
         return at
+
+    def list_message_groups(self, user: Person, year: str | None = None) -> list[dict[str, str]]:
+        """The original pattern 1: the user's group rows of ``year`` (default: this one), newest first, at most 20."""
+        resp = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk,:year)",
+            ScanIndexForward=False,
+            Limit=20,
+            ExpressionAttributeValues={
+                ":year": {"S": year or str(datetime.now().year)},
+                ":pk": {"S": f"GRP#{user.uuid}"},
+            },
+        )
+        return [{k: v["S"] for k, v in item.items() if "S" in v} for item in resp["Items"]]
 
     @staticmethod
     def _message(group: str, at: str, text: str, sender: Person) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.local.streams import lambda_record, latest_stream_arn, list_shards
-from ops.messages.model import GRP_PREFIX, MSG_PREFIX, PAIR_PREFIX, Person, instant
+from ops.messages.model import GRP_PREFIX, MSG_PREFIX, PAIR_PREFIX, Person, instant, row_sort_key
 
 REPO = Path(__file__).resolve().parents[2]
 # Not imported from tests/conftest.py: importing it as ``tests.conftest`` runs it a second time
@@ -84,7 +84,7 @@ def assert_one_row_each_at_newest(ddb: Any, table: str, group: str, participants
     assert sorted(rows) == sorted(p.uuid for p in participants), f"group {group}: rows for {sorted(rows)}"
     for owner, owned in rows.items():
         assert len(owned) == 1, f"group {group}: {len(owned)} rows for participant {owner}"
-        assert (owned[0]["sk"], owned[0]["message"]) == (newest["sk"], newest["message"]), (
+        assert (owned[0]["sk"], owned[0]["message"]) == (row_sort_key(newest["sk"], group), newest["message"]), (
             f"group {group}: row of {owner} is not at the newest message"
         )
     for p in participants:

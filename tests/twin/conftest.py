@@ -17,7 +17,15 @@ from ops.db import User
 from ops.messages.model import GSI_NAME
 from ops.table_spec import create_table_kwargs, table_spec
 from ops.target import LOCAL_CREDENTIALS, Target
-from tests.support.helpers import threaded_moto
+from tests.support.helpers import stream_worker_stopped, threaded_moto
+
+
+@pytest.fixture
+def stream_worker_paused(twin: Target) -> Iterator[None]:
+    """The twin's stream worker stopped for the test (started again after it): use it in a test that plants
+    data the worker would touch in the stack's own table (group rows, messages) and reads it back."""
+    with stream_worker_stopped(twin.stack.name):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 
 from ops import doctor, migrate
 from ops.messages.consumer import process_batch  # noqa: I001  (kept beside the records it processes)
-from ops.messages.model import GroupRow, Message, PairEntry, group_rows_for, instant
+from ops.messages.model import GroupRow, Message, PairEntry, group_rows_for, instant, row_sort_key
 from ops.messages.pairs import find_group
 from ops.messages.read import get_conversation, list_conversations
 from ops.messages.send import send_message
@@ -107,7 +107,7 @@ def test_the_consumer_orders_rows_by_moment_not_by_string(ddb: Any, streams: Any
     )
     _consume(ddb, streams, table, group)
     rows = group_rows_by_owner(ddb, table, group)
-    assert {(r[0]["sk"], r[0]["message"]) for r in rows.values()} == {(later, "later")}
+    assert {(r[0]["sk"], r[0]["message"]) for r in rows.values()} == {(row_sort_key(later, group), "later")}
 
 
 def _plant_problems(ddb: Any, table: str) -> dict[str, Any]:
@@ -136,7 +136,15 @@ def test_doctor_names_each_planted_problem_and_fix_leaves_only_what_needs_a_pers
     planted = _plant_problems(ddb, table)
     ex = doctor.examine(ddb, table, segments=3)
     kinds = {f.kind: f for f in ex.findings}
-    assert set(kinds) == {"extra-rows", "lagging-rows", "non-utc-keys", "unknown-items", "missing-pair-entries"}
+    assert set(kinds) == {
+        "extra-rows",
+        "lagging-rows",
+        "non-utc-keys",
+        "unknown-items",
+        "missing-pair-entries",
+        "old-shape-rows",
+    }
+    assert {e["group"] for e in kinds["old-shape-rows"].examples} == {planted["lagging"]}  # the original writer's rows
     assert kinds["extra-rows"].examples[0]["group"] == planted["healthy"]
     assert {e["group"] for e in kinds["lagging-rows"].examples} == {planted["lagging"]}
     assert kinds["non-utc-keys"].count == 4  # 2 rows and 2 messages of the +02:00 writer

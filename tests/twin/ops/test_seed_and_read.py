@@ -39,12 +39,14 @@ def test_seeded_items_follow_the_data_model(ddb: Any, table: str) -> None:
     assert len(msgs) == len(conv.lines) and len(groups) == 2 and len(items) == len(msgs) + 3
     assert entry["pk"] == f"PAIR#{ADA.uuid}#{BRAM.uuid}" and entry["group_uuid"] == built.group_uuid
     assert all(set(m) == MESSAGE_KEYS and m["pk"] == f"MSG#{built.group_uuid}" and TS.match(m["sk"]) for m in msgs)
-    assert all(set(g) == GROUP_KEYS and TS.match(g["sk"]) for g in groups)
+    # a row's key is its last reply's time, then its group id: two groups of one owner never share one
+    assert all(set(g) == GROUP_KEYS and g["sk"] == f"{g['sk'][:32]}#{built.group_uuid}" for g in groups)
+    assert all(TS.match(g["sk"][:32]) for g in groups)
     by_owner = {g["pk"]: g for g in groups}
     last = max(msgs, key=lambda m: m["sk"])
     # each row names the *other* participant and carries the real last message, not a filler
     assert by_owner[f"GRP#{ADA.uuid}"]["user_handle"] == "bram" and by_owner[f"GRP#{BRAM.uuid}"]["user_handle"] == "ada"
-    assert {g["message"] for g in groups} == {last["message"]} and {g["sk"] for g in groups} == {last["sk"]}
+    assert {g["message"] for g in groups} == {last["message"]} and {g["sk"][:32] for g in groups} == {last["sk"]}
     senders = [m["user_handle"] for m in sorted(msgs, key=lambda m: m["sk"])]
     assert senders[:2] == ["ada", "bram"]  # Person 1 is my handle, Person 2 the other
 
@@ -72,7 +74,7 @@ def test_reseed_keeps_one_row_per_participant_when_the_group_moved_on(ddb: Any, 
         old.user_display_name,
         old.user_handle,
     )
-    ddb.delete_item(TableName=table, Key={"pk": {"S": f"GRP#{old.owner_uuid}"}, "sk": {"S": old.last_reply_at}})
+    ddb.delete_item(TableName=table, Key=old.key())
     ddb.put_item(TableName=table, Item=newer.to_item())
     seed.seed(ddb, table, built)
     rows = read.group_rows(ddb, table, built.group_uuid)

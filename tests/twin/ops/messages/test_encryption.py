@@ -15,7 +15,7 @@ from ops.crypto import MessageCipher
 from ops.errors import EncryptionError
 from ops.local.streams import process_stream
 from ops.messages import bodies
-from ops.messages.model import GSI_NAME, GroupKey, Message, group_uuid_for
+from ops.messages.model import GSI_NAME, GroupKey, Message, group_uuid_for, row_sort_key
 from ops.messages.read import get_conversation, iter_messages_newest_first, list_conversations
 from ops.messages.send import send_message
 from ops.seed import SeedItems
@@ -171,7 +171,7 @@ def test_the_consumer_copies_sealed_bodies_without_a_key_from_its_lambda_package
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"batchItemFailures": []}
     stored = _message_item(ddb, table, reply.message)
     rows = [i for i in _raw(ddb, table) if i.get("message_group_uuid", {}).get("S") == group]
-    assert len(rows) == 2 and all(r["sk"]["S"] == reply.message.created_at for r in rows)
+    assert len(rows) == 2 and all(r["sk"]["S"] == row_sort_key(reply.message.created_at, group) for r in rows)
     assert all(
         (r["message_sealed"], r["message_key"], r["message_uuid"])
         == (stored["message_sealed"], stored["message_key"], stored["message_uuid"])

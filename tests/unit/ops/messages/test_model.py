@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from ops.messages.model import GroupRow, LegacyPairMarker, Message, PairEntry, Person, group_rows_for, pair_entry_for
+from ops.messages.model import (
+    NEVER,
+    TIME_CEILING,
+    GroupRow,
+    LegacyPairMarker,
+    Message,
+    PairEntry,
+    Person,
+    group_rows_for,
+    iso,
+    key_instant_or_never,
+    key_time,
+    pair_entry_for,
+)
 
 ADA = Person("11111111-1111-4111-8111-111111111111", "Ada Okafor", "ada")
 BRAM = Person("22222222-2222-4222-8222-222222222222", "Bram Lindqvist", "bram")
@@ -67,3 +84,49 @@ def test_an_item_missing_an_attribute_names_it() -> None:
 def test_kinds_tell_their_items_apart() -> None:
     assert not Message.matches(GroupRow.from_item(group_rows_for("g-1", ADA, BRAM, MSG)[0].to_item()).to_item())
     assert not PairEntry.matches({"pk": {"S": "PAIR#x#y"}, "sk": {"S": "other"}})
+
+
+# ---------------------------------------------------------------- the group row's key
+
+
+def _row(owner: str, at: str, group: str) -> GroupRow:
+    return GroupRow(owner, at, group, "hi", BRAM.uuid, BRAM.display_name, BRAM.handle)
+
+
+def test_a_group_rows_key_is_its_time_then_its_group() -> None:
+    row = _row(ADA.uuid, MSG.created_at, "g-1")
+    assert row.key() == {"pk": {"S": f"GRP#{ADA.uuid}"}, "sk": {"S": f"{MSG.created_at}#g-1"}}
+    assert row.key()["sk"]["S"].startswith("2026")  # the original reader's begins_with(sk, year) still finds it
+    back = GroupRow.from_item(row.to_item())
+    assert back.last_reply_at == MSG.created_at and not back.old_shape and back.stored_key() == row.key()
+    assert "stored_sk" not in row.to_item() and "stored_sk" not in back.to_item()
+
+
+def test_an_old_shape_row_reads_with_its_time_and_is_deleted_by_the_key_it_is_stored_under() -> None:
+    # the original backend (and earlier versions) keyed a row by the bare time
+    item = _row(ADA.uuid, MSG.created_at, "g-1").to_item() | {"sk": {"S": MSG.created_at}}
+    old = GroupRow.from_item(item)
+    assert old.last_reply_at == MSG.created_at and old.old_shape
+    assert old.stored_key()["sk"] == {"S": MSG.created_at} and old.key()["sk"] == {"S": f"{MSG.created_at}#g-1"}
+    # a key carrying another group's id is no row of this group's key either
+    assert GroupRow.from_item(item | {"sk": {"S": f"{MSG.created_at}#g-2"}}).old_shape
+
+
+def test_key_time_reads_both_shapes_and_message_keys() -> None:
+    assert key_time(f"{MSG.created_at}#g-1") == key_time(MSG.created_at) == MSG.created_at
+    assert key_instant_or_never("not a time#g-1") == NEVER
+
+
+def test_any_groups_of_an_owner_with_equal_instants_get_distinct_keys_in_time_order() -> None:
+    """Property, over many random draws: distinct groups never share a key; key order is time order."""
+    rnd = random.Random(19)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(200):
+        instants = [iso(base + timedelta(microseconds=rnd.randrange(3))) for _ in range(rnd.randint(2, 12))]
+        rows = [_row(ADA.uuid, at, str(uuid.UUID(int=rnd.getrandbits(128), version=4))) for at in instants]
+        keys = [r.key()["sk"]["S"] for r in rows]
+        assert len(set(keys)) == len(rows)  # one key each, however many share an instant
+        newest_first = sorted(keys, reverse=True)
+        assert [key_time(k) for k in newest_first] == sorted(instants, reverse=True)
+        # and the bound every read uses (below ':') keeps all of them
+        assert all(k < TIME_CEILING for k in keys)
