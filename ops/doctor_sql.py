@@ -5,7 +5,8 @@ For a table one machine should not scan, the doctor reads DynamoDB's export inst
 checks below run on a view ``items`` (pk, sk, message_group_uuid, message_uuid, user_uuid, moment),
 which each engine defines over the export's files its own way: DuckDB reads the gzipped DynamoDB
 JSON it downloaded (checksums verified first), Athena the Glue table the Pulumi program declares
-over the stack's export bucket (``infra/exports.py``). ``moment`` is the moment a key names (null
+over the stack's export bucket (``infra/exports.py``). ``moment`` (of the key's part before a ``#``:
+a group row's key may carry its group after its time) is the moment a key names (null
 when the key is no time with a zone), so keys written with other offsets compare as moments,
 as the scanning doctor compares them. The checks are plain SQL that both engines run as written.
 
@@ -102,8 +103,9 @@ SELECT
     Item->'message_group_uuid'->>'S' AS message_group_uuid,
     Item->'message_uuid'->>'S' AS message_uuid,
     Item->'user_uuid'->>'S' AS user_uuid,
-    CASE WHEN regexp_matches(Item->'sk'->>'S', '^\\d{4}-\\d\\d-\\d\\dT.*([+-]\\d\\d:\\d\\d|Z)$')
-         THEN TRY_CAST(Item->'sk'->>'S' AS TIMESTAMPTZ) END AS moment
+    CASE WHEN regexp_matches(split_part(Item->'sk'->>'S', '#', 1),
+                             '^\\d{4}-\\d\\d-\\d\\dT.*([+-]\\d\\d:\\d\\d|Z)$')
+         THEN TRY_CAST(split_part(Item->'sk'->>'S', '#', 1) AS TIMESTAMPTZ) END AS moment
 FROM read_json({files}, format = 'newline_delimited', compression = 'gzip', columns = {{'Item': 'JSON'}})
 """
 
@@ -113,8 +115,9 @@ items AS (
     SELECT
         item.pk.s AS pk, item.sk.s AS sk, item.message_group_uuid.s AS message_group_uuid,
         item.message_uuid.s AS message_uuid, item.user_uuid.s AS user_uuid,
-        CASE WHEN regexp_like(item.sk.s, '^\\d{{4}}-\\d\\d-\\d\\dT.*([+-]\\d\\d:\\d\\d|Z)$')
-             THEN try(from_iso8601_timestamp(item.sk.s)) END AS moment
+        CASE WHEN regexp_like(split_part(item.sk.s, '#', 1),
+                              '^\\d{{4}}-\\d\\d-\\d\\dT.*([+-]\\d\\d:\\d\\d|Z)$')
+             THEN try(from_iso8601_timestamp(split_part(item.sk.s, '#', 1))) END AS moment
     FROM "{database}"."{table}"
     WHERE item IS NOT NULL AND "$path" LIKE '%/AWSDynamoDB/{export_id}/data/%'
 )"""
