@@ -355,7 +355,7 @@ def migrate(
 def export(
     c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, since: str | None = None
 ) -> None:
-    """Export the stack's table to its export bucket with DynamoDB's export (turns point-in-time recovery on): no read capacity used."""
+    """Export the stack's table to its export bucket (point-in-time recovery turned on): no read capacity used."""
     from ops.export import export_target
     from ops.render import export_line
 
