@@ -85,8 +85,15 @@ def start_export(
     wait_seconds: float = 3600,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Export:
-    """Export ``table`` to ``bucket`` (full; incremental from ``since``) and wait until DynamoDB has written it."""
+    """Export ``table`` to ``bucket`` (full; incremental from ``since``) and wait until DynamoDB has written it.
+
+    A full export of this table into this bucket already running (a run interrupted while it waited) is
+    waited for again instead of started twice: the export goes on in AWS whatever happens here.
+    """
     desc = call(ddb.describe_table, f"DescribeTable {table}", TableName=table)["Table"]
+    running = None if since is not None else _running(ddb, desc["TableArn"], bucket)
+    if running is not None:
+        return _wait_for(ddb, running, table, wait_seconds, sleep)
     if create_bucket:
         with aws_errors(f"CreateBucket {bucket}"):
             if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
@@ -109,6 +116,21 @@ def start_export(
     started = _export(
         call(ddb.export_table_to_point_in_time, f"ExportTableToPointInTime {table}", **request)["ExportDescription"]
     )
+    return _wait_for(ddb, started, table, wait_seconds, sleep)
+
+
+def _running(ddb: Any, table_arn: str, bucket: str) -> Export | None:
+    """A full export of the table into ``bucket`` still in progress, if any."""
+    for summary in items(ddb, "list_exports", "ListExports", "ExportSummaries", TableArn=table_arn):
+        if summary.get("ExportStatus") != "IN_PROGRESS" or summary.get("ExportType", "FULL_EXPORT") != "FULL_EXPORT":
+            continue
+        found = call(ddb.describe_export, "DescribeExport", ExportArn=summary["ExportArn"])["ExportDescription"]
+        if found.get("S3Bucket") == bucket:
+            return _export(found)
+    return None
+
+
+def _wait_for(ddb: Any, started: Export, table: str, wait_seconds: float, sleep: Callable[[float], None]) -> Export:
     state: dict[str, Export] = {"now": started}
 
     def check() -> tuple[bool, str]:

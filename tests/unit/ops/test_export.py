@@ -90,3 +90,22 @@ def test_export_then_import_gives_the_same_items(aws: tuple[Any, Any]) -> None:
     done = ex.import_export(ddb, made, "rebuilt", CREATION, sleep=lambda s: None)
     assert (done.items, done.errors) == (120, 0)
     assert sorted(scanned(ddb, "rebuilt"), key=key) == sorted(scanned(ddb, TABLE), key=key)
+
+
+def test_an_export_already_running_is_waited_for_not_started_twice() -> None:
+    # GIVEN a table whose full export into the bucket is in progress (a run interrupted while waiting)
+    from botocore.stub import Stubber
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}"
+    running = {"ExportArn": f"{arn}/export/01234567890123-abcdef01", "ExportStatus": "IN_PROGRESS", "S3Bucket": "b"}
+    with Stubber(ddb) as stub:
+        stub.add_response("describe_table", {"Table": {"TableName": TABLE, "TableArn": arn}})
+        summary = {"ExportArn": running["ExportArn"], "ExportStatus": "IN_PROGRESS", "ExportType": "FULL_EXPORT"}
+        stub.add_response("list_exports", {"ExportSummaries": [summary]})
+        stub.add_response("describe_export", {"ExportDescription": running})
+        stub.add_response("describe_export", {"ExportDescription": dict(running, ExportStatus="COMPLETED")})
+        # WHEN ddb.export runs again: THEN it waits for that one (no second ExportTableToPointInTime: the stub has none)
+        done = ex.start_export(ddb, None, TABLE, "b", sleep=lambda s: None)
+        stub.assert_no_pending_responses()
+    assert done.id == "01234567890123-abcdef01" and done.status == "COMPLETED"
