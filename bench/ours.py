@@ -199,6 +199,43 @@ def fanout(table: str, group: str, sender: dict[str, str]) -> Job:
     return run
 
 
+def doctor_scanning(table: str, segments: int) -> Job:
+    """The doctor as ddb.doctor runs it: a parallel scan of the live table through a metered client."""
+    from ops.budget import Budget, Meter
+    from ops.doctor import examine
+
+    client = dynamodb(max_pool_connections=max(10, segments))
+    meter = Meter(Budget(None, None, "unlimited: measured, not held"))
+    meter.attach(client)
+
+    def run() -> dict[str, Any]:
+        found = examine(client, table, segments=segments)
+        used = meter.finish()
+        return {"items": found.items, "requests": used.requests, "read_units": round(used.rcu)}
+
+    return run
+
+
+def doctor_from_export(table: str) -> Job:
+    """The export path: DynamoDB exports the table (no read capacity), the doctor reads the export's files."""
+    from bench.jobs import target
+    from ops import export
+    from ops.doctor import examine
+
+    client = dynamodb()
+    s3 = target().client("s3", s3={"addressing_style": "path"})
+    ddb_calls = count_requests(client, "*")
+    s3_calls = count_requests(s3, "*", service="s3")
+    bucket = export.bucket_name(table, "bench")
+
+    def run() -> dict[str, Any]:
+        made = export.start_export(client, s3, table, bucket, create_bucket=True)
+        found = examine(None, table, items=export.read_items(s3, made))
+        return {"items": found.items, "requests": ddb_calls[0] + s3_calls[0], "read_units": 0}
+
+    return run
+
+
 JOBS: dict[str, JobFactory] = {
     "seed_ours": seed,
     "scan_ours": scan,
@@ -208,4 +245,6 @@ JOBS: dict[str, JobFactory] = {
     "query_newest": query_newest,
     "sync_ours": sync,
     "fanout_ours": fanout,
+    "doctor_scanning": doctor_scanning,
+    "doctor_export": doctor_from_export,
 }

@@ -22,6 +22,8 @@ simulated network latency, encryption on or off) is a row with its own ``engine`
   cli     ``invoke --list`` and one read-pattern task, end to end; and no Pulumi SDK import
   fanout  the stream consumer on one message of a named group of 50: every member's row moved, each
           in its own transaction, 8 at a time  [the seeds' consumer: a delete and a put per row, in turn]
+  bulk    the doctor over a DynamoDB export (export to S3, then its files read)  [the doctor scanning
+          the live table, metered]: time, requests and read capacity units (moto only: it serves export)
 """
 
 from __future__ import annotations
@@ -564,6 +566,38 @@ def bench_fanout(b: Bench) -> list[Row]:
     ]
 
 
+def bench_bulk(b: Bench) -> list[Row]:
+    rows: list[Row] = []
+    for size in sorted(b.sizes.scan):
+        table = b.table_of(size)
+        ours = b.work("doctor_export", table=table)
+        base = b.work("doctor_scanning", table=table, segments=b.sizes.scan_segments)
+        for what, r in (("the export path", ours), ("the scanning doctor", base)):
+            expect(f"items examined by {what} at {size:,}", r["items"], size)
+        rows.append(
+            b.row(
+                "bulk",
+                "ddb.doctor --from-export (export + files)",
+                size,
+                "items",
+                ours,
+                f"ddb.doctor scanning, {b.sizes.scan_segments} segments",
+                base,
+                counts={
+                    "requests": ours["requests"],
+                    "baseline_requests": base["requests"],
+                    "read_units": ours["read_units"],
+                    "baseline_read_units": base["read_units"],
+                },
+                note=(
+                    f"requests: export path {ours['requests']} (DynamoDB export calls and S3 GETs), scanning "
+                    f"{base['requests']} Scan pages; read capacity: export path 0 RCU, scanning {base['read_units']:,} RCU"
+                ),
+            )
+        )
+    return rows
+
+
 WORKLOADS: dict[str, Workload] = {
     "seed": bench_seed,
     "scan": bench_scan,
@@ -573,6 +607,7 @@ WORKLOADS: dict[str, Workload] = {
     "sync": bench_sync,
     "cli": bench_cli,
     "fanout": bench_fanout,
+    "bulk": bench_bulk,
 }
 DYNAMODB_WORKLOADS = (
     "seed",

@@ -104,6 +104,21 @@ HELP: dict[str, str] = {
     "or encrypt-messages (seal the plain-text bodies of a stack that encrypts)",
     "dry_run_migrate": "count what would change, write nothing (needs no --confirm-protected)",
     "restart": "start over instead of resuming an interrupted run",
+    # every bulk job (ddb.scan, ddb.doctor, ddb.migrate, ddb.seed): see ops/budget.py
+    "max_rcu": "read capacity units per second the job may use, across all its segments (default: unlimited on a twin; "
+    "with --cloud 25% of a provisioned table's capacity, and required on an on-demand one)",
+    "max_wcu": "write capacity units per second the job may use (defaults as for --max-rcu)",
+    "budget": "or a percentage (1-100) of the table's provisioned capacity, for reads and writes alike",
+    "plan": "print the path, requests, capacity units, time and on-demand cost from DescribeTable and the budget, "
+    "then exit without reading or writing an item",
+    # the export path (ops/export.py)
+    "from_export": "read the items from an export's files instead of the live table (an export id, or latest): "
+    "no read capacity used; see ddb.export",
+    "doctor_engine": "scan (default: the live table, or the export's items with --from-export), duckdb (the checks as SQL "
+    "over an export's files, on this machine) or athena (the same SQL in the stack's Athena workgroup; with --cloud)",
+    "import_from": "the export to load: an export id, or latest (default)",
+    "export_since": "incremental: only what changed from this ISO time (default: a full export)",
+    "new_table": "the new table to create and load (ImportTable only creates a new table)",
     # cognito / rds
     "dry_run": "compute and print the report, write nothing (needs no --confirm-protected)",
     "ip": "the one IPv4 host to allow (a.b.c.d or a.b.c.d/32); default: $GITPOD_IP, else $CRUDDUR_MY_IP",
@@ -118,7 +133,7 @@ HELP: dict[str, str] = {
     "markdown": "print the difference as a Markdown section (what CI posts on the pull request)",
     # bench
     "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about an hour for both engines)",
-    "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli, fanout; repeat it or give a,b (default: all)",
+    "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli, fanout, bulk; repeat it or give a,b (default: all)",
 }
 
 
@@ -179,6 +194,9 @@ NUMBERS: dict[str, WholeNumber] = {
     "segments": WholeNumber(1, 64),  # one reader thread and one connection each
     "limit": WholeNumber(1),
     "page_size": WholeNumber(1, 1000),
+    "max_rcu": WholeNumber(1),  # capacity units per second
+    "max_wcu": WholeNumber(1),
+    "budget": WholeNumber(1, 100),  # percent of the provisioned capacity
 }
 
 
@@ -273,6 +291,7 @@ class Choice:
 CHECKS: dict[str, Any] = NUMBERS | {
     "before": Moment(),
     "start": Moment(),
+    "since": Moment(),
     "group": GroupId(),
     "cursor": Cursor(),
     "handle": Handle(),

@@ -16,6 +16,7 @@ if REPO_ROOT not in sys.path:
 import pulumi  # noqa: E402
 
 from infra.config import read_settings  # noqa: E402
+from infra.exports import TableExports, TableExportsArgs  # noqa: E402
 from infra.identity import Identity, IdentityArgs  # noqa: E402
 from infra.keys import MessagesKey, MessagesKeyArgs  # noqa: E402
 from infra.messages import MessagesTable, MessagesTableArgs  # noqa: E402
@@ -60,6 +61,13 @@ consumer = StreamConsumer(
     in_stack,
 )
 
+# The export path of the bulk jobs: the bucket DynamoDB exports into, Glue and Athena for the doctor's SQL.
+exports = TableExports(
+    "exports",
+    TableExportsArgs(table_name=settings.table_name, table_arn=messages.arn, protected=settings.protected),
+    in_stack,
+)
+
 identity = Identity(
     "identity", IdentityArgs(pool_name=settings.physical_name("users"), protected=settings.protected), in_stack
 )
@@ -87,3 +95,5 @@ pulumi.export(outputs.RDS_RULE_ID, rds_rule.security_group_rule_id if rds_rule e
 # Empty on a stack that stores plain text: the tasks then write bodies unencrypted.
 pulumi.export(outputs.MESSAGES_KEY_ARN, messages_key.arn if messages_key else "")
 pulumi.export(outputs.MESSAGES_KEY_ALIAS, messages_key.alias.name if messages_key else "")
+pulumi.export(outputs.EXPORT_BUCKET, exports.bucket.bucket)
+pulumi.export(outputs.DOCTOR_WORKGROUP, exports.workgroup.name)

@@ -45,6 +45,7 @@ MAX_DELAY = 5.0
 # The few listings botocore has no paginator model for: operation -> (request token, response path of the next token).
 _EXTRA_TOKENS: dict[str, tuple[str, tuple[str, ...]]] = {
     "DescribeStream": ("ExclusiveStartShardId", ("StreamDescription", "LastEvaluatedShardId")),
+    "ListExports": ("NextToken", ("NextToken",)),
 }
 
 

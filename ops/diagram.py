@@ -38,6 +38,11 @@ NODE_CLASSES: dict[str, str] = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "diagrams.aws.network:Nacl",
     "aws:kms/key:Key": "diagrams.aws.security:KMS",
     "aws:kms/alias:Alias": "diagrams.aws.general:GenericSamlToken",
+    "aws:s3/bucket:Bucket": "diagrams.aws.storage:SimpleStorageServiceS3Bucket",
+    "aws:glue/catalogDatabase:CatalogDatabase": "diagrams.aws.analytics:GlueDataCatalog",
+    "aws:glue/catalogTable:CatalogTable": "diagrams.aws.analytics:GlueDataCatalog",
+    "aws:athena/workgroup:Workgroup": "diagrams.aws.analytics:Athena",
+    "aws:iam/policy:Policy": "diagrams.aws.security:IAMPermissions",
 }
 FALLBACK_CLASS = "diagrams.aws.general:General"
 # Inputs that name a resource the program does not own (drawn as an external node).
@@ -139,7 +144,7 @@ def draw_dependencies(plan: StackPlan, output: Path) -> Path:
         outformat="png",
         show=False,
         direction="LR",
-        graph_attr={"nodesep": "0.8"},
+        graph_attr={"nodesep": "0.6"},  # the export path's resources made 0.8 taller than a screen
     ):
         groups: dict[str | None, list[PlannedResource]] = {}
         for resource in nodes:

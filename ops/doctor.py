@@ -46,8 +46,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.aws import aws_errors, error_code
+from ops.budget import Limits, Usage
 from ops.ddb import missing_table, scan
-from ops.errors import EncryptionError
+from ops.errors import ConfigError, EncryptionError
 from ops.messages import bodies
 from ops.messages.bodies import with_body
 from ops.messages.fanout import move_group_rows
@@ -260,15 +261,18 @@ def examine(
     segments: int = 4,
     on_progress: Callable[[int], None] | None = None,
     cipher: bodies.Cipher | None = None,
+    page_size: int | None = None,
+    items: Iterable[dict[str, Any]] | None = None,
 ) -> Examination:
     """One pass over the table; every finding with its count and a few examples.
 
     With a ``cipher`` every sealed body is opened (one KMS Decrypt per group, cached), and plain
-    bodies are reported when it encrypts.
+    bodies are reported when it encrypts. ``items``: read these (an export's, ``ops.export``) instead of scanning.
     """
     found = _Collector(table, cipher)
+    source = items if items is not None else scan(client, table, segments=segments, page_size=page_size, raw=True)
     with aws_errors(f"Scan {table}", not_found=missing_table(table)):
-        for n, item in enumerate(scan(client, table, segments=segments, raw=True), start=1):
+        for n, item in enumerate(source, start=1):
             found.add(item)
             if on_progress is not None and n % 1000 == 0:
                 on_progress(1000)
@@ -732,6 +736,7 @@ class Checkup:
     repairs: list[Repair] = field(default_factory=list)
     applied: Counter[str] = field(default_factory=Counter)
     after: Examination | None = None
+    usage: Usage | None = None  # what the job consumed (requests, items, capacity units), on its clock
 
     @property
     def final(self) -> Examination:
@@ -743,19 +748,36 @@ def check_target(
     *,
     fix: bool = False,
     segments: int = 4,
-    progress: Callable[[int], Callable[[int], None]] | None = None,
+    progress: Callable[..., Callable[[int], None]] | None = None,
     before_repairs: Callable[[list[Repair]], None] | None = None,
+    limits: Limits | None = None,
+    from_export: str | None = None,
 ) -> Checkup:
-    """ddb.doctor on a stack: examine; with ``fix``, say what will change (``before_repairs``), repair, examine again."""
-    from ops.crypto import cipher_for
-    from ops.ddb import require_table
+    """ddb.doctor on a stack: examine; with ``fix``, say what will change (``before_repairs``), repair, examine again.
 
-    client = target.client("dynamodb", max_pool_connections=max(10, segments))
-    table = target.stack.table_name
-    estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
+    Every request (the scans and the repairs) runs under the job's budget (``limits``, see ``ops.budget``).
+    ``from_export`` (an export id or ``latest``): the items come from that export's files, no read capacity used.
+    """
+    from ops.bulk import open_job
+    from ops.crypto import cipher_for
+    from ops.export import export_items
+
+    if from_export and fix:
+        raise ConfigError(
+            "--fix repairs the live table from what it reads there: run it without --from-export (an export is a past copy)"
+        )
+    job = open_job(target, limits, segments=segments)
+    client, table, page_size = job.client, job.table, job.page_size(segments)
+    estimate = int(job.desc.get("ItemCount") or 0)
     cipher = cipher_for(target)
     first = examine(
-        client, table, segments=segments, on_progress=progress(estimate) if progress else None, cipher=cipher
+        client,
+        table,
+        segments=segments,
+        on_progress=progress(estimate, detail=job.meter.line) if progress else None,
+        cipher=cipher,
+        page_size=page_size,
+        items=export_items(target, from_export)[1] if from_export else None,
     )
     checkup = Checkup(first)
     if not fix:
@@ -765,5 +787,6 @@ def check_target(
         before_repairs(checkup.repairs)
     if checkup.repairs:
         checkup.applied = apply(client, table, checkup.repairs)
-        checkup.after = examine(client, table, segments=segments, cipher=cipher)
+        checkup.after = examine(client, table, segments=segments, cipher=cipher, page_size=page_size)
+    checkup.usage = job.meter.finish()
     return checkup

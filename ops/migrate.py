@@ -38,6 +38,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.aws import aws_errors, call, cancellation_codes, error_code, pages
+from ops.budget import Limits, Usage
 from ops.ddb import missing_table
 from ops.errors import ConfigError, InputError
 from ops.files import write_atomic
@@ -65,6 +66,7 @@ class MigrationResult:
     scanned: int = 0
     changed: Counter[str] = field(default_factory=Counter)  # action -> count ("would ..." on a dry run)
     resumed: bool = False
+    usage: Usage | None = None  # what the run consumed (requests, items, capacity units)
 
 
 class _PairIndex:
@@ -342,25 +344,31 @@ def run_target(
     dry_run: bool = False,
     restart: bool = False,
     segments: int = 4,
-    progress: Callable[[int], Callable[[int], None]] | None = None,
+    progress: Callable[..., Callable[[int], None]] | None = None,
+    limits: Limits | None = None,
 ) -> MigrationResult:
-    """ddb.migrate on a stack; its resume state lives in the stack's state directory, apart for twin and cloud."""
+    """ddb.migrate on a stack; its resume state lives in the stack's state directory, apart for twin and cloud.
+
+    Every request (the scan and each step's reads and writes) runs under the job's budget (``ops.budget``).
+    """
+    from ops.bulk import open_job
     from ops.crypto import cipher_for
-    from ops.ddb import require_table
     from ops.target import stack_state_dir
 
-    client = target.client("dynamodb", max_pool_connections=max(10, segments))
-    table = target.stack.table_name
-    estimate = int(require_table(client, table, target.stack.name).get("ItemCount") or 0)
-    return run(
-        client,
-        table,
+    job = open_job(target, limits, segments=segments)
+    estimate = int(job.desc.get("ItemCount") or 0)
+    result = run(
+        job.client,
+        job.table,
         name,
         stack_state_dir(target.stack.name),
         "cloud" if target.cloud else "twin",
         dry_run=dry_run,
         restart=restart,
         segments=segments,
-        on_progress=progress(estimate) if progress else None,
+        page_size=job.page_size(segments),
+        on_progress=progress(estimate, detail=job.meter.line) if progress else None,
         cipher=cipher_for(target),
     )
+    result.usage = job.meter.finish()
+    return result

@@ -32,6 +32,8 @@ STREAM_FUNCTION_NAME = "streamFunctionName"
 STREAM_DLQ_URL = "streamDeadLetterQueueUrl"
 MESSAGES_KEY_ARN = "messagesKeyArn"  # the KMS key that wraps the groups' data keys ("" where bodies are plain text)
 MESSAGES_KEY_ALIAS = "messagesKeyAlias"
+EXPORT_BUCKET = "exportBucket"  # where ddb.export writes and --from-export reads (ops/export.py)
+DOCTOR_WORKGROUP = "doctorWorkgroup"  # the Athena workgroup of ddb.doctor --engine athena
 
 ALL = (
     TABLE_NAME,
@@ -45,6 +47,8 @@ ALL = (
     STREAM_DLQ_URL,
     MESSAGES_KEY_ARN,
     MESSAGES_KEY_ALIAS,
+    EXPORT_BUCKET,
+    DOCTOR_WORKGROUP,
 )
 
 PULUMI_INSTALL_HINT = "install the Pulumi CLI (curl -fsSL https://get.pulumi.com | sh) and run `pulumi login`"

@@ -662,6 +662,13 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
             "securityGroupRuleId": rule_id,
             "arn": f"arn:aws:ec2:{region}:{acct}:security-group-rule/{rule_id}",
         }
+    if type_ == "aws:s3/bucket:Bucket":
+        bucket = str(inputs.get("bucket") or name)
+        return bucket, {"arn": f"arn:aws:s3:::{bucket}", "bucket": bucket}
+    if type_ == "aws:athena/workgroup:Workgroup":
+        return physical, {"arn": f"arn:aws:athena:{region}:{acct}:workgroup/{physical}", "name": physical}
+    if type_ == "aws:glue/catalogDatabase:CatalogDatabase":
+        return f"{acct}:{physical}", {"arn": f"arn:aws:glue:{region}:{acct}:database/{physical}", "name": physical}
     return f"{name}-id", {}
 
 

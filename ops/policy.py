@@ -37,6 +37,7 @@ ROLE = "aws:iam/role:Role"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 # Identity policies: documents attached to a principal, where `*` really means every action or resource.
 # (A KMS key policy or a queue policy is a resource policy: there `Resource: *` means "this key".)
 IDENTITY_POLICY_TYPES = frozenset(
@@ -258,6 +259,13 @@ def logs_expire(resource: Resource, context: PolicyContext) -> Iterator[str]:
         yield "no retention: logs are kept (and billed) forever"
 
 
+def bucket_is_private(resource: Resource, context: PolicyContext) -> Iterator[str]:
+    """A bucket that holds table exports (every message) blocks every way of making it public."""
+    for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
+        if not _truthy(_get(resource.props, flag)):
+            yield f"{flag} is off: the exports could be made public"
+
+
 def browser_client_has_no_secret(resource: Resource, context: PolicyContext) -> Iterator[str]:
     """The web client runs in a browser: no client secret, no password sent in the clear (SRP only)."""
     props = resource.props
@@ -310,6 +318,13 @@ RULES: tuple[Rule, ...] = (
         True,
         frozenset({TABLE}),
         table_is_encrypted,
+    ),
+    Rule(
+        "bucket-is-private",
+        "The export bucket's public access block is fully on",
+        True,
+        frozenset({PUBLIC_ACCESS_BLOCK}),
+        bucket_is_private,
     ),
     Rule("queue-is-encrypted", "Queues are encrypted at rest", False, frozenset({QUEUE}), queue_is_encrypted),
     Rule("logs-expire", "Log groups have a retention period", False, frozenset({LOG_GROUP}), logs_expire),

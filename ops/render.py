@@ -186,11 +186,13 @@ class Progress:
         width: int = 30,
         every_seconds: float = 5.0,
         clock: Callable[[], float] | None = None,
+        detail: Any = None,
     ) -> None:
         import threading
         import time
 
         self.total, self.stream, self.label, self.width = max(total, 1), stream, label, width
+        self.detail = detail  # () -> str: a bulk job's rates (items/s, capacity units/s), shown after the count
         self.done = 0
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last_decile = -1
@@ -204,14 +206,17 @@ class Progress:
             frac = min(self.done / self.total, 1.0)
             if self.tty:
                 bar = "#" * int(frac * self.width)
-                self.stream.write(f"\r[{bar:<{self.width}}] {self.done}/{self.total} {self.label}")
+                self.stream.write(f"\r[{bar:<{self.width}}] {self.done}/{self.total} {self.label}{self._detail()}")
                 if self.done >= self.total:
                     self.stream.write("\n")
             elif int(frac * 10) > self._last_decile or self._clock() - self._last_line >= self.every_seconds:
                 self._last_decile = int(frac * 10)
                 self._last_line = self._clock()
-                self.stream.write(f"{self.done}/{self.total} {self.label}\n")
+                self.stream.write(f"{self.done}/{self.total} {self.label}{self._detail()}\n")
             self.stream.flush()
+
+    def _detail(self) -> str:
+        return f" ({self.detail()})" if self.detail is not None else ""
 
 
 def local_time(iso_text: str) -> str:
@@ -637,3 +642,44 @@ def clone_lines(r: Any) -> list[str]:
     if r.handles:
         lines.append(f"try: invoke ddb.patterns.list-conversations --stack {r.target} --handle {r.handles[0]}")
     return lines
+
+
+def plan_lines(plan: Any, as_json: bool = False) -> str:
+    """A bulk job's --plan: the path, requests, capacity units, time and on-demand cost (ops.bulkplan)."""
+    if as_json:
+        return json.dumps(plan.to_dict(), sort_keys=True)
+    from ops.bulkplan import PRICES_DATE
+
+    size = f"{plan.size_bytes / 2**20:,.1f} MiB" + (" (assumed)" if plan.size_assumed else "")
+    cap = "on-demand" if plan.billing == "PAY_PER_REQUEST" else "provisioned"
+    if any(plan.capacity):
+        cap += f" {plan.capacity[0]:g} RCU / {plan.capacity[1]:g} WCU"
+    if plan.seconds is None:
+        took = "unbounded by a budget: as fast as the table and this machine allow"
+    else:
+        took = f"{plan.seconds:,.0f} s" + (f" ({plan.seconds / 3600:,.1f} h)" if plan.seconds >= 3600 else "")
+    lines = [
+        f"plan of ddb.{plan.job} on table {plan.table}: {plan.items:,} items, {size}, {cap}",
+        f"  path:     {'DynamoDB export to S3 (no read capacity)' if plan.path == 'export' else 'scan of the live table'}",
+        f"  {plan.budget.describe()}",
+        f"  requests: {plan.requests:,}",
+        f"  capacity: {plan.read_units:,.1f} RCU, {plan.write_units:,.1f} WCU",
+        f"  time:     {took}",
+        f"  cost:     ${plan.cost_usd:,.4f} on demand (AWS list prices, us-east-1, from {PRICES_DATE})",
+        *(f"  note: {n}" for n in plan.notes),
+        "nothing was read or written (--plan)",
+    ]
+    return "\n".join(lines)
+
+
+def export_line(export: Any) -> str:
+    where = f"s3://{export.bucket}/{export.base}/"
+    count = f"{export.items:,} items, " if export.items is not None else ""
+    return (
+        f"export {export.id} {export.status.lower()}: {count}{where} (read it with --from-export {export.id} or latest)"
+    )
+
+
+def imported_line(done: Any) -> str:
+    errors = f", {done.errors:,} items refused" if done.errors else ""
+    return f"table {done.table} created from the export: {done.items:,} items imported{errors}"

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ops.aws import aws_errors
-from ops.ddb import batch_write, count_items, delete_keys, require_table
+from ops.budget import Limits
+from ops.ddb import batch_write, count_items, delete_keys
 from ops.errors import CloudError, InputError, OpsError
 from ops.files import read_text_file
 from ops.messages.bodies import Cipher, body_of, with_body
@@ -334,7 +335,8 @@ def seed_target(
     my_handle: str | None = None,
     other_handle: str | None = None,
     start: str | None = None,
-    progress: Callable[[int], Callable[[int], None]] | None = None,
+    progress: Callable[..., Callable[[int], None]] | None = None,
+    limits: Limits | None = None,
 ) -> SeededConversation:
     """ddb.seed on a stack: the two people from its PostgreSQL, then ``build`` and ``seed`` on its table.
 
@@ -342,15 +344,16 @@ def seed_target(
     total is only known once the items are built).
     """
     from ops import db
+    from ops.bulk import open_job
     from ops.crypto import cipher_for
 
     with db.connect(target) as conn:
         me, other = people(conn, my_handle, other_handle)
-    client = target.client("dynamodb", max_pool_connections=16)  # room for the batches in flight
-    require_table(client, target.stack.table_name, target.stack.name)
+    job = open_job(target, limits, pool=16)  # room for the batches in flight; every write under the budget
+    client = job.client
     group = find_group(client, target.stack.table_name, me, other).group_uuid  # the pair's group, whoever made it
     p = build(conv, me, other, parse_start(start), group=group)
-    on_progress = progress(len(p.messages) + 2) if progress else None
+    on_progress = progress(len(p.messages) + 2, detail=job.meter.line) if progress else None
     return SeededConversation(
         me, other, seed(client, target.stack.table_name, p, on_progress=on_progress, cipher=cipher_for(target))
     )

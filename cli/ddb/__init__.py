@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Collection, Context, Exit
 
 from cli.ddb import patterns
-from cli.shell import helps, note, one_line_errors, say, stdin_text, target_for, task
+from cli.shell import Choice, helps, note, one_line_errors, say, stdin_text, target_for, task
 
 
 @task(name="schema-load", help=helps("stack", cloud="cloud_compare"))
@@ -51,30 +51,67 @@ def drop(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
     say(f"table {table} deleted")
 
 
-@task(name="scan", help=helps("stack", "cloud", "limit", "segments", json="scan_json"))
+@task(
+    name="scan",
+    help=helps(
+        "stack", "cloud", "limit", "segments", "max_rcu", "max_wcu", "budget", "plan", "from_export", json="scan_json"
+    ),
+)
 @one_line_errors
 def scan(
-    c: Context, stack: str = "dev", cloud: bool = False, json: bool = False, limit: int | None = None, segments: int = 1
+    c: Context,
+    stack: str = "dev",
+    cloud: bool = False,
+    json: bool = False,
+    limit: int | None = None,
+    segments: int = 1,
+    max_rcu: int | None = None,
+    max_wcu: int | None = None,
+    budget: int | None = None,
+    plan: bool = False,
+    from_export: str | None = None,
 ) -> None:
-    """Print every item of the messages table, streaming page by page."""
+    """Print every item of the messages table, streaming page by page, under a throughput budget (or an export's)."""
     import sys
+    from functools import partial
 
-    from ops import ddb
-    from ops.render import item_lines, json_lines
+    from ops.budget import Limits
+    from ops.bulk import scan_target
+    from ops.bulkplan import plan_target
+    from ops.render import Progress, item_lines, json_lines, plan_lines
 
-    target = target_for(stack, cloud)
-    items = ddb.scan(
-        target.client("dynamodb", max_pool_connections=max(10, segments)),
-        target.stack.table_name,
-        segments,
+    target, limits = target_for(stack, cloud), Limits(max_rcu, max_wcu, budget)
+    if plan:
+        return say(plan_lines(plan_target(target, "scan", limits, segments=segments), as_json=json), exact=json)
+    run = scan_target(
+        target,
+        limits,
+        segments=segments,
         limit=limit,
+        progress=partial(Progress, stream=sys.stderr, label="items read"),
+        from_export=from_export,
     )
-    for line in json_lines(items) if json else item_lines(items):
+    for line in json_lines(run.items) if json else item_lines(run.items):
         sys.stdout.write(line + "\n")
+    if run.summary():
+        note(run.summary() or "")
 
 
 @task(
-    name="seed", help=helps("stack", "cloud", "confirm_protected", "conversation", "my_handle", "other_handle", "start")
+    name="seed",
+    help=helps(
+        "stack",
+        "cloud",
+        "confirm_protected",
+        "conversation",
+        "my_handle",
+        "other_handle",
+        "start",
+        "max_rcu",
+        "max_wcu",
+        "budget",
+        "plan",
+    ),
 )
 @one_line_errors
 def seed(
@@ -86,6 +123,10 @@ def seed(
     my_handle: str | None = None,
     other_handle: str | None = None,
     start: str | None = None,
+    max_rcu: int | None = None,
+    max_wcu: int | None = None,
+    budget: int | None = None,
+    plan: bool = False,
 ) -> None:
     """Seed a conversation between two users of the database: messages plus both group rows."""
     import sys
@@ -93,17 +134,33 @@ def seed(
     from pathlib import Path
 
     from ops import seed as seeding
-    from ops.render import Progress, seeded_line
+    from ops.budget import Limits
+    from ops.bulkplan import plan_target
+    from ops.render import Progress, plan_lines, seeded_line
 
     conv = seeding.parse_conversation(
         Path(conversation) if conversation else seeding.DEFAULT_CONVERSATION
     )  # a bad file fails before any request
     seeding.check_start(conv, start)  # and so does a --start that leaves no room for it
+    if plan:  # the messages, two group rows and the pair entry
+        return say(
+            plan_lines(
+                plan_target(
+                    target_for(stack, cloud), "seed", Limits(max_rcu, max_wcu, budget), writes=len(conv.lines) + 3
+                )
+            )
+        )
     target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
     say(
         seeded_line(
             seeding.seed_target(
-                target, conv, my_handle, other_handle, start, progress=partial(Progress, stream=sys.stderr)
+                target,
+                conv,
+                my_handle,
+                other_handle,
+                start,
+                progress=partial(Progress, stream=sys.stderr),
+                limits=Limits(max_rcu, max_wcu, budget),
             )
         )
     )
@@ -228,7 +285,21 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
 
 @task(
     name="doctor",
-    help=helps("stack", "cloud", "confirm_protected", "fix", json="doctor_json", segments="scan_segments"),
+    checks={"engine": Choice(("scan", "duckdb", "athena"))},  # not the twin's DynamoDB engine: where the checks run
+    help=helps(
+        "stack",
+        "cloud",
+        "confirm_protected",
+        "fix",
+        "max_rcu",
+        "max_wcu",
+        "budget",
+        "plan",
+        "from_export",
+        json="doctor_json",
+        engine="doctor_engine",
+        segments="scan_segments",
+    ),
 )
 @one_line_errors
 def doctor(
@@ -239,21 +310,43 @@ def doctor(
     fix: bool = False,
     json: bool = False,
     segments: int = 4,
+    max_rcu: int | None = None,
+    max_wcu: int | None = None,
+    budget: int | None = None,
+    plan: bool = False,
+    from_export: str | None = None,
+    engine: str = "scan",
 ) -> None:
     """Check the stack's table in one pass for what breaks the access patterns; exit 1 when anything does."""
     import sys
     from functools import partial
 
+    from ops import doctor_sql
+    from ops.budget import Limits
+    from ops.bulkplan import plan_target
     from ops.doctor import check_target
-    from ops.render import Progress, doctor_report
+    from ops.render import Progress, doctor_report, plan_lines
 
-    target = target_for(stack, cloud, writes=fix, confirm_protected=confirm_protected)
-    checkup = check_target(
-        target,
-        fix=fix,
-        segments=segments,
-        progress=partial(Progress, stream=sys.stderr, label="items read"),
-        before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)),
+    target, limits = (
+        target_for(stack, cloud, writes=fix and not plan, confirm_protected=confirm_protected),
+        Limits(max_rcu, max_wcu, budget),
+    )
+    if plan:
+        return say(
+            plan_lines(plan_target(target, "doctor", limits, segments=segments, fix=fix), as_json=json), exact=json
+        )
+    checkup = (
+        doctor_sql.check_target(target, from_export or "latest", engine, fix)
+        if engine != "scan"
+        else check_target(
+            target,
+            fix=fix,
+            segments=segments,
+            progress=partial(Progress, stream=sys.stderr, label="items read"),
+            before_repairs=lambda repairs: note(doctor_report(None, repairs=repairs)),
+            limits=limits,
+            from_export=from_export,
+        )
     )
     say(doctor_report(checkup, as_json=json), exact=json)
     if not checkup.final.clean:
@@ -267,6 +360,10 @@ def doctor(
         "cloud",
         "confirm_protected",
         "restart",
+        "max_rcu",
+        "max_wcu",
+        "budget",
+        "plan",
         name="migration",
         dry_run="dry_run_migrate",
         segments="scan_segments",
@@ -282,15 +379,26 @@ def migrate(
     dry_run: bool = False,
     restart: bool = False,
     segments: int = 4,
+    max_rcu: int | None = None,
+    max_wcu: int | None = None,
+    budget: int | None = None,
+    plan: bool = False,
 ) -> None:
     """Run a one-time migration of the stack's table: resumable, idempotent, with progress and counts."""
     import sys
     from functools import partial
 
+    from ops.budget import Limits
+    from ops.bulkplan import plan_target
     from ops.migrate import run_target
-    from ops.render import Progress, migration_line
+    from ops.render import Progress, migration_line, plan_lines
 
-    target = target_for(stack, cloud, writes=not dry_run, confirm_protected=confirm_protected)
+    target, limits = (
+        target_for(stack, cloud, writes=not (dry_run or plan), confirm_protected=confirm_protected),
+        Limits(max_rcu, max_wcu, budget),
+    )
+    if plan:
+        return say(plan_lines(plan_target(target, "migrate", limits, segments=segments)))
     say(
         migration_line(
             run_target(
@@ -300,9 +408,41 @@ def migrate(
                 restart=restart,
                 segments=segments,
                 progress=partial(Progress, stream=sys.stderr, label="items scanned"),
+                limits=limits,
             )
         )
     )
+
+
+@task(name="export", help=helps("stack", "cloud", "confirm_protected", since="export_since"))
+@one_line_errors
+def export(
+    c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, since: str | None = None
+) -> None:
+    """Export the stack's table to its export bucket (point-in-time recovery turned on): no read capacity used."""
+    from ops.export import export_target
+    from ops.render import export_line
+
+    # it changes the table's backups setting and writes the bucket: a write, as far as protection goes
+    say(export_line(export_target(target_for(stack, cloud, writes=True, confirm_protected=confirm_protected), since)))
+
+
+@task(name="import", help=helps("stack", "cloud", "confirm_protected", table="new_table", from_export="import_from"))
+@one_line_errors
+def import_(
+    c: Context,
+    table: str,
+    stack: str = "dev",
+    cloud: bool = False,
+    confirm_protected: bool = False,
+    from_export: str = "latest",
+) -> None:
+    """Load an export of the stack's table into a new table with ImportTable (no write capacity used)."""
+    from ops.export import import_target
+    from ops.render import imported_line
+
+    target = target_for(stack, cloud, writes=True, confirm_protected=confirm_protected)
+    say(imported_line(import_target(target, from_export, table)))
 
 
 @task(name="dead-letters", help=helps("stack", "cloud"))
@@ -392,6 +532,8 @@ ns = Collection(
     stream_process,
     doctor,
     migrate,
+    export,
+    import_,
     dead_letters,
     redrive,
     clone,

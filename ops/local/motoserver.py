@@ -91,11 +91,13 @@ def build(snapshot: Path, log: logging.Logger, settings: journal.Settings | None
     """moto's WSGI application inside the journal, its state restored (tests call this in-process)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from ops.local.moto_patches import exports as moto_exports
     from ops.local.moto_patches import gaps as moto_gaps
     from ops.local.moto_patches.isolation import dynamodb_lock, serialise_dynamodb
 
     serialise_dynamodb()  # DynamoDB's transaction isolation, which threaded moto lacks
     moto_gaps.install()  # UpdateUserPool and UpdateTable as AWS answers them, so local.up can update in place
+    moto_exports.install()  # an export's files and manifests laid out as AWS writes them (ddb.export, --from-export)
     journal.install_determinism(SERVICES)
     app = journal.DurableApp(
         DomainDispatcherApplication(create_backend_app),

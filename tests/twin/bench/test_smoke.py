@@ -38,6 +38,7 @@ EXPECTED_ONCE = [
     ("encryption", "get_conversation to the first message", "the same read, plain text", 0),
     ("cli", "invoke --list", "-", 0),
     ("cli", "invoke ddb.patterns.get-conversation", "-", 0),
+    ("bulk", "ddb.doctor --from-export (export + files)", "ddb.doctor scanning, 4 segments", 0),
 ]
 
 

@@ -116,6 +116,8 @@ OTHER_TASKS = [
     ["ddb.stream-process"],
     ["ddb.doctor"],
     ["ddb.migrate", "--dry-run"],
+    ["ddb.export"],
+    ["ddb.import", "--table", "canary-imported"],
     ["ddb.dead-letters"],
     ["ddb.redrive"],
     ["cognito.list-users"],

@@ -51,6 +51,8 @@ def test_our_jobs_and_the_baselines_are_registered_side_by_side_under_distinct_n
         "query_newest",
         "sync_ours",
         "fanout_ours",
+        "doctor_scanning",
+        "doctor_export",
     }
     assert set(baselines.JOBS) == {
         "seed_put_loop",
@@ -85,11 +87,11 @@ def test_the_worker_refuses_an_unknown_job_in_one_line() -> None:
 
 
 def test_workloads_run_in_registry_order_and_only_picks_known_ones() -> None:
-    assert list(WORKLOADS) == ["seed", "scan", "query", "paging", "encryption", "sync", "cli", "fanout"]
+    assert list(WORKLOADS) == ["seed", "scan", "query", "paging", "encryption", "sync", "cli", "fanout", "bulk"]
     assert harness.parse_only("") == list(WORKLOADS)
     assert harness.parse_only(" sync , seed ") == ["sync", "seed"]
     with pytest.raises(
-        ConfigError, match="unknown workload 'nope': choose from seed, scan, query, paging, encryption, sync, cli"
+        ConfigError, match="unknown workload 'nope': choose from seed, scan, query, paging, encryption, sync, cli, bulk"
     ):
         harness.parse_only("seed,nope")
 
