@@ -7,9 +7,9 @@ from invoke import Collection, Context, Exit
 from cli.shell import helps, one_line_errors, say, task
 
 
-@task(name="up", help=helps("stack", "engine"))
+@task(name="up", help=helps("stack", "engine", "empty"))
 @one_line_errors
-def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
+def up(c: Context, stack: str = "dev", engine: str = "auto", empty: bool = False) -> None:
     """Start the local twin of a stack (AWS endpoint + PostgreSQL) and wait until both answer."""
     import os
 
@@ -19,7 +19,10 @@ def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
 
     say(
         "\n".join(
-            up_lines(stack, twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL")))
+            up_lines(
+                stack,
+                twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL"), empty=empty),
+            )
         )
     )
 

@@ -30,7 +30,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
     "infra.plan": {"stack", "s", "json", "j"},
     "infra.diagram": {"stack", "s", "output", "o", "dependencies", "d"},
     "infra.drift": {"stack", "s", "cloud", "c", "json", "j"},
-    "local.up": {"stack", "s", "engine", "e"},
+    "local.up": {"stack", "s", "engine", "e", "empty", "m"},
     "local.down": {"stack", "s"},
     "local.status": {"json", "j"},
     "db.create": {"stack", "s", "cloud", "c", "confirm-protected", "o"},
