@@ -26,7 +26,7 @@ acknowledged write (503 of 503, measured). We give it the default engine's promi
   harmless because the consumer never moves a group row back.
 
 The snapshot reads MiniStack's private module state, so the server refuses any MiniStack other
-than ``PINNED`` (one line, exit 2).
+than ``PINNED`` (one line, exit 2). ``ops.local.ministack_patches`` are installed before it serves.
 """
 
 from __future__ import annotations
@@ -375,6 +375,10 @@ async def serve(port: int, data: Path, fsync: bool) -> None:
     from hypercorn.config import Config
     from ministack.app import app as ministack_app
 
+    from ops.local import ministack_patches
+
+    if not ministack_patches.install():  # a Query that costs its page (ops/local/ministack_patches)
+        log.warning("ministack patches off (%s=0): plain MiniStack", ministack_patches.DISABLE_ENV)
     durable = Durable(ministack_app, data, fsync)
     await durable.restore()  # before the port opens: local.up waits for the port, so it waits for this
     stop = asyncio.Event()
