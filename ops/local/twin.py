@@ -129,8 +129,8 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
         pid = ddb.get("pid")  # our MiniStack process; a container or a user's endpoint has none
         alive = (pid is None or process_running(pid, ministack.PROCESS_NEEDLE)) and _endpoint_answers(ddb["endpoint"])
         ours = ddb["engine"] != "external"
-        name = "dynamodb (DynamoDB, Streams)" + ("" if ours else ": not managed by local.up/local.down")
-        comps.append(ComponentStatus(name, ddb["engine"], ddb["endpoint"], pid, alive, ours))
+        label = "dynamodb (DynamoDB, Streams)" + ("" if ours else ": not managed by local.up/local.down")
+        comps.append(ComponentStatus(label, ddb["engine"], ddb["endpoint"], pid, alive, ours))
     pg = twin.get("postgres")
     if pg:
         if pg["engine"] == "embedded":

@@ -184,6 +184,8 @@ class TableAdapter(Adapter):
         """The table's key: ``alias/aws/dynamodb`` when it is the AWS managed one, else its ARN."""
         if not arn:
             return None
+        if arn.startswith("arn:") and arn.endswith(":" + AWS_MANAGED_KEY):
+            return AWS_MANAGED_KEY  # the managed key named by its alias ARN (MiniStack reports it so), not a key ARN
 
         def managed() -> str | None:
             kms = ctx.client("kms")
