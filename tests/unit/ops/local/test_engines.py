@@ -90,3 +90,15 @@ def test_the_pins_agree() -> None:
     assert f"ministack=={ministack.VERSION}\n" in pinned and ministack_server.PINNED == ministack.VERSION
     lines = [line for line in pinned.splitlines() if line and not line.startswith("#")]
     assert all("==" in line for line in lines), "every package of MiniStack's virtualenv is pinned"
+
+
+def test_local_status_says_a_users_own_endpoint_is_not_managed_by_us(fresh_state: Path) -> None:
+    import json
+
+    (fresh_state / "dev").mkdir()
+    twin = {"stack": "dev", "dynamodb": {"engine": "external", "endpoint": "http://127.0.0.1:9"}}
+    (fresh_state / "dev" / "twin.json").write_text(json.dumps(twin))
+    (component,) = twinops.status("dev").components
+    assert component.name == "dynamodb (DynamoDB, Streams): not managed by local.up/local.down"
+    assert (component.engine, component.started_by_us, component.pid) == ("external", False, None)
+    assert twinops.down("dev") == []  # nothing of it is stopped: it is not ours
