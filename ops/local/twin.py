@@ -485,6 +485,13 @@ def choose_engine(state: Path, engine: str, empty: bool = False) -> str:
     data (none, the first time) while the last engine's stays where it is.
     """
     last = last_engine(state)
+    if last and last not in ENGINES and not empty:
+        # an engine this version no longer runs (dynamodb-local: AWS's vendor licence): its files stay where they are
+        raise ConfigError(
+            f"the stack's DynamoDB data is on engine {last}, which the twin no longer runs: run it yourself and "
+            f"point the twin at it (--engine external with {EXTERNAL_ENDPOINT_ENV}), or add --empty to start "
+            f"{'moto' if engine == 'auto' else engine} without that data (its files stay in {state})"
+        )
     if engine == "auto":
         if last == "external" and not os.environ.get(EXTERNAL_ENDPOINT_ENV):
             raise ConfigError(

@@ -39,6 +39,14 @@ def test_switching_engines_is_refused_in_one_line_unless_empty_is_asked(tmp_path
     assert twinops.choose_engine(tmp_path, last) == last  # the same engine again is no switch
 
 
+def test_a_stack_last_run_on_an_engine_no_longer_run_is_not_switched_silently(tmp_path: Path) -> None:
+    _last(tmp_path, "dynamodb-local")  # a state directory from before DynamoDB Local was dropped
+    with pytest.raises(ConfigError, match=r"^the stack's DynamoDB data is on engine dynamodb-local, which the twin no"):
+        twinops.choose_engine(tmp_path, "auto")
+    assert twinops.choose_engine(tmp_path, "auto", empty=True) == "moto"
+    assert twinops.choose_engine(tmp_path, "ministack", empty=True) == "ministack"
+
+
 def test_an_external_endpoint_of_last_time_needs_its_setting_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
