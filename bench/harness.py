@@ -37,14 +37,14 @@ from ops.errors import ConfigError, OpsError
 def machine(target: Any | None = None) -> dict[str, Any]:
     from importlib.metadata import version
 
-    from ops.local import dynamodb_local
+    from ops.local import ministack
 
     info: dict[str, Any] = {
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
         "moto": version("moto"),
         "boto3": version("boto3"),
-        "dynamodb_local": dynamodb_local.VERSION,
+        "ministack": ministack.VERSION,
     }
     try:
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -71,15 +71,15 @@ def parse_only(only: str | None) -> list[str]:
 
 
 def parse_engines(engine: str | None) -> list[str]:
-    """``--engine``: one of ENGINES or ``both`` (default); DynamoDB Local must be installed to be chosen."""
-    from ops.local import dynamodb_local
+    """``--engine``: one of ENGINES or ``both`` (default); MiniStack must be installed to be chosen."""
+    from ops.local import ministack
 
     choice = engine or "both"
     if choice not in (*ENGINES, "both"):
         raise ConfigError(f"unknown engine {choice!r}: use {', '.join(ENGINES)} or both")
     engines = list(ENGINES) if choice == "both" else [choice]
-    if dynamodb_local.ENGINE in engines:
-        dynamodb_local.runtime()  # one line naming what to install, before any twin starts
+    if ministack.ENGINE in engines:
+        ministack.python()  # one line naming what to install, before any twin starts
     return engines
 
 

@@ -73,7 +73,7 @@ class Row:
     met: bool | None  # None: no target
     counts: dict[str, int] = field(default_factory=dict)  # requests, statements, items reached ...
     note: str = ""
-    # the DynamoDB engine the row ran on ("moto", "dynamodb-local"): a dimension of its own, so one
+    # the DynamoDB engine the row ran on ("moto", "ministack"): a dimension of its own, so one
     # workload reports a row per engine without changing its case text.
     # Keyword-only and last, so the JSON keys before it keep their order.
     engine: str = field(kw_only=True)

@@ -57,7 +57,7 @@ def report_lines(report: Report) -> list[str]:
     with_engine = _engines(report.rows)
     engines = m.get("engines") or ["moto"]
     servers = ", ".join(
-        f"moto {m.get('moto')} server" if e == "moto" else f"DynamoDB Local {m.get('dynamodb_local')} (Java)"
+        f"moto {m.get('moto')} server" if e == "moto" else f"MiniStack {m.get('ministack')} (own virtualenv)"
         for e in engines
     )
     lines = [

@@ -21,7 +21,7 @@ STACK = "dev"
 PORT_OFFSET = int(os.environ.get("CRUDDUR_BENCH_PORT_OFFSET") or 500)
 # The engines serving DynamoDB, each in a twin of its own: every row records its engine. The first
 # is the default engine (the twin's and the targets'); workloads that do not touch DynamoDB run on it only.
-ENGINES = ("moto", "dynamodb-local")
+ENGINES = ("moto", "ministack")
 ENGINE = ENGINES[0]
 
 
@@ -92,7 +92,7 @@ def reset_moto(endpoint: str | None) -> None:
 
 
 def reset_dynamodb(target: Any) -> None:
-    """Drop every table of the twin's DynamoDB engine: moto's reset (all its services), or each table on DynamoDB Local."""
+    """Drop every table of the twin's DynamoDB engine: moto's reset (all its services), or each table on MiniStack."""
     from ops import ddb
 
     url = target.endpoint("dynamodb")
@@ -101,6 +101,4 @@ def reset_dynamodb(target: Any) -> None:
         return
     client = target.client("dynamodb")
     for name in ddb.list_tables(client):
-        client.delete_table(
-            TableName=name
-        )  # DynamoDB Local drops it at once; its stream records stay (indexed: harmless)
+        client.delete_table(TableName=name)  # MiniStack drops it at once (and snapshots: a table-level change)

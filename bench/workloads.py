@@ -116,7 +116,7 @@ def bench_seed(b: Bench) -> list[Row]:
         proxied = proxy.requests
     runs = {method: best(results) for method, results in attempts.items()}
     cli, ours, far = runs["cli"], runs["ours"], runs["ours_far"]
-    server = cpu_text  # of the engine's process: the moto server or DynamoDB Local's JVM
+    server = cpu_text  # of the engine's process: the moto server or MiniStack's
     return [
         b.row(
             "seed",

@@ -12,7 +12,7 @@ from cli.shell import helps, note, one_line_errors, say, task
     iterable=["only"],
     help=helps("size", "only", json="bench_json", engine="bench_engine"),
     checks={"engine": None},
-)  # moto, dynamodb-local or both: bench.harness.parse_engines says so in one line
+)  # moto, ministack or both: bench.harness.parse_engines says so in one line
 @one_line_errors
 def bench(
     c: Context, size: str = "smoke", only: list[str] | None = None, json: bool = False, engine: str = "both"

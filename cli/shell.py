@@ -32,9 +32,10 @@ HELP: dict[str, str] = {
     "cloud_compare": "compare the stack's cloud table with the spec and the program's protections; never creates it (that is `invoke infra.up`)",
     "confirm_protected": "required with --cloud to write to or delete from a protected stack",
     "confirm_protected_up": "required with --yes on a protected stack (prod)",
-    "engine": "DynamoDB engine: auto (the stack's engine of last time; the first time the dynamodb-local container when Docker answers, "
-    "else moto), moto (embedded moto server), dynamodb-local (AWS's DynamoDB Local as a Java process; install: "
-    "bin/install-dynamodb-local) or docker",
+    "engine": "DynamoDB engine: auto (the stack's engine of last time, else moto), moto (the embedded moto server), "
+    "ministack (MiniStack in its own virtualenv: bin/bootstrap), docker (MiniStack's image) or external "
+    "(your own DynamoDB-compatible endpoint, from CRUDDUR_DYNAMODB_ENDPOINT; not managed by us)",
+    "empty": "start another engine than the stack's last one without its data (that data stays on the old engine)",
     # db.setup / quickstart
     "keep": "keep the database's rows: create what is missing and upsert the seed users instead of dropping it first",
     "reset": "drop the twin's database first (its users, activities) instead of keeping its rows",
@@ -60,7 +61,7 @@ HELP: dict[str, str] = {
     "drift_json": "print the whole report as one JSON object (resources, differences, expected movements)",
     "drift_cloud": "compare with the stack's cloud resources (needs AWS credentials; ids from `pulumi stack output` when available)",
     "bench_json": "print one JSON line per result row instead of the table",
-    "bench_engine": "DynamoDB engine(s) to measure: moto, dynamodb-local or both (default; sync and cli run on moto only)",
+    "bench_engine": "DynamoDB engine(s) to measure: moto, ministack or both (default; sync and cli run on moto only)",
     "full": "show whole last messages",
     "full_messages": "show whole messages, not the first line's worth",
     # ddb.scan

@@ -115,7 +115,7 @@ def _live_protections(client: Any, table: str, desc: dict[str, Any]) -> dict[str
             "PointInTimeRecoveryStatus"
         ) == "ENABLED"
     except CloudError as err:
-        # not allowed to look; or an engine without backups (DynamoDB Local: UnknownOperationException, never AWS)
+        # not allowed to look; or an engine without backups (a user's own endpoint: UnknownOperationException, never AWS)
         if error_code(err) not in ("AccessDeniedException", "UnknownOperationException"):
             raise
         found["point-in-time recovery"] = None

@@ -21,7 +21,7 @@ from ops.stacks import PROJECT_ROOT, StackSettings, load_stack
 
 STATE_DIR_ENV = "CRUDDUR_STATE_DIR"
 LOCAL_DB_NAME = "cruddur"
-# moto and dynamodb-local accept any credentials; fixed ones keep a developer's real
+# moto and MiniStack accept any credentials; fixed ones keep a developer's real
 # AWS profile out of every local request.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 # Set by `invoke local.env` (ops.local.env) beside the twin's endpoints: a --cloud request in that shell is refused.
@@ -185,7 +185,7 @@ def local_endpoints(stack: StackSettings) -> dict[str, str]:
     endpoints = {"default": default}
     ddb = (twin.get("dynamodb") or {}).get("endpoint")
     if ddb:
-        # DynamoDB Streams is served by the same process as DynamoDB (dynamodb-local or moto)
+        # DynamoDB Streams is served by the same process as DynamoDB (MiniStack, moto or the user's endpoint)
         endpoints["dynamodb"] = ddb
         endpoints["dynamodbstreams"] = ddb
     return endpoints

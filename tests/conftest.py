@@ -5,8 +5,8 @@ talks to the same twin: a private state directory and ports shifted by 100, so a
 developer's own twin on the default ports is never touched.
 
 Engines: every test that talks to DynamoDB (its fixtures include ``ddb`` or ``streams``, or it
-is marked ``dynamodb``) runs once per DynamoDB engine of the twin, moto and AWS's DynamoDB
-Local (``--engine moto|dynamodb-local|both``, default both; ``CRUDDUR_TEST_ENGINE`` sets the
+is marked ``dynamodb``) runs once per DynamoDB engine of the twin, moto and MiniStack
+(``--engine moto|ministack|both``, default both; ``CRUDDUR_TEST_ENGINE`` sets the
 default). The other twin-backed tests run once, on the first engine. Tests are grouped by
 engine, so the session twin is started once per engine.
 """
@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# on tmpfs when there is one: DynamoDB Local fsyncs every item it writes (60-250 items/s on this
-# machine's disk, ~900 on tmpfs), and the suite's twins are thrown away at the end anyway
+# on tmpfs when there is one: the engines journal every write, and the suite's twins are thrown away
+# at the end anyway
 SHM = Path("/dev/shm")
 STATE_DIR = tempfile.mkdtemp(prefix="cruddur-tests-", dir=SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else None)
 os.chmod(
@@ -56,12 +56,12 @@ for _name, _distance in (
 os.environ.pop("DATABASE_URL", None)  # the twin's own embedded PostgreSQL, never a developer's server
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-ENGINES = ("moto", "dynamodb-local")
+ENGINES = ("moto", "ministack")
 DYNAMODB_FIXTURES = {"ddb", "streams", "isolated_moto"}  # a test whose fixtures include one of these talks to DynamoDB
 
 from ops import db as dbops  # noqa: E402
 from ops import ddb as ddbops  # noqa: E402
-from ops.local import dynamodb_local  # noqa: E402
+from ops.local import ministack  # noqa: E402
 from ops.local import twin as twinops  # noqa: E402
 from ops.stacks import load_stack  # noqa: E402
 from ops.table_spec import table_spec  # noqa: E402
@@ -109,7 +109,7 @@ def _twin_group(item: pytest.Item) -> str:
     callspec = getattr(item, "callspec", None)
     engine = callspec.params.get("engine") if callspec else None
     if engine and engine != ENGINES[0]:
-        return engine  # its session twin (a Java DynamoDB Local) starts once, on one worker
+        return engine  # its session twin (MiniStack beside moto) starts once, on one worker
     info = getattr(item, "_fixtureinfo", None)
     scopes = {defs[-1].scope: defs[-1].baseid for defs in (info.name2fixturedefs.values() if info else ()) if defs}
     if "package" in scopes:
@@ -150,8 +150,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def engine(request: pytest.FixtureRequest) -> str:
     """The DynamoDB engine of the session twin for this test."""
     name: str = getattr(request, "param", ENGINES[0])
-    if name == dynamodb_local.ENGINE and not dynamodb_local.installed():
-        message = f"DynamoDB Local is not installed (or no java on PATH): run {dynamodb_local.INSTALL_COMMAND}"
+    if name == ministack.ENGINE and not ministack.installed():
+        message = f"MiniStack is not installed in {ministack.install_dir()}: run {ministack.INSTALL_COMMAND}"
         if os.environ.get("CI"):
             pytest.fail(message)  # CI installs it (bin/bootstrap): a missing engine there is a failure, not a skip
         pytest.skip(message)
@@ -160,7 +160,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def twin(engine: str) -> Iterator[Target]:
-    """The dev stack's twin (moto server or DynamoDB Local for DynamoDB + embedded PostgreSQL), exactly as `invoke local.up --engine E` starts it."""
+    """The dev stack's twin (moto server or MiniStack for DynamoDB + embedded PostgreSQL), exactly as `invoke local.up --engine E` starts it."""
     # a state directory per engine: nothing of one engine's run (moto's queues, PostgreSQL, checkpoints) leaks into the other's
     os.environ["CRUDDUR_STATE_DIR"] = str(Path(STATE_DIR) / engine)
     stack = load_stack("dev")

@@ -8,9 +8,9 @@ from cli.local import snapshot
 from cli.shell import Choice, helps, note, one_line_errors, say, task
 
 
-@task(name="up", help=helps("stack", "engine"))
+@task(name="up", help=helps("stack", "engine", "empty"))
 @one_line_errors
-def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
+def up(c: Context, stack: str = "dev", engine: str = "auto", empty: bool = False) -> None:
     """Start the local twin of a stack (AWS endpoint + PostgreSQL) and wait until both answer."""
     import os
 
@@ -22,7 +22,13 @@ def up(c: Context, stack: str = "dev", engine: str = "auto") -> None:
         "\n".join(
             up_lines(
                 stack,
-                twin.up(load_stack(stack), engine=engine, database_url=os.environ.get("DATABASE_URL"), on_wait=say),
+                twin.up(
+                    load_stack(stack),
+                    engine=engine,
+                    database_url=os.environ.get("DATABASE_URL"),
+                    on_wait=say,
+                    empty=empty,
+                ),
             )
         )
     )

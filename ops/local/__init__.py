@@ -1,1 +1,1 @@
-"""The local twin of a stack: an embedded AWS endpoint (moto server or dynamodb-local) and a real PostgreSQL."""
+"""The local twin of a stack: an embedded AWS endpoint (moto server, MiniStack for DynamoDB) and a real PostgreSQL."""

@@ -236,7 +236,7 @@ def _iterator(
 def _get_records(streams_client: Any, iterator: str, limit: int) -> dict[str, Any]:
     """GetRecords; a shard whose every record is past the stream's 24 h retention reads as empty.
 
-    DynamoDB (and DynamoDB Local) answer a TRIM_HORIZON iterator over such a shard with
+    DynamoDB answers a TRIM_HORIZON iterator over such a shard with
     TrimmedDataAccessException from GetRecords itself, not only from GetShardIterator: there is
     nothing left to process, as Lambda's mapping sees it, and the next record written is read
     by the next pass.

@@ -1,10 +1,10 @@
 """Start, stop and inspect the local twin of a stack.
 
 A twin is: one AWS endpoint process (the embedded moto server, serving DynamoDB, Streams,
-Cognito and EC2), optionally a second engine for DynamoDB and Streams beside it (AWS's DynamoDB
-Local as a Java process of ours, ``--engine dynamodb-local``, see ``ops.local.dynamodb_local``;
-or the ``amazon/dynamodb-local`` image when a Docker engine answers), and one real PostgreSQL
-(embedded, or ``DATABASE_URL``). What ``up`` started is recorded in ``<state>/<stack>/twin.json``;
+Cognito and EC2), optionally a second engine for DynamoDB and Streams beside it (MiniStack as a
+process of ours, ``--engine ministack``, see ``ops.local.ministack``; MiniStack's image with
+``--engine docker``; or a DynamoDB-compatible endpoint the user runs, ``CRUDDUR_DYNAMODB_ENDPOINT``,
+which we only point at), and one real PostgreSQL (embedded, or ``DATABASE_URL``). What ``up`` started is recorded in ``<state>/<stack>/twin.json``;
 ``down`` stops only that.
 """
 
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
 from ops.files import disk_problem, ensure_writable_dir, unwritable, write_atomic
-from ops.local import dynamodb_local, journal, postgres, stack_lock
+from ops.local import journal, ministack, postgres, stack_lock
 from ops.plan import PlanSource, StackPlan
 from ops.proc import same_process as process_same
 from ops.proc import signal_same
@@ -37,8 +37,10 @@ if TYPE_CHECKING:
     from ops.local.cloud_side import CloudSide
 
 SNAPSHOT_FILE = "aws-state.pickle"
-ENGINES = ("auto", "moto", "dynamodb-local", "docker")
-DYNAMODB_LOCAL_IMAGE = "amazon/dynamodb-local"
+ENGINES = ("auto", "moto", ministack.ENGINE, "docker", "external")
+# A DynamoDB-compatible endpoint the user runs (their compose file's container, say): local.up points the
+# twin's DynamoDB and Streams at it (engine "external"), installs and starts nothing, and never stops it.
+EXTERNAL_ENDPOINT_ENV = "CRUDDUR_DYNAMODB_ENDPOINT"
 
 
 @dataclass
@@ -128,9 +130,11 @@ def status(stack: StackSettings | str, problem: str = "") -> TwinStatus:
         )
     ddb = twin.get("dynamodb")
     if ddb:
-        pid = ddb.get("pid")  # our Java process; a container has none
-        alive = (pid is None or _ours(ddb, dynamodb_local.PROCESS_NEEDLE)) and port_open("127.0.0.1", ddb["port"])
-        comps.append(ComponentStatus("dynamodb (DynamoDB, Streams)", ddb["engine"], ddb["endpoint"], pid, alive, True))
+        pid = ddb.get("pid")  # our MiniStack process; a container or a user's endpoint has none
+        alive = (pid is None or _ours(ddb, ministack.PROCESS_NEEDLE)) and _endpoint_answers(ddb["endpoint"])
+        ours = ddb["engine"] != "external"
+        label = "dynamodb (DynamoDB, Streams)" + ("" if ours else ": not managed by local.up/local.down")
+        comps.append(ComponentStatus(label, ddb["engine"], ddb["endpoint"], pid, alive, ours))
     pg = twin.get("postgres")
     if pg:
         if pg["engine"] == "embedded":
@@ -302,8 +306,11 @@ def up(
     stream_worker: bool = True,
     plan: StackPlan | None = None,
     on_wait: Callable[[str], None] | None = None,
+    empty: bool = False,
 ) -> UpResult:
     """Start the twin (idempotent): returns ``already_running=True`` when it was up.
+
+    ``engine`` other than the stack's engine of last time is refused unless ``empty`` (``choose_engine``).
 
     Either way its AWS resources are brought to the stack's plan (``ops.local.cloud_side``), so a
     change to ``infra/`` reaches a running twin at the next ``local.up``. ``plan`` replaces the
@@ -330,7 +337,7 @@ def up(
             raise unwritable(state, err) from None
     ensure_writable_dir(state)  # a path that is a file, a full or read-only disk: one line, before anything starts
     with stack_lock.held(state, stack.name, on_wait):
-        result = _up(stack, engine, database_url, stream_worker, plan)
+        result = _up(stack, engine, database_url, stream_worker, plan, empty)
         result.plan_source = source
         result.notes += [ignored] if ignored else []
         return result
@@ -342,8 +349,14 @@ def _up(
     database_url: str | None,
     stream_worker: bool,
     plan: StackPlan,
+    empty: bool = False,
 ) -> UpResult:
     current = status(stack)
+    serving = ((read_twin(stack.name) or {}).get("dynamodb") or {}).get("engine", "moto")
+    if current.running and engine not in ("auto", serving):
+        raise ConfigError(
+            f"the twin of stack {stack.name!r} runs with engine {serving}: run local.down first to start it with {engine}"
+        )
     if current.running:
         _secure_running(stack)
     down_now = [c.name for c in current.components if not c.running]
@@ -367,27 +380,29 @@ def _up(
 
     state = stack_state_dir(stack.name)
     state.mkdir(parents=True, exist_ok=True)
-    if engine == "auto":
-        last = last_engine(state)  # the stack's DynamoDB data is where it ran last time: keep serving it from there
-        if last in ("moto", dynamodb_local.ENGINE) or (last == "docker" and docker_answers()):
-            engine = last
-    use_docker = engine == "docker" or (engine == "auto" and docker_answers())
+    engine = choose_engine(state, engine, empty)  # a switch that would hide the stack's data: one line, nothing started
+    external = os.environ.get(EXTERNAL_ENDPOINT_ENV, "") if engine == "external" else ""
+    if engine == "external" and not external.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"--engine external points the twin's DynamoDB at an endpoint you run: set {EXTERNAL_ENDPOINT_ENV} "
+            f"to its URL (e.g. http://127.0.0.1:8000), not {external!r}"
+        )
     if engine == "docker" and not docker_answers():
         raise ToolMissingError(
-            "--engine docker needs a Docker engine, and none answers: start Docker or use --engine moto"
+            "--engine docker needs a Docker engine, and none answers: start Docker or use --engine ministack "
+            "(the same engine as a process of ours) or --engine moto"
         )
-    ddb_local = (
-        dynamodb_local.runtime() if engine == "dynamodb-local" else None
-    )  # a missing jar or Java: one line, before anything starts
+    if engine == ministack.ENGINE:
+        ministack.python()  # a missing virtualenv: one line, before anything starts
 
     _refuse_busy(stack.local_aws_port, "AWS endpoint", "localAwsPort", stack.name)
-    if use_docker or ddb_local:
+    if engine in (ministack.ENGINE, "docker"):
         _refuse_busy(stack.local_dynamo_port, "DynamoDB endpoint", "localDynamoPort", stack.name)
     if not database_url:
         _refuse_busy(stack.local_postgres_port, "PostgreSQL server", "localPostgresPort", stack.name)
 
     try:
-        return _start(stack, state, use_docker, database_url, stream_worker, plan, ddb_local)
+        return _start(stack, state, engine, database_url, stream_worker, plan, external)
     except BaseException:
         down(stack)  # never leave half a twin running: a retry would find its ports taken
         raise
@@ -396,11 +411,11 @@ def _up(
 def _start(
     stack: StackSettings,
     state: Path,
-    use_docker: bool,
+    engine: str,
     database_url: str | None,
     stream_worker: bool,
     plan: StackPlan,
-    ddb_local: dynamodb_local.Runtime | None = None,
+    external: str = "",
 ) -> UpResult:
     twin: dict[str, Any] = {"stack": stack.name}
     notes: list[str] = []
@@ -439,46 +454,15 @@ def _start(
     restore = journal.read_report(report)
     restored = journal.restored_anything(restore)
 
-    if ddb_local:
-        kept = _start_dynamodb_local(stack, state, ddb_local, twin, notes)
+    if engine == ministack.ENGINE:
+        kept = _start_ministack(stack, state, twin, notes)
         restored = restored or kept
-    elif use_docker:
-        name = f"cruddur-{stack.name}-dynamodb"
-        volume = f"cruddur-{stack.name}-dynamodb-data"
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-        run = subprocess.run(
-            [
-                "docker",
-                "run",
-                "-d",
-                "--name",
-                name,
-                "-p",
-                f"127.0.0.1:{stack.local_dynamo_port}:8000",
-                "-v",
-                f"{volume}:/home/dynamodblocal/data",
-                "-w",
-                "/home/dynamodblocal",
-                DYNAMODB_LOCAL_IMAGE,
-                "-jar",
-                "DynamoDBLocal.jar",
-                "-sharedDb",
-                "-dbPath",
-                "./data",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if run.returncode != 0:
-            raise TwinDownError(f"docker could not start {DYNAMODB_LOCAL_IMAGE}: {run.stderr.strip()}")
-        twin["dynamodb"] = {
-            "engine": "dynamodb-local",
-            "container": name,
-            "port": stack.local_dynamo_port,
-            "endpoint": f"http://127.0.0.1:{stack.local_dynamo_port}",
-        }
+    elif engine == "docker":
+        _start_ministack_image(stack, twin)
+    elif engine == "external":
+        twin["dynamodb"] = {"engine": "external", "endpoint": external}  # no pid, no container: never stopped by us
         _write_twin(stack.name, twin)
-        _wait_port(stack.local_dynamo_port, 60, None, None, "dynamodb-local container")
+        notes.append(f"dynamodb: your endpoint {external} (not started, stopped or backed up by local.up/local.down)")
 
     if database_url:
         problem = _pg_problem(database_url)
@@ -503,10 +487,7 @@ def _start(
     if stream_worker and cloud.worker is not None:
         twin["stream_worker"] = _start_worker(stack, state, cloud.worker)
         _write_twin(stack.name, twin)
-    served = twin.get("dynamodb") or {}
-    write_atomic(
-        state / LAST_ENGINE_FILE, ("docker" if served.get("container") else served.get("engine", "moto")) + "\n"
-    )
+    write_atomic(state / LAST_ENGINE_FILE, engine + "\n")
     links = _check_links(stack.name) if journal.restored_anything(restore) else None
     return UpResult(
         status(stack),
@@ -584,40 +565,92 @@ def last_engine(state: Path) -> str | None:
     return (path.read_text().strip() or None) if path.exists() else None
 
 
-def _start_dynamodb_local(
-    stack: StackSettings, state: Path, rt: dynamodb_local.Runtime, twin: dict[str, Any], notes: list[str]
-) -> bool:
-    """Start DynamoDB Local on the stack's data directory, its stream records indexed; True when it held data already."""
-    data = dynamodb_local.data_dir(state)
-    db = data / dynamodb_local.DB_FILE
-    kept = dynamodb_local.initialised(db)
-    warnings = dynamodb_local.prepare(
-        db
-    )  # WAL mode, and the stream indexes when the file has its tables: before Java opens it
-    log = state / "dynamodb-local.log"
+def choose_engine(state: Path, engine: str, empty: bool = False) -> str:
+    """The engine to start: ``auto`` is the stack's engine of last time (moto the first time).
+
+    Each engine keeps its own DynamoDB data (moto's snapshot, MiniStack's directory, the image's
+    volume, the user's endpoint), so starting another engine than last time would show other
+    tables without a word, and a message sent there would be missing after switching back.
+    That switch is refused in one line unless ``empty`` says the user wants the other engine's
+    data (none, the first time) while the last engine's stays where it is.
+    """
+    last = last_engine(state)
+    if last and last not in ENGINES and not empty:
+        # an engine this version no longer runs (dynamodb-local: AWS's vendor licence): its files stay where they are
+        raise ConfigError(
+            f"the stack's DynamoDB data is on engine {last}, which the twin no longer runs: run it yourself and "
+            f"point the twin at it (--engine external with {EXTERNAL_ENDPOINT_ENV}), or add --empty to start "
+            f"{'moto' if engine == 'auto' else engine} without that data (its files stay in {state})"
+        )
+    if engine == "auto":
+        if last == "external" and not os.environ.get(EXTERNAL_ENDPOINT_ENV):
+            raise ConfigError(
+                f"the stack's DynamoDB was your endpoint last time and {EXTERNAL_ENDPOINT_ENV} is not set: set it "
+                "again, or choose --engine moto|ministack (add --empty: that engine has none of the endpoint's data)"
+            )
+        return last if last in ENGINES else "moto"
+    if last and last != engine and last in ENGINES and not empty:
+        raise ConfigError(
+            f"the stack's DynamoDB data is on engine {last} (its last local.up), and --engine {engine} keeps its own: "
+            f"run local.up --engine {last} to keep using it, or add --empty to start {engine} without it "
+            f"({last}'s data stays where it is for a later --engine {last})"
+        )
+    return engine
+
+
+def _endpoint_answers(endpoint: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    return bool(parts.hostname) and port_open(
+        parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    )
+
+
+def _start_ministack(stack: StackSettings, state: Path, twin: dict[str, Any], notes: list[str]) -> bool:
+    """Start MiniStack on the stack's data directory (snapshot + journal); True when it held data already."""
+    data = ministack.data_dir(state)
+    kept = ministack.kept_data(data)
+    log = state / "ministack.log"
     with open(log, "ab") as logf:
-        proc = dynamodb_local.start(rt, data, stack.local_dynamo_port, logf)
-    endpoint = f"http://127.0.0.1:{stack.local_dynamo_port}"
+        proc = ministack.start(data, stack.local_dynamo_port, logf)
     twin["dynamodb"] = {
-        "engine": dynamodb_local.ENGINE,
+        "engine": ministack.ENGINE,
         "pid": proc.pid,
+        "started": process_start(proc.pid),  # with the pid, the process's identity: down signals only that one
         "port": stack.local_dynamo_port,
-        "endpoint": endpoint,
+        "endpoint": f"http://127.0.0.1:{stack.local_dynamo_port}",
         "data": str(data),
         "log": str(log),
     }
     _write_twin(stack.name, twin)  # recorded before waiting, so a failed start is still stopped by down
-    _wait_port(
-        stack.local_dynamo_port, 180, proc, log, "DynamoDB Local (java)"
-    )  # a JVM on a busy 2-core machine takes its time
-    if not kept:
-        dynamodb_local.touch(
-            endpoint, stack.region
-        )  # its tables appear on the first request; the indexes go on while it idles
-        warnings += [w for w in [dynamodb_local.add_stream_indexes(db)] if w]
-    notes.append(f"dynamodb-local: data {'kept from the last run' if kept else 'new'} in {data}")
-    notes += [f"warning: {w}" for w in warnings]
+    _wait_port(stack.local_dynamo_port, 180, proc, log, "MiniStack")  # it restores before it listens
+    report = ministack.restore_report(data)
+    replayed = f", {report['replayed']} journaled write(s) replayed" if report.get("replayed") else ""
+    notes.append(f"ministack: data {'kept from the last run' if kept else 'new'} in {data}{replayed}")
+    if report.get("journal_problem"):
+        notes.append(f"ministack: the journal ended with {report['journal_problem']} (never acknowledged; dropped)")
     return kept
+
+
+def _start_ministack_image(stack: StackSettings, twin: dict[str, Any]) -> None:
+    name = f"cruddur-{stack.name}-dynamodb"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    run = subprocess.run(
+        ministack.docker_command(name, f"cruddur-{stack.name}-ministack-data", stack.local_dynamo_port),
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        raise TwinDownError(f"docker could not start {ministack.IMAGE}: {run.stderr.strip()}")
+    twin["dynamodb"] = {
+        "engine": "docker",
+        "container": name,
+        "port": stack.local_dynamo_port,
+        "endpoint": f"http://127.0.0.1:{stack.local_dynamo_port}",
+    }
+    _write_twin(stack.name, twin)
+    _wait_port(stack.local_dynamo_port, 60, None, None, f"{ministack.IMAGE} container")
 
 
 WORKER_MODULE = "ops.local.stream_worker"
@@ -781,12 +814,19 @@ def _down(name: str) -> list[str]:
     if outcome:
         stopped.append(f"aws endpoint (pid {aws['pid']}, {_saved(stack_state_dir(name), outcome)})")  # type: ignore[index]
     ddb = twin.get("dynamodb")
-    if ddb and ddb.get("pid") and dynamodb_local.stop(ddb["pid"]):
-        stopped.append(f"dynamodb-local (pid {ddb['pid']}, data kept in {ddb.get('data')})")
+    # MiniStack journals every write before it answers: a kill at the end of the budget loses nothing acknowledged
+    outcome = (
+        _stop(ddb, ministack.PROCESS_NEEDLE, max(2.0, budget - time.monotonic())) if ddb and ddb.get("pid") else None
+    )
+    if outcome:
+        saved = (
+            "state saved" if outcome == "stopped" else "killed at the end of its grace; its journal holds every write"
+        )
+        stopped.append(f"ministack (pid {ddb['pid']}, {saved}, data in {ddb.get('data')})")  # type: ignore[index]
     if ddb and ddb.get("container"):
         subprocess.run(["docker", "stop", ddb["container"]], capture_output=True)
         subprocess.run(["docker", "rm", ddb["container"]], capture_output=True)
-        stopped.append(f"dynamodb-local container {ddb['container']} (data kept in its volume)")
+        stopped.append(f"ministack container {ddb['container']} (data kept in its volume)")
     pg = twin.get("postgres")
     if pg and pg["engine"] == "embedded":
         pgdata = Path(pg["pgdata"])

@@ -15,7 +15,7 @@ AWS_MANAGED_KEY = "alias/aws/dynamodb"
 
 
 def _unknown_operation(err: CloudError) -> bool:
-    """DynamoDB Local's answer to an API it lacks (tags, backups); AWS never gives it for these."""
+    """An engine's answer to an API it lacks (a user's own endpoint may lack tags, backups); AWS never gives it."""
     return "UnknownOperationException" in str(err)
 
 
@@ -138,7 +138,7 @@ class TableAdapter(Adapter):
                 "Enabled": sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING"),
                 "KMSMasterKeyId": self._key_name(sse.get("KMSMasterKeyArn"), ctx),
             }
-            if not self._dynamodb_local(ctx)
+            if not self._limited_engine(ctx)
             else {"Enabled": NOT_SERVED, "KMSMasterKeyId": NOT_SERVED},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": self._pitr(name, ctx)},
             "DeletionProtectionEnabled": bool(desc.get("DeletionProtectionEnabled")),
@@ -163,7 +163,7 @@ class TableAdapter(Adapter):
             )
         except CloudError as err:
             if ctx.twin or _unknown_operation(err):
-                return NOT_SERVED  # DynamoDB Local has no tagging (UnknownOperationException); AWS always answers
+                return NOT_SERVED  # an engine without tagging (a user's own endpoint may be one); AWS always answers
             raise
 
     @staticmethod
@@ -175,7 +175,7 @@ class TableAdapter(Adapter):
             ]
         except CloudError as err:
             if ctx.twin or _unknown_operation(err):
-                return NOT_SERVED  # an engine without backups (DynamoDB Local) cannot show it; AWS always answers
+                return NOT_SERVED  # an engine without backups cannot show it; AWS always answers
             raise
         return (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
 
@@ -184,6 +184,8 @@ class TableAdapter(Adapter):
         """The table's key: ``alias/aws/dynamodb`` when it is the AWS managed one, else its ARN."""
         if not arn:
             return None
+        if arn.startswith("arn:") and arn.endswith(":" + AWS_MANAGED_KEY):
+            return AWS_MANAGED_KEY  # the managed key named by its alias ARN (MiniStack reports it so), not a key ARN
 
         def managed() -> str | None:
             kms = ctx.client("kms")
@@ -231,11 +233,11 @@ class TableAdapter(Adapter):
                 "StreamEnabled": True,
                 "StreamViewType": want["StreamSpecification.StreamViewType"],
             }
-        if want.get("SSESpecification.Enabled") and not self._dynamodb_local(ctx):
+        if want.get("SSESpecification.Enabled") and not self._limited_engine(ctx):
             request["SSESpecification"] = self._encryption(want)
         if want.get("TableClass"):
             request["TableClass"] = want["TableClass"]
-        if want.get("Tags") and not self._dynamodb_local(ctx):
+        if want.get("Tags") and not self._limited_engine(ctx):
             request["Tags"] = [{"Key": k, "Value": v} for k, v in want["Tags"].items()]
         indexes = []
         for index_name, index in (want.get("GlobalSecondaryIndexes") or {}).items():
@@ -251,7 +253,7 @@ class TableAdapter(Adapter):
             request["GlobalSecondaryIndexes"] = indexes
         call(ddb.create_table, f"CreateTable {name}", **request)
         self._wait_active(name, ctx)
-        if want.get("PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled") and not self._dynamodb_local(ctx):
+        if want.get("PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled") and not self._limited_engine(ctx):
             self._set_pitr(name, True, ctx)
         live = self.locate(planned, ctx)
         assert live is not None, f"table {name} vanished after CreateTable"
@@ -309,13 +311,16 @@ class TableAdapter(Adapter):
                 call(ddb.tag_resource, f"TagResource {name}", ResourceArn=arn, Tags=fresh)
 
     @staticmethod
-    def _dynamodb_local(ctx: Context) -> bool:
-        """A twin whose DynamoDB has an endpoint of its own: DynamoDB Local (our Java process or its Docker image).
+    def _limited_engine(ctx: Context) -> bool:
+        """A twin whose DynamoDB is the user's own endpoint (``--engine external``), whose abilities we do not know.
 
-        It keeps nothing of SSESpecification and answers tags and backups with UnknownOperationException,
-        so none of them is sent there, and its view shows them as not served.
+        Such engines may keep nothing of SSESpecification and answer tags and
+        backups with UnknownOperationException, so none of them is sent there, and the view shows them as
+        not served. MiniStack (ours) serves all three, as moto does.
         """
-        return ctx.twin and bool(ctx.target.endpoints.get("dynamodb"))
+        from ops.target import read_twin
+
+        return ctx.twin and ((read_twin(ctx.target.stack.name) or {}).get("dynamodb") or {}).get("engine") == "external"
 
     @staticmethod
     def _set_pitr(name: str, enabled: bool, ctx: Context) -> None:

@@ -48,7 +48,7 @@ def lambda_env(twin: Target, table: str, monkeypatch: pytest.MonkeyPatch) -> str
 @dataclass(frozen=True)
 class IsolatedMoto:
     endpoint: str  # DynamoDB's (and, for the in-process moto server, every other service's)
-    others: Target | None = None  # where the other services are when DynamoDB is DynamoDB Local
+    others: Target | None = None  # where the other services are when DynamoDB is MiniStack
 
     def client(self, service: str) -> Any:
         if self.others is not None and service not in ("dynamodb", "dynamodbstreams"):
@@ -62,7 +62,7 @@ def isolated_moto(engine: str, twin: Target) -> Iterator[IsolatedMoto]:
 
     On moto: an in-process moto server with ``ops.local.moto_patches.isolation`` installed (plain moto
     lets two concurrent transactions both pass a condition that DynamoDB lets only one pass).
-    On DynamoDB Local: the twin's own engine, which isolates transactions itself.
+    On MiniStack: the twin's own engine, which isolates transactions itself.
     """
     if engine != "moto":
         yield IsolatedMoto(str(twin.endpoint("dynamodb")), others=twin)

@@ -36,19 +36,19 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 @pytest.mark.slow
 @pytest.mark.spread
-@pytest.mark.parametrize("quickstart_engine", ["auto", "dynamodb-local"])
+@pytest.mark.parametrize("quickstart_engine", ["auto", "ministack"])
 def test_main_command_runs_end_to_end_on_a_fresh_state_dir(quickstart_engine: str) -> None:
     """`invoke quickstart` (the main command after bootstrap) in a subprocess, twice, on its own twin.
 
-    On DynamoDB Local the twin is stopped between the runs: the second `quickstart` (engine auto)
+    On MiniStack the twin is stopped between the runs: the second `quickstart` (engine auto)
     brings the stack back on the engine it ran on last, with its data.
     """
-    from ops.local import dynamodb_local
+    from ops.local import ministack
 
-    if quickstart_engine == dynamodb_local.ENGINE and not dynamodb_local.installed():
+    if quickstart_engine == ministack.ENGINE and not ministack.installed():
         if os.environ.get("CI"):
-            pytest.fail(f"DynamoDB Local is not installed: {dynamodb_local.INSTALL_COMMAND}")
-        pytest.skip(f"DynamoDB Local is not installed: run {dynamodb_local.INSTALL_COMMAND}")
+            pytest.fail(f"MiniStack is not installed: {ministack.INSTALL_COMMAND}")
+        pytest.skip(f"MiniStack is not installed: run {ministack.INSTALL_COMMAND}")
     state = tempfile.mkdtemp(prefix="cruddur-e2e-")
     env = {
         **os.environ,
@@ -66,7 +66,7 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir(quickstart_engine: st
         first = run("quickstart", "--engine", quickstart_engine)
         assert first.returncode == 0, first.stderr
         assert "twin of stack dev is up" in first.stdout
-        assert (dynamodb_local.ENGINE in first.stdout) == (quickstart_engine == dynamodb_local.ENGINE), first.stdout
+        assert (ministack.ENGINE in first.stdout) == (quickstart_engine == ministack.ENGINE), first.stdout
         conversation = [text for _, text in seed.parse_conversation(seed.DEFAULT_CONVERSATION).lines]
         shown = first.stdout.split("== ada <-> bram, newest page", 1)[1].strip().splitlines()
         assert len(shown) == len(conversation)
@@ -83,15 +83,15 @@ def test_main_command_runs_end_to_end_on_a_fresh_state_dir(quickstart_engine: st
 
         count = item_count()
         assert count == len(conversation) + 3  # the messages, both group rows and the pair entry
-        if quickstart_engine == dynamodb_local.ENGINE:
+        if quickstart_engine == ministack.ENGINE:
             assert run("local.down").returncode == 0
         _sql(env, "INSERT INTO users (display_name, handle, email) VALUES ('A', 'added-between', 'a@example.com')")
         second = run("quickstart")
         assert second.returncode == 0, second.stderr
         assert "kept its rows (5 users" in second.stdout, second.stdout  # the 4 seed users and the one added
         assert "added-between" in _sql(env, "SELECT handle FROM users"), "quickstart must keep the rows a user made"
-        if quickstart_engine == dynamodb_local.ENGINE:
-            assert "dynamodb-local: data kept from the last run" in second.stdout, second.stdout
+        if quickstart_engine == ministack.ENGINE:
+            assert "ministack: data kept from the last run" in second.stdout, second.stdout
         else:
             assert "already running" in second.stdout
         assert item_count() == count, "running the main command again must not duplicate items"

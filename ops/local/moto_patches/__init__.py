@@ -13,18 +13,26 @@ seconds per page. Each module patches one thing and says why:
 - ``wire``: Query and Scan items written to JSON directly, same bytes;
 - ``untracked``: moto stops keeping every item and table object it ever made;
 - ``transactions``: TransactWriteItems checks every item, then writes, instead of copying whole tables;
-- ``gaps``: two answers ``local.up`` relies on (UpdateUserPool, UpdateTable) made as AWS gives them.
+- ``gaps``: two answers ``local.up`` relies on (UpdateUserPool, UpdateTable) made as AWS gives them;
+- ``validation``: the requests DynamoDB refuses (batch sizes and duplicate keys, ``Limit`` below 1,
+  numbers beyond its range or not in its canonical form, transaction size and token reuse,
+  undefined expression names and values) refused by the twin too, with DynamoDB's error class.
 
-The answers are moto's own, byte for byte: ``tests/twin/ops/local/moto_patches`` compares a patched server
-with a plain one on random tables, items and requests. The patches reach into moto's
+The read patches' answers are moto's own, byte for byte: ``tests/twin/ops/local/moto_patches`` compares a
+patched server with a plain one on random tables, items and requests; ``validation`` changes answers on
+purpose, and its test compares them with MiniStack's on requests around each limit. The patches reach into moto's
 internals, so ``install()`` refuses any moto version but the one they were checked against.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
+# "0" leaves ``validation`` out: only for the test that compares the read patches with plain moto, whose
+# answers to non-canonical numbers ``validation`` changes on purpose
+VALIDATION_ENV = "CRUDDUR_MOTO_VALIDATION"
 
 
 class MotoVersionError(RuntimeError):
@@ -56,7 +64,7 @@ def replace(owner: Any, name: str, value: Any) -> None:
 def install() -> None:
     """Install every patch into this process (the one that serves moto); idempotent."""
     check_version()
-    from ops.local.moto_patches import index, isolation, reads, transactions, untracked, wire
+    from ops.local.moto_patches import index, isolation, reads, transactions, untracked, validation, wire
 
     isolation.serialise_dynamodb()  # stays when the others are uninstalled: concurrency tests rely on it
     if _REPLACED:
@@ -66,6 +74,8 @@ def install() -> None:
     reads.install()
     wire.install()
     transactions.install()
+    if os.environ.get(VALIDATION_ENV) != "0":
+        validation.install()
 
 
 def uninstall() -> None:

@@ -131,6 +131,8 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
                     expression_attribute_values=values,
                 )
     except Exception as e:  # noqa: BLE001 - put back what was written, then report the item as moto does
+        from moto.dynamodb.exceptions import MockValidationException as Invalid
+
         for table, key, attributes in reversed(undo):
             hash_value, range_value = _typed_key(table, key)
             if attributes is None:
@@ -141,6 +143,10 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
             shard = self.tables[name].stream_shard if name in self.tables else None
             if shard is not None:
                 del shard.items[length:]  # the undone writes leave no stream record, as moto's table copy left none
+        if isinstance(e, Invalid):
+            # a request DynamoDB refuses as a whole (two SET clauses, an item over 400 KB): a ValidationException,
+            # as DynamoDB and moto's own transaction answer, never a cancellation of one item
+            raise e from None
         failed = [(None, None, None)] * len(transact_items)
         failed[position] = (type(e).__name__, str(getattr(e, "message", e)), None)
         raise TransactionCanceledException(failed) from None

@@ -16,7 +16,7 @@ import pytest
 from bench.model import SIZES
 from bench.twin import ENGINE, PORT_OFFSET, STACK
 from bench.workloads import DISTANCE_MS, DYNAMODB_WORKLOADS
-from ops.local import dynamodb_local
+from ops.local import ministack
 from ops.target import port_open
 from tests.support.helpers import assert_one_line_error, run_invoke
 
@@ -65,20 +65,20 @@ def _find(
 
 
 def _engines(config: pytest.Config) -> list[str]:
-    """The engines the suite runs on (tests/conftest.py's --engine), less DynamoDB Local where it is not installed (CI installs it)."""
+    """The engines the suite runs on (tests/conftest.py's --engine), less MiniStack where it is not installed (CI installs it)."""
     choice = config.getoption("--engine")
-    engines = ["moto", dynamodb_local.ENGINE] if choice == "both" else [choice]
-    if dynamodb_local.ENGINE in engines and not dynamodb_local.installed() and not os.environ.get("CI"):
-        engines.remove(dynamodb_local.ENGINE)  # tests/conftest.py skips that engine's tests too
+    engines = ["moto", ministack.ENGINE] if choice == "both" else [choice]
+    if ministack.ENGINE in engines and not ministack.installed() and not os.environ.get("CI"):
+        engines.remove(ministack.ENGINE)  # tests/conftest.py skips that engine's tests too
     return engines
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("measured", ["moto", dynamodb_local.ENGINE])
+@pytest.mark.parametrize("measured", ["moto", ministack.ENGINE])
 def test_smoke_bench_reports_every_workload_with_positive_measurements(
     monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, measured: str
 ) -> None:
-    """One engine per run (so the two can run on two workers): the default one with every workload, DynamoDB Local with its own."""
+    """One engine per run (so the two can run on two workers): the default one with every workload, MiniStack with its own."""
     if measured not in _engines(request.config):
         pytest.skip(f"{measured} is not selected (--engine) or not installed")
     engines = [measured]

@@ -58,7 +58,7 @@ def test_schema_load_drop_and_list_tasks(database: Any, ddb: Any) -> None:
 
 @pytest.mark.engines(
     "moto"
-)  # stands in for AWS's point-in-time recovery, which DynamoDB Local lacks (UnknownOperationException)
+)  # stands in for AWS's point-in-time recovery, which an engine may lack (UnknownOperationException)
 def test_schema_load_cloud_compares_and_never_creates(twin: Any, ddb: Any) -> None:
     # The twin's server stands in for AWS: --cloud sends its requests wherever AWS_ENDPOINT_URL says.
     as_cloud = {
@@ -192,7 +192,7 @@ def test_batches_never_exceed_25_and_several_fly_at_once(ddb: Any, table: str) -
 
 
 def test_a_batch_of_26_is_our_error_before_any_request(ddb: Any, table: str) -> None:
-    """AWS refuses 26 requests in one BatchWriteItem (so does DynamoDB Local); moto takes them. We never send one."""
+    """AWS refuses 26 requests in one BatchWriteItem (so do MiniStack and the patched moto twin). We never send one."""
     sent: list[int] = []
 
     def count(params: dict[str, Any], **_: Any) -> None:

@@ -116,7 +116,7 @@ def test_a_pool_setting_changed_in_infra_reaches_the_twin_at_the_next_up(
 
 @pytest.mark.engines(
     "moto"
-)  # stands in for AWS's point-in-time recovery, which DynamoDB Local lacks (UnknownOperationException)
+)  # stands in for AWS's point-in-time recovery, which an engine may lack (UnknownOperationException)
 def test_drift_names_changes_made_behind_the_programs_back_and_up_puts_them_back(twin: Target, plan: StackPlan) -> None:
     outputs = _outputs(twin)
     ddb, cognito = twin.client("dynamodb"), twin.client("cognito-idp")

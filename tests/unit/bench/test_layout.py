@@ -122,8 +122,8 @@ def test_a_row_derives_ratio_and_throughput_and_carries_its_engine_and_latency_l
 def test_the_engine_shows_only_when_rows_span_more_than_one() -> None:
     one = report.report_lines(Report("smoke", {}, [_row("moto"), _row("moto")]))
     assert "seed: ddb.batch_write" in one[2] and "[moto]" not in "\n".join(one)
-    two = report.display_rows([_row("moto"), _row("dynamodb-local")])
-    assert [d["workload"] for d in two] == ["seed [moto]: ddb.batch_write", "seed [dynamodb-local]: ddb.batch_write"]
+    two = report.display_rows([_row("moto"), _row("ministack")])
+    assert [d["workload"] for d in two] == ["seed [moto]: ddb.batch_write", "seed [ministack]: ddb.batch_write"]
     assert two[0]["ratio"] == "4.0×" and two[0]["target"] == "≥ 10× faster: MISSED"
 
 
@@ -143,12 +143,12 @@ def test_a_simulated_distance_shows_beside_the_engine() -> None:
     assert names == ["seed [moto]: ddb.batch_write", "seed [moto, +20 ms]: ddb.batch_write"]
 
 
-def test_engines_are_moto_dynamodb_local_or_both(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+def test_engines_are_moto_ministack_or_both(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     assert harness.parse_engines("moto") == ["moto"]
-    with pytest.raises(ConfigError, match="unknown engine 'docker': use moto, dynamodb-local or both"):
+    with pytest.raises(ConfigError, match="unknown engine 'docker': use moto, ministack or both"):
         harness.parse_engines("docker")
-    monkeypatch.setenv("DYNAMODB_LOCAL_DIR", str(tmp_path))  # nothing installed there
-    with pytest.raises(OpsError, match="run bin/install-dynamodb-local"):
+    monkeypatch.setenv("CRUDDUR_MINISTACK_DIR", str(tmp_path))  # nothing installed there
+    with pytest.raises(OpsError, match="run bin/bootstrap"):
         harness.parse_engines("both")
 
 

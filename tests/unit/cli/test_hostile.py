@@ -168,7 +168,7 @@ FLAGS = [
     (["ddb.patterns.list-conversations", "--handle", "ada\x1b[31m"], "--handle must be a user's handle"),
     (["ddb.seed", "--my-handle", "ad\ra", "--other-handle", "bram"], "--my-handle must be a user's handle"),
     # words from a fixed set
-    (["local.up", "--engine", "podman"], "--engine must be one of auto, moto, dynamodb-local, docker"),
+    (["local.up", "--engine", "podman"], "--engine must be one of auto, moto, ministack, docker, external"),
     (["ddb.migrate", "--name", "nope"], "--name must be one of pair-index"),
     (["bench", "--size", "huge"], "--size must be one of smoke, full"),
     (["bench", "--only", "nope"], "unknown workload 'nope'"),

@@ -191,7 +191,7 @@ EXPECTED_FLAGS: dict[str, set[str]] = {
     "local.snapshot.restore": {"snapshot", "stack", "s"},
     "local.snapshot.save": {"snapshot", "stack", "s"},
     "local.status": {"json", "stack", "j", "s"},
-    "local.up": {"engine", "stack", "e", "s"},
+    "local.up": {"empty", "engine", "stack", "e", "s"},
     "quickstart": {"engine", "reset", "stack", "e", "s"},
     "rds.update-sg-rule": {"cloud", "confirm-protected", "ip", "stack", "c", "i", "s"},
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from ops.local.moto_patches import VALIDATION_ENV
 from ops.target import LOCAL_CREDENTIALS
 from tests.twin.ops.local.moto_patches.pair import Pair
 
@@ -37,10 +39,16 @@ def client(port: int) -> Any:
     )
 
 
-def start_server(cmd: list[str], log: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(cmd: list[str], log: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
         )
     deadline = time.monotonic() + 60
     while True:
@@ -87,7 +95,9 @@ class Servers:
             "--snapshot",
             str(self.snapshot),
         ]
-        return start_server(cmd, self.patched_log, self.patched_port)
+        # the read patches only: validation changes answers on purpose (tests of its own compare it with MiniStack)
+        env = os.environ | {VALIDATION_ENV: "0"}
+        return start_server(cmd, self.patched_log, self.patched_port, env)
 
     def restart_patched(self) -> None:
         """Stop the patched server (it snapshots its state) and start it again from the snapshot."""
