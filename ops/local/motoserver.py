@@ -231,7 +231,5 @@ if __name__ == "__main__":
     code = main()
     # the state is saved (or its journal kept): skip the interpreter's teardown, which frees a large
     # twin's objects one by one for seconds and would make local.down wait, or kill it, for nothing
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    logging.shutdown()  # flushes the log, where everything this server says goes
     os._exit(code)
