@@ -11,6 +11,8 @@ from typing import Any
 
 from ops.stacks import StackSettings
 
+# The module the twin runs as the mapping's consumer: local.up starts it, and a pid is recognised as ours by it.
+WORKER_MODULE = "ops.local.stream_worker"
 # A poisoned record is retried this often before a pointer to it goes to the queue.
 MAX_RETRY_ATTEMPTS = 5
 # Group rows that trail by more than an hour are better repaired (ddb.doctor --fix) than replayed late.

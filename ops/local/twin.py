@@ -31,6 +31,7 @@ from ops.proc import signal_same
 from ops.proc import start_ticks as process_start
 from ops.redact import parse, redact, remember, with_database
 from ops.stacks import PROJECT_ROOT, StackSettings
+from ops.stream_mapping import WORKER_MODULE
 from ops.target import LOCAL_DB_NAME, outputs_file, port_open, read_twin, stack_state_dir, state_root, twin_file
 
 if TYPE_CHECKING:
@@ -651,9 +652,6 @@ def _start_ministack_image(stack: StackSettings, twin: dict[str, Any]) -> None:
     }
     _write_twin(stack.name, twin)
     _wait_port(stack.local_dynamo_port, 60, None, None, f"{ministack.IMAGE} container")
-
-
-WORKER_MODULE = "ops.local.stream_worker"
 
 
 def stream_worker_running(stack: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from ops.aws import items
 from ops.plan import PlannedResource
 from ops.resources.base import Adapter, Context, Field, Live, as_json, as_sorted, nest
+from ops.stream_mapping import WORKER_MODULE
 
 # What the twin's stream worker does as the mapping does (the rest is Lambda's alone).
 WORKER_FIELDS = (
@@ -96,7 +97,6 @@ class MappingAdapter(Adapter):
 
     @staticmethod
     def _worker(ctx: Context) -> Live | None:
-        from ops.local.twin import WORKER_MODULE
         from ops.proc import running
         from ops.target import read_twin
 

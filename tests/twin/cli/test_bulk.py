@@ -39,7 +39,9 @@ def test_doctor_plan_as_json_carries_the_numbers(seeded_table: str) -> None:
     proc = run_invoke("ddb.doctor", "--plan", "--json")
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
-    assert found["path"] == "scan" and found["read_units"] > 0 and found["size_assumed"] is True
+    assert found["path"] == "scan" and found["read_units"] > 0
+    # moto reports a table size of 0, so the plan assumes one and says so; MiniStack reports the size
+    assert found["size_assumed"] is True or found["size_bytes"] > 0
 
 
 def test_a_budgeted_scan_reports_its_rates_on_stderr(seeded_table: str) -> None:
@@ -69,6 +71,8 @@ def _findings(proc: Any) -> dict[str, Any]:
     }
 
 
+# MiniStack's ExportTableToPointInTime reports COMPLETED and writes no file: the export path is moto's on a twin
+@pytest.mark.engines("moto")
 def test_export_then_doctor_from_it_finds_what_the_scanning_doctor_finds_and_import_rebuilds_it(
     seeded_table: str, ddb: Any, users: dict[str, Any]
 ) -> None:

@@ -91,7 +91,8 @@ def test_workloads_run_in_registry_order_and_only_picks_known_ones() -> None:
     assert harness.parse_only("") == list(WORKLOADS)
     assert harness.parse_only(" sync , seed ") == ["sync", "seed"]
     with pytest.raises(
-        ConfigError, match="unknown workload 'nope': choose from seed, scan, query, paging, encryption, sync, cli, fanout, bulk"
+        ConfigError,
+        match="unknown workload 'nope': choose from seed, scan, query, paging, encryption, sync, cli, fanout, bulk",
     ):
         harness.parse_only("seed,nope")
 

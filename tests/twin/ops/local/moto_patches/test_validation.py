@@ -9,7 +9,9 @@ and what a write stored reads back the same (numbers in DynamoDB's canonical for
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Context, Decimal
@@ -21,7 +23,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ops.local import ministack
+from ops.local.moto_patches import VALIDATION_ENV
 from ops.target import LOCAL_CREDENTIALS, Target
+from tests.twin.ops.local.moto_patches.conftest import free_port, start_server, stop
 
 pytestmark = pytest.mark.engines(ministack.ENGINE)
 
@@ -79,8 +83,22 @@ def _client(endpoint: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def both(twin: Target) -> Iterator[tuple[Both, str, str]]:
-    pair = Both(_client(str(twin.endpoint("default"))), _client(str(twin.endpoint("dynamodb"))))
+def patched_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The twin's moto server (every patch, ``validation`` included) of its own: while MiniStack serves the
+    twin's DynamoDB, the twin's moto endpoint refuses DynamoDB calls (it would answer from a stale copy)."""
+    workdir = tmp_path_factory.mktemp("moto-validation")
+    port = free_port()
+    cmd = [sys.executable, "-m", "ops.local.motoserver", "--port", str(port), "--snapshot", str(workdir / "snapshot")]
+    proc = start_server(cmd, workdir / "moto.log", port, os.environ | {VALIDATION_ENV: "1"})
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def both(twin: Target, patched_moto: str) -> Iterator[tuple[Both, str, str]]:
+    pair = Both(_client(patched_moto), _client(str(twin.endpoint("dynamodb"))))
     strings, numbers = f"val-s-{uuid.uuid4().hex[:8]}", f"val-n-{uuid.uuid4().hex[:8]}"
     for client in pair.clients.values():
         client.create_table(
