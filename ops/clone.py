@@ -6,7 +6,7 @@ The clone is built whole in memory first, then checked, then written:
    budgeted scan or an export plugs in) and the users the selected items refer to from its
    PostgreSQL; sealed bodies are opened with the source's key;
 2. **rewrite** each item through the model's own kinds (``Message``, ``GroupRow``, ``PairEntry``,
-   ``LegacyPairMarker``: ``from_item`` → replaced fields → ``to_item``), so the keys
+   ``LegacyPairMarker``, ``Membership``: ``from_item`` → replaced fields → ``to_item``), so the keys
    (``MSG#<group>``, ``GRP#<owner>``, ``PAIR#<a>#<b>``) are rebuilt from the anonymised values by
    the same code that writes them everywhere else. ``FIELD_RULES`` says what each field becomes;
    a field or attribute no rule names is copied as it is, and the leak check judges it;
@@ -38,13 +38,14 @@ from ops.messages.model import (
     GroupRow,
     ItemKind,
     LegacyPairMarker,
+    Membership,
     Message,
     PairEntry,
     instant,
     pair_key,
 )
 
-KINDS: tuple[type[ItemKind], ...] = (Message, GroupRow, PairEntry, LegacyPairMarker)
+KINDS: tuple[type[ItemKind], ...] = (Message, GroupRow, PairEntry, LegacyPairMarker, Membership)
 CHUNK = 100  # items per checkpoint: a resumed clone rewrites at most this many
 
 # What each field of the model's kinds becomes. A field that is not here is copied unchanged,
@@ -57,16 +58,19 @@ FIELD_RULES: dict[str, str] = {
     "owner_uuid": "person",
     "user_uuid": "person",
     "participant_uuids": "people",
-    "user_handle": "handle",  # of the item's user_uuid
-    "user_display_name": "display_name",  # of the item's user_uuid
+    "user_handle": "handle",  # of the item's user_uuid (a named group's row: its name)
+    "user_display_name": "display_name",  # of the item's user_uuid (a named group's row: its name)
     "message": "text",
+    "group_name": "name",  # a named group's: keyed nonsense like a text, even with --keep-text (it is no message)
+    "created_by": "person",  # a named group's creator
+    "members": "members",  # a named group's uuid -> {handle, display_name}: each entry its person's fake
     "pair": "pair",  # rebuilt from the anonymised participants
     "created_at": "keep",
     "last_reply_at": "keep",
 }
 # The source fields whose values the leak check looks for (and the users' own columns).
 SECRET_FIELDS = ("message_group_uuid", "group_uuid", "group", "message_uuid", "owner_uuid", "user_uuid", "user_handle")
-SECRET_FIELDS += ("user_display_name", "participant_uuids", "message")
+SECRET_FIELDS += ("user_display_name", "participant_uuids", "message", "group_name", "created_by", "members")
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def _kind(item: dict[str, Any]) -> type[ItemKind] | None:
 
 def _group_of(item: dict[str, Any]) -> str | None:
     kind = _kind(item)
-    if kind in (Message, GroupKey):
+    if kind in (Message, GroupKey, Membership):
         return str(item["pk"]["S"]).partition("#")[2]
     for name in ("message_group_uuid", "group_uuid"):
         if name in item:
@@ -183,11 +187,16 @@ class Rewriter:
     def __init__(self, faker: Faker, options: Options, secrets: Secrets) -> None:
         self.faker, self.options, self.secrets = faker, options, secrets
         self.people: set[str] = set()  # source user uuids the items name
+        self.names: set[str] = set()  # source group names (judged like texts: a short one only as a whole value)
 
     def _value(self, rule: str, name: str, value: Any, obj: Any) -> Any:
         f = self.faker
         if value is None or rule == "keep" or not self.options.anonymise:
             return value
+        group_name = getattr(obj, "group_name", None)
+        if group_name is not None and name in ("user_uuid", "user_handle", "user_display_name"):
+            # a named group's row names the group itself: its id's fake and its name's, as the membership item has
+            return f.uuid(value) if name == "user_uuid" else f.text(group_name)
         if rule == "id":
             return f.uuid(value)
         if rule == "person":
@@ -196,6 +205,14 @@ class Rewriter:
         if rule == "people":
             self.people.update(value)
             return tuple(sorted(f.person(u).uuid for u in value))
+        if rule == "members":
+            self.people.update(value)
+            return {
+                f.person(u).uuid: {"handle": f.person(u).handle, "display_name": f.person(u).display_name}
+                for u in value
+            }
+        if rule == "name":
+            return f.text(value)
         if rule == "handle":
             return f.person(obj.user_uuid).handle
         if rule == "display_name":
@@ -215,10 +232,11 @@ class Rewriter:
         obj = kind.from_item(item)
         names = {f.name for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
         for name in names & set(SECRET_FIELDS):
-            value = getattr(obj, name)
-            for v in value if isinstance(value, tuple) else (value,):
+            for v in _secret_values(getattr(obj, name)):
                 if name != "message" or not self.options.keep_text:
                     self.secrets.add(name, v)
+        if getattr(obj, "group_name", None) is not None:
+            self.names.add(obj.group_name)
         changes = {
             name: self._value(FIELD_RULES[name], name, getattr(obj, name), obj) for name in names if name in FIELD_RULES
         }
@@ -233,6 +251,18 @@ class Rewriter:
             self.secrets.add("message_uuid", item[bodies.UUID]["S"])
             new[bodies.UUID] = {"S": self._value("id", "message_uuid", item[bodies.UUID]["S"], obj)}
         return new | extras
+
+
+def _secret_values(value: Any) -> Iterator[Any]:
+    """The source values one field holds: itself, a tuple's members, or a members map's uuids, handles and names."""
+    if isinstance(value, tuple):
+        yield from value
+    elif isinstance(value, dict):  # uuid -> {"handle": …, "display_name": …}: the uuids and the entries' values
+        for k, v in value.items():
+            yield k
+            yield from v.values() if isinstance(v, dict) else (v,)
+    else:
+        yield value
 
 
 # ---------------------------------------------------------------- sealing for the target
@@ -307,11 +337,27 @@ def _with_bodies(items: list[dict[str, Any]], sealer: Sealer) -> list[dict[str, 
 # ---------------------------------------------------------------- the whole clone
 
 
+def _map_keys(value: Any) -> list[str]:
+    """The keys of every map inside an attribute value (a members map is keyed by uuid): outputs too."""
+    if not isinstance(value, dict):
+        return []
+    inner = value.get("M")
+    if not isinstance(inner, dict):
+        return []
+    keys: list[str] = []
+    for k, v in inner.items():
+        keys += [k, *_map_keys(v)]
+    return keys
+
+
 def _outputs(items: list[dict[str, Any]], users: list[Any], members: list[Any]) -> Iterator[tuple[str, str, Any]]:
     for item in items:
         where = f"item {item['pk']['S']}/{item['sk']['S']}"
         for name, value in item.items():
             yield where, name, value
+            keys = _map_keys(value)
+            if keys:
+                yield where, f"{name} (its keys)", keys
     for u in users:
         yield f"users row {u.uuid}", "", [u.uuid, u.handle, u.display_name, u.email]
     for m in members:
@@ -385,7 +431,7 @@ def clone(
         leak = find_leak(
             secrets,
             _outputs(items + sealer.new_keys, users, members),
-            {v for v, n in secrets.values.items() if n == "message"},
+            {v for v, n in secrets.values.items() if n == "message"} | rewriter.names,
         )
         if leak is not None:
             raise LeakError(_leak_line(leak))

@@ -25,8 +25,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ops.aws import aws_errors, call, items
-from ops.errors import CloudError, ConfigError, InputError, NotFoundError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.aws import aws_errors, call, error_code, items, translate
+from ops.errors import CloudError, ConfigError, InputError, NotFoundError, RefusedError
 from ops.export_spec import EXPORT_PREFIX, bucket_name  # noqa: F401 - bucket_name: the tasks' name for it
 
 
@@ -167,11 +169,24 @@ def find_export(ddb: Any, table: str, which: str) -> Export:
     )
 
 
+# S3's answers for an object that is not there: they do not end in "NotFound", so ``translate`` alone
+# would make them a CloudError (and the optional .md5 beside a manifest would stop the read).
+MISSING_CODES = ("NoSuchKey", "NoSuchBucket", "404")
+
+
 def _get(s3: Any, bucket: str, key: str) -> bytes:
-    with aws_errors(
-        f"GetObject s3://{bucket}/{key}", not_found=f"s3://{bucket}/{key} is missing: the export is incomplete"
-    ):
+    what = f"GetObject s3://{bucket}/{key}"
+    try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+    except ClientError as err:
+        if error_code(err) in MISSING_CODES:
+            raise NotFoundError(
+                f"s3://{bucket}/{key} is missing: the export is incomplete (reported done, its files are not all "
+                "there); export again with `invoke ddb.export`"
+            ) from None
+        raise translate(err, what) from None
+    except BotoCoreError as err:
+        raise translate(err, what) from None
 
 
 def _checked_json(s3: Any, bucket: str, key: str) -> bytes:
@@ -289,8 +304,30 @@ def stack_bucket(target: Any, ddb: Any) -> str:
     return bucket_name(target.stack.table_name, arn.split(":")[4])
 
 
+# A twin's DynamoDB engines that answer ExportTableToPointInTime with COMPLETED and write no file
+# (MiniStack, run here or as its docker image): an export there would only be found missing later.
+SILENT_EXPORT_ENGINES = ("ministack", "docker")
+
+
+def check_exports_written(target: Any) -> None:
+    """Refuse, before any request, an export on a twin whose DynamoDB engine (its twin record) never writes one."""
+    from ops.target import read_twin
+
+    if target.cloud:
+        return
+    engine = ((read_twin(target.stack.name) or {}).get("dynamodb") or {}).get("engine")
+    if engine in SILENT_EXPORT_ENGINES:
+        name = target.stack.name
+        raise RefusedError(
+            f"the twin of stack {name!r} runs DynamoDB on {engine}, which reports an export COMPLETED but writes "
+            f"no file (nothing was requested): run the export path on a moto twin, `invoke local.up --stack {name} "
+            "--engine moto` (switching engines needs --empty)"
+        )
+
+
 def export_target(target: Any, since: str | None = None) -> Export:
     """ddb.export on a stack: into its export bucket (a twin's is made on demand; the cloud's is the Pulumi program's)."""
+    check_exports_written(target)
     ddb, s3 = clients(target)
     moment = datetime.fromisoformat(since) if since else None
     return start_export(

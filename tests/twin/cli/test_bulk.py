@@ -71,8 +71,7 @@ def _findings(proc: Any) -> dict[str, Any]:
     }
 
 
-# MiniStack's ExportTableToPointInTime reports COMPLETED and writes no file: the export path is moto's on a twin
-@pytest.mark.engines("moto")
+@pytest.mark.engines("moto")  # MiniStack's export reports COMPLETED and writes nothing: refused there (below)
 def test_export_then_doctor_from_it_finds_what_the_scanning_doctor_finds_and_import_rebuilds_it(
     seeded_table: str, ddb: Any, users: dict[str, Any]
 ) -> None:
@@ -135,3 +134,11 @@ def test_export_then_doctor_from_it_finds_what_the_scanning_doctor_finds_and_imp
     assert_one_line_error(run_invoke("ddb.import", "--table", "rebuilt-from-export"), "exists")
     ddbops.drop(ddb, "rebuilt-from-export", "dev")
     assert_one_line_error(run_invoke("ddb.doctor", "--fix", "--from-export", "latest"), "without --from-export")
+
+
+@pytest.mark.engines("ministack")
+def test_export_on_ministack_is_refused_in_one_line_and_from_export_is_one_line(seeded_table: str) -> None:
+    # the twin record names the engine: refused before any request, pointing at the engine that writes exports
+    assert_one_line_error(run_invoke("ddb.export"), "runs DynamoDB on ministack", "writes no file", "--engine moto")
+    # no export was made, so reading one says so in one line too
+    assert_one_line_error(run_invoke("ddb.scan", "--json", "--from-export", "latest"))

@@ -26,7 +26,8 @@ from ops.crypto import cipher_for
 from ops.local import twin as twinops
 from ops.local.streams import process_target_stream
 from ops.messages import bodies
-from ops.messages.model import MSG_PREFIX
+from ops.messages.membership import create_group
+from ops.messages.model import MSG_PREFIX, Membership
 from ops.messages.send import send_message
 from ops.stacks import load_stack
 from ops.table_spec import table_spec
@@ -37,8 +38,11 @@ KEY = "test-clone-key-0123456789abcdef"
 PLANTED = (
     dbops.seed_user("Marguerite Okonkwo-Bell", "margobell", "margo.bell@private.example"),
     dbops.seed_user("Teodoro Quispe", "teoquispe", "teo.quispe@private.example"),
+    dbops.seed_user("Ingrid Solberg-Haugen", "ingridsh", "ingrid.sh@private.example"),
 )
 SECRET_TEXT = "my bank PIN is 4417 and I live at 12 Harbour Lane"
+GROUP_NAME = "Harbour Lane neighbours"  # a named group of three: teoquispe, ingridsh and bram (not margobell)
+GROUP_TEXT = "bins go out on Tuesday, the code of the gate is 5521"
 
 
 @pytest.fixture(scope="module")
@@ -96,16 +100,26 @@ def source(clone_env: dict[str, str]) -> dict[str, Any]:
         group_uuid=first.group_uuid,
         cipher=cipher,
     )
+    named = create_group(
+        client,
+        prod.table_name,
+        by_handle["teoquispe"].person(),
+        GROUP_NAME,
+        [by_handle["ingridsh"].person(), by_handle["bram"].person()],
+        text=GROUP_TEXT,
+        cipher=cipher,
+    )
     process_target_stream(target)
     items = [bodies.readable(cipher, prod.table_name, i) for i in ddbops.scan(client, prod.table_name, raw=True)]
-    return {"users": users, "items": items, "group": first.group_uuid}
+    return {"users": users, "items": items, "group": first.group_uuid, "named_group": named.group_uuid}
 
 
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
-    elif isinstance(value, dict):
-        for v in value.values():
+    elif isinstance(value, dict):  # keys too: a named group's members map is keyed by uuid
+        for k, v in value.items():
+            yield k
             yield from _strings(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
@@ -132,9 +146,12 @@ def _target_strings() -> list[str]:
 def _source_values(source: dict[str, Any]) -> set[str]:
     values = {v for u in source["users"] for v in (u.uuid, u.handle, u.display_name, u.email)}
     for item in source["items"]:
-        for name in ("message", "user_uuid", "user_handle", "user_display_name", "message_uuid", "message_group_uuid"):
+        names = ("message", "user_uuid", "user_handle", "user_display_name", "message_uuid", "message_group_uuid")
+        for name in (*names, "group_name", "created_by"):
             if name in item:
                 values.add(item[name]["S"])
+        for member, entry in (item.get("members") or {}).get("M", {}).items():
+            values |= {member, *(v["S"] for v in entry["M"].values())}
         values.add(str(item["pk"]["S"]).partition("#")[2])
     return {v for v in values if len(v) >= 4}
 
@@ -167,6 +184,41 @@ def test_a_field_left_out_of_the_rules_stops_the_clone_with_nothing_written(sour
         assert got["Items"] == [], "no item of the refused clone was written"
     margo = next(u for u in source["users"] if u.handle == "margobell")
     assert fake.person(margo.uuid).email not in {u.email for u in list_target_users(dev)}
+
+
+def test_a_named_group_of_three_is_cloned_with_fake_members_and_a_fake_name(source: dict[str, Any]) -> None:
+    # first into dev (before the --all tests send on the clone and clone again): the doctor judges this clone alone
+    proc = run_invoke("ddb.clone", "--from-stack", "prod", "--to-stack", "dev", "--users", "ingridsh", timeout=600)
+    assert proc.returncode == 0, proc.stderr  # no leak check failure: the membership item has its rules
+
+    strings = _target_strings()
+    for value in _source_values(source) | {GROUP_NAME, GROUP_TEXT}:
+        leaked = [s for s in strings if value in s]
+        assert not leaked, f"source value {value!r} found in the clone: {leaked[:2]}"
+
+    fake = Faker(KEY.encode())
+    by_handle = {u.handle: u for u in source["users"]}
+    ingrid, teo = fake.person(by_handle["ingridsh"].uuid), fake.person(by_handle["teoquispe"].uuid)
+    listed = run_invoke("ddb.patterns.list-conversations", "--stack", "dev", "--handle", ingrid.handle, "--json")
+    assert listed.returncode == 0, listed.stderr
+    (group,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    fake_name = fake.text(GROUP_NAME)
+    assert group["message_group_uuid"] == fake.uuid(source["named_group"])
+    assert group["user_handle"] == group["user_display_name"] == fake_name and len(fake_name) <= 32
+    assert group["message"] == fake.text(GROUP_TEXT)
+
+    dev = resolve_target("dev")
+    membership = Membership.from_item(
+        dev.client("dynamodb").get_item(
+            TableName=dev.stack.table_name, Key=Membership.key_of(fake.uuid(source["named_group"]))
+        )["Item"]
+    )
+    members = [fake.person(by_handle[h].uuid) for h in ("teoquispe", "ingridsh", "bram")]
+    assert (membership.group_name, membership.created_by) == (fake_name, teo.uuid)
+    assert membership.members == {p.uuid: {"handle": p.handle, "display_name": p.display_name} for p in members}
+
+    doctor = run_invoke("ddb.doctor", "--stack", "dev", timeout=300)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
 
 def test_clone_all_leaves_no_source_value_and_one_fake_per_person(source: dict[str, Any]) -> None:

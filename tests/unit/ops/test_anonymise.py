@@ -10,7 +10,7 @@ import pytest
 from ops.anonymise import KEY_ENV, Faker, Secrets, find_leak, load_key
 from ops.clone import Options, Rewriter, Selection, select
 from ops.errors import ConfigError, RefusedError
-from ops.messages.model import GroupRow, Message, PairEntry, pair_key
+from ops.messages.model import GroupRow, Membership, Message, PairEntry, named_group_row, pair_key
 
 ADA, BRAM = "0b1f5a8e-0000-4000-8000-00000000a0a0", "0b1f5a8e-0000-4000-8000-00000000b0b0"
 GROUP = "6f61ada0-ceee-5263-b04a-e81969aaa092"
@@ -87,3 +87,41 @@ def test_selection_by_users_and_by_time() -> None:
         Selection().check()
     with pytest.raises(ConfigError, match="with a zone"):
         Selection(since="yesterday").check()
+
+
+def test_a_named_group_is_anonymised_by_its_members_and_renamed() -> None:
+    from ops.clone import _outputs
+    from ops.messages.model import Person
+
+    ada, bram = Person(ADA, "Ada Okafor", "ada"), Person(BRAM, "Bram L", "bram")
+    first = Message(GROUP, "2026-11-01T10:00:00.000000+00:00", "m-1", "welcome", ADA, "Ada Okafor", "ada")
+    members = {p.uuid: Membership.entry(p) for p in (ada, bram)}
+    source = [
+        Membership(GROUP, "Harbour Lane book club", first.created_at, ADA, members).to_item(),
+        named_group_row(bram, GROUP, "Harbour Lane book club", first).to_item(),
+    ]
+    faker, secrets = Faker(b"k" * 32), Secrets()
+    rewriter = Rewriter(faker, Options(keep_text=True), secrets)
+    membership, row = (rewriter.rewrite(i) for i in source)
+    fake_name = faker.text("Harbour Lane book club")
+    m = Membership.from_item(membership)
+    assert membership["pk"]["S"] == "MSG#" + faker.uuid(GROUP) and membership["sk"]["S"] == "MEMBERS"
+    assert (m.group_name, m.created_by) == (fake_name, faker.person(ADA).uuid)
+    assert m.members == {
+        faker.person(p).uuid: {"handle": faker.person(p).handle, "display_name": faker.person(p).display_name}
+        for p in (ADA, BRAM)
+    }
+    r = GroupRow.from_item(row)
+    assert r.owner_uuid == faker.person(BRAM).uuid and r.message_group_uuid == faker.uuid(GROUP)
+    assert (r.user_uuid, r.user_handle, r.user_display_name, r.group_name) == (
+        faker.uuid(GROUP),
+        fake_name,
+        fake_name,
+        fake_name,
+    ), "the row names the group itself, as the model's named_group_row does"
+    assert {ADA, BRAM} <= rewriter.people and {"Harbour Lane book club", "Bram L"} <= set(secrets.values)
+    assert find_leak(secrets, _outputs([membership, row], [], []), rewriter.names) is None
+    # a source uuid left as a members map key is caught although it is a key, not a value
+    kept = dict(membership, members={"M": {ADA: membership["members"]["M"][faker.person(ADA).uuid]}})
+    leak = find_leak(secrets, _outputs([kept], [], []), rewriter.names)
+    assert leak is not None and leak.where.endswith("members (its keys)")

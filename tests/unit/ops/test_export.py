@@ -109,3 +109,60 @@ def test_an_export_already_running_is_waited_for_not_started_twice() -> None:
         done = ex.start_export(ddb, None, TABLE, "b", sleep=lambda s: None)
         stub.assert_no_pending_responses()
     assert done.id == "01234567890123-abcdef01" and done.status == "COMPLETED"
+
+
+def test_an_export_whose_files_are_missing_is_one_clear_error(aws: tuple[Any, Any]) -> None:
+    # GIVEN an export DynamoDB reports COMPLETED whose files are not there (what MiniStack does)
+    ddb, s3 = aws
+    made = ex.start_export(ddb, s3, TABLE, "exports-bucket", create_bucket=True, sleep=lambda s: None)
+    listed = s3.list_objects_v2(Bucket="exports-bucket")["Contents"]
+    [data] = [o["Key"] for o in listed if "/data/" in o["Key"]]
+    s3.delete_object(Bucket="exports-bucket", Key=data)
+    # WHEN it is read: THEN a NotFoundError naming the missing file, not an S3 error code
+    with pytest.raises(NotFoundError, match=r"/data/.* is missing: the export is incomplete.*ddb\.export"):
+        list(ex.read_items(s3, made))
+    for o in listed:
+        s3.delete_object(Bucket="exports-bucket", Key=o["Key"])
+    with pytest.raises(NotFoundError, match="manifest-summary.json is missing"):
+        list(ex.read_items(s3, made))
+
+
+def test_a_manifest_without_its_md5_is_still_read(aws: tuple[Any, Any]) -> None:
+    ddb, s3 = aws
+    made = ex.start_export(ddb, s3, TABLE, "exports-bucket", create_bucket=True, sleep=lambda s: None)
+    md5s = [o["Key"] for o in s3.list_objects_v2(Bucket="exports-bucket")["Contents"] if o["Key"].endswith(".md5")]
+    assert md5s, "the patched moto writes AWS's .md5 files"
+    for k in md5s:
+        s3.delete_object(Bucket="exports-bucket", Key=k)
+    assert len(list(ex.read_items(s3, made))) == 120
+
+
+@pytest.mark.parametrize("twin_engine", ["ministack", "docker"])
+def test_export_on_a_ministack_twin_is_refused_before_any_request(
+    twin_engine: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from ops.errors import RefusedError
+    from ops.target import STATE_DIR_ENV, resolve_target, twin_file
+
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
+    twin_file("dev").parent.mkdir(parents=True)
+    twin_file("dev").write_text(json.dumps({"dynamodb": {"engine": twin_engine, "endpoint": "http://127.0.0.1:9"}}))
+    target = resolve_target("dev")
+
+    def no_request(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a client was made: the refusal must come before any request")
+
+    monkeypatch.setattr(ex, "clients", no_request)
+    with pytest.raises(RefusedError) as refused:
+        ex.export_target(target)
+    line = str(refused.value)
+    assert "\n" not in line and f"runs DynamoDB on {twin_engine}" in line and "writes no file" in line
+    assert "--engine moto" in line
+
+    # a moto twin (or one whose record names no engine) goes on to its request
+    twin_file("dev").write_text(json.dumps({"dynamodb": {"engine": "moto", "endpoint": "http://127.0.0.1:9"}}))
+    ex.check_exports_written(resolve_target("dev"))
+    twin_file("dev").write_text(json.dumps({}))
+    ex.check_exports_written(resolve_target("dev"))
