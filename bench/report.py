@@ -61,7 +61,8 @@ def report_lines(report: Report) -> list[str]:
         for e in engines
     )
     lines = [
-        f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, {servers}, "
+        f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, "
+        f"{servers}, "
         f"PostgreSQL {m.get('postgres', '?')} (embedded); peak MB = peak RSS growth of the process doing the work",
         "",
     ]
