@@ -131,11 +131,10 @@ def bench_seed(b: Bench) -> list[Row]:
             cli["seconds"] * 10 <= runs["put_loop"]["seconds"],
             {"requests": cli["requests"], "baseline_requests": runs["put_loop"]["requests"]},
             f"one conversation of {s.seed_messages:,} messages and its 2 group rows (+ the pair entry for ddb.seed); "
-            f"{cli['requests']:,} BatchWriteItem "
-            f"requests vs {runs['put_loop']['requests']:,} PutItem; the task's time includes Python's start, "
-            "PostgreSQL lookup and the count it verifies; "
-            f"ours {runs_text(cli)}, the loop {runs_text(runs['put_loop'])}; engine CPU: "
-            f"{server(cli, 'server_cpu_s')} ours, {server(runs['put_loop'], 'server_cpu_s')} the loop",
+            f"{cli['requests']:,} BatchWriteItem requests vs {runs['put_loop']['requests']:,} PutItem; the task's time "
+            f"includes Python's start, PostgreSQL lookup and the count it verifies; ours {runs_text(cli)}, the loop "
+            f"{runs_text(runs['put_loop'])}; engine CPU: {server(cli, 'server_cpu_s')} ours, "
+            f"{server(runs['put_loop'], 'server_cpu_s')} the loop",
         ),
         b.row(
             "seed",
@@ -147,10 +146,9 @@ def bench_seed(b: Bench) -> list[Row]:
             runs["batch_writer"],
             counts={"requests": ours["requests"], "baseline_requests": runs["batch_writer"]["requests"]},
             note="same items, both timed without start-up; batch_writer sends its batches of 25 one after another; "
-            f"{runs_text(ours)} each; "
-            f"engine CPU: {server(ours, 'server_cpu_s')} ours, {server(runs['batch_writer'], 'server_cpu_s')} "
-            "batch_writer; "
-            f"client CPU: {cpu_text(ours, 'cpu_s')} ours, {cpu_text(runs['batch_writer'], 'cpu_s')} batch_writer",
+            f"{runs_text(ours)} each; engine CPU: {server(ours, 'server_cpu_s')} ours, "
+            f"{server(runs['batch_writer'], 'server_cpu_s')} batch_writer; client CPU: {cpu_text(ours, 'cpu_s')} ours, "
+            f"{cpu_text(runs['batch_writer'], 'cpu_s')} batch_writer",
         ),
         b.row(
             "seed",
@@ -364,12 +362,10 @@ def bench_encryption(b: Bench) -> list[Row]:
             "≤ 25% more CPU than plain text",
             cpu_overhead <= 0.25,
             {"requests": ours["requests"], "baseline_requests": base["requests"], "kms_decrypts": ours["kms_decrypts"]},
-            f"{ours['requests']} Query requests for either; {ours['kms_decrypts']} KMS Decrypt for the whole read "
-            "(the data key cached); "
-            f"encryption costs {overhead:+.0%} in time, {cpu_overhead:+.0%} in CPU; client CPU: sealed "
-            f"{cpu_text(ours, 'cpu_s')}, plain {cpu_text(base, 'cpu_s')}; "
-            f"moto server CPU: sealed {cpu_text(ours, 'server_cpu_s')}, plain {cpu_text(base, 'server_cpu_s')}; "
-            f"{runs_text(ours)} each",
+            f"{ours['requests']} Query requests for either; {ours['kms_decrypts']} KMS Decrypt for the whole read (the "
+            f"data key cached); encryption costs {overhead:+.0%} in time, {cpu_overhead:+.0%} in CPU; client CPU: "
+            f"sealed {cpu_text(ours, 'cpu_s')}, plain {cpu_text(base, 'cpu_s')}; moto server CPU: sealed "
+            f"{cpu_text(ours, 'server_cpu_s')}, plain {cpu_text(base, 'server_cpu_s')}; {runs_text(ours)} each",
         ),
     ]
 
@@ -444,9 +440,8 @@ def bench_sync(b: Bench) -> list[Row]:
                 "baseline_transactions": base["transactions"],
             },
             f"{ours['statements']} statements in {ours['transactions']} transaction vs {base['statements']:,} in "
-            f"{base['transactions']:,}; "
-            f"reading the pool ({s.users:,} users, not timed) took {ours['list_ms'] / 1000:.1f} s for either; "
-            f"{runs_text(ours)} each",
+            f"{base['transactions']:,}; reading the pool ({s.users:,} users, not timed) took "
+            f"{ours['list_ms'] / 1000:.1f} s for either; {runs_text(ours)} each",
         ),
     ]
 

@@ -122,8 +122,8 @@ HELP: dict[str, str] = {
     "from_export": "read the items from an export's files instead of the live table (an export id, or latest): "
     "no read capacity used; see ddb.export",
     "doctor_engine": "scan (default: the live table, or the export's items with --from-export), duckdb (the checks as "
-    "SQL "
-    "over an export's files, on this machine) or athena (the same SQL in the stack's Athena workgroup; with --cloud)",
+    "SQL over an export's files, on this machine) or athena (the same SQL in the stack's Athena workgroup; with "
+    "--cloud)",
     "import_from": "the export to load: an export id, or latest (default)",
     "export_since": "incremental: only what changed from this ISO time (default: a full export)",
     "new_table": "the new table to create and load (ImportTable only creates a new table)",

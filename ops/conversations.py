@@ -127,8 +127,8 @@ def group_of_handles(target: Target, handles: Iterable[str]) -> str:
     lookup = find_group(target.client("dynamodb"), target.stack.table_name, users[a].person(), users[b].person())
     if lookup.group_uuid is None:
         raise NotFoundError(
-            f"{a} and {b} have no conversation on stack {target.stack.name!r}: the first `invoke ddb.send-message "
-            f"--from {a} --to {b}` starts one"
+            f"{a} and {b} have no conversation on stack {target.stack.name!r}: the first "
+            f"`invoke ddb.send-message --from {a} --to {b}` starts one"
         )
     return lookup.group_uuid
 

@@ -150,8 +150,7 @@ class DataKeys:
             if code in _KEY_UNUSABLE:
                 raise EncryptionError(
                     f"{what} cannot be read: the KMS key {self.key_id or '(named in the data key)'} is missing, "
-                    "disabled "
-                    f"or not usable by these credentials ({code})"
+                    f"disabled or not usable by these credentials ({code})"
                 ) from None
             raise
         self.remember(table, group, blob, plain)

@@ -65,16 +65,16 @@ def _translate(err: psycopg.Error, target: Target, url: str) -> Exception:
     text = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
     if isinstance(err, psycopg.OperationalError) and "does not exist" in text and "database" in text:
         return NotFoundError(
-            f"database {database_name(url)!r} does not exist on stack {target.stack.name!r}: run `invoke db.setup "
-            f"--stack {target.stack.name}`"
+            f"database {database_name(url)!r} does not exist on stack {target.stack.name!r}: run "
+            f"`invoke db.setup --stack {target.stack.name}`"
         )
     if isinstance(err, psycopg.OperationalError) and "password authentication failed" in text:
         where = f"${target.stack.database_url_env}" if target.cloud else "the twin's URL (twin.json)"
         return ConfigError(f"PostgreSQL at {redact(url)} refused the password: {text} (check {where})")
     if not target.cloud and isinstance(err, psycopg.OperationalError):
         return TwinDownError(
-            f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact(url)}): run `invoke "
-            f"local.up --stack {target.stack.name}`"
+            f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact(url)}): run "
+            f"`invoke local.up --stack {target.stack.name}`"
         )
     return CloudError(f"PostgreSQL at {redact(url)}: {text}")
 

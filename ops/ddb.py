@@ -35,8 +35,8 @@ def missing_table(table: str, stack: str | None = None) -> str:
     where = f" on stack {stack!r}" if stack else ""
     flag = f" --stack {stack}" if stack else ""
     return (
-        f"table {table!r} does not exist{where}: run `invoke ddb.schema-load{flag}` on a twin, `invoke "
-        f"infra.up{flag}` in the cloud"
+        f"table {table!r} does not exist{where}: run `invoke ddb.schema-load{flag}` on a twin, `invoke infra.up{flag}` "
+        "in the cloud"
     )
 
 

@@ -119,8 +119,8 @@ class _EncryptMessages:
         if cipher is None or not cipher.encrypting:
             raise ConfigError(
                 "encrypt-messages seals bodies under the stack's messages key, and this stack has none: "
-                "set cruddur:encryptMessages to true in its Pulumi.<stack>.yaml, then `invoke infra.up` (or `invoke "
-                "local.up` for the twin)"
+                "set cruddur:encryptMessages to true in its Pulumi.<stack>.yaml, then `invoke infra.up` (or "
+                "`invoke local.up` for the twin)"
             )
         self.cipher = cipher
 
@@ -264,8 +264,7 @@ def _load_state(path: Path, name: str, table: str, segments: int) -> dict[str, A
     if data.get("table") != table or data.get("total_segments") != segments:
         raise ConfigError(
             f"{path} belongs to a run of {name!r} on table {data.get('table')!r} with {data.get('total_segments')} "
-            "segments: "
-            f"run with --segments {data.get('total_segments')} to resume it, or --restart to start over"
+            f"segments: run with --segments {data.get('total_segments')} to resume it, or --restart to start over"
         )
     return data
 

@@ -393,8 +393,8 @@ def links_line(report: Any, stack: str, limit: int = 4) -> str:
         f"`invoke cognito.create-users --stack {stack}` then " if missing else ""
     ) + f"`invoke cognito.sync-ids --stack {stack}`"
     return (
-        f"cognito links: the restored pool disagrees with PostgreSQL: {', '.join(parts)}; see `invoke "
-        f"cognito.sync-ids --stack {stack} --dry-run`, fix with {fix}"
+        f"cognito links: the restored pool disagrees with PostgreSQL: {', '.join(parts)}; see "
+        f"`invoke cognito.sync-ids --stack {stack} --dry-run`, fix with {fix}"
     )
 
 
@@ -436,8 +436,8 @@ def stream_line(counts: Any) -> str:
     warnings = [f"warning: {visible(w)}\n" for w in getattr(counts, "warnings", [])]
     return "".join(warnings) + (
         f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, "
-        f"{counts.failed} failed, "
-        f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else "")
+        f"{counts.failed} failed, {counts.rows_moved} group rows moved"
+        + (" (interrupted)" if counts.interrupted else "")
     )
 
 
@@ -485,8 +485,8 @@ def seeded_line(seeded: Any) -> str:
     r = seeded.result
     return (
         f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({visible(seeded.me.handle)} <-> "
-        f"{visible(seeded.other.handle)}, group {r.group_uuid}) "
-        f"in {r.batches} batches; verified: the group holds {r.messages_in_table} messages"
+        f"{visible(seeded.other.handle)}, group {r.group_uuid}) in {r.batches} batches; verified: the group holds "
+        f"{r.messages_in_table} messages"
     )
 
 
@@ -583,8 +583,7 @@ def dead_letter_lines(letters: Sequence[Any], foreign: int) -> list[str]:
 def redrive_line(result: Any) -> str:
     return (
         f"redrive: {result.redriven} pointer(s) done and removed ({result.records} records), {result.still_failing} "
-        "still failing, "
-        f"{result.expired} past the stream's retention"
+        f"still failing, {result.expired} past the stream's retention"
         + (f", {result.foreign} foreign message(s) left alone" if result.foreign else "")
     )
 
@@ -604,8 +603,8 @@ def table_check_lines(check: Any, stack: str) -> list[str]:
         lines.append(f"not visible to these credentials, not compared: {', '.join(check.unseen)}")
     if check.differences:
         lines.append(
-            f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack "
-            f"{stack}` would set"
+            f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` "
+            "would set"
         )
     return lines
 

@@ -288,8 +288,8 @@ def settings_from(
         full = key if ":" in key else f"{ns}:{key}"
         if full in secret_keys:
             raise ConfigError(
-                f"{full} of stack {name!r} is set as a secret: set it in plain (`pulumi config set {full} … --stack "
-                f"{name}`); only values the program alone reads may be secrets"
+                f"{full} of stack {name!r} is set as a secret: set it in plain "
+                f"(`pulumi config set {full} … --stack {name}`); only values the program alone reads may be secrets"
             )
         if full not in values:
             if default is not None:

@@ -140,9 +140,8 @@ def _reachable(state: Path, ours: Path, user: str | None) -> None:
     why = f"{blocking} is not traversable by other users" if blocking else f"a directory above {ours} denies it"
     raise ConfigError(
         f"the twin's PostgreSQL runs as the system user {user} (PostgreSQL refuses to run as root) and cannot reach "
-        f"{state}: {why}; "
-        f"set {STATE_DIR_ENV} to a directory {user} can traverse (e.g. export {STATE_DIR_ENV}=/var/tmp/cruddur-twin)"
-        + (f" or allow it with `chmod o+x {blocking}`" if blocking else "")
+        f"{state}: {why}; set {STATE_DIR_ENV} to a directory {user} can traverse (e.g. export "
+        f"{STATE_DIR_ENV}=/var/tmp/cruddur-twin)" + (f" or allow it with `chmod o+x {blocking}`" if blocking else "")
     )
 
 
