@@ -369,8 +369,8 @@ INITDB_PREFIX = ".pgdata-initdb-"  # a cluster being made: renamed to pgdata onl
 
 
 def _new_cluster(bins: Path, pgdata: Path, password: str, user: str | None) -> None:
-    """initdb into a directory of its own, then rename it to ``pgdata``: a cluster exists whole, with this password, or
-    not at all.
+    """initdb into a directory of its own, then rename it to ``pgdata``: a cluster exists whole,
+    with this password, or not at all.
 
     A start killed mid-initdb (or two starts at once, before the stack lock) used to leave a
     half-made ``pgdata``, or one made with another password than the file's. The caller holds the

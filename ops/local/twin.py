@@ -1,12 +1,10 @@
 """Start, stop and inspect the local twin of a stack.
 
-A twin is: one AWS endpoint process (the embedded moto server, serving DynamoDB, Streams,
-Cognito and EC2), optionally a second engine for DynamoDB and Streams beside it (MiniStack as a
-process of ours, ``--engine ministack``, see ``ops.local.ministack``; MiniStack's image with
-``--engine docker``; or a DynamoDB-compatible endpoint the user runs, ``CRUDDUR_DYNAMODB_ENDPOINT``,
-which we only point at), and one real PostgreSQL (embedded, or ``DATABASE_URL``). What ``up`` started is recorded in
-``<state>/<stack>/twin.json``;
-``down`` stops only that.
+A twin is: one AWS endpoint process (the embedded moto server, serving DynamoDB, Streams, Cognito and EC2), optionally a
+second engine for DynamoDB and Streams beside it (MiniStack as a process of ours, ``--engine ministack``, see
+``ops.local.ministack``; MiniStack's image with ``--engine docker``; or a DynamoDB-compatible endpoint the user runs,
+``CRUDDUR_DYNAMODB_ENDPOINT``, which we only point at), and one real PostgreSQL (embedded, or ``DATABASE_URL``). What
+``up`` started is recorded in ``<state>/<stack>/twin.json``; ``down`` stops only that.
 """
 
 from __future__ import annotations

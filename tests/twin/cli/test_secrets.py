@@ -1,5 +1,5 @@
-"""A canary password in every connection-string form appears in no output and no file of any task, and `ps` never shows
-it.
+"""A canary password in every connection-string form appears in no output and no file of any task,
+and `ps` never shows it.
 
 GIVEN a real PostgreSQL that knows the canary (roles on the session twin's server, one per password), WHEN every
 task runs as a user runs it, with the twin's DATABASE_URL and the --cloud variable (``databaseUrlEnv``) in each

@@ -1,10 +1,9 @@
 """The stream consumer's IAM policy is exactly what it does, derived by recording its calls against the twin.
 
-GIVEN a table with a conversation (replies to move, an extra row left by an older writer), a named
-group of three (whose moves check its membership) and a message the consumer cannot handle, WHEN the twin's mapping
-(ops.local.streams, what Lambda's
-poller does) feeds the stream to the consumer with botocore recording every operation, THEN the
-IAM actions those operations need, per resource, are the policy's statements: no more, no fewer.
+GIVEN a table with a conversation (replies to move, an extra row left by an older writer), a named group of three (whose
+moves check its membership) and a message the consumer cannot handle, WHEN the twin's mapping (ops.local.streams, what
+Lambda's poller does) feeds the stream to the consumer with botocore recording every operation, THEN the IAM actions
+those operations need, per resource, are the policy's statements: no more, no fewer.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The twin survives a crash of its AWS server: kill -9, then local.up, and every acknowledged write is back, ids
-included.
+"""The twin survives a crash of its AWS server: kill -9, then local.up,
+and every acknowledged write is back, ids included.
 
 GIVEN writes the twin acknowledged, WHEN its AWS server is killed with SIGKILL (no handler
 runs, nothing is saved on the way out) and the twin is started again, THEN every item, user
