@@ -51,7 +51,8 @@ class Bench:
         note: str = "",
         latency_ms: int = 0,
     ) -> Row:
-        """A result row, stamped with the engine this bench runs on; a target only on the default engine (the README's targets are its)."""
+        """A result row, stamped with the engine this bench runs on; a target only on the default engine (the
+        README's targets are its)."""
         if not self.default_engine:
             target, met = "", None
         return make_row(
@@ -71,7 +72,8 @@ class Bench:
         )
 
     def fresh_table(self, name: str | None = None) -> str:
-        """Drop every table of the engine, then create the stack's table spec under ``name`` (default: the stack's own table)."""
+        """Drop every table of the engine, then create the stack's table spec under ``name`` (default: the stack's
+        own table)."""
         reset_dynamodb(self.target)
         self.loaded.clear()
         return self._create(name)
@@ -86,7 +88,8 @@ class Bench:
         return spec.name
 
     def table_of(self, size: int) -> str:
-        """A table of ``size`` messages (groups of 100), loaded once and kept for the next workload until a fresh_table."""
+        """A table of ``size`` messages (groups of 100), loaded once and kept for the next workload until a
+        fresh_table."""
         import time
 
         from bench.data import SEED_START, plans

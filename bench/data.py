@@ -55,7 +55,8 @@ def plain_items(ps: list[SeedItems]) -> list[dict[str, str]]:
 
 
 def write_conversation(path: Path, messages: int, start: datetime = SEED_START) -> Path:
-    """A conversation file of ``messages`` lines for ``invoke ddb.seed --conversation``: the shipped fixture's lines, repeated."""
+    """A conversation file of ``messages`` lines for ``invoke ddb.seed --conversation``: the shipped fixture's lines,
+    repeated."""
     from ops import seed
 
     base = seed.parse_conversation(seed.DEFAULT_CONVERSATION)

@@ -89,7 +89,8 @@ def run(
     progress: Callable[[str], None] = lambda _: None,
     engines: list[str] | None = None,
 ) -> Report:
-    """For each engine: start a private twin, run the workloads in order, stop the twin; a failing workload is recorded, the rest still run.
+    """For each engine: start a private twin, run the workloads in order, stop the twin;
+    a failing workload is recorded, the rest still run.
 
     The workloads that do not touch DynamoDB (``sync``, ``cli``) run on the first engine only.
     """

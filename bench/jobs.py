@@ -26,7 +26,8 @@ def target() -> Any:
 
 
 def dynamodb(endpoint: str | None = None, **config: Any) -> Any:
-    """A warmed DynamoDB client of the bench's twin, or of ``endpoint`` (the simulated-distance proxy in front of it)."""
+    """A warmed DynamoDB client of the bench's twin, or of ``endpoint`` (the simulated-distance proxy in front of
+    it)."""
     if endpoint:
         import boto3
         from botocore.config import Config
@@ -50,7 +51,8 @@ def kms_client() -> Any:
 
 
 def seed_items(conversation: str) -> Any:
-    """What ``invoke ddb.seed --conversation F`` writes for the default pair (ada, bram: fixed uuids), built the same way."""
+    """What ``invoke ddb.seed --conversation F`` writes for the default pair (ada, bram: fixed uuids), built the same
+    way."""
     from pathlib import Path
 
     from ops import db, seed

@@ -100,7 +100,8 @@ def seed_rate(client: Any, n: int) -> float:
 
 
 def restart_after_kill(port: int, state: Path, n_puts: int, batch_items: int) -> dict[str, Any]:
-    """Write, kill -9, start again: the restart's wall time, the server's own replay time, the pause of the compaction after it."""
+    """Write, kill -9, start again: the restart's wall time, the server's own replay time, the pause of the
+    compaction after it."""
     with server(port, state, {journal.ENV_MAX_ENTRIES: str(10**9)}) as (client, _):  # keep every write in the journal
         spec = table_spec(load_stack("dev"))
         client.create_table(**(create_table_kwargs(spec) | {"TableName": "restart"}))
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in rates.items():
             med = statistics.median(values)
             print(
-                f"  {name:16} {med:8.0f} items/s  ({med / base:.0%} of no journal; rounds: {', '.join(f'{v:.0f}' for v in values)})"
+                f"  {name:16} {med:8.0f} items/s  ({med / base:.0%} of no journal; rounds: "
+                f"{', '.join(f'{v:.0f}' for v in values)})"
             )
         print(
             "restart after kill -9 (wall time: spawn to answering, imports included; replay: the server's own count):"

@@ -257,7 +257,8 @@ def measure(mode: str, port: int, workdir: Path, progress: Any) -> dict[str, Any
         out["query_100k"] = _per_call(pid, _query(client, "reads", groups), 40)
         out["list_tables"] = _per_call(pid, lambda i=0: client.list_tables(Limit=1), 40)
         progress(
-            f"{mode}: query at 100,000 items {out['query_100k']}; ListTables, the cheapest request: {out['list_tables']}"
+            f"{mode}: query at 100,000 items {out['query_100k']}; ListTables, the cheapest request: "
+            f"{out['list_tables']}"
         )
 
         with Meter(pid) as m:

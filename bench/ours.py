@@ -88,7 +88,8 @@ def page_sealed(table: str, group: str, page_size: int, key_alias: str) -> Job:
     from ops.crypto import MessageCipher, aead
     from ops.messages.read import get_conversation
 
-    aead()  # cryptography imported before the clock (a reader pays it once per process: about what `python -X importtime` says)
+    # cryptography imported before the clock (a reader pays it once per process: about what `python -X importtime` says)
+    aead()
     client = dynamodb()
     kms = kms_client()
     cipher = MessageCipher(kms, key_alias)  # an empty data-key cache: the one Decrypt this read needs is timed

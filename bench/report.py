@@ -61,8 +61,9 @@ def report_lines(report: Report) -> list[str]:
         for e in engines
     )
     lines = [
-        f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, {servers}, "
-        f"PostgreSQL {m.get('postgres', '?')} (embedded); peak MB = peak RSS growth of the process doing the work",
+        f"bench --size {report.size}: {m.get('cores')} cores, {m.get('memory_gb', '?')} GB, Python {m.get('python')}, "
+        f"{servers}, PostgreSQL {m.get('postgres', '?')} (embedded); peak MB = peak RSS growth of the process doing "
+        "the work",
         "",
     ]
     lines.append(table(display_rows(report.rows), empty="(no results)"))

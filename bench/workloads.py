@@ -52,7 +52,8 @@ DISTANCE_MS = 20  # what a client a few hundred kilometres from its region waits
 
 
 def _seed_cli(b: Bench, conversation: Path) -> dict[str, Any]:
-    """``invoke ddb.seed --conversation F`` as a user runs it, timed from start to exit (interpreter start-up included)."""
+    """``invoke ddb.seed --conversation F`` as a user runs it, timed from start to exit (interpreter start-up
+    included)."""
     from ops.stacks import PROJECT_ROOT
 
     b.fresh_table()  # the stack's own table, empty
@@ -129,9 +130,11 @@ def bench_seed(b: Bench) -> list[Row]:
             "≥ 10× faster",
             cli["seconds"] * 10 <= runs["put_loop"]["seconds"],
             {"requests": cli["requests"], "baseline_requests": runs["put_loop"]["requests"]},
-            f"one conversation of {s.seed_messages:,} messages and its 2 group rows (+ the pair entry for ddb.seed); {cli['requests']:,} BatchWriteItem "
-            f"requests vs {runs['put_loop']['requests']:,} PutItem; the task's time includes Python's start, PostgreSQL lookup and the count it verifies; "
-            f"ours {runs_text(cli)}, the loop {runs_text(runs['put_loop'])}; engine CPU: {server(cli, 'server_cpu_s')} ours, {server(runs['put_loop'], 'server_cpu_s')} the loop",
+            f"one conversation of {s.seed_messages:,} messages and its 2 group rows (+ the pair entry for ddb.seed); "
+            f"{cli['requests']:,} BatchWriteItem requests vs {runs['put_loop']['requests']:,} PutItem; the task's time "
+            f"includes Python's start, PostgreSQL lookup and the count it verifies; ours {runs_text(cli)}, the loop "
+            f"{runs_text(runs['put_loop'])}; engine CPU: {server(cli, 'server_cpu_s')} ours, "
+            f"{server(runs['put_loop'], 'server_cpu_s')} the loop",
         ),
         b.row(
             "seed",
@@ -142,9 +145,10 @@ def bench_seed(b: Bench) -> list[Row]:
             "boto3 Table.batch_writer()",
             runs["batch_writer"],
             counts={"requests": ours["requests"], "baseline_requests": runs["batch_writer"]["requests"]},
-            note=f"same items, both timed without start-up; batch_writer sends its batches of 25 one after another; {runs_text(ours)} each; "
-            f"engine CPU: {server(ours, 'server_cpu_s')} ours, {server(runs['batch_writer'], 'server_cpu_s')} batch_writer; "
-            f"client CPU: {cpu_text(ours, 'cpu_s')} ours, {cpu_text(runs['batch_writer'], 'cpu_s')} batch_writer",
+            note="same items, both timed without start-up; batch_writer sends its batches of 25 one after another; "
+            f"{runs_text(ours)} each; engine CPU: {server(ours, 'server_cpu_s')} ours, "
+            f"{server(runs['batch_writer'], 'server_cpu_s')} batch_writer; client CPU: {cpu_text(ours, 'cpu_s')} ours, "
+            f"{cpu_text(runs['batch_writer'], 'cpu_s')} batch_writer",
         ),
         b.row(
             "seed",
@@ -158,7 +162,8 @@ def bench_seed(b: Bench) -> list[Row]:
             far["seconds"] * 3 <= runs["batch_writer_far"]["seconds"],
             {"requests": far["requests"], "baseline_requests": runs["batch_writer_far"]["requests"]},
             f"every request held {DISTANCE_MS} ms by a proxy ({proxied:,} requests passed); {runs_text(far)} each; "
-            f"engine CPU: {server(far, 'server_cpu_s')} ours, {server(runs['batch_writer_far'], 'server_cpu_s')} batch_writer",
+            f"engine CPU: {server(far, 'server_cpu_s')} ours, {server(runs['batch_writer_far'], 'server_cpu_s')} "
+            "batch_writer",
             latency_ms=DISTANCE_MS,
         ),
     ]
@@ -191,7 +196,10 @@ def bench_scan(b: Bench) -> list[Row]:
             growth = peaks[largest][0] - peaks[smallest][0]
             rate = size / ours["seconds"]
             target, met = f"≥ 10,000 items/s, peak ≤ {smallest:,}-item peak + 50 MB", rate >= 10_000 and growth <= 50
-            note += f"; peak vs the {smallest:,}-item scan: ours {growth:+.1f} MB, baseline {peaks[largest][1] - peaks[smallest][1]:+.1f} MB"
+            note += (
+                f"; peak vs the {smallest:,}-item scan: ours {growth:+.1f} MB, baseline "
+                f"{peaks[largest][1] - peaks[smallest][1]:+.1f} MB"
+            )
         rows.append(
             b.row(
                 "scan",
@@ -263,7 +271,8 @@ def bench_paging(b: Bench) -> list[Row]:
     started = time.perf_counter()
     seeded = seed.seed(b.ddb, table, p)
     b.setup(
-        f"paging: seeded one conversation of {seeded.messages_written:,} messages with ops.seed.seed (verified) in {time.perf_counter() - started:.1f} s"
+        f"paging: seeded one conversation of {seeded.messages_written:,} messages with ops.seed.seed (verified) in "
+        f"{time.perf_counter() - started:.1f} s"
     )
     attempts: dict[str, list[dict[str, Any]]] = {"ours": [], "first": [], "seeds": []}
     for _ in range(s.repeats):  # read-only: the same table serves every run
@@ -290,7 +299,8 @@ def bench_paging(b: Bench) -> list[Row]:
                 "reached_first_message": int(reached),
                 "baseline_items_reached": seeds["items"],
             },
-            f"{ours['requests']} Query requests, first page {ours['first_page_ms']:.0f} ms; the seeds' query reaches {seeds['items']} of {s.page_group:,} messages and has no next page; {runs_text(ours)}",
+            f"{ours['requests']} Query requests, first page {ours['first_page_ms']:.0f} ms; the seeds' query reaches "
+            f"{seeds['items']} of {s.page_group:,} messages and has no next page; {runs_text(ours)}",
         ),
         b.row(
             "paging",
@@ -301,7 +311,8 @@ def bench_paging(b: Bench) -> list[Row]:
             "seeds' Query (Limit 20, this year)",
             seeds,
             counts={"requests": first["requests"], "baseline_requests": seeds["requests"]},
-            note=f"one Query each (ours asks for 21 items to know whether an older page exists, and returns its cursor); {runs_text(first)} each",
+            note="one Query each (ours asks for 21 items to know whether an older page exists, and returns its "
+            f"cursor); {runs_text(first)} each",
         ),
     ]
 
@@ -323,7 +334,8 @@ def bench_encryption(b: Bench) -> list[Row]:
     seed.seed(b.ddb, table, plain)
     seed.seed(b.ddb, table, sealed, cipher=MessageCipher(kms, alias))
     b.setup(
-        f"encryption: seeded two conversations of {s.page_group:,} messages, one sealed, with ops.seed.seed (verified) in {time.perf_counter() - started:.1f} s"
+        f"encryption: seeded two conversations of {s.page_group:,} messages, one sealed, with ops.seed.seed "
+        f"(verified) in {time.perf_counter() - started:.1f} s"
     )
     attempts: dict[str, list[dict[str, Any]]] = {"sealed": [], "plain": []}
     for _ in range(s.repeats):  # interleaved: a slow spell of the machine hits both
@@ -350,9 +362,10 @@ def bench_encryption(b: Bench) -> list[Row]:
             "≤ 25% more CPU than plain text",
             cpu_overhead <= 0.25,
             {"requests": ours["requests"], "baseline_requests": base["requests"], "kms_decrypts": ours["kms_decrypts"]},
-            f"{ours['requests']} Query requests for either; {ours['kms_decrypts']} KMS Decrypt for the whole read (the data key cached); "
-            f"encryption costs {overhead:+.0%} in time, {cpu_overhead:+.0%} in CPU; client CPU: sealed {cpu_text(ours, 'cpu_s')}, plain {cpu_text(base, 'cpu_s')}; "
-            f"moto server CPU: sealed {cpu_text(ours, 'server_cpu_s')}, plain {cpu_text(base, 'server_cpu_s')}; {runs_text(ours)} each",
+            f"{ours['requests']} Query requests for either; {ours['kms_decrypts']} KMS Decrypt for the whole read (the "
+            f"data key cached); encryption costs {overhead:+.0%} in time, {cpu_overhead:+.0%} in CPU; client CPU: "
+            f"sealed {cpu_text(ours, 'cpu_s')}, plain {cpu_text(base, 'cpu_s')}; moto server CPU: sealed "
+            f"{cpu_text(ours, 'server_cpu_s')}, plain {cpu_text(base, 'server_cpu_s')}; {runs_text(ours)} each",
         ),
     ]
 
@@ -392,7 +405,8 @@ def bench_sync(b: Bench) -> list[Row]:
     created = cognito.create_users(client, pool_id, users)
     expect("Cognito users created", len(created.created), s.users)
     b.setup(
-        f"sync: created {s.users:,} Cognito users with ops.cognito.create_users in {time.perf_counter() - started:.1f} s (moto: each create walks the whole pool)"
+        f"sync: created {s.users:,} Cognito users with ops.cognito.create_users in "
+        f"{time.perf_counter() - started:.1f} s (moto: each create walks the whole pool)"
     )
 
     def linked() -> int:
@@ -425,8 +439,9 @@ def bench_sync(b: Bench) -> list[Row]:
                 "baseline_statements": base["statements"],
                 "baseline_transactions": base["transactions"],
             },
-            f"{ours['statements']} statements in {ours['transactions']} transaction vs {base['statements']:,} in {base['transactions']:,}; "
-            f"reading the pool ({s.users:,} users, not timed) took {ours['list_ms'] / 1000:.1f} s for either; {runs_text(ours)} each",
+            f"{ours['statements']} statements in {ours['transactions']} transaction vs {base['statements']:,} in "
+            f"{base['transactions']:,}; reading the pool ({s.users:,} users, not timed) took "
+            f"{ours['list_ms'] / 1000:.1f} s for either; {runs_text(ours)} each",
         ),
     ]
 
@@ -520,8 +535,8 @@ def bench_cli(b: Bench) -> list[Row]:
             "no Pulumi SDK import",
             not pulumi,
             {"modules_imported": len(modules), "pulumi_modules": len(pulumi)},
-            f"median of {runs} runs (PostgreSQL lookup + one Query + render); python -X importtime: {len(modules)} modules, "
-            + (f"Pulumi modules: {', '.join(pulumi[:3])}" if pulumi else "none of them Pulumi's"),
+            f"median of {runs} runs (PostgreSQL lookup + one Query + render); python -X importtime: {len(modules)} "
+            "modules, " + (f"Pulumi modules: {', '.join(pulumi[:3])}" if pulumi else "none of them Pulumi's"),
         ),
     ]
 
@@ -536,7 +551,8 @@ def bench_fanout(b: Bench) -> list[Row]:
     started = time.perf_counter()
     group = create_group(b.ddb, table, members[0], "bench fan-out", members[1:]).group_uuid
     b.setup(
-        f"fanout: a group of {s.fanout_members} members made with ops.messages.membership in {time.perf_counter() - started:.1f} s"
+        f"fanout: a group of {s.fanout_members} members made with ops.messages.membership in "
+        f"{time.perf_counter() - started:.1f} s"
     )
     sender = {"uuid": members[1].uuid, "name": members[1].display_name, "handle": members[1].handle}
     attempts: dict[str, list[dict[str, Any]]] = {"ours": [], "seeds": []}
@@ -561,7 +577,8 @@ def bench_fanout(b: Bench) -> list[Row]:
             ours["seconds"] <= budget,
             {"requests": ours["requests"], "baseline_requests": seeds["requests"], "retries": ours["retries"]},
             f"{ours['requests']} requests (1 Query of the group index, {ours['items']} TransactWriteItems of a Delete, "
-            f"a Put and the membership check each); the seeds' way {seeds['requests']} requests, not atomic; {runs_text(ours)} each",
+            f"a Put and the membership check each); the seeds' way {seeds['requests']} requests, not atomic; "
+            f"{runs_text(ours)} each",
         )
     ]
 
@@ -591,7 +608,8 @@ def bench_bulk(b: Bench) -> list[Row]:
                 },
                 note=(
                     f"requests: export path {ours['requests']} (DynamoDB export calls and S3 GETs), scanning "
-                    f"{base['requests']} Scan pages; read capacity: export path 0 RCU, scanning {base['read_units']:,} RCU"
+                    f"{base['requests']} Scan pages; read capacity: export path 0 RCU, scanning "
+                    f"{base['read_units']:,} RCU"
                 ),
             )
         )

@@ -17,7 +17,8 @@ from cli.shell import helps, note, one_line_errors, say, task
 def bench(
     c: Context, size: str = "smoke", only: list[str] | None = None, json: bool = False, engine: str = "both"
 ) -> None:
-    """Measure our tools against the seeds' ways on a private twin per DynamoDB engine (own state dir and ports, stopped at the end)."""
+    """Measure our tools against the seeds' ways on a private twin per DynamoDB engine
+    (own state dir and ports, stopped at the end)."""
     from bench import harness
     from bench import report as rendering
 

@@ -64,7 +64,8 @@ def seed(c: Context, stack: str = "dev", cloud: bool = False, confirm_protected:
 def setup(
     c: Context, stack: str = "dev", cloud: bool = False, confirm_protected: bool = False, keep: bool = False
 ) -> None:
-    """Drop (unless --keep), create, load the schema, seed and sync the Cognito ids, in order, stopping at the first failure."""
+    """Drop (unless --keep), create, load the schema, seed and sync the Cognito ids, in order,
+    stopping at the first failure."""
     from ops import accounts
     from ops.render import setup_step_line
 

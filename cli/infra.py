@@ -64,7 +64,8 @@ def outputs(c: Context, stack: str = "dev", json: bool = False, cloud: bool = Fa
 @task(name="plan", help=helps("stack", json="plan_json"))
 @one_line_errors
 def plan(c: Context, stack: str = "dev", json: bool = False) -> None:
-    """List every resource the program declares for a stack, offline, and check the policies on it; exit 1 on a mandatory violation."""
+    """List every resource the program declares for a stack, offline, and check the policies on it;
+    exit 1 on a mandatory violation."""
     import json as jsonlib
     from dataclasses import asdict
 
@@ -94,7 +95,8 @@ def plan(c: Context, stack: str = "dev", json: bool = False) -> None:
 @task(name="diagram", help=helps("stack", "output", "dependencies"))
 @one_line_errors
 def diagram(c: Context, stack: str = "dev", output: str | None = None, dependencies: bool = False) -> None:
-    """Draw the stack's data flow (or, with --dependencies, what depends on what) from its offline plan into a PNG (needs Graphviz's `dot`)."""
+    """Draw the stack's data flow (or, with --dependencies, what depends on what) from its offline plan into a PNG
+    (needs Graphviz's `dot`)."""
     from pathlib import Path
 
     from ops.diagram import draw
@@ -131,7 +133,8 @@ def drift(c: Context, stack: str = "dev", cloud: bool = False, json: bool = Fals
 )
 @one_line_errors
 def plan_diff(c: Context, base: str, head: str, json: bool = False, markdown: bool = False) -> None:
-    """What changes between two offline plans of a stack: resources added, changed (which inputs), removed; policy results."""
+    """What changes between two offline plans of a stack: resources added, changed (which inputs), removed;
+    policy results."""
     from pathlib import Path
 
     from ops import plan_diff as diffops

@@ -13,7 +13,8 @@ from cli.shell import helps, one_line_errors, say, task
 @task(name="quickstart", help=helps("stack", "engine", "reset"))
 @one_line_errors
 def quickstart(c: Context, stack: str = "dev", engine: str = "auto", reset: bool = False) -> None:
-    """The main job on the local twin: twin up, database set up (its rows kept), table loaded, a conversation seeded and shown."""
+    """The main job on the local twin: twin up, database set up (its rows kept), table loaded,
+    a conversation seeded and shown."""
     local.up(c, stack=stack, engine=engine)
     db.setup(c, stack=stack, keep=not reset)
     ddb_tasks.schema_load(c, stack=stack)

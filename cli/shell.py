@@ -29,7 +29,8 @@ HELP: dict[str, str] = {
     "pulumi_stack": "stack name, one Pulumi.<stack>.yaml each (default: dev); the Pulumi stack of the same name",
     "cloud": "talk to the stack's cloud resources instead of its local twin",
     "cloud_refused": "refused: in the cloud the stream consumer Lambda processes the stream",
-    "cloud_compare": "compare the stack's cloud table with the spec and the program's protections; never creates it (that is `invoke infra.up`)",
+    "cloud_compare": "compare the stack's cloud table with the spec and the program's protections; never creates it "
+    "(that is `invoke infra.up`)",
     "confirm_protected": "required with --cloud to write to or delete from a protected stack",
     "confirm_protected_up": "required with --yes on a protected stack (prod)",
     "engine": "DynamoDB engine: auto (the stack's engine of last time, else moto), moto (the embedded moto server), "
@@ -41,7 +42,8 @@ HELP: dict[str, str] = {
     "reset": "drop the twin's database first (its users, activities) instead of keeping its rows",
     # output
     "json": "print JSON lines instead of a table",
-    "clone_from": "the stack whose messages are copied (its twin; with --cloud its cloud table and $DATABASE_URL-style database)",
+    "clone_from": "the stack whose messages are copied (its twin; with --cloud its cloud table and "
+    "$DATABASE_URL-style database)",
     "clone_to": "the stack whose twin receives the clone (default: dev)",
     "clone_users": "clone the groups of these users (handles of the source; repeat it or give h1,h2)",
     "since": "clone the groups with a message at or after this ISO time, and those messages",
@@ -59,7 +61,8 @@ HELP: dict[str, str] = {
     "outputs_cloud": "the cloud stack's outputs, from `pulumi stack output` (needs the Pulumi CLI), not the twin's",
     "plan_json": "print every resource with all its inputs, options and tags, and the policy violations, as JSON",
     "drift_json": "print the whole report as one JSON object (resources, differences, expected movements)",
-    "drift_cloud": "compare with the stack's cloud resources (needs AWS credentials; ids from `pulumi stack output` when available)",
+    "drift_cloud": "compare with the stack's cloud resources (needs AWS credentials; ids from `pulumi stack output` "
+    "when available)",
     "bench_json": "print one JSON line per result row instead of the table",
     "bench_engine": "DynamoDB engine(s) to measure: moto, ministack or both (default; sync and cli run on moto only)",
     "full": "show whole last messages",
@@ -74,7 +77,8 @@ HELP: dict[str, str] = {
     "start": "ISO time of the first message (default: the file's '# start:' line)",
     # ddb.patterns
     "handle": "whose conversations to list",
-    "participants": "or the two participants: --handle ada --handle bram (or --handle ada,bram; --handles is the older spelling)",
+    "participants": "or the two participants: --handle ada --handle bram (or --handle ada,bram; --handles is the "
+    "older spelling)",
     "group": "message group uuid",
     "page_size_groups": "groups per page, 1 to 1000 (default 20)",
     "page_size_messages": "messages per page, 1 to 1000 (default 20)",
@@ -83,7 +87,8 @@ HELP: dict[str, str] = {
     "before_groups": "only groups whose last reply is before this ISO time",
     "before_messages": "only messages created before this ISO time",
     # ddb.send-message / ddb.stream-process
-    "text": "the message (quote it; at most 4000 characters); --text TEXT also takes one that starts with '-', --text - reads it from stdin",
+    "text": "the message (quote it; at most 4000 characters); --text TEXT also takes one that starts with '-', --text "
+    "- reads it from stdin",
     "from": "handle of the sender, a user of the stack's database",
     "to": "handle of the receiver: their group with the sender is created on the first message",
     "into_group": "or the uuid of an existing group the sender belongs to",
@@ -97,7 +102,8 @@ HELP: dict[str, str] = {
     "named_group": "uuid of the named group (printed by ddb.create-group)",
     "member_handle": "handle of the user, a user of the stack's database",
     # ddb.doctor / ddb.migrate / ddb.dead-letters / ddb.redrive
-    "fix": "repair what loses no message (extra and lagging group rows, missing pair entries, named groups' member rows); shows what it changes first",
+    "fix": "repair what loses no message (extra and lagging group rows, missing pair entries, named groups' member "
+    "rows); shows what it changes first",
     "doctor_json": "print the whole report as one JSON object",
     "scan_segments": "parallel scan segments, 1 to 64 (default 4)",
     "migration": "which migration: pair-index (a pair entry for every pair that has a group), "
@@ -115,8 +121,9 @@ HELP: dict[str, str] = {
     # the export path (ops/export.py)
     "from_export": "read the items from an export's files instead of the live table (an export id, or latest): "
     "no read capacity used; see ddb.export",
-    "doctor_engine": "scan (default: the live table, or the export's items with --from-export), duckdb (the checks as SQL "
-    "over an export's files, on this machine) or athena (the same SQL in the stack's Athena workgroup; with --cloud)",
+    "doctor_engine": "scan (default: the live table, or the export's items with --from-export), duckdb (the checks as "
+    "SQL over an export's files, on this machine) or athena (the same SQL in the stack's Athena workgroup; with "
+    "--cloud)",
     "import_from": "the export to load: an export id, or latest (default)",
     "export_since": "incremental: only what changed from this ISO time (default: a full export)",
     "new_table": "the new table to create and load (ImportTable only creates a new table)",
@@ -133,8 +140,10 @@ HELP: dict[str, str] = {
     "plan_diff_json": "print the difference as one JSON object",
     "markdown": "print the difference as a Markdown section (what CI posts on the pull request)",
     # bench
-    "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about an hour for both engines)",
-    "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli, fanout, bulk; repeat it or give a,b (default: all)",
+    "size": "smoke (every workload once, small: CI, under a minute) or full (the README's numbers, about an hour for "
+    "both engines)",
+    "only": "a workload to run, of: seed, scan, query, paging, encryption, sync, cli, fanout, bulk; repeat it or give "
+    "a,b (default: all)",
 }
 
 
@@ -228,7 +237,8 @@ class Moment:
 
 @dataclass(frozen=True)
 class GroupId:
-    """A message group's id: a uuid (8-4-4-4-12 hex digits), kept as typed (other writers' ids are looked up as stored)."""
+    """A message group's id: a uuid (8-4-4-4-12 hex digits), kept as typed (other writers' ids are looked up as
+    stored)."""
 
     def parse(self, flag: str, text: str) -> str:
         import re
@@ -318,7 +328,8 @@ class NamedArgument(Argument):
 
 
 class CheckedArgument(NamedArgument):
-    """A flag whose text is checked (CHECKS) as invoke parses it: `--limit abc` or `--before garbage` is a ParseError, one line."""
+    """A flag whose text is checked (CHECKS) as invoke parses it: `--limit abc` or `--before garbage` is a
+    ParseError, one line."""
 
     def __init__(self, check: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)

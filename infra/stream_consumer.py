@@ -136,7 +136,8 @@ class StreamConsumer(pulumi.ComponentResource):
         super().__init__("cruddur:messages:StreamConsumer", name, None, opts)
         if args.log_retention_days not in LOG_RETENTION_CHOICES:
             raise ConfigError(
-                f"logRetentionDays must be one of {', '.join(map(str, LOG_RETENTION_CHOICES))}, not {args.log_retention_days}"
+                f"logRetentionDays must be one of {', '.join(map(str, LOG_RETENTION_CHOICES))}, not "
+                f"{args.log_retention_days}"
             )
         if not 1 <= args.batch_size <= 10000:
             raise ConfigError(f"streamBatchSize must be between 1 and 10000, not {args.batch_size}")

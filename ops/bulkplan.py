@@ -71,7 +71,8 @@ def plan(
     writes: int | None = None,
     fix: bool = False,
 ) -> Plan:
-    """The plan of ``job`` (scan, doctor, migrate, seed) on the table ``desc`` describes; ``writes``: items seed writes."""
+    """The plan of ``job`` (scan, doctor, migrate, seed) on the table ``desc`` describes; ``writes``: items seed
+    writes."""
     items = int(desc.get("ItemCount") or 0)
     size = int(desc.get("TableSizeBytes") or 0)
     assumed = bool(items and not size)

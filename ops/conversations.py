@@ -62,7 +62,8 @@ def _follow_up(target: Target, client: Any, result: SendResult, index: str) -> S
                 time.sleep(0.1)
             return Sent(
                 result,
-                rows=f"the twin's stream consumer has not moved the group rows within {ROWS_WAIT_SECONDS:.0f}s: see `invoke local.status` and its log",
+                rows=f"the twin's stream consumer has not moved the group rows within {ROWS_WAIT_SECONDS:.0f}s: see "
+                "`invoke local.status` and its log",
             )
         counts = process_stream(
             target.client("dynamodbstreams"), client, table, index, checkpoint_file(target.stack.name)
@@ -126,7 +127,8 @@ def group_of_handles(target: Target, handles: Iterable[str]) -> str:
     lookup = find_group(target.client("dynamodb"), target.stack.table_name, users[a].person(), users[b].person())
     if lookup.group_uuid is None:
         raise NotFoundError(
-            f"{a} and {b} have no conversation on stack {target.stack.name!r}: the first `invoke ddb.send-message --from {a} --to {b}` starts one"
+            f"{a} and {b} have no conversation on stack {target.stack.name!r}: the first "
+            f"`invoke ddb.send-message --from {a} --to {b}` starts one"
         )
     return lookup.group_uuid
 

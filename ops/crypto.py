@@ -60,7 +60,8 @@ _KEY_UNUSABLE = {
 
 @functools.cache
 def aead() -> tuple[Any, type[Exception]]:
-    """``cryptography``'s AESGCM and InvalidTag, imported on first use: a plain-text stack's tasks never load them (~140 ms)."""
+    """``cryptography``'s AESGCM and InvalidTag, imported on first use: a plain-text stack's tasks never load them
+    (~140 ms)."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -107,7 +108,8 @@ def open_text(key: bytes, sealed: bytes, group: str, message_uuid: str) -> str:
 
 
 class DataKeys:
-    """A bounded, thread-safe cache of plaintext data keys, filled from KMS on a miss (least recently used goes first)."""
+    """A bounded, thread-safe cache of plaintext data keys, filled from KMS on a miss (least recently used goes
+    first)."""
 
     def __init__(self, kms: Callable[[], Any], key_id: str | None, size: int = CACHE_SIZE) -> None:
         self._kms, self.key_id, self.size = kms, key_id, size
@@ -122,7 +124,8 @@ class DataKeys:
                 self._keys.popitem(last=False)
 
     def plain(self, table: str, group: str, blob: bytes, what: str) -> bytes:
-        """The data key of ``blob`` for ``group`` of ``table``: cached, else one KMS Decrypt (``what`` names the item for errors)."""
+        """The data key of ``blob`` for ``group`` of ``table``: cached, else one KMS Decrypt (``what`` names the item
+        for errors)."""
         with self._lock:
             found = self._keys.get((table, group, blob))
             if found is not None:
@@ -146,8 +149,8 @@ class DataKeys:
                 ) from None
             if code in _KEY_UNUSABLE:
                 raise EncryptionError(
-                    f"{what} cannot be read: the KMS key {self.key_id or '(named in the data key)'} is missing, disabled "
-                    f"or not usable by these credentials ({code})"
+                    f"{what} cannot be read: the KMS key {self.key_id or '(named in the data key)'} is missing, "
+                    f"disabled or not usable by these credentials ({code})"
                 ) from None
             raise
         self.remember(table, group, blob, plain)
@@ -189,7 +192,8 @@ class MessageCipher:
         """A fresh data key for ``group`` (GenerateDataKey); its plaintext goes to the cache, never to the table."""
         if self.key_id is None:
             raise EncryptionError(
-                f"group {group}: this stack stores messages as plain text (encryptMessages is off), so it has no key to make a data key with"
+                f"group {group}: this stack stores messages as plain text (encryptMessages is off), so it has no key "
+                "to make a data key with"
             )
         try:
             resp = call(
@@ -244,7 +248,8 @@ class MessageCipher:
         return blob
 
     def group_key(self, client: Any, table: str, group: str) -> bytes:
-        """The group's encrypted data key; a group without one (older, plain-text, or another writer's) gets its key item now."""
+        """The group's encrypted data key; a group without one (older, plain-text, or another writer's) gets its key
+        item now."""
         blob = self.stored_group_key(client, table, group)
         if blob is not None:
             return blob
@@ -271,7 +276,8 @@ class MessageCipher:
     def sealed_body(
         self, table: str, group: str, message_uuid: str, text: str, key: bytes, what: str
     ) -> dict[str, Any]:
-        """The body attributes of ``text`` sealed for ``message_uuid`` of ``group`` under ``key`` (an encrypted data key)."""
+        """The body attributes of ``text`` sealed for ``message_uuid`` of ``group`` under ``key`` (an encrypted data
+        key)."""
         sealed = seal_text(self.keys.plain(table, group, key, what), text, group, message_uuid)
         return {bodies.SEALED: {"B": sealed}, bodies.KEY: {"B": key}, bodies.UUID: {"S": message_uuid}}
 
@@ -282,7 +288,8 @@ class MessageCipher:
         pk = item["pk"]["S"]
         if not pk.startswith(MSG_PREFIX) or bodies.UUID not in item:
             raise EncryptionError(
-                f"{bodies.describe(item)} cannot be sealed: only a message (with its uuid) is sealed; group rows copy its body"
+                f"{bodies.describe(item)} cannot be sealed: only a message (with its uuid) is sealed; group rows copy "
+                "its body"
             )
         group = pk[len(MSG_PREFIX) :]
         blob = key if key is not None else self.group_key(client, table, group)
@@ -317,6 +324,7 @@ class MessageCipher:
 
 
 def cipher_for(target: Any) -> MessageCipher:
-    """The cipher of a task's target: its stack's key alias when the stack encrypts; the KMS client made on first need."""
+    """The cipher of a task's target: its stack's key alias when the stack encrypts; the KMS client made on first
+    need."""
     spec = key_spec(target.stack)
     return MessageCipher(lambda: target.client("kms"), spec.alias if spec else None)

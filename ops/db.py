@@ -65,14 +65,16 @@ def _translate(err: psycopg.Error, target: Target, url: str) -> Exception:
     text = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
     if isinstance(err, psycopg.OperationalError) and "does not exist" in text and "database" in text:
         return NotFoundError(
-            f"database {database_name(url)!r} does not exist on stack {target.stack.name!r}: run `invoke db.setup --stack {target.stack.name}`"
+            f"database {database_name(url)!r} does not exist on stack {target.stack.name!r}: run "
+            f"`invoke db.setup --stack {target.stack.name}`"
         )
     if isinstance(err, psycopg.OperationalError) and "password authentication failed" in text:
         where = f"${target.stack.database_url_env}" if target.cloud else "the twin's URL (twin.json)"
         return ConfigError(f"PostgreSQL at {redact(url)} refused the password: {text} (check {where})")
     if not target.cloud and isinstance(err, psycopg.OperationalError):
         return TwinDownError(
-            f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact(url)}): run `invoke local.up --stack {target.stack.name}`"
+            f"the twin's PostgreSQL of stack {target.stack.name!r} is not answering ({redact(url)}): run "
+            f"`invoke local.up --stack {target.stack.name}`"
         )
     return CloudError(f"PostgreSQL at {redact(url)}: {text}")
 
@@ -138,7 +140,8 @@ def seed_users(conn: psycopg.Connection[Any], users: tuple[User, ...] = SEED_USE
 def list_users(conn: psycopg.Connection[Any]) -> list[User]:
     try:
         rows = conn.execute(
-            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users ORDER BY created_at, handle"
+            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users ORDER BY "
+            "created_at, handle"
         ).fetchall()
     except psycopg.errors.UndefinedTable:
         raise NotFoundError("the users table does not exist: run `invoke db.setup`") from None
@@ -149,7 +152,8 @@ def users_by_handle(conn: psycopg.Connection[Any], handles: list[str]) -> dict[s
     """The users with these handles; a handle that is not there is a NotFoundError naming it."""
     try:
         rows = conn.execute(
-            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users WHERE handle = ANY(%s)",
+            "SELECT uuid::text, display_name, handle, email, cognito_user_id, created_at FROM users WHERE handle = "
+            "ANY(%s)",
             (handles,),
         ).fetchall()
     except psycopg.errors.UndefinedTable:

@@ -34,7 +34,10 @@ def missing_table(table: str, stack: str | None = None) -> str:
     """What to say when the messages table is not there (a twin's is schema-loaded, a cloud one is Pulumi's)."""
     where = f" on stack {stack!r}" if stack else ""
     flag = f" --stack {stack}" if stack else ""
-    return f"table {table!r} does not exist{where}: run `invoke ddb.schema-load{flag}` on a twin, `invoke infra.up{flag}` in the cloud"
+    return (
+        f"table {table!r} does not exist{where}: run `invoke ddb.schema-load{flag}` on a twin, `invoke infra.up{flag}` "
+        "in the cloud"
+    )
 
 
 def describe(client: Any, table: str) -> dict[str, Any] | None:
@@ -115,7 +118,8 @@ def _live_protections(client: Any, table: str, desc: dict[str, Any]) -> dict[str
             "PointInTimeRecoveryStatus"
         ) == "ENABLED"
     except CloudError as err:
-        # not allowed to look; or an engine without backups (a user's own endpoint: UnknownOperationException, never AWS)
+        # not allowed to look; or an engine without backups (a user's own endpoint: UnknownOperationException, never
+        # AWS)
         if error_code(err) not in ("AccessDeniedException", "UnknownOperationException"):
             raise
         found["point-in-time recovery"] = None
@@ -369,7 +373,8 @@ def write_batch(
         pending = unprocessed
         sleep(delay(attempt, base=0.05))
     raise CloudError(
-        f"BatchWriteItem {table}: {len(pending)} items still unprocessed after {max_attempts} attempts (throttled): retry later"
+        f"BatchWriteItem {table}: {len(pending)} items still unprocessed after {max_attempts} attempts (throttled): "
+        "retry later"
     )
 
 

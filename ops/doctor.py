@@ -346,7 +346,9 @@ def _judge(c: _Collector) -> Examination:
                     "pair": pair,
                     "groups": {g: groups[g].messages for g in ranked},
                     "keep": keep,
-                    "merge": f"move {moves} message(s) of {len(rest)} group(s) into {keep} (new keys under MSG#{keep}), delete their {sum(len(groups[g].rows) for g in rest)} group row(s), point the pair entry at {keep}",
+                    "merge": f"move {moves} message(s) of {len(rest)} group(s) into {keep} (new keys under "
+                    f"MSG#{keep}), delete their {sum(len(groups[g].rows) for g in rest)} group row(s), point the pair "
+                    f"entry at {keep}",
                 }
             )
         entry = c.entries.get(pair)
@@ -486,7 +488,8 @@ def repairs(ex: Examination, people: Mapping[str, Person] | None = None) -> list
             out.append(
                 Repair(
                     "move-rows",
-                    f"group {group}: move its rows to the newest message ({facts.newest_sk}) and keep one row per participant",
+                    f"group {group}: move its rows to the newest message ({facts.newest_sk}) and keep one row per "
+                    "participant",
                     group=group,
                     newest_sk=facts.newest_sk,
                     newest_body=facts.newest_body,
@@ -764,7 +767,8 @@ def check_target(
 
     if from_export and fix:
         raise ConfigError(
-            "--fix repairs the live table from what it reads there: run it without --from-export (an export is a past copy)"
+            "--fix repairs the live table from what it reads there: run it without --from-export (an export is a past "
+            "copy)"
         )
     job = open_job(target, limits, segments=segments)
     client, table, page_size = job.client, job.table, job.page_size(segments)

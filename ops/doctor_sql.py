@@ -46,7 +46,7 @@ pairs AS (
 entries AS (
     SELECT DISTINCT substr(pk, 6) AS pair FROM items WHERE pk LIKE 'PAIR#%' AND sk = 'PAIR'
 )
-"""
+"""  # noqa: E501
 
 # kind -> (title, the query's select); each row is one instance, in the scanning doctor's order.
 CHECKS: dict[str, tuple[str, str]] = {
@@ -78,7 +78,8 @@ CHECKS: dict[str, tuple[str, str]] = {
     ),
     "missing-pair-entries": (
         "pairs without a pair entry (run ddb.migrate, or --fix)",
-        "SELECT DISTINCT p.pair FROM pairs p WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.pair = p.pair) ORDER BY 1",
+        "SELECT DISTINCT p.pair FROM pairs p WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.pair = p.pair) ORDER "
+        "BY 1",
     ),
 }
 SUMMARY = (

@@ -116,7 +116,8 @@ def lines(report: DriftReport) -> list[str]:
         out.append(f"  {r.label} {r.name}{where}: {status}" + (f" ({r.note})" if r.note else ""))
         out.extend(f"      {c.field}: declared {show(c.declared)}, actual {show(c.actual)}" for c in r.differences)
         out.extend(
-            f"      {c.field} moved, as expected (the program leaves it to others): declared {show(c.declared)}, now {show(c.actual)}"
+            f"      {c.field} moved, as expected (the program leaves it to others): declared {show(c.declared)}, now "
+            f"{show(c.actual)}"
             for c in r.moved
         )
         if r.not_compared:
@@ -127,7 +128,8 @@ def lines(report: DriftReport) -> list[str]:
     if drifted:
         fields = sum(len(r.differences) for r in drifted)
         out.append(
-            f"DRIFT: {len(drifted)} of {len(report.resources)} resources differ from the program ({fields} fields, {sum(r.status == MISSING for r in drifted)} missing)"
+            f"DRIFT: {len(drifted)} of {len(report.resources)} resources differ from the program ({fields} fields, "
+            f"{sum(r.status == MISSING for r in drifted)} missing)"
         )
     else:
         out.append(f"no drift: {len(report.resources)} resources as the program declares them")

@@ -47,4 +47,5 @@ class ToolMissingError(OpsError):
 
 
 class EncryptionError(OpsError):
-    """A sealed message body cannot be opened (missing or wrong key, tampered body or associated data) or sealed; names the group and the message."""
+    """A sealed message body cannot be opened (missing or wrong key, tampered body or associated data) or sealed;
+    names the group and the message."""

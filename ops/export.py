@@ -258,7 +258,8 @@ def import_export(
     wait_seconds: float = 3600,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Imported:
-    """Load ``export``'s data files into a new table ``table`` with ImportTable (``creation``: its key schema, GSIs …)."""
+    """Load ``export``'s data files into a new table ``table`` with ImportTable (``creation``: its key schema, GSIs
+    …)."""
     started = call(
         ddb.import_table,
         f"ImportTable {table}",
@@ -326,7 +327,8 @@ def check_exports_written(target: Any) -> None:
 
 
 def export_target(target: Any, since: str | None = None) -> Export:
-    """ddb.export on a stack: into its export bucket (a twin's is made on demand; the cloud's is the Pulumi program's)."""
+    """ddb.export on a stack: into its export bucket (a twin's is made on demand; the cloud's is the Pulumi
+    program's)."""
     check_exports_written(target)
     ddb, s3 = clients(target)
     moment = datetime.fromisoformat(since) if since else None

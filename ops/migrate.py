@@ -119,7 +119,8 @@ class _EncryptMessages:
         if cipher is None or not cipher.encrypting:
             raise ConfigError(
                 "encrypt-messages seals bodies under the stack's messages key, and this stack has none: "
-                "set cruddur:encryptMessages to true in its Pulumi.<stack>.yaml, then `invoke infra.up` (or `invoke local.up` for the twin)"
+                "set cruddur:encryptMessages to true in its Pulumi.<stack>.yaml, then `invoke infra.up` (or "
+                "`invoke local.up` for the twin)"
             )
         self.cipher = cipher
 
@@ -257,12 +258,13 @@ def _load_state(path: Path, name: str, table: str, segments: int) -> dict[str, A
             raise ValueError("no segments")
     except ValueError as err:
         raise InputError(
-            f"{path}: unreadable migration state ({err}); run again with --restart to start over (safe: every step is idempotent)"
+            f"{path}: unreadable migration state ({err}); run again with --restart to start over (safe: every step is "
+            "idempotent)"
         ) from None
     if data.get("table") != table or data.get("total_segments") != segments:
         raise ConfigError(
-            f"{path} belongs to a run of {name!r} on table {data.get('table')!r} with {data.get('total_segments')} segments: "
-            f"run with --segments {data.get('total_segments')} to resume it, or --restart to start over"
+            f"{path} belongs to a run of {name!r} on table {data.get('table')!r} with {data.get('total_segments')} "
+            f"segments: run with --segments {data.get('total_segments')} to resume it, or --restart to start over"
         )
     return data
 
@@ -281,7 +283,8 @@ def run(
     on_progress: Callable[[int], None] | None = None,
     cipher: bodies.Cipher | None = None,
 ) -> MigrationResult:
-    """Run migration ``name`` over ``table``; resumes an interrupted run unless ``restart``. ``cipher``: the stack's (encrypt-messages)."""
+    """Run migration ``name`` over ``table``; resumes an interrupted run unless ``restart``. ``cipher``: the stack's
+    (encrypt-messages)."""
     if name not in MIGRATIONS:
         raise ConfigError(f"unknown migration {name!r}: the migrations are {', '.join(MIGRATIONS)}")
     if not 1 <= segments <= 64:

@@ -91,7 +91,8 @@ def pulumi_cli() -> str:
 
 
 def run_pulumi(*args: str, cwd: Path) -> int:
-    """Run the pulumi CLI in ``cwd`` with the terminal attached (its prompts and output pass straight through); returns its exit code."""
+    """Run the pulumi CLI in ``cwd`` with the terminal attached (its prompts and output pass straight through);
+    returns its exit code."""
     return subprocess.run([pulumi_cli(), *args], cwd=cwd, env=pulumi_env(), check=False).returncode
 
 
@@ -122,7 +123,8 @@ def read_local_outputs(path: Path) -> dict[str, Any]:
 def require(outputs: dict[str, Any], name: str, stack: str) -> Any:
     if not outputs.get(name):
         raise NotFoundError(
-            f"stack {stack!r} has no output {name!r}: run `invoke infra.up --stack {stack}` (or `invoke local.up` for the twin)"
+            f"stack {stack!r} has no output {name!r}: run `invoke infra.up --stack {stack}` (or `invoke local.up` for "
+            "the twin)"
         )
     return outputs[name]
 

@@ -238,7 +238,8 @@ def describe_policies(violations: list[Violation]) -> list[str]:
 
 
 def _condition_text(condition: dict[str, Any] | None) -> str:
-    """A policy condition in one phrase: ``if kms:EncryptionContext:table = t and kms:EncryptionContext:group is set``."""
+    """A policy condition in one phrase:
+    ``if kms:EncryptionContext:table = t and kms:EncryptionContext:group is set``."""
     parts = []
     for operator, pairs in (condition or {}).items():
         for key, value in pairs.items():

@@ -225,10 +225,15 @@ def stream_failures_are_kept(resource: Resource, context: PolicyContext) -> Iter
         yield "no on-failure destination: a batch that keeps failing is dropped without a trace"
     retries = _get(props, "maximumRetryAttempts")
     if retries is None or not 0 <= float(retries) <= MAX_STREAM_RETRIES:
-        yield f"maximumRetryAttempts is {retries}: set 0 to {MAX_STREAM_RETRIES}, or a poisoned record blocks its shard (unset means retry forever)"
+        yield (
+            f"maximumRetryAttempts is {retries}: set 0 to {MAX_STREAM_RETRIES}, or a poisoned record blocks its shard "
+            "(unset means retry forever)"
+        )
     age = _get(props, "maximumRecordAgeInSeconds")
     if age is None or float(age) < 0:
-        yield f"maximumRecordAgeInSeconds is {age}: set a limit, or a failing record is retried until the stream drops it"
+        yield (
+            f"maximumRecordAgeInSeconds is {age}: set a limit, or a failing record is retried until the stream drops it"
+        )
 
 
 def table_name_is_the_stacks_own(resource: Resource, context: PolicyContext) -> Iterator[str]:

@@ -85,7 +85,8 @@ def twin_lines(status: Any) -> list[str]:
 
 
 def up_lines(stack: str, result: Any) -> list[str]:
-    """local.up's report: running or started, what the AWS side restored, the plan's resources, and where each part answers."""
+    """local.up's report: running or started, what the AWS side restored, the plan's resources, and where each part
+    answers."""
     head = f"twin of stack {stack} " + ("is already running" if result.already_running else "is up")
     note = [f"aws state: {result.restore_note}"] if getattr(result, "restore_note", "") else []
     links = links_line(getattr(result, "links", None), stack)
@@ -107,7 +108,8 @@ def cloud_side_lines(cloud: Any, source: Any) -> list[str]:
         "" if source is None else (" (cached plan)" if source.cached else f" (plan evaluated in {source.seconds:.1f}s)")
     )
     lines = [
-        f"aws resources from the program's plan{where}: {len(cloud.created)} created, {len(cloud.updated)} updated, {len(cloud.unchanged)} unchanged"
+        f"aws resources from the program's plan{where}: {len(cloud.created)} created, {len(cloud.updated)} updated, "
+        f"{len(cloud.unchanged)} unchanged"
     ]
     lines.extend(f"  created {c}" for c in cloud.created)
     lines.extend(f"  updated {c}" for c in cloud.updated)
@@ -231,7 +233,8 @@ def local_time(iso_text: str) -> str:
 def conversation_lines(
     messages: Sequence[Any], full: bool = False, width: int = 72, membership: Any | None = None
 ) -> str:
-    """Pattern 2's page; a named group's (``membership``) opens with its name and members and names senders by display name."""
+    """Pattern 2's page; a named group's (``membership``) opens with its name and members and names senders by
+    display name."""
     head = []
     if membership is not None:
         people = membership.people()
@@ -389,7 +392,10 @@ def links_line(report: Any, stack: str, limit: int = 4) -> str:
     fix = (
         f"`invoke cognito.create-users --stack {stack}` then " if missing else ""
     ) + f"`invoke cognito.sync-ids --stack {stack}`"
-    return f"cognito links: the restored pool disagrees with PostgreSQL: {', '.join(parts)}; see `invoke cognito.sync-ids --stack {stack} --dry-run`, fix with {fix}"
+    return (
+        f"cognito links: the restored pool disagrees with PostgreSQL: {', '.join(parts)}; see "
+        f"`invoke cognito.sync-ids --stack {stack} --dry-run`, fix with {fix}"
+    )
 
 
 def create_result_line(result: Any) -> str:
@@ -429,8 +435,9 @@ def stream_line(counts: Any) -> str:
     """One line for a run of the twin's stream consumer (ddb.send-message, ddb.stream-process), after its warnings."""
     warnings = [f"warning: {visible(w)}\n" for w in getattr(counts, "warnings", [])]
     return "".join(warnings) + (
-        f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, {counts.failed} failed, "
-        f"{counts.rows_moved} group rows moved" + (" (interrupted)" if counts.interrupted else "")
+        f"stream: {counts.records} records over {counts.shards} shard(s), {counts.processed} processed, "
+        f"{counts.failed} failed, {counts.rows_moved} group rows moved"
+        + (" (interrupted)" if counts.interrupted else "")
     )
 
 
@@ -477,8 +484,9 @@ def seeded_line(seeded: Any) -> str:
     """ddb.seed's summary of ``ops.seed.seed_target``'s result."""
     r = seeded.result
     return (
-        f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({visible(seeded.me.handle)} <-> {visible(seeded.other.handle)}, group {r.group_uuid}) "
-        f"in {r.batches} batches; verified: the group holds {r.messages_in_table} messages"
+        f"seeded {r.messages_written} messages and {r.group_rows_written} group rows ({visible(seeded.me.handle)} <-> "
+        f"{visible(seeded.other.handle)}, group {r.group_uuid}) in {r.batches} batches; verified: the group holds "
+        f"{r.messages_in_table} messages"
     )
 
 
@@ -505,7 +513,10 @@ def doctor_report(checkup: Any, repairs: Sequence[Any] | None = None, as_json: b
 
 def doctor_lines(ex: Any) -> list[str]:
     """ddb.doctor's report: what was read, then one row per kind of finding with a few examples."""
-    head = f"read {ex.items} items: {ex.messages} messages, {ex.group_rows} group rows, {ex.pair_entries} pair entries, {ex.groups} groups"
+    head = (
+        f"read {ex.items} items: {ex.messages} messages, {ex.group_rows} group rows, {ex.pair_entries} pair entries, "
+        f"{ex.groups} groups"
+    )
     head += f", {ex.group_keys} group keys" if getattr(ex, "group_keys", 0) else ""
     head += f", {ex.named_groups} named groups" if getattr(ex, "named_groups", 0) else ""
     if ex.clean:
@@ -571,8 +582,8 @@ def dead_letter_lines(letters: Sequence[Any], foreign: int) -> list[str]:
 
 def redrive_line(result: Any) -> str:
     return (
-        f"redrive: {result.redriven} pointer(s) done and removed ({result.records} records), {result.still_failing} still failing, "
-        f"{result.expired} past the stream's retention"
+        f"redrive: {result.redriven} pointer(s) done and removed ({result.records} records), {result.still_failing} "
+        f"still failing, {result.expired} past the stream's retention"
         + (f", {result.foreign} foreign message(s) left alone" if result.foreign else "")
     )
 
@@ -592,7 +603,8 @@ def table_check_lines(check: Any, stack: str) -> list[str]:
         lines.append(f"not visible to these credentials, not compared: {', '.join(check.unseen)}")
     if check.differences:
         lines.append(
-            f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` would set"
+            f"nothing was changed: `invoke infra.preview --stack {stack}` shows what `invoke infra.up --stack {stack}` "
+            "would set"
         )
     return lines
 
@@ -660,7 +672,8 @@ def plan_lines(plan: Any, as_json: bool = False) -> str:
         took = f"{plan.seconds:,.0f} s" + (f" ({plan.seconds / 3600:,.1f} h)" if plan.seconds >= 3600 else "")
     lines = [
         f"plan of ddb.{plan.job} on table {plan.table}: {plan.items:,} items, {size}, {cap}",
-        f"  path:     {'DynamoDB export to S3 (no read capacity)' if plan.path == 'export' else 'scan of the live table'}",
+        "  path:     "
+        f"{'DynamoDB export to S3 (no read capacity)' if plan.path == 'export' else 'scan of the live table'}",
         f"  {plan.budget.describe()}",
         f"  requests: {plan.requests:,}",
         f"  capacity: {plan.read_units:,.1f} RCU, {plan.write_units:,.1f} WCU",

@@ -89,7 +89,8 @@ def _parse_spacing(path: Path, lineno: int, value: str) -> timedelta:
         raise InputError(f"{path}:{lineno}: spacing_seconds must be a number, not {value!r}") from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise InputError(
-            f"{path}:{lineno}: spacing_seconds must be a finite number greater than 0 (each message after the one before), not {value!r}"
+            f"{path}:{lineno}: spacing_seconds must be a finite number greater than 0 (each message after the one "
+            f"before), not {value!r}"
         )
     try:
         spacing = timedelta(seconds=seconds)
@@ -99,7 +100,8 @@ def _parse_spacing(path: Path, lineno: int, value: str) -> timedelta:
         ) from None
     if spacing < MIN_SPACING:
         raise InputError(
-            f"{path}:{lineno}: spacing_seconds must be at least 0.000001 (keys are a microsecond apart at least), not {value!r}"
+            f"{path}:{lineno}: spacing_seconds must be at least 0.000001 (keys are a microsecond apart at least), not "
+            f"{value!r}"
         )
     return spacing
 
@@ -281,7 +283,8 @@ def seed(
     if not verified:
         raise CloudError(
             f"seed verification failed: wrote {stats.written} of {len(p.messages)} messages, "
-            f"the group holds {in_table} messages (expected at least {len(p.messages)}) and {len(owners)} group rows (expected 2)"
+            f"the group holds {in_table} messages (expected at least {len(p.messages)}) and {len(owners)} group rows "
+            "(expected 2)"
         )
     return SeedResult(
         p.group_uuid, len(p.messages), len(rows), len(stale), stats.requests, stats.retried_items, in_table, verified

@@ -176,7 +176,8 @@ def _port(key: str, value: Any, offset: int, where: str) -> int:
     port = _as_int(key, value, 1, MAX_PORT, where)
     if not 1 <= port + offset <= MAX_PORT:
         raise ConfigError(
-            f"{where}config {key} is {port}, and with {PORT_OFFSET_ENV}={offset} it becomes {port + offset}: a port is 1 to {MAX_PORT}"
+            f"{where}config {key} is {port}, and with {PORT_OFFSET_ENV}={offset} it becomes {port + offset}: a port "
+            f"is 1 to {MAX_PORT}"
         )
     return port + offset
 
@@ -287,7 +288,8 @@ def settings_from(
         full = key if ":" in key else f"{ns}:{key}"
         if full in secret_keys:
             raise ConfigError(
-                f"{full} of stack {name!r} is set as a secret: set it in plain (`pulumi config set {full} … --stack {name}`); only values the program alone reads may be secrets"
+                f"{full} of stack {name!r} is set as a secret: set it in plain "
+                f"(`pulumi config set {full} … --stack {name}`); only values the program alone reads may be secrets"
             )
         if full not in values:
             if default is not None:
@@ -308,17 +310,20 @@ def settings_from(
     billing = str(req("billingMode"))
     if billing not in ("PAY_PER_REQUEST", "PROVISIONED"):
         raise ConfigError(
-            f"{where('billingMode')}{ns}:billingMode of stack {name!r} must be PAY_PER_REQUEST or PROVISIONED, not {billing!r}"
+            f"{where('billingMode')}{ns}:billingMode of stack {name!r} must be PAY_PER_REQUEST or PROVISIONED, not "
+            f"{billing!r}"
         )
     table_name = str(req("tableName")).strip() or default_table_name(ns, name)
     if not TABLE_NAME.match(table_name):
         raise ConfigError(
-            f"{where('tableName')}config {ns}:tableName must be 3 to 255 letters, digits, '_', '-' or '.', not {table_name!r}"
+            f"{where('tableName')}config {ns}:tableName must be 3 to 255 letters, digits, '_', '-' or '.', not "
+            f"{table_name!r}"
         )
     url_env = str(req("databaseUrlEnv"))
     if not ENV_NAME.match(url_env):
         raise ConfigError(
-            f"{where('databaseUrlEnv')}config {ns}:databaseUrlEnv must name an environment variable (e.g. CONNECTION_URL), not {url_env!r}"
+            f"{where('databaseUrlEnv')}config {ns}:databaseUrlEnv must name an environment variable (e.g. "
+            f"CONNECTION_URL), not {url_env!r}"
         )
     region = req("aws:region", "") or "us-east-1"
     if not REGION.match(region):

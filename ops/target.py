@@ -52,7 +52,8 @@ def read_twin(stack: str) -> dict[str, Any] | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ConfigError(
-            f"{path} cannot be read ({err.__class__.__name__}): stop what still runs of the twin by hand, then remove the file"
+            f"{path} cannot be read ({err.__class__.__name__}): stop what still runs of the twin by hand, then remove "
+            "the file"
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(
@@ -123,7 +124,8 @@ class Target:
             if session.get_credentials() is None:  # botocore would only find out mid-request, as a traceback
                 raise ConfigError(
                     f"--cloud needs AWS credentials for stack {self.stack.name!r} and none were found: "
-                    "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or run `aws configure` / `aws sso login`"
+                    "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or run `aws configure` / "
+                    "`aws sso login`"
                 )
             return session.client(service, config=cfg)
         url = self.endpoint(service)
@@ -132,7 +134,8 @@ class Target:
         # only a twin that local.up recorded counts: whatever else answers on the port is not ours
         if read_twin(self.stack.name) is None or not port_open(parts.hostname or "127.0.0.1", parts.port or 80):
             raise TwinDownError(
-                f"the local twin of stack {self.stack.name!r} is not answering at {url}: run `invoke local.up --stack {self.stack.name}`"
+                f"the local twin of stack {self.stack.name!r} is not answering at {url}: run "
+                f"`invoke local.up --stack {self.stack.name}`"
             )
         return boto3.client(service, region_name=self.region, endpoint_url=url, config=cfg, **LOCAL_CREDENTIALS)
 
@@ -152,7 +155,8 @@ class Target:
         url = pg.get("url")
         if not url:
             raise TwinDownError(
-                f"the local twin of stack {self.stack.name!r} is not running: run `invoke local.up --stack {self.stack.name}`"
+                f"the local twin of stack {self.stack.name!r} is not running: run "
+                f"`invoke local.up --stack {self.stack.name}`"
             )
         if pg.get("password_file"):  # the embedded server's password lives in its own 0600 file, not in twin.json
             url = _with_url_password(url, _read_secret(Path(pg["password_file"]), self.stack.name))
@@ -165,7 +169,8 @@ def _read_secret(path: Path, stack: str) -> str:
         return path.read_text().strip()
     except OSError:
         raise TwinDownError(
-            f"the password of stack {stack!r}'s twin PostgreSQL ({path}) cannot be read: run `invoke local.up --stack {stack}` as the user who started it"
+            f"the password of stack {stack!r}'s twin PostgreSQL ({path}) cannot be read: run "
+            f"`invoke local.up --stack {stack}` as the user who started it"
         ) from None
 
 
@@ -201,7 +206,8 @@ def resolve_target(
     settings = load_stack(stack, root)
     if cloud and writes and settings.protected and not confirm_protected:
         raise RefusedError(
-            f"stack {stack!r} is protected and this task writes to it: add --confirm-protected to go ahead (nothing was sent)"
+            f"stack {stack!r} is protected and this task writes to it: add --confirm-protected to go ahead (nothing "
+            "was sent)"
         )
     if cloud:
         return Target(settings, cloud=True)

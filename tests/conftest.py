@@ -160,8 +160,10 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def twin(engine: str) -> Iterator[Target]:
-    """The dev stack's twin (moto server or MiniStack for DynamoDB + embedded PostgreSQL), exactly as `invoke local.up --engine E` starts it."""
-    # a state directory per engine: nothing of one engine's run (moto's queues, PostgreSQL, checkpoints) leaks into the other's
+    """The dev stack's twin (moto server or MiniStack for DynamoDB + embedded PostgreSQL), exactly as
+    `invoke local.up --engine E` starts it."""
+    # a state directory per engine: nothing of one engine's run (moto's queues, PostgreSQL, checkpoints) leaks into the
+    # other's
     os.environ["CRUDDUR_STATE_DIR"] = str(Path(STATE_DIR) / engine)
     stack = load_stack("dev")
     try:

@@ -269,7 +269,8 @@ def stream_process(c: Context, stack: str = "dev", follow: bool = False, cloud: 
 
     if cloud:  # before resolving the target: the answer does not depend on credentials
         raise RefusedError(
-            "in the cloud the stream consumer Lambda processes the stream: this task runs it on a twin only (nothing was sent)"
+            "in the cloud the stream consumer Lambda processes the stream: this task runs it on a twin only (nothing "
+            "was sent)"
         )
     counts = process_target_stream(
         target_for(stack, writes=True),

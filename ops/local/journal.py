@@ -978,7 +978,8 @@ class DurableApp:
         return answer
 
     def _receive(self, backend_app: Any, environ: dict[str, Any], body: bytes, action: str) -> Answer:
-        """SQS long poll without holding the journal's lock for its wait: poll without waiting until a message or the deadline."""
+        """SQS long poll without holding the journal's lock for its wait: poll without waiting until a message or the
+        deadline."""
         wait, quick, queue_url = _without_wait(environ, body)
         if wait is None:
             wait = _queue_wait(environ, queue_url)
@@ -1053,7 +1054,8 @@ class DurableApp:
         where = {"seq": meta.get("seq"), "service": meta.get("svc"), "action": meta.get("act")}
         try:
             environ = _replay_environ(meta["env"], rec.body)
-            # outside the pinned draws, as when it was served; moto's routing is a sixth of a replay, so once per service
+            # outside the pinned draws, as when it was served; moto's routing is a sixth of a replay, so once per
+            # service
             backend_app = self._replay_apps.get(meta.get("svc"))
             if backend_app is None:
                 backend_app = self._replay_apps[meta.get("svc")] = self.app.get_application(environ)
@@ -1117,7 +1119,8 @@ class DurableApp:
         raise AssertionError("unreachable")
 
     def compact(self, final: bool = False) -> int:
-        """Snapshot the state and drop the journal it covers; ``final`` also stops journaling. Returns the seq covered."""
+        """Snapshot the state and drop the journal it covers; ``final`` also stops journaling. Returns the seq
+        covered."""
         with self._compact_lock:
             t0 = time.monotonic()
             with self._quiet():
@@ -1147,7 +1150,8 @@ class DurableApp:
                 seg.unlink(missing_ok=True)
             self.compactions += 1
             self.log.info(
-                "compacted: snapshot covers write %d (%d bytes; writes held %.3fs, %.3fs in all); %d journal segment(s) removed",
+                "compacted: snapshot covers write %d (%d bytes; writes held %.3fs, %.3fs in all); %d journal "
+                "segment(s) removed",
                 covered,
                 len(data),
                 held,

@@ -56,7 +56,8 @@ def save_snapshot(path: Path, journal_seq: int = 0) -> None:
 
 
 def restore_snapshot(path: Path, log: logging.Logger) -> tuple[journal.SnapshotInfo | None, str | None]:
-    """Load the snapshot into moto: (what it covers, None), (None, None) when there is none, (None, why) when unreadable."""
+    """Load the snapshot into moto: (what it covers, None), (None, None) when there is none, (None, why) when
+    unreadable."""
     import moto
     from moto.backends import get_backend
 

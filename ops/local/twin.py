@@ -1,11 +1,10 @@
 """Start, stop and inspect the local twin of a stack.
 
-A twin is: one AWS endpoint process (the embedded moto server, serving DynamoDB, Streams,
-Cognito and EC2), optionally a second engine for DynamoDB and Streams beside it (MiniStack as a
-process of ours, ``--engine ministack``, see ``ops.local.ministack``; MiniStack's image with
-``--engine docker``; or a DynamoDB-compatible endpoint the user runs, ``CRUDDUR_DYNAMODB_ENDPOINT``,
-which we only point at), and one real PostgreSQL (embedded, or ``DATABASE_URL``). What ``up`` started is recorded in ``<state>/<stack>/twin.json``;
-``down`` stops only that.
+A twin is: one AWS endpoint process (the embedded moto server, serving DynamoDB, Streams, Cognito and EC2), optionally a
+second engine for DynamoDB and Streams beside it (MiniStack as a process of ours, ``--engine ministack``, see
+``ops.local.ministack``; MiniStack's image with ``--engine docker``; or a DynamoDB-compatible endpoint the user runs,
+``CRUDDUR_DYNAMODB_ENDPOINT``, which we only point at), and one real PostgreSQL (embedded, or ``DATABASE_URL``). What
+``up`` started is recorded in ``<state>/<stack>/twin.json``; ``down`` stops only that.
 """
 
 from __future__ import annotations
@@ -188,7 +187,8 @@ def statuses(stack: str | None = None) -> list[TwinStatus]:
 
 
 def all_statuses() -> list[TwinStatus]:
-    """local.status: every stack file's twin and every recorded one; a stack file that does not read is that stack's problem only."""
+    """local.status: every stack file's twin and every recorded one; a stack file that does not read is that stack's
+    problem only."""
     from ops.stacks import list_stacks, load_stack
 
     statuses = []
@@ -356,7 +356,8 @@ def _up(
     serving = ((read_twin(stack.name) or {}).get("dynamodb") or {}).get("engine", "moto")
     if current.running and engine not in ("auto", serving):
         raise ConfigError(
-            f"the twin of stack {stack.name!r} runs with engine {serving}: run local.down first to start it with {engine}"
+            f"the twin of stack {stack.name!r} runs with engine {serving}: run local.down first to start it with "
+            f"{engine}"
         )
     if current.running:
         _secure_running(stack)
@@ -469,7 +470,8 @@ def _start(
         problem = _pg_problem(database_url)
         if problem:
             raise TwinDownError(
-                f"DATABASE_URL ({redact(database_url)}) does not let us in: {problem} (fix it, or unset DATABASE_URL to use the embedded server)"
+                f"DATABASE_URL ({redact(database_url)}) does not let us in: {problem} (fix it, or unset DATABASE_URL "
+                "to use the embedded server)"
             )
         twin["postgres"] = {"engine": "external", "url": database_url}
     else:
@@ -685,7 +687,8 @@ def worker_argv(stack: StackSettings, mapping: dict[str, Any]) -> list[str]:
 
 
 def _start_worker(stack: StackSettings, state: Path, mapping: dict[str, Any]) -> dict[str, Any]:
-    """The twin's event source mapping: a process that feeds the table's stream to the consumer, with the plan's settings."""
+    """The twin's event source mapping: a process that feeds the table's stream to the consumer, with the plan's
+    settings."""
     log = state / "stream-worker.log"
     with open(log, "ab") as logf:
         proc = subprocess.Popen(

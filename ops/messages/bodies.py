@@ -92,7 +92,8 @@ def body_of(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def with_body(row: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
-    """``row`` carrying ``body`` instead of its own: every attribute of the old body goes, so no plain text stays beside a sealed one."""
+    """``row`` carrying ``body`` instead of its own: every attribute of the old body goes, so no plain text stays
+    beside a sealed one."""
     return {k: v for k, v in row.items() if k not in ROW_BODY} | dict(body)
 
 

@@ -56,8 +56,8 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> ConsumerConfig:
     missing = [name for name in (TABLE_ENV, INDEX_ENV) if not env.get(name)]
     if missing:
         raise ConfigError(
-            f"the stream consumer needs the environment variable{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
-            f"(the messages table and its group index {INDEX_ENV}); set them on the function"
+            f"the stream consumer needs the environment variable{'s' if len(missing) > 1 else ''} "
+            f"{' and '.join(missing)} (the messages table and its group index {INDEX_ENV}); set them on the function"
         )
     return ConsumerConfig(env[TABLE_ENV], env[INDEX_ENV])
 

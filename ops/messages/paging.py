@@ -58,7 +58,8 @@ def decode_cursor(cursor: str | None, pk: str) -> dict[str, Any] | None:
     found, sk = cursor_key(cursor)
     if found != pk:
         raise ConfigError(
-            "invalid --cursor: it belongs to another listing; use the next-page token printed by the previous page of this same listing"
+            "invalid --cursor: it belongs to another listing; use the next-page token printed by the previous page of "
+            "this same listing"
         )
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 

@@ -111,7 +111,8 @@ def group_row_items(client: Any, table: str, group_uuid: str, index: str = GSI_N
 
 
 def group_rows(client: Any, table: str, group_uuid: str, index: str = GSI_NAME) -> list[GroupRow]:
-    """Every group row of a group, through the GSI (a sealed last message is left sealed: ``message`` is then ``None``)."""
+    """Every group row of a group, through the GSI (a sealed last message is left sealed: ``message`` is then
+    ``None``)."""
     return [GroupRow.from_item(i) for i in group_row_items(client, table, group_uuid, index)]
 
 

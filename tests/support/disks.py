@@ -14,7 +14,8 @@ import pytest
 
 @contextmanager
 def small_tmpfs(size: str = "2m", read_only: bool = False) -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted on a fresh directory (0755), unmounted afterwards; skips when it cannot be mounted."""
+    """A tmpfs of ``size`` mounted on a fresh directory (0755), unmounted afterwards; skips when it cannot be
+    mounted."""
     where = Path(tempfile.mkdtemp(prefix="cruddur-disk-"))
     options = f"size={size},mode=0755" + (",ro" if read_only else "")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)

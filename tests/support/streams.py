@@ -69,7 +69,8 @@ def group_rows_by_owner(ddb: Any, table: str, group: str) -> dict[str, list[dict
 
 
 def messages(ddb: Any, table: str, group: str) -> list[dict[str, str]]:
-    # by moment, not string: other writers stamp keys with their host's offset; a group's KEY and MEMBERS items are no messages
+    # by moment, not string: other writers stamp keys with their host's offset; a group's KEY and MEMBERS items are no
+    # messages
     found = (i for i in all_items(ddb, table) if i["pk"] == MSG_PREFIX + group and i["sk"] not in (KEY_SK, MEMBERS_SK))
     return sorted(found, key=lambda i: instant(i["sk"]))
 

@@ -47,7 +47,8 @@ def check_version(found: str | None = None) -> None:
     if found != MOTO_VERSION:
         raise MotoVersionError(
             f"moto {found} is installed, but ops.local.moto_patches was written for moto {MOTO_VERSION}: "
-            f"install moto[server]=={MOTO_VERSION} (requirements.txt), or re-check the patches against {found} and update MOTO_VERSION"
+            f"install moto[server]=={MOTO_VERSION} (requirements.txt), or re-check the patches against {found} and "
+            "update MOTO_VERSION"
         )
 
 

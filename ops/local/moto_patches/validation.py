@@ -117,7 +117,8 @@ def _canonical_numbers(node: Any) -> None:
 
 
 def _check_expressions(op: dict[str, Any]) -> None:
-    """Every ``#name`` and ``:value`` an expression uses is defined by the request (else DynamoDB's ValidationException)."""
+    """Every ``#name`` and ``:value`` an expression uses is defined by the request (else DynamoDB's
+    ValidationException)."""
     names = op.get("ExpressionAttributeNames") or {}
     values = op.get("ExpressionAttributeValues") or {}
     for field in EXPRESSIONS:
@@ -142,7 +143,8 @@ def _check_expressions(op: dict[str, Any]) -> None:
 
 
 def _table_key(backend: Any, table_name: str, attributes: dict[str, Any]) -> tuple[Any, ...] | None:
-    """The key of an item or key map, as DynamoDB compares keys (numbers already canonical); None for an unknown table."""
+    """The key of an item or key map, as DynamoDB compares keys (numbers already canonical); None for an unknown
+    table."""
     try:
         table = backend.get_table(table_name)
     except Exception:  # noqa: BLE001 - moto's own handler reports the missing table

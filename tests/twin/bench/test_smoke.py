@@ -65,7 +65,8 @@ def _find(
 
 
 def _engines(config: pytest.Config) -> list[str]:
-    """The engines the suite runs on (tests/conftest.py's --engine), less MiniStack where it is not installed (CI installs it)."""
+    """The engines the suite runs on (tests/conftest.py's --engine), less MiniStack where it is not installed (CI
+    installs it)."""
     choice = config.getoption("--engine")
     engines = ["moto", ministack.ENGINE] if choice == "both" else [choice]
     if ministack.ENGINE in engines and not ministack.installed() and not os.environ.get("CI"):
@@ -78,7 +79,8 @@ def _engines(config: pytest.Config) -> list[str]:
 def test_smoke_bench_reports_every_workload_with_positive_measurements(
     monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, measured: str
 ) -> None:
-    """One engine per run (so the two can run on two workers): the default one with every workload, MiniStack with its own."""
+    """One engine per run (so the two can run on two workers): the default one with every workload, MiniStack with
+    its own."""
     if measured not in _engines(request.config):
         pytest.skip(f"{measured} is not selected (--engine) or not installed")
     engines = [measured]
@@ -93,7 +95,8 @@ def test_smoke_bench_reports_every_workload_with_positive_measurements(
         for workload, case, baseline, latency in EXPECTED + (EXPECTED_ONCE if engine == ENGINE else []):
             found = _find(rows, workload, case, baseline, latency, engine)
             assert found, (
-                f"no {workload} row on {engine} for {case!r} vs {baseline!r} in: {[(r['workload'], r['case'], r['engine']) for r in rows]}"
+                f"no {workload} row on {engine} for {case!r} vs {baseline!r} in: "
+                f"{[(r['workload'], r['case'], r['engine']) for r in rows]}"
             )
             for row in found:
                 assert row["ours_s"] > 0, row

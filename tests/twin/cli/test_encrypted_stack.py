@@ -1,4 +1,5 @@
-"""The tasks on a stack that encrypts messages (prod's twin), as a user runs them: the main job, scan, doctor and migration."""
+"""The tasks on a stack that encrypts messages (prod's twin), as a user runs them: the main job, scan, doctor and
+migration."""
 
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def test_the_main_job_shows_the_conversation_in_order_while_a_scan_shows_no_text
     assert got.returncode == 0 and got.stdout.splitlines()[-1].endswith(TEXTS[-1])
     outputs = json.loads(
         prod.python(
-            "import json; from ops.outputs import outputs_for; from ops.target import resolve_target; print(json.dumps(outputs_for(resolve_target('prod'))))"
+            "import json; from ops.outputs import outputs_for; from ops.target import resolve_target; "
+            "print(json.dumps(outputs_for(resolve_target('prod'))))"
         )
     )
     assert outputs["messagesKeyAlias"] == "alias/cruddur-prod-messages" and outputs["messagesKeyArn"].startswith(
@@ -95,7 +97,8 @@ def test_the_main_job_shows_the_conversation_in_order_while_a_scan_shows_no_text
 
 @pytest.mark.slow
 def test_a_plain_message_is_reported_and_sealed_by_the_migration_once(prod: Shell) -> None:
-    # GIVEN a reply written by the original backend (plain text) into the seeded group; the twin's consumer moves the rows to it
+    # GIVEN a reply written by the original backend (plain text) into the seeded group; the twin's consumer moves the
+    # rows to it
     prod.python(
         "import time\n"
         "from ops.target import resolve_target\n"
@@ -108,7 +111,8 @@ def test_a_plain_message_is_reported_and_sealed_by_the_migration_once(prod: Shel
         "with connect(t) as conn: ada = users_by_handle(conn, ['ada'])['ada'].person()\n"
         "at = OriginalBackend(c, t.stack.table_name, offset_hours=0).create_message(g, ada, 'plain from the old app')\n"
         "deadline = time.monotonic() + 10\n"
-        "while {r.last_reply_at for r in group_rows(c, t.stack.table_name, g)} != {at} and time.monotonic() < deadline: time.sleep(0.1)\n"
+        "while {r.last_reply_at for r in group_rows(c, t.stack.table_name, g)} != {at} and time.monotonic() < "
+        "deadline: time.sleep(0.1)\n"
     )
     doctor = prod.run("ddb.doctor", "--stack", "prod", "--json")
     assert doctor.returncode == 1
@@ -139,7 +143,8 @@ def test_a_tampered_body_is_one_line_naming_the_group_and_the_message(prod: Shel
         "from ops.conversations import group_of_handles\n"
         "t = resolve_target('prod'); c = t.client('dynamodb'); g = group_of_handles(t, ['ada', 'bram'])\n"
         "item = c.query(TableName=t.stack.table_name, KeyConditionExpression='pk = :p AND sk < :k', "
-        "ExpressionAttributeValues={':p': {'S': 'MSG#' + g}, ':k': {'S': ':'}}, ScanIndexForward=False, Limit=1)['Items'][0]\n"
+        "ExpressionAttributeValues={':p': {'S': 'MSG#' + g}, ':k': {'S': ':'}}, ScanIndexForward=False, "
+        "Limit=1)['Items'][0]\n"
         "sealed = bytearray(item['message_sealed']['B']); sealed[-1] ^= 1\n"
         "c.put_item(TableName=t.stack.table_name, Item=item | {'message_sealed': {'B': bytes(sealed)}})\n"
         "print(item['message_uuid']['S'], g)\n"
@@ -148,7 +153,8 @@ def test_a_tampered_body_is_one_line_naming_the_group_and_the_message(prod: Shel
     assert got.returncode == 1 and got.stdout == "" and "Traceback" not in got.stderr
     assert (
         got.stderr.strip()
-        == f"error: message {uuid} of group {group} cannot be read: its body does not authenticate: it was altered, or moved from another message or group"
+        == f"error: message {uuid} of group {group} cannot be read: its body does not authenticate: it was altered, "
+        "or moved from another message or group"
     )
 
 

@@ -1,4 +1,5 @@
-"""A canary password in every connection-string form appears in no output and no file of any task, and `ps` never shows it.
+"""A canary password in every connection-string form appears in no output and no file of any task,
+and `ps` never shows it.
 
 GIVEN a real PostgreSQL that knows the canary (roles on the session twin's server, one per password), WHEN every
 task runs as a user runs it, with the twin's DATABASE_URL and the --cloud variable (``databaseUrlEnv``) in each
@@ -250,7 +251,8 @@ def test_no_task_shows_or_writes_the_canary_password(canary: Canary, form: str) 
 
 
 def test_tasks_that_read_no_database_url_show_no_canary_either(canary: Canary) -> None:
-    """With the canary in DATABASE_URL and the --cloud variable, the table's, rule's, plan's and bench's tasks and quickstart, once."""
+    """With the canary in DATABASE_URL and the --cloud variable, the table's, rule's, plan's and bench's tasks and
+    quickstart, once."""
     form = FORMS[0]
     env = canary.env | {"DATABASE_URL": _forms(canary.port, _dbname(form, "other"))[form]}
     runs = Runs()

@@ -1,4 +1,5 @@
-"""Stack files are independent: a broken Pulumi.dev.yaml is dev's problem only, and dev's running twin can still be stopped."""
+"""Stack files are independent: a broken Pulumi.dev.yaml is dev's problem only, and dev's running twin can still be
+stopped."""
 
 from __future__ import annotations
 

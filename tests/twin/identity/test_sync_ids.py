@@ -125,7 +125,8 @@ def test_a_failure_inside_the_update_leaves_every_row_unchanged(conn: psycopg.Co
     )
     # a real error in the middle of the UPDATE, after the release statement already ran
     conn.execute(
-        "CREATE TRIGGER fail_mid_update BEFORE UPDATE ON users FOR EACH ROW WHEN (NEW.handle = 'user0150') EXECUTE FUNCTION fail_on_user0150()"
+        "CREATE TRIGGER fail_mid_update BEFORE UPDATE ON users FOR EACH ROW WHEN (NEW.handle = 'user0150') EXECUTE "
+        "FUNCTION fail_on_user0150()"
     )
     before = snapshot(conn)
 
@@ -169,7 +170,8 @@ def _timed_sync(conn: psycopg.Connection[Any], count: int) -> tuple[list[str], f
     elapsed = time.perf_counter() - started
     conn.cursor_factory = psycopg.Cursor
     wrong = conn.execute(
-        "SELECT count(*) FROM users JOIN unnest(%s::text[], %s::text[]) AS v(handle, sub) USING (handle) WHERE cognito_user_id IS DISTINCT FROM v.sub",
+        "SELECT count(*) FROM users JOIN unnest(%s::text[], %s::text[]) AS v(handle, sub) USING (handle) WHERE "
+        "cognito_user_id IS DISTINCT FROM v.sub",
         ([u.handle for u in users[:count]], [u.sub for u in users[:count]]),
     ).fetchone()
     assert wrong == (0,) and len(report.updated) == count
@@ -187,7 +189,8 @@ def test_statement_count_does_not_grow_with_the_number_of_users(
     assert report.not_in_database == ["nobody-here"] and len(report.without_handle) == 1
     with capsys.disabled():
         print(
-            f"\n[identity] sync of 3 users: {small_time * 1000:.1f} ms; of 3,000 users: {large_time * 1000:.1f} ms; statements each: {len(large)} ({', '.join(large)})"
+            f"\n[identity] sync of 3 users: {small_time * 1000:.1f} ms; of 3,000 users: {large_time * 1000:.1f} ms; "
+            f"statements each: {len(large)} ({', '.join(large)})"
         )
 
 

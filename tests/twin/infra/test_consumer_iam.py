@@ -1,9 +1,9 @@
 """The stream consumer's IAM policy is exactly what it does, derived by recording its calls against the twin.
 
-GIVEN a table with a conversation (replies to move, an extra row left by an older writer), a named
-group of three (whose moves check its membership) and a message the consumer cannot handle, WHEN the twin's mapping (ops.local.streams, what Lambda's
-poller does) feeds the stream to the consumer with botocore recording every operation, THEN the
-IAM actions those operations need, per resource, are the policy's statements: no more, no fewer.
+GIVEN a table with a conversation (replies to move, an extra row left by an older writer), a named group of three (whose
+moves check its membership) and a message the consumer cannot handle, WHEN the twin's mapping (ops.local.streams, what
+Lambda's poller does) feeds the stream to the consumer with botocore recording every operation, THEN the IAM actions
+those operations need, per resource, are the policy's statements: no more, no fewer.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class Call:
 
 
 def _recorded(client: Any, calls: list[Call]) -> Any:
-    """The client, with every operation it sends appended to ``calls`` (botocore's event hook, before the request is built)."""
+    """The client, with every operation it sends appended to ``calls`` (botocore's event hook, before the request is
+    built)."""
 
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
         calls.append(Call(model.service_model.signing_name, model.name, json.loads(json.dumps(params, default=str))))
@@ -149,7 +150,8 @@ def test_the_policy_grants_exactly_what_the_consumer_and_its_mapping_call(
         assert {"TransactWriteItems", "DeleteItem", "Query", "SendMessage", "GetRecords"} <= operations, operations
         # ...DescribeTable is only how the twin finds the stream (Lambda's mapping is given its ARN)...
         used = {g for c in calls if c.operation != "DescribeTable" for g in _grants(c, table, queue_url)}
-        # ...the poller called nothing Lambda's poller does not, and each action it needs is granted or left out for a stated reason...
+        # ...the poller called nothing Lambda's poller does not, and each action it needs is granted or left out for a
+        # stated reason...
         poller = {a for a, kind in used if kind == "stream"}
         assert poller <= set(LAMBDA_STREAM_POLLER_ACTIONS)
         statements = _policy_statements()

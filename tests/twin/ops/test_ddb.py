@@ -110,7 +110,8 @@ def test_schema_load_cloud_compares_and_never_creates(twin: Any, ddb: Any) -> No
         proc = schema_load_cloud()
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stdout.strip() == (
-            f"table {prod.table_name} (cloud, stack prod) matches the spec: key schema, attribute definitions, indexes, "
+            f"table {prod.table_name} (cloud, stack prod) matches the spec: key schema, attribute definitions, "
+            "indexes, "
             "stream view type, billing mode, point-in-time recovery, deletion protection, encryption"
         )
     finally:

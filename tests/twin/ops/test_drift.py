@@ -47,7 +47,8 @@ SERVED = {
 
 @pytest.fixture
 def plan(twin: Target) -> Iterator[StackPlan]:
-    """The stack's own plan, with the twin brought to it first (earlier tests drop and re-create its table); and again after."""
+    """The stack's own plan, with the twin brought to it first (earlier tests drop and re-create its table); and
+    again after."""
     stack_plan, _ = twinops.load_plan(twin.stack)
     twinops.up(twin.stack)
     yield stack_plan

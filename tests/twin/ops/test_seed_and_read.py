@@ -180,7 +180,8 @@ def test_missing_conversation_file_is_not_found(tmp_path: Path) -> None:
 def test_a_partition_of_whole_pages_ends_without_an_empty_page_or_a_false_cursor(
     ddb: Any, table: str, count: int
 ) -> None:
-    """AWS (and MiniStack) return a LastEvaluatedKey when Limit=N items match exactly; moto does not. Neither may show."""
+    """AWS (and MiniStack) return a LastEvaluatedKey when Limit=N items match exactly; moto does not. Neither may
+    show."""
     group, owner = "g-whole-pages", "o-whole-pages"
     msgs = [
         model.Message(

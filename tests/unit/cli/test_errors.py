@@ -1,4 +1,5 @@
-"""The one error boundary and the parse-time number checks: one line on stderr and a non-zero exit, never a traceback."""
+"""The one error boundary and the parse-time number checks: one line on stderr and a non-zero exit, never a
+traceback."""
 
 from __future__ import annotations
 

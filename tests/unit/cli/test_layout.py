@@ -285,7 +285,8 @@ def test_every_flag_is_kept_and_has_help_from_the_shared_set(name: str) -> None:
 
 
 def test_a_short_flag_means_one_thing_in_every_task() -> None:
-    """`-n` was --conversation in ddb.seed and --no-process in send-message: now a letter names one long flag, or none."""
+    """`-n` was --conversation in ddb.seed and --no-process in send-message: now a letter names one long flag, or
+    none."""
     meanings: dict[str, set[str]] = {}
     for context in tasks.ns.to_contexts():
         for arg in context.args.values():
@@ -298,7 +299,8 @@ def test_a_short_flag_means_one_thing_in_every_task() -> None:
 
 
 def test_help_survives_building_the_parser_twice() -> None:
-    """invoke pops help entries while it builds a task's flags; our Task keeps them, so a second parser still has them."""
+    """invoke pops help entries while it builds a task's flags; our Task keeps them, so a second parser still has
+    them."""
     first = {ctx.name: {a.name: a.help for a in ctx.args.values()} for ctx in tasks.ns.to_contexts()}
     second = {ctx.name: {a.name: a.help for a in ctx.args.values()} for ctx in tasks.ns.to_contexts()}
     assert first == second and first["ddb.scan"]["segments"] == shell.HELP["segments"]
@@ -317,7 +319,8 @@ def test_every_task_is_typed_and_inside_the_error_boundary() -> None:
 
 
 def test_task_bodies_stay_short() -> None:
-    """Resolve, build a client, call one ops function, render: at most 10 statements besides the docstring and imports."""
+    """Resolve, build a client, call one ops function, render: at most 10 statements besides the docstring and
+    imports."""
     for path, name, t in ALL:
         fn = ast.parse(inspect.getsource(inspect.unwrap(t.body)).lstrip()).body[0]
         body = [
@@ -338,7 +341,8 @@ def test_page_size_range_matches_the_library() -> None:
 
 
 def test_listing_the_tasks_imports_no_library(tmp_path: Any) -> None:
-    """`invoke --list` loads every task module and none of ops, boto3, psycopg or the Pulumi SDK (that is what keeps it fast)."""
+    """`invoke --list` loads every task module and none of ops, boto3, psycopg or the Pulumi SDK (that is what keeps
+    it fast)."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "invoke", "--list"],
         cwd=REPO,

@@ -1,4 +1,5 @@
-"""Policies as code: ops.policy's rules hold on every stack's plan, catch what they are for, and are the pack's rules."""
+"""Policies as code: ops.policy's rules hold on every stack's plan, catch what they are for, and are the pack's
+rules."""
 
 from __future__ import annotations
 

@@ -248,7 +248,8 @@ def test_consumer_policy_is_exactly_what_the_consumer_does(plan: StackPlan) -> N
     table = _table(plan).state
     log_group = plan.one(LOG_GROUP).state["arn"]
     queue = plan.one(QUEUE).state["arn"]
-    # ListStreams takes no resource (a grant on the stream does nothing); ConditionCheckItem checks a named group's members
+    # ListStreams takes no resource (a grant on the stream does nothing); ConditionCheckItem checks a named group's
+    # members
     stream_read = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
     expected: dict[str, set[str]] = {action: {table["streamArn"]} for action in stream_read}
     expected["dynamodb:Query"] = {f"{table['arn']}/index/{GSI_NAME}"}

@@ -48,7 +48,7 @@ FAKE_PULUMI = """#!/bin/sh
 echo "args=$*" >&2
 echo "backend=${PULUMI_BACKEND_URL:-unset}" >&2
 if [ "$1" = stack ] && [ -n "$FAKE_OUTPUTS" ]; then echo "$FAKE_OUTPUTS"; elif [ "$1" = stack ]; then echo '{"tableName": "cruddur-messages-dev"}'; fi
-"""
+"""  # noqa: E501
 
 
 @pytest.fixture

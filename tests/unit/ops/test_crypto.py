@@ -1,4 +1,5 @@
-"""ops.crypto: the sealed body's format, its binding to group and message, and the data-key cache (KMS from moto in process)."""
+"""ops.crypto: the sealed body's format, its binding to group and message, and the data-key cache (KMS from moto in
+process)."""
 
 from __future__ import annotations
 

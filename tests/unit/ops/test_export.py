@@ -1,4 +1,5 @@
-"""The export path in-process (moto serves both ExportTableToPointInTime and ImportTable, with AWS's layout patched in)."""
+"""The export path in-process (moto serves both ExportTableToPointInTime and ImportTable, with AWS's layout patched
+in)."""
 
 from __future__ import annotations
 

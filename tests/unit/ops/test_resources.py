@@ -392,7 +392,7 @@ def test_a_declared_key_its_alias_and_the_table_it_encrypts(aws: None, plan: Sta
     assert "KMS key messages-key" in _build(keyed, built).updated[0]
 
 
-# ---------------------------------------------------------------- the cloud: found by physical names, the mapping from Lambda
+# ---------------------------------------------------------- the cloud: found by physical names, the mapping from Lambda
 
 
 def _cloud_plan(plan: StackPlan, group_id: str) -> StackPlan:

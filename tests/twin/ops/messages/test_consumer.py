@@ -156,7 +156,8 @@ def test_the_handler_without_its_table_and_index_says_which_variables_are_missin
 def test_the_lambda_package_imports_nothing_beyond_its_own_files(tmp_path: Path) -> None:
     code = (
         "import ops.messages.consumer, json; "
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ops', 'yaml', 'psycopg', 'pulumi', 'infra'))))"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ops', 'yaml', 'psycopg', 'pulumi', "
+        "'infra'))))"
     )
     proc = _run_in_package(
         _lambda_package(tmp_path),
@@ -189,7 +190,8 @@ def test_a_cold_start_without_the_table_variable_fails_with_one_clear_line(tmp_p
         proc.stderr.strip()
         .splitlines()[-1]
         .endswith(
-            "the stream consumer needs the environment variable TABLE_NAME (the messages table and its group index GSI_NAME); set them on the function"
+            "the stream consumer needs the environment variable TABLE_NAME (the messages table and its group index "
+            "GSI_NAME); set them on the function"
         )
     )
 

@@ -1,4 +1,5 @@
-"""Encrypted conversations on the twin's moto server (DynamoDB, Streams and KMS): what is stored, what reads back, what fails."""
+"""Encrypted conversations on the twin's moto server (DynamoDB, Streams and KMS): what is stored, what reads back,
+what fails."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""local.up's error when a port it needs is taken: the real port, where its number comes from, and whose twin holds it."""
+"""local.up's error when a port it needs is taken: the real port, where its number comes from, and whose twin holds
+it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The journal's file format, without a server: records read back, a torn tail stops reading, reads are not journaled."""
+"""The journal's file format, without a server: records read back, a torn tail stops reading, reads are not
+journaled."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The twin survives a crash of its AWS server: kill -9, then local.up, and every acknowledged write is back, ids included.
+"""The twin survives a crash of its AWS server: kill -9, then local.up,
+and every acknowledged write is back, ids included.
 
 GIVEN writes the twin acknowledged, WHEN its AWS server is killed with SIGKILL (no handler
 runs, nothing is saved on the way out) and the twin is started again, THEN every item, user
@@ -72,7 +73,8 @@ def _assert_clean_restore(result: twinops.UpResult, report: dict[str, Any]) -> N
 
 
 def test_kill_9_right_after_seed_sends_users_and_rule_move_loses_nothing(durable: DurableTwin) -> None:
-    # GIVEN a seeded conversation, three sends (one creates a group), Cognito users synced into PostgreSQL and a moved RDS rule
+    # GIVEN a seeded conversation, three sends (one creates a group), Cognito users synced into PostgreSQL and a moved
+    # RDS rule
     target = durable.target()
     ddb, streams = target.client("dynamodb"), target.client("dynamodbstreams")
     table = durable.stack.table_name
@@ -98,7 +100,8 @@ def test_kill_9_right_after_seed_sends_users_and_rule_move_loses_nothing(durable
     durable.kill9()
     result = durable.up()
 
-    # THEN everything is back, identical: items, stream records and their sequence numbers, pool, subs, group and rule ids
+    # THEN everything is back, identical: items, stream records and their sequence numbers, pool, subs, group and rule
+    # ids
     _assert_clean_restore(result, durable.report())
     target = durable.target()
     ddb, streams = target.client("dynamodb"), target.client("dynamodbstreams")

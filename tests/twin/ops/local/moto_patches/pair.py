@@ -38,7 +38,8 @@ class Pair:
         (plain_status, plain_body), (patched_status, patched_body) = self.raw["plain"], self.raw["patched"]
         what = f"{operation} {kwargs}"
         assert plain_status == patched_status, (
-            f"{what}: status {plain_status} (plain) vs {patched_status} (patched): {plain_body[:500]!r} / {patched_body[:500]!r}"
+            f"{what}: status {plain_status} (plain) vs {patched_status} (patched): {plain_body[:500]!r} / "
+            f"{patched_body[:500]!r}"
         )
         if plain_status >= 500:
             return plain  # moto failed on both (a traceback page, which names the server's paths)

@@ -258,7 +258,8 @@ class Scenario:
 
     # ------------------------------------------------------------------ reads
     def start_key(self, index: str | None) -> dict[str, Any]:
-        """A start key: usually an item's (as a LastEvaluatedKey would be), sometimes made up, or from another partition."""
+        """A start key: usually an item's (as a LastEvaluatedKey would be), sometimes made up, or from another
+        partition."""
         r = self.rnd
         key = self.known_key()
         if index is not None:
@@ -326,7 +327,8 @@ class Scenario:
         self.pair.pages("scan", **kwargs)
 
     def read_options(self, kwargs: dict[str, Any], index: str | None) -> None:
-        """Limit, Select COUNT, projection, filter, consistent read, consumed capacity, a start key: each now and then."""
+        """Limit, Select COUNT, projection, filter, consistent read, consumed capacity, a start key: each now and
+        then."""
         r = self.rnd
         names = kwargs.setdefault("ExpressionAttributeNames", {})
         values = kwargs.setdefault("ExpressionAttributeValues", {})

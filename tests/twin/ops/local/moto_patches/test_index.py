@@ -195,7 +195,8 @@ def test_every_kind_of_write_keeps_the_table_and_gsi_indexes_in_step(
                 ) if operation != "execute_statement" else client.execute_statement(**kwargs)
             except client.exceptions.ConditionalCheckFailedException:
                 pass
-        # THEN the kept indexes are what a fresh build gives (a rolled-back table is a new object: rebuilt on its first read)
+        # THEN the kept indexes are what a fresh build gives (a rolled-back table is a new object: rebuilt on its first
+        # read)
         client.query(
             TableName=table,
             IndexName=GSI,

@@ -260,7 +260,8 @@ def test_a_reused_client_request_token_with_another_payload_is_refused(both: tup
 
 
 def test_a_validation_error_inside_a_transaction_is_a_validation_exception(both: tuple[Both, str, str]) -> None:
-    """DynamoDB refuses two SET clauses in one UpdateExpression; MiniStack 1.5.33 takes them, so moto is checked alone there."""
+    """DynamoDB refuses two SET clauses in one UpdateExpression; MiniStack 1.5.33 takes them, so moto is checked
+    alone there."""
     pair, table, _ = both
     key = {"pk": {"S": "txv"}, "sk": {"S": "1"}}
     two_sets = [
