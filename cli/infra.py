@@ -112,7 +112,7 @@ def drift(c: Context, stack: str = "dev", cloud: bool = False, json: bool = Fals
     """Compare what the program declares with what the twin (or, with --cloud, AWS) has; exits 2 on drift."""
     from ops import drift as driftops
     from ops.local.twin import plan_file
-    from ops.plan import cached_plan
+    from ops.plan_cache import cached_plan
     from ops.render import dump_json
     from ops.target import resolve_target
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from ops.errors import ConfigError, RefusedError, ToolMissingError, TwinDownError
 from ops.files import disk_problem, ensure_writable_dir, unwritable, write_atomic
 from ops.local import journal, ministack, postgres, stack_lock
-from ops.plan import PlanSource, StackPlan
+from ops.plan import StackPlan
+from ops.plan_cache import PlanSource
 from ops.proc import same_process as process_same
 from ops.proc import signal_same
 from ops.proc import start_ticks as process_start
@@ -295,7 +296,7 @@ def plan_file(stack: str) -> Path:
 
 def load_plan(stack: StackSettings) -> tuple[StackPlan, PlanSource]:
     """The stack's plan, from the state directory's cache while the program is unchanged (else evaluated)."""
-    from ops.plan import cached_plan
+    from ops.plan_cache import cached_plan
 
     return cached_plan(stack.name, plan_file(stack.name))
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ops import plan as planmod
-from ops.plan import StackPlan, cached_plan
+from ops import plan_cache
+from ops.plan import StackPlan
+from ops.plan_cache import cached_plan
 from ops.stacks import PROJECT_ROOT
 from tests.support.plans import planned
 
@@ -37,7 +38,7 @@ def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(stack)
         return planned(stack)
 
-    monkeypatch.setattr(planmod, "plan_stack", fake_plan)
+    monkeypatch.setattr(plan_cache, "plan_stack", fake_plan)  # where cached_plan looks the name up
     return calls
 
 
