@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,3 +93,17 @@ def stream_worker_stopped(stack: str, seconds: float = 120) -> Iterator[None]:
         yield
     finally:
         twinops.up(load_stack(stack))  # a twin whose only stopped part is the worker: starts the worker alone
+
+
+def seed_stack_table(target: Any, ddb: Any) -> str:
+    """The stack's own table made anew and seeded by ``invoke ddb.seed``: what a developer has after the quickstart."""
+    from ops import ddb as ddbops
+    from ops.table_spec import table_spec
+
+    name = target.stack.table_name
+    if ddbops.describe(ddb, name):
+        ddbops.drop(ddb, name, target.stack.name)
+    ddbops.schema_load(ddb, table_spec(target.stack))
+    seeded = run_invoke("ddb.seed")
+    assert seeded.returncode == 0, seeded.stderr
+    return name

@@ -9,20 +9,13 @@ from typing import Any
 import pytest
 
 from ops import ddb as ddbops
-from ops.table_spec import table_spec
 from ops.target import Target
-from tests.support.helpers import assert_one_line_error, run_invoke
+from tests.support.helpers import assert_one_line_error, run_invoke, seed_stack_table
 
 
 @pytest.fixture(scope="module")
 def seeded_table(twin: Target, ddb: Any, database: Target) -> Iterator[str]:
-    name = twin.stack.table_name
-    if ddbops.describe(ddb, name):
-        ddbops.drop(ddb, name, "dev")
-    ddbops.schema_load(ddb, table_spec(twin.stack))
-    seeded = run_invoke("ddb.seed")
-    assert seeded.returncode == 0, seeded.stderr
-    yield name
+    yield seed_stack_table(twin, ddb)
 
 
 @pytest.mark.parametrize("task", ["ddb.doctor", "ddb.scan", "ddb.migrate", "ddb.seed"])

@@ -8,26 +8,18 @@ from typing import Any
 
 import pytest
 
-from ops import ddb as ddbops
 from ops.db import User
 from ops.messages.model import GroupRow, PairEntry
 from ops.messages.read import list_conversations
-from ops.table_spec import table_spec
 from ops.target import Target
-from tests.support.helpers import assert_one_line_error, run_invoke
+from tests.support.helpers import assert_one_line_error, run_invoke, seed_stack_table
 from tests.support.original_backend import OriginalBackend
 
 
 @pytest.fixture(scope="module")
 def fresh_stack_table(twin: Target, ddb: Any, database: Target) -> Iterator[str]:
     """The stack's table, empty, then seeded by ddb.seed: what a developer has after the quickstart."""
-    name = twin.stack.table_name
-    if ddbops.describe(ddb, name):
-        ddbops.drop(ddb, name, "dev")
-    ddbops.schema_load(ddb, table_spec(twin.stack))
-    seeded = run_invoke("ddb.seed")
-    assert seeded.returncode == 0, seeded.stderr
-    yield name
+    yield seed_stack_table(twin, ddb)
 
 
 def _doctor(*flags: str) -> Any:
