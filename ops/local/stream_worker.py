@@ -9,7 +9,9 @@ before it parks a pointer to it in the twin's dead-letter queue and moves on.
 
 It writes one JSON log line per record (the consumer's own) and one per pass that did anything,
 to ``<state>/<stack>/stream-worker.log``. SIGTERM ends it after the batch in hand (checkpointed),
-however large the backlog: the rest is processed after the next ``local.up``.
+however large the backlog: the rest is processed after the next ``local.up``. It also ends on its
+own once its twin's record (``twin.json``, what ``local.down`` stops by) is gone or names another
+worker: no ``local.down`` could stop it any more, and it would poll a vanished twin forever.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ops.errors import OpsError
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from ops.messages.model import GSI_NAME
     from ops.outputs import STREAM_DLQ_URL, output
     from ops.stream_mapping import matches_filter
-    from ops.target import resolve_target
+    from ops.target import resolve_target, twin_file
 
     target = resolve_target(args.stack)
     retries = None if args.max_retry_attempts < 0 else args.max_retry_attempts
@@ -72,7 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     clients: dict[str, Any] = {}
     waiting_since: str | None = None
     log.info("polling the stream of table %s (stack %s) every %.1fs", target.stack.table_name, args.stack, POLL_SECONDS)
+    record = twin_file(args.stack)
+    recorded = False  # twin.json named this process once: local.up writes it just after starting us
     while not stop.is_set():
+        owner = _recorded_worker(record)
+        recorded = recorded or owner == os.getpid()
+        if owner is None or (recorded and owner != os.getpid()):
+            # no local.down can stop a worker its twin does not record: its twin was stopped or removed
+            # without it (a lost record, a deleted state directory), or another worker replaced it
+            why = "is gone" if owner is None else f"names worker {owner}" if owner else "names no worker"
+            log.info("stopping: the twin no longer records this worker (%s %s)", record, why)
+            break
         try:
             if not clients:
                 clients = {name: target.client(name) for name in ("dynamodb", "dynamodbstreams", "sqs")}
@@ -133,6 +147,22 @@ def main(argv: list[str] | None = None) -> int:
             stop.wait(IDLE_SECONDS)
     log.info("stopped")
     return 0
+
+
+def _recorded_worker(record: Path) -> int | None:
+    """The worker pid the twin's record names: 0 when it names none, None when the record is gone.
+
+    A record being rewritten is never missing (it is replaced atomically); one that cannot be read
+    counts as present, so only a twin that is really gone ends the worker.
+    """
+    try:
+        twin = json.loads(record.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return 0
+    pid = ((twin.get("stream_worker") or {}) if isinstance(twin, dict) else {}).get("pid")
+    return pid if isinstance(pid, int) else 0
 
 
 def any_pattern(patterns: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bool]:

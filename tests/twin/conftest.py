@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,7 +19,31 @@ from ops.db import User
 from ops.messages.model import GSI_NAME
 from ops.table_spec import create_table_kwargs, table_spec
 from ops.target import LOCAL_CREDENTIALS, Target
+from tests.support import leftovers
 from tests.support.helpers import stream_worker_stopped, threaded_moto
+
+leftovers.mark_this_process()  # before any twin starts: every process a test starts inherits it
+SESSION_STATE = Path(os.environ["CRUDDUR_STATE_DIR"])  # tests/conftest.py's state root (its twins live under it)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_twin_process_left() -> Iterator[None]:
+    """A module ends with no twin process of its own left running that no lasting twin records.
+
+    A server or worker nobody records is stopped by no ``local.down``: it outlives the run (a stream
+    worker retries a vanished twin forever). Only this test process's own are looked at (see
+    ``tests.support.leftovers``); what leaked is killed and named, and the module fails.
+    """
+    before = leftovers.own_twin_processes()
+    yield
+    left = leftovers.leftovers(before, SESSION_STATE)
+    if left:
+        leftovers.stop(left)
+        pytest.fail(
+            "twin process(es) left running by this module, recorded by no twin that outlives it (now killed): "
+            + "; ".join(map(str, left)),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

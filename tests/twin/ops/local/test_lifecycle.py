@@ -112,6 +112,28 @@ def test_down_stops_a_worker_with_a_large_backlog_after_its_batch_and_the_next_u
         time.sleep(0.5)
 
 
+def test_a_worker_whose_twin_record_is_gone_ends_on_its_own(twin: Any, prod_stack: StackSettings) -> None:
+    # GIVEN the prod twin with its stream worker
+    twinops.up(prod_stack, engine="moto")
+    record = twinops.read_twin("prod") or {}
+    worker = record.pop("stream_worker")
+    assert proc.same_process(worker["pid"], worker["started"], twinops.WORKER_MODULE)
+    # WHEN its twin.json (what local.down stops by) is gone, as when the state directory is deleted under a
+    # running twin
+    twin_file("prod").unlink()
+    try:
+        # THEN the worker ends by itself (no local.down could reach it any more), saying why
+        deadline = time.monotonic() + 120
+        while proc.same_process(worker["pid"], worker["started"], twinops.WORKER_MODULE):
+            assert time.monotonic() < deadline, f"the worker (pid {worker['pid']}) still runs, recorded by no twin"
+            time.sleep(0.05)
+            twinops._reap(worker["pid"])  # our child: twin.up ran in this process
+        last = Path(worker["log"]).read_text().splitlines()[-2:]
+        assert any("the twin no longer records this worker" in line for line in last), last
+    finally:
+        twinops._write_twin("prod", record)  # its servers recorded again, for the teardown's local.down
+
+
 # ---------------------------------------------------------------- only our own processes are signalled
 
 

@@ -17,6 +17,7 @@ from botocore.config import Config
 
 from ops.local.moto_patches import VALIDATION_ENV
 from ops.target import LOCAL_CREDENTIALS
+from tests.support import leftovers
 from tests.twin.ops.local.moto_patches.pair import Pair
 
 REPO = Path(__file__).resolve().parents[5]
@@ -97,7 +98,9 @@ class Servers:
         ]
         # the read patches only: validation changes answers on purpose (tests of its own compare it with MiniStack)
         env = os.environ | {VALIDATION_ENV: "0"}
-        return start_server(cmd, self.patched_log, self.patched_port, env)
+        proc = start_server(cmd, self.patched_log, self.patched_port, env)
+        leftovers.keep(proc.pid)  # the session's, stopped by the fixture: not a module's leftover
+        return proc
 
     def restart_patched(self) -> None:
         """Stop the patched server (it snapshots its state) and start it again from the snapshot."""
