@@ -2,8 +2,8 @@
 
 On the dev twin's own table, re-created empty for this module, with the twin's stream worker stopped
 while it runs: a 20,000-line seed would give it minutes of records to drain, and the doctor's answers
-must not depend on how far it got. Each stop is triggered by what the seed reports (its progress line
-at a tenth of the way), never by a sleep; the test then checks it really landed midway.
+must not depend on how far it got. Each stop lands while the seed is held at a tenth of the way (its later
+batches wait at a gate), never after a sleep or a race with its progress; the test then checks it landed midway.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from ops.messages.pairs import find_group
 from ops.messages.read import group_rows
 from ops.table_spec import table_spec
 from ops.target import Target
+from tests.support.held_writes import HELD
 from tests.support.helpers import REPO, assert_one_line_error, run_invoke, stream_worker_stopped
 from tests.support.original_backend import OriginalBackend
 
 LINES = 20_000
+HELD_WRITES = REPO / "tests" / "support" / "held_writes.py"
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +63,14 @@ def long_conversation(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _seed_until_a_tenth(path: Path, me: str, other: str) -> subprocess.Popen[str]:
-    """``invoke ddb.seed`` of ``path``, returned once its progress line says a tenth of it is written."""
+    """``invoke ddb.seed`` of ``path``, returned once a tenth of it is written and the rest is held back.
+
+    The seed's later batches wait (``tests/support/held_writes.py``) until the test stops it: a stop
+    that lands after the seed ended would test nothing, and on a busy machine it could.
+    """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "ddb.seed", "--conversation", str(path), "--my-handle", me]
-        + ["--other-handle", other],
+        [sys.executable, str(HELD_WRITES), str(LINES // 25 // 10), "ddb.seed", "--conversation", str(path)]
+        + ["--my-handle", me, "--other-handle", other],
         cwd=REPO,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -73,9 +79,8 @@ def _seed_until_a_tenth(path: Path, me: str, other: str) -> subprocess.Popen[str
         env=dict(os.environ),
     )
     assert proc.stderr is not None
-    for line in proc.stderr:  # on a pipe the progress is a line per tenth: "2001/20002 items"
-        done, _, rest = line.partition("/")
-        if done.strip().isdigit() and rest.split(" ")[0].isdigit() and int(done) * 10 >= int(rest.split(" ")[0]):
+    for line in proc.stderr:
+        if line.startswith(HELD):
             return proc
     proc.wait()
     raise AssertionError(f"the seed ended before a tenth of it was written (exit {proc.returncode})")

@@ -54,7 +54,7 @@ def old_twin() -> Iterator[tuple[Path, Path]]:
     pgdata.chmod(0o700)
     proc = postgres._pg(
         [
-            str(postgres.bin_dir() / "initdb"),
+            str(postgres.server_bins(user) / "initdb"),  # the programs its user can run, as local.up finds them
             "-D",
             str(pgdata),
             "-U",
@@ -81,7 +81,7 @@ def _start_old_way(pgdata: Path, port: int) -> None:
     postgres._chown(pgdata / "sock", postgres._run_as())
     proc = postgres._pg(
         [
-            str(postgres.bin_dir() / "pg_ctl"),
+            str(postgres.server_bins(postgres._run_as()) / "pg_ctl"),
             "-D",
             str(pgdata),
             "-l",
