@@ -55,6 +55,17 @@ def _is_twin(argv: list[bytes]) -> bool:
     )
 
 
+def _postgres_child(pid: str) -> bool:
+    """A process the postmaster forked (a backend, the checkpointer): it carries the postmaster's command line
+    until it retitles itself, and on a busy machine the guard can look in between. The postmaster is the twin's;
+    its children come and go with connections and are never a leftover of their own."""
+    try:
+        ppid = (PROC / pid / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        return (PROC / ppid / "cmdline").read_bytes().split(b"\0")[0].endswith(b"/postgres")
+    except (OSError, IndexError):
+        return False
+
+
 def own_twin_processes() -> set[TwinProcess]:
     """The live twin processes carrying this process's mark (a few ms: one read per process, two per twin's)."""
     mark = f"{MARK}={os.environ.get(MARK, '')}".encode()
@@ -65,6 +76,8 @@ def own_twin_processes() -> set[TwinProcess]:
         try:
             argv = (PROC / entry.name / "cmdline").read_bytes().split(b"\0")
             if not _is_twin(argv) or mark not in (PROC / entry.name / "environ").read_bytes().split(b"\0"):
+                continue
+            if argv[0].endswith(b"/postgres") and _postgres_child(entry.name):
                 continue
         except OSError:  # gone meanwhile, or another user's
             continue
