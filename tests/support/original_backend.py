@@ -69,23 +69,11 @@ class OriginalBackend:
 
     def list_message_groups(self, user: Person, year: str | None = None) -> list[dict[str, str]]:
         """The original pattern 1: the user's group rows of ``year`` (default: this one), newest first, at most 20."""
-        resp = self.client.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk,:year)",
-            ScanIndexForward=False,
-            Limit=20,
-            ExpressionAttributeValues={
-                ":year": {"S": year or str(datetime.now().year)},
-                ":pk": {"S": f"GRP#{user.uuid}"},
-            },
-        )
-        return [{k: v["S"] for k, v in item.items() if "S" in v} for item in resp["Items"]]
+        return [{k: v["S"] for k, v in item.items() if "S" in v} for item in self._year_rows(user.uuid, year)]
 
-    # ---- what its backend serves from them (the seeds' services: attribute by name, keys parsed as times)
-
-    def served_message_groups(self, user_uuid: str, year: str | None = None) -> list[dict[str, str]]:
-        """The backend's pattern 1 as served: this year's rows of the user, newest first, 20 at most."""
-        resp = self.client.query(
+    def _year_rows(self, user_uuid: str, year: str | None) -> list[dict[str, Any]]:
+        """The seeds' one query for pattern 1: ``begins_with(sk, year)``, newest first, 20 at most, no paging."""
+        return self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk,:year)",
             ScanIndexForward=False,
@@ -94,7 +82,12 @@ class OriginalBackend:
                 ":year": {"S": year or str(datetime.now().year)},
                 ":pk": {"S": f"GRP#{user_uuid}"},
             },
-        )
+        )["Items"]
+
+    # ---- what its backend serves from them (the seeds' services: attribute by name, keys parsed as times)
+
+    def served_message_groups(self, user_uuid: str, year: str | None = None) -> list[dict[str, str]]:
+        """The backend's pattern 1 as served: this year's rows of the user, newest first, 20 at most."""
         return [
             {
                 "uuid": i["message_group_uuid"]["S"],
@@ -103,7 +96,7 @@ class OriginalBackend:
                 "message": i["message"]["S"],
                 "created_at": i["sk"]["S"],
             }
-            for i in resp["Items"]
+            for i in self._year_rows(user_uuid, year)
         ]
 
     def list_messages(self, group: str, year: str | None = None) -> list[dict[str, str]]:
