@@ -107,3 +107,13 @@ def seed_stack_table(target: Any, ddb: Any) -> str:
     seeded = run_invoke("ddb.seed")
     assert seeded.returncode == 0, seeded.stderr
     return name
+
+
+def plant_extra_row(ddb: Any, table: str, owner: Any, other: Any, group: str) -> None:
+    """An extra, older group row of ``owner``'s for ``group`` (naming ``other``): the doctor's ``extra-rows``."""
+    from ops.messages.model import GroupRow
+
+    extra = GroupRow(
+        owner.uuid, "2020-01-01T00:00:00.000000+00:00", group, "stale", other.uuid, other.display_name, other.handle
+    )
+    ddb.put_item(TableName=table, Item=extra.to_item())

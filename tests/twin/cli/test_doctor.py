@@ -12,7 +12,7 @@ from ops.db import User
 from ops.messages.model import GroupRow, PairEntry
 from ops.messages.read import list_conversations
 from ops.target import Target
-from tests.support.helpers import assert_one_line_error, run_invoke, seed_stack_table
+from tests.support.helpers import assert_one_line_error, plant_extra_row, run_invoke, seed_stack_table
 from tests.support.original_backend import OriginalBackend
 
 
@@ -40,16 +40,7 @@ def test_doctor_names_a_planted_extra_row_a_lagging_row_and_a_plus_two_key_and_f
     ada, bram, chidi, dana = (users[h].person() for h in ("ada", "bram", "chidi", "dana"))
     [adas] = list_conversations(ddb, table, ada.uuid).items
     # an extra, older row of bram's for the seeded group
-    extra = GroupRow(
-        bram.uuid,
-        "2020-01-01T00:00:00.000000+00:00",
-        adas.message_group_uuid,
-        "stale",
-        ada.uuid,
-        ada.display_name,
-        ada.handle,
-    )
-    ddb.put_item(TableName=table, Item=extra.to_item())
+    plant_extra_row(ddb, table, bram, ada, adas.message_group_uuid)
     # a row whose consumer missed its last record: ada's row moved back to an older time
     ddb.delete_item(TableName=table, Key=adas.key())
     ddb.put_item(
