@@ -25,10 +25,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from ops.errors import OpsError
+from ops.errors import ConfigError, OpsError
 
 POLL_SECONDS = 0.2  # a message moves its group rows within about this long, as Lambda's polling does
 IDLE_SECONDS = 1.0  # while the table or the twin is not there yet
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     record = twin_file(args.stack)
     recorded = False  # twin.json named this process once: local.up writes it just after starting us
     while not stop.is_set():
-        owner = _recorded_worker(record)
+        owner = _recorded_worker(args.stack)
         recorded = recorded or owner == os.getpid()
         if owner is None or (recorded and owner != os.getpid()):
             # no local.down can stop a worker its twin does not record: its twin was stopped or removed
@@ -149,19 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _recorded_worker(record: Path) -> int | None:
+def _recorded_worker(stack: str) -> int | None:
     """The worker pid the twin's record names: 0 when it names none, None when the record is gone.
 
     A record being rewritten is never missing (it is replaced atomically); one that cannot be read
     counts as present, so only a twin that is really gone ends the worker.
     """
+    from ops.target import read_twin
+
     try:
-        twin = json.loads(record.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
+        twin = read_twin(stack)
+    except ConfigError:
         return 0
-    pid = ((twin.get("stream_worker") or {}) if isinstance(twin, dict) else {}).get("pid")
+    if twin is None:
+        return None
+    pid = (twin.get("stream_worker") or {}).get("pid")
     return pid if isinstance(pid, int) else 0
 
 
